@@ -1,0 +1,282 @@
+"""Shared pieces of the linuxaio benchmark harness.
+
+- test data: one large file (W1, W3) and a tree of small files (W2s, W2r),
+  created once under a directory on the same filesystem as /tmp and reused;
+- cache warming and a page-cache residency check (mincore(2));
+- the contender registry and the child protocol: a workload script runs ONE
+  contender per process and prints ONE JSON line
+  {"ops", "seconds", "iops", "mbps", ...} or {"skipped": reason}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import mmap
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import traceback
+from array import array
+from pathlib import Path
+from time import perf_counter
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PERL_DIR = HERE / "perl"
+DATA_DIR = Path(os.environ.get("LINUXAIO_BENCH_DIR")
+                or os.path.join(tempfile.gettempdir(), "linuxaio-bench"))
+
+KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
+PAGE = mmap.PAGESIZE
+N_OFFSETS = 1 << 20          # precomputed random offsets for W1, cycled
+SMALL_MIN, SMALL_MAX = 1 * KiB, 16 * KiB
+
+
+def parse_size(text: str) -> int:
+    """'1G', '256M', '64k', '4096' -> bytes."""
+    text = str(text).strip().upper().removesuffix("B").removesuffix("I")
+    mult = {"K": KiB, "M": MiB, "G": GiB}.get(text[-1:], 1)
+    return int(float(text[:-1] if mult > 1 else text) * mult)
+
+
+# --------------------------------------------------------------------- data
+
+def big_file(size: int, data_dir: Path = DATA_DIR) -> Path:
+    """A file of `size` bytes (a multiple of 1 MiB), created once and reused."""
+    if size <= 0 or size % MiB:
+        raise ValueError(f"size must be a positive multiple of 1 MiB, got {size}")
+    path = Path(data_dir) / f"big-{size}.dat"
+    if path.exists() and path.stat().st_size == size:
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chunk = random.Random(1).randbytes(MiB)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        for _ in range(size // MiB):
+            f.write(chunk)
+    os.replace(tmp, path)
+    return path
+
+
+def small_tree(nfiles: int, seed: int, data_dir: Path = DATA_DIR) -> Path:
+    """`nfiles` files of SMALL_MIN..SMALL_MAX random bytes (fixed seed), 200 per
+    directory, listed in manifest.tsv ("size<TAB>relative path" per line)."""
+    root = Path(data_dir) / f"tree-{nfiles}-{seed}"
+    if (root / "manifest.tsv").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    rng = random.Random(seed)
+    lines = []
+    for i in range(nfiles):
+        rel = f"d{i // 200:04d}/f{i:06d}"
+        size = rng.randint(SMALL_MIN, SMALL_MAX)
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(rng.randbytes(size))
+        lines.append(f"{size}\t{rel}\n")
+    tmp = root / "manifest.tsv.tmp"
+    tmp.write_text("".join(lines))
+    os.replace(tmp, root / "manifest.tsv")   # written last: marks the tree complete
+    return root
+
+
+def read_manifest(root: Path) -> tuple[list[str], list[int]]:
+    """Absolute paths (str) and sizes of the files of a small_tree."""
+    paths, sizes = [], []
+    for line in (Path(root) / "manifest.tsv").read_text().splitlines():
+        size, rel = line.split("\t")
+        paths.append(os.path.join(root, rel))
+        sizes.append(int(size))
+    return paths, sizes
+
+
+def random_offsets(file_size: int, block: int, seed: int = 42) -> array:
+    """N_OFFSETS block-aligned random offsets; index them with i & (N_OFFSETS-1)."""
+    rng = random.Random(seed)
+    nblocks = file_size // block
+    return array("q", [rng.randrange(nblocks) * block for _ in range(N_OFFSETS)])
+
+
+# ------------------------------------------------------ cache warm + check
+
+def warm(paths) -> None:
+    """Read every file fully so that it is in the page cache."""
+    buf = bytearray(MiB)
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            while os.readv(fd, [buf]):
+                pass
+        finally:
+            os.close(fd)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mmap.restype = ctypes.c_void_p
+_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                       ctypes.c_int, ctypes.c_int, ctypes.c_long]
+_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+_MAP_FAILED = ctypes.c_void_p(-1).value
+_LOW_BIT = bytes(b & 1 for b in range(256))
+
+
+def resident_pages(path) -> tuple[int, int]:
+    """(resident pages, total pages) of a file's page cache, via mincore(2)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return 0, 0
+        addr = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+        if addr in (None, _MAP_FAILED):
+            raise OSError(ctypes.get_errno(), f"mmap {path}")
+    finally:
+        os.close(fd)
+    try:
+        npages = (size + PAGE - 1) // PAGE
+        vec = (ctypes.c_ubyte * npages)()
+        if _libc.mincore(addr, size, vec) != 0:
+            raise OSError(ctypes.get_errno(), f"mincore {path}")
+        return bytes(vec).translate(_LOW_BIT).count(1), npages
+    finally:
+        _libc.munmap(addr, size)
+
+
+def resident_pct(paths) -> float:
+    res = tot = 0
+    for p in paths:
+        r, t = resident_pages(p)
+        res, tot = res + r, tot + t
+    return round(100.0 * res / tot, 2) if tot else 100.0
+
+
+# ------------------------------------------------------- contender registry
+
+class Skip(Exception):
+    """Raised by a contender that cannot run here (e.g. a peer not installed)."""
+
+
+class Contenders(dict):
+    """name -> function(args) -> result dict.  Register with @CONTENDERS.add("name")."""
+
+    def add(self, name):
+        def deco(fn):
+            self[name] = fn
+            return fn
+        return deco
+
+
+def import_linuxaio():
+    """Import linuxaio, falling back to an in-place build under src/; Skip if absent."""
+    try:
+        import linuxaio
+    except ImportError as exc:
+        src = REPO / "src"
+        if not list((src / "linuxaio").glob("_engine*.so")):
+            raise Skip(f"not installed: linuxaio ({exc})") from None
+        sys.path.insert(0, str(src))
+        try:
+            import linuxaio
+        except ImportError as exc2:
+            raise Skip(f"not installed: linuxaio ({exc2})") from None
+    for name in ("poll_fileno", "poll_cb", "nreqs", "aio_read"):
+        if not hasattr(linuxaio, name):
+            raise Skip(f"linuxaio has no {name}() yet")
+    return linuxaio
+
+
+def result(ops: int, seconds: float, nbytes: int | None, **extra) -> dict:
+    out = {"ops": ops, "seconds": round(seconds, 6),
+           "iops": round(ops / seconds, 1) if seconds else None,
+           "mbps": round(nbytes / seconds / 1e6, 2) if nbytes and seconds else None}
+    out.update(extra)
+    return out
+
+
+def measure(run, args, **extra) -> dict:
+    """run(budget_seconds) -> (ops, nbytes).  One untimed warm-up call, one timed."""
+    if args.warmup > 0:
+        run(args.warmup)
+    t0 = perf_counter()
+    ops, nbytes = run(args.seconds)
+    dt = perf_counter() - t0
+    return result(ops, dt, nbytes, threads=len(os.listdir("/proc/self/task")), **extra)
+
+
+def repeat_passes(one_pass, budget: float) -> int:
+    """Call one_pass() until `budget` seconds have passed (at least once)."""
+    deadline = perf_counter() + budget
+    passes = 0
+    while True:
+        one_pass()
+        passes += 1
+        if perf_counter() >= deadline:
+            return passes
+
+
+def last_json(text: str) -> dict:
+    for line in reversed(text.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line)
+    raise ValueError(f"no JSON line in output: {text[-500:]!r}")
+
+
+def run_perl(script: str, *args) -> dict:
+    """Run benchmarks/perl/<script> with args; it prints the same JSON line."""
+    perl = shutil.which("perl")
+    if not perl:
+        raise Skip("not installed: perl")
+    proc = subprocess.run([perl, str(PERL_DIR / script), *map(str, args)],
+                          stdout=subprocess.PIPE, text=True)
+    if proc.returncode:
+        raise RuntimeError(f"{script} exited with {proc.returncode}")
+    out = last_json(proc.stdout)
+    if "skipped" in out:
+        raise Skip(out["skipped"])
+    return out
+
+
+# ------------------------------------------------------ workload entry point
+
+def parser(description: str, depth: int) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--contender", help="run this contender and print one JSON line")
+    p.add_argument("--list", action="store_true", help="print the contender names")
+    p.add_argument("--seconds", type=float, default=5.0, help="timed run length")
+    p.add_argument("--warmup", type=float, default=1.0, help="untimed warm-up length")
+    p.add_argument("--depth", type=int, default=depth, help="requests in flight")
+    p.add_argument("--dir", type=Path, default=DATA_DIR, help="test data directory")
+    return p
+
+
+def main(contenders: Contenders, args, data) -> None:
+    """Prepare the data (data() -> list of paths), warm it, check it is resident,
+    run args.contender and print one JSON line."""
+    if args.list or not args.contender:
+        print(json.dumps(list(contenders)))
+        return
+    fn = contenders.get(args.contender)
+    if fn is None:
+        sys.exit(f"unknown contender {args.contender!r}; have {', '.join(contenders)}")
+    data_paths = data()
+    warm(data_paths)
+    before = resident_pct(data_paths)
+    if before < 99.0:
+        print(f"warning: only {before}% of the data is resident after warming",
+              file=sys.stderr)
+    try:
+        out = fn(args)
+    except Skip as exc:
+        out = {"skipped": str(exc)}
+    except Exception as exc:   # report, don't crash the runner's parsing
+        traceback.print_exc()
+        out = {"error": f"{type(exc).__name__}: {exc}"}
+    out.setdefault("resident_pct", before)
+    if "skipped" not in out:
+        out["resident_pct_after"] = resident_pct(data_paths)
+    print(json.dumps(out), flush=True)

@@ -1,0 +1,93 @@
+"""W2s: stat of every file of a tree of small files (default 20,000), 64 in flight.
+
+Whole passes over the file list are repeated until --seconds have passed.
+python benchmarks/w2s_stat.py --contender plain|linuxaio|ioaio [--files 20000]
+"""
+
+import os
+import select
+
+import common
+
+CONTENDERS = common.Contenders()
+
+
+@CONTENDERS.add("plain")
+def plain(args):
+    """An os.stat loop."""
+    paths, _ = common.read_manifest(args.tree)
+    stat = os.stat
+
+    def one_pass():
+        for p in paths:
+            stat(p)
+
+    def run(budget):
+        return common.repeat_passes(one_pass, budget) * len(paths), None
+
+    return common.measure(run, args)
+
+
+@CONTENDERS.add("linuxaio")
+def linuxaio_cb(args):
+    """linuxaio callback API: `depth` aio_stats in flight, each callback
+    submitting the stat of the next file."""
+    aio = common.import_linuxaio()
+    paths, _ = common.read_manifest(args.tree)
+    n = len(paths)
+    pfd = aio.poll_fileno()
+    aio_stat = aio.aio_stat
+    nxt = 0
+    errors = []
+
+    def cb(res):
+        nonlocal nxt
+        if isinstance(res, OSError):
+            errors.append(res)
+        if nxt < n:
+            aio_stat(paths[nxt], cb)
+            nxt += 1
+
+    def one_pass():
+        nonlocal nxt
+        nxt = 0
+        for _ in range(min(args.depth, n)):
+            aio_stat(paths[nxt], cb)
+            nxt += 1
+        while aio.nreqs():
+            select.select([pfd], [], [])
+            aio.poll_cb()
+        if errors:
+            raise errors[0]
+
+    def run(budget):
+        return common.repeat_passes(one_pass, budget) * n, None
+
+    return common.measure(run, args)
+
+
+@CONTENDERS.add("ioaio")
+def ioaio(args):
+    return common.run_perl("w2s_ioaio.pl", "--tree", args.tree, "--seconds", args.seconds,
+                           "--warmup", args.warmup, "--depth", args.depth)
+
+
+def tree_args(doc):
+    p = common.parser(doc, depth=64)
+    p.add_argument("--tree", help="small-file tree (default: made under --dir)")
+    p.add_argument("--files", type=int, default=20000, help="files in the default tree")
+    p.add_argument("--seed", type=int, default=1, help="seed of the default tree")
+    return p
+
+
+def tree_data(args):
+    """data() for common.main: make/find the tree, return its file paths."""
+    def data():
+        args.tree = args.tree or str(common.small_tree(args.files, args.seed, args.dir))
+        return common.read_manifest(args.tree)[0]
+    return data
+
+
+if __name__ == "__main__":
+    args = tree_args(__doc__.splitlines()[0]).parse_args()
+    common.main(CONTENDERS, args, tree_data(args))

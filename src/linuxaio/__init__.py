@@ -1,0 +1,54 @@
+"""linuxaio: asynchronous file I/O for Python on Linux.
+
+The seed API of Linux::AIO (``aio_open``, ``aio_read``... with callbacks,
+``poll_fileno``/``poll_cb`` for any event loop) and IO::AIO's control
+surface, on a C engine of worker threads that never hold the GIL.
+"""
+import atexit as _atexit
+import os as _os
+
+from ._engine import (
+    Group,
+    Request,
+    PRI_MAX,
+    PRI_MIN,
+    aio_busy,
+    aio_close,
+    aio_group,
+    aio_lstat,
+    aio_nop,
+    aio_open,
+    aio_read,
+    aio_stat,
+    aio_unlink,
+    aio_write,
+    flush,
+    idle_timeout,
+    max_idle,
+    max_outstanding,
+    max_parallel,
+    max_poll_reqs,
+    max_poll_time,
+    min_parallel,
+    npending,
+    nready,
+    nreqs,
+    nthreads,
+    poll,
+    poll_cb,
+    poll_fileno,
+    poll_wait,
+    reinit,
+)
+from . import _engine
+
+__all__ = [name for name in dir(_engine) if not name.startswith("_")]
+
+# A forked child starts with a fresh engine: the parent's requests stay the
+# parent's, and poll_fileno() keeps its number.
+_os.register_at_fork(after_in_child=_engine._after_fork)
+
+# At exit, requests not yet started are dropped without their callbacks;
+# running ones get EXIT_GRACE seconds to finish, then the process exits anyway.
+EXIT_GRACE = 1.0
+_atexit.register(lambda: _engine._at_exit(EXIT_GRACE))

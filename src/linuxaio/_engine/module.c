@@ -1,0 +1,1115 @@
+/* module.c: linuxaio._engine, the Python face of the pool.
+ *
+ * A request's road: aio_xxx() parses its arguments by the row's letters
+ * (ops.h) into a Request, the pool runs it in a worker, poll_cb() turns the
+ * raw result into one Python value (or one OSError) and calls the callback.
+ * Everything here runs with the GIL; workers only see plain C fields. */
+#define _GNU_SOURCE
+#include "ops.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+/* The op index of groups, which never reach a worker. */
+#define OP_GROUP 255
+
+struct Group {
+    Request req;
+    Request *children;         /* first child; linked by gnext/gprev */
+    Py_ssize_t nchildren;
+    Py_ssize_t nadded;         /* ever added: tells whether a feeder fed */
+    Py_ssize_t limit;
+    PyObject *feeder;
+    PyObject *result;          /* what the group callback gets */
+    unsigned char armed;       /* poll_cb has seen it once */
+    unsigned char queued;      /* its event sits in the result queue */
+    Group *live_prev, *live_next;  /* unfinished groups, for reinit/fork */
+};
+
+static PyTypeObject RequestType, GroupType;
+
+/* Engine state; every field is guarded by the GIL. */
+static struct {
+    Py_ssize_t nreqs;          /* submitted, not yet handed to poll_cb's callbacks */
+    unsigned long in_hand;     /* taken from the pool by a poll_cb, not yet handled */
+    unsigned long max_poll_reqs;
+    int64_t max_poll_time_ns;
+    Py_ssize_t max_outstanding;
+    int64_t linger_ns;         /* how long poll_cb spins for one more result */
+    Group live;                /* list head of unfinished groups */
+} E;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- errors: one place turns errno into the right OSError subclass ---- */
+
+static PyObject *lx_oserror(int err, PyObject *filename, PyObject *filename2)
+{
+    /* OSError(errno, strerror, filename, winerror, filename2) picks the
+     * subclass (FileNotFoundError...) from errno itself. */
+    PyObject *args = Py_BuildValue("(isOOO)", err, strerror(err),
+                                   filename ? filename : Py_None, Py_None,
+                                   filename2 ? filename2 : Py_None);
+    PyObject *exc;
+    if (!args)
+        return NULL;
+    if (!filename2) {   /* a 3-tuple, so str(exc) reads as os's own */
+        PyObject *three = PyTuple_GetSlice(args, 0, 3);
+        Py_DECREF(args);
+        if (!(args = three))
+            return NULL;
+    }
+    exc = PyObject_Call(PyExc_OSError, args, NULL);
+    Py_DECREF(args);
+    return exc;
+}
+
+/* ---- requests ---- */
+
+static void release_args(Request *r)
+{
+    if (r->has_view) {
+        r->has_view = 0;
+        PyBuffer_Release(&r->view);
+    }
+    Py_CLEAR(r->path);
+    Py_CLEAR(r->path2);
+}
+
+static void request_dealloc(Request *r)
+{
+    release_args(r);
+    Py_XDECREF(r->filename);
+    Py_XDECREF(r->filename2);
+    Py_XDECREF(r->callback);
+    Py_XDECREF(r->value);
+    Py_XDECREF(r->group);
+    if (Py_TYPE(r) == &GroupType) {
+        Group *g = (Group *)r;
+        Py_XDECREF(g->feeder);
+        Py_XDECREF(g->result);
+    }
+    Py_TYPE(r)->tp_free((PyObject *)r);
+}
+
+static Request *request_new(PyTypeObject *type, int op)
+{
+    Request *r = PyObject_New(Request, type);
+    if (!r)
+        return NULL;
+    memset((char *)r + sizeof(PyObject), 0, type->tp_basicsize - sizeof(PyObject));
+    r->op = (unsigned char)op;
+    r->fd = r->fd2 = -1;
+    return r;
+}
+
+static void run_request(lx_req *base)
+{
+    Request *r = REQ_OF(base);
+    if (__atomic_load_n(&base->cancelled, __ATOMIC_ACQUIRE))
+        return;
+    lx_ops[r->op].run(r);
+    r->ran = 1;
+}
+
+static int request_cancel_inner(Request *r);
+
+static int group_cancel_inner(Group *g)
+{
+    g->req.base.cancelled = 1;
+    Py_CLEAR(g->feeder);
+    for (Request *c = g->children; c; c = c->gnext)
+        request_cancel_inner(c);
+    return 0;
+}
+
+static void group_kick(Group *g);
+
+static int request_cancel_inner(Request *r)
+{
+    if (r->finished)
+        return 0;
+    if (r->op == OP_GROUP) {
+        Group *g = (Group *)r;
+        group_cancel_inner(g);
+        if (!g->nchildren)
+            group_kick(g);
+        return 0;
+    }
+    lx_pool_cancel(&r->base);
+    return 0;
+}
+
+static PyObject *request_cancel(Request *r, PyObject *unused)
+{
+    request_cancel_inner(r);
+    Py_RETURN_NONE;
+}
+
+static PyObject *request_get_done(Request *r, void *c) { return PyBool_FromLong(r->finished); }
+static PyObject *request_get_cancelled(Request *r, void *c) { return PyBool_FromLong(r->base.cancelled); }
+static PyObject *request_get_name(Request *r, void *c)
+{
+    return PyUnicode_FromString(r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].name);
+}
+
+static PyObject *request_repr(Request *r)
+{
+    const char *state = r->finished ? "done" : r->base.cancelled ? "cancelled" : "pending";
+    return PyUnicode_FromFormat("<linuxaio request %s %s>",
+                                r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].name, state);
+}
+
+static PyMethodDef request_methods[] = {
+    {"cancel", (PyCFunction)request_cancel, METH_NOARGS,
+     "cancel()\n--\n\nA request not started never runs; one that ran has its callback\n"
+     "suppressed and its effect undone where that is possible (an opened fd is closed)."},
+    {NULL}};
+
+static PyGetSetDef request_getset[] = {
+    {"done", (getter)request_get_done, NULL, "True once the request has finished.", NULL},
+    {"cancelled", (getter)request_get_cancelled, NULL, "True once cancel() was called.", NULL},
+    {"name", (getter)request_get_name, NULL, "The operation's name.", NULL},
+    {NULL}};
+
+static PyTypeObject RequestType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "linuxaio.Request",
+    .tp_basicsize = sizeof(Request),
+    .tp_dealloc = (destructor)request_dealloc,
+    .tp_repr = (reprfunc)request_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_doc = "An outstanding request, as returned by every aio_* function.",
+    .tp_methods = request_methods,
+    .tp_getset = request_getset,
+};
+
+/* ---- argument parsing, driven by a row's letters ---- */
+
+static int parse_fd(PyObject *o, int int_only, int *fd)
+{
+    if (int_only && !PyLong_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "fd must be an int, not %.100s", Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    *fd = PyObject_AsFileDescriptor(o);   /* int or fileno(); ValueError if < 0 */
+    return *fd < 0 ? -1 : 0;
+}
+
+static int parse_path(PyObject *o, PyObject **bytes, PyObject **given)
+{
+    if (o == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "path must be str, bytes or os.PathLike, not None");
+        return -1;
+    }
+    if (!PyUnicode_FSConverter(o, bytes))   /* ValueError on an embedded NUL */
+        return -1;
+    Py_INCREF(o);
+    *given = o;
+    return 0;
+}
+
+static int parse_int64(PyObject *o, const char *what, int none_ok, int64_t *out)
+{
+    long long v;
+    if (none_ok && o == Py_None) {
+        *out = -1;
+        return 0;
+    }
+    if (!PyLong_Check(o) && !PyIndex_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what, Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 0) {
+        PyErr_Format(PyExc_ValueError, "%s must not be negative", what);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Hold the caller's buffer for the life of the request; check that
+ * [doff, doff + length) lies inside it, growing a bytearray that reads
+ * would overrun (as Linux::AIO grows its scalar). */
+static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff)
+{
+    int64_t need = doff + r->length;
+    if (!PyObject_CheckBuffer(obj)) {
+        PyErr_Format(PyExc_TypeError, "data must be a bytes-like object, not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    if (writable && PyByteArray_CheckExact(obj) && PyByteArray_GET_SIZE(obj) < need) {
+        if (PyByteArray_Resize(obj, (Py_ssize_t)need) < 0) {
+            if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+                PyErr_Clear();
+                PyErr_SetString(PyExc_ValueError,
+                                "bytearray too small and cannot grow while it is exported");
+            }
+            return -1;
+        }
+    }
+    if (PyObject_GetBuffer(obj, &r->view, writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+        if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_TypeError, writable
+                         ? "data must be a writable contiguous buffer, not %.100s"
+                         : "data must be a contiguous buffer, not %.100s", Py_TYPE(obj)->tp_name);
+        }
+        return -1;
+    }
+    r->has_view = 1;
+    if (need > r->view.len) {
+        PyErr_Format(PyExc_ValueError, "dataoffset + length (%lld) exceeds the buffer's size (%zd)",
+                     (long long)need, r->view.len);
+        return -1;
+    }
+    r->data = (char *)r->view.buf + doff;
+    return 0;
+}
+
+static int parse_args(Request *r, const char *spec, PyObject *const *args)
+{
+    PyObject *buffer = NULL;
+    int writable = 0;
+    int64_t v;
+    for (int i = 0; spec[i]; i++) {
+        PyObject *o = args[i];
+        switch (spec[i]) {
+        case 'f':
+        case 'F':
+            if (parse_fd(o, spec[i] == 'F', &r->fd) < 0)
+                return -1;
+            break;
+        case 'x':
+            if (PyLong_Check(o) || PyObject_HasAttrString(o, "fileno")) {
+                if (parse_fd(o, 0, &r->fd) < 0)
+                    return -1;
+            } else if (parse_path(o, &r->path, &r->filename) < 0)
+                return -1;
+            break;
+        case 'p':
+            if (parse_path(o, &r->path, &r->filename) < 0)
+                return -1;
+            break;
+        case 'P':
+            if (parse_path(o, &r->path2, &r->filename2) < 0)
+                return -1;
+            break;
+        case 'i': {
+            int overflow;
+            long f;
+            if (!PyLong_Check(o)) {
+                PyErr_Format(PyExc_TypeError, "flags must be an int, not %.100s", Py_TYPE(o)->tp_name);
+                return -1;
+            }
+            f = PyLong_AsLongAndOverflow(o, &overflow);
+            if ((f == -1 && PyErr_Occurred()) || overflow || f < INT32_MIN || f > INT32_MAX) {
+                if (!PyErr_Occurred())
+                    PyErr_SetString(PyExc_OverflowError, "flags out of range");
+                return -1;
+            }
+            r->flags = (int)f;
+            break;
+        }
+        case 'm':
+            if (parse_int64(o, "mode", 0, &v) < 0)
+                return -1;
+            if (v > 07777) {
+                PyErr_SetString(PyExc_ValueError, "mode must be within 0..0o7777");
+                return -1;
+            }
+            r->mode = (unsigned)v;
+            break;
+        case 's': {
+            double s = PyFloat_AsDouble(o);
+            if (s == -1.0 && PyErr_Occurred())
+                return -1;
+            if (!(s >= 0) || !isfinite(s)) {
+                PyErr_SetString(PyExc_ValueError, "seconds must be a finite number >= 0");
+                return -1;
+            }
+            r->seconds = s;
+            break;
+        }
+        case 'o':
+            if (parse_int64(o, "offset", 1, &r->offset) < 0)
+                return -1;
+            break;
+        case 'n':
+            if (parse_int64(o, "length", 0, &r->length) < 0)
+                return -1;
+            if (r->length > PY_SSIZE_T_MAX) {
+                PyErr_SetString(PyExc_OverflowError, "length too large");
+                return -1;
+            }
+            break;
+        case 'w':
+        case 'r':
+            buffer = o;
+            writable = spec[i] == 'w';
+            break;
+        case 'd':
+            if (parse_int64(o, "dataoffset", 0, &v) < 0)
+                return -1;
+            if (v > PY_SSIZE_T_MAX - r->length) {
+                PyErr_SetString(PyExc_OverflowError, "dataoffset too large");
+                return -1;
+            }
+            /* after every other argument: the buffer check needs length */
+            if (hold_buffer(r, buffer, writable, v) < 0)
+                return -1;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int parse_callback(PyObject *cb, PyObject **out)
+{
+    if (cb != Py_None && !PyCallable_Check(cb)) {
+        PyErr_Format(PyExc_TypeError, "callback must be callable or None, not %.100s",
+                     Py_TYPE(cb)->tp_name);
+        return -1;
+    }
+    *out = cb == Py_None ? NULL : Py_NewRef(cb);
+    return 0;
+}
+
+/* Parse the keywords every aio_* function takes: pri= and callback=. */
+static int parse_common(const char *name, Py_ssize_t nspec, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames, PyObject **callback, int *pri)
+{
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    *callback = Py_None;
+    *pri = 0;
+    if (nargs < nspec || nargs > nspec + 1) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd positional arguments and a callback (%zd given)",
+                     name, nspec, nargs);
+        return -1;
+    }
+    if (nargs == nspec + 1)
+        *callback = args[nspec];
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k), *val = args[nargs + k];
+        if (PyUnicode_CompareWithASCIIString(key, "pri") == 0) {
+            long p = PyLong_AsLong(val);
+            if (p == -1 && PyErr_Occurred())
+                return -1;
+            if (p < LX_PRI_MIN || p > LX_PRI_MAX) {
+                PyErr_Format(PyExc_ValueError, "pri must be within %d..%d", LX_PRI_MIN, LX_PRI_MAX);
+                return -1;
+            }
+            *pri = (int)p;
+        } else if (PyUnicode_CompareWithASCIIString(key, "callback") == 0 && nargs == nspec) {
+            *callback = val;
+        } else {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", name, key);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Every row's function: self is the row number. */
+static PyObject *submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    int op = (int)PyLong_AsLong(self);
+    const lx_op *row = &lx_ops[op];
+    PyObject *cb;
+    int pri;
+    Request *r;
+
+    if (parse_common(row->name, (Py_ssize_t)strlen(row->args), args, nargs, kwnames, &cb, &pri) < 0)
+        return NULL;
+    if (!(r = request_new(&RequestType, op)))
+        return NULL;
+    if (parse_args(r, row->args, args) < 0 || parse_callback(cb, &r->callback) < 0) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    r->base.pri = (signed char)pri;
+    E.nreqs++;
+    Py_INCREF(r);   /* the engine's reference, dropped at completion */
+    lx_pool_submit(&r->base);
+    return (PyObject *)r;
+}
+
+/* ---- groups ---- */
+
+static void live_unlink(Group *g)
+{
+    if (g->live_next) {
+        g->live_prev->live_next = g->live_next;
+        g->live_next->live_prev = g->live_prev;
+        g->live_next = g->live_prev = NULL;
+    }
+}
+
+/* Have poll_cb look at the group again (to arm it, or finish it). */
+static void group_kick(Group *g)
+{
+    if (!g->queued && !g->req.finished) {
+        g->queued = 1;
+        lx_pool_complete(&g->req.base);
+    }
+}
+
+static int child_done(Request *r);
+
+static int finish_group(Group *g)
+{
+    Request *r = &g->req;
+    PyObject *cb = r->callback;
+    int rc = 0;
+    r->callback = NULL;
+    r->finished = 1;
+    E.nreqs--;
+    live_unlink(g);
+    Py_CLEAR(g->feeder);
+    if (cb && !r->base.cancelled) {
+        PyObject *res = PyObject_CallOneArg(cb, g->result ? g->result : Py_None);
+        if (!res)
+            rc = -1;
+        Py_XDECREF(res);
+    }
+    Py_XDECREF(cb);
+    if (r->group) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        if (child_done(r) < 0) {
+            if (et)
+                PyErr_WriteUnraisable((PyObject *)r);
+            else
+                rc = -1;
+        }
+        if (et)
+            PyErr_Restore(et, ev, tb);
+    }
+    Py_DECREF(r);   /* the engine's reference */
+    return rc;
+}
+
+/* Call the feeder while the group holds fewer than limit requests; a call
+ * that adds nothing removes it (IO::AIO's feed). */
+static int group_feed(Group *g)
+{
+    Py_INCREF(g);
+    while (g->feeder && !g->req.finished && !g->req.base.cancelled && g->nchildren < g->limit) {
+        Py_ssize_t before = g->nadded;
+        PyObject *feeder = Py_NewRef(g->feeder);
+        PyObject *res = PyObject_CallOneArg(feeder, (PyObject *)g);
+        Py_DECREF(feeder);
+        if (!res) {
+            Py_DECREF(g);
+            return -1;
+        }
+        Py_DECREF(res);
+        if (g->nadded == before)
+            Py_CLEAR(g->feeder);
+    }
+    Py_DECREF(g);
+    return 0;
+}
+
+static int group_settle(Group *g)
+{
+    int rc = group_feed(g);
+    if (g->armed && !g->nchildren && !g->feeder && !g->req.finished)
+        rc |= finish_group(g);
+    return rc;
+}
+
+static int child_done(Request *r)
+{
+    Group *g = r->group;
+    int rc;
+    if (r->gprev) r->gprev->gnext = r->gnext; else g->children = r->gnext;
+    if (r->gnext) r->gnext->gprev = r->gprev;
+    r->gnext = r->gprev = NULL;
+    r->group = NULL;
+    g->nchildren--;
+    rc = group_settle(g);
+    Py_DECREF(g);   /* the child's reference */
+    return rc;
+}
+
+static PyObject *group_add(Group *g, PyObject *args)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    if (g->req.finished) {
+        PyErr_SetString(PyExc_ValueError, "cannot add to a finished group");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(args, i);
+        Request *r = (Request *)o;
+        if (!PyObject_TypeCheck(o, &RequestType)) {
+            PyErr_Format(PyExc_TypeError, "can only add requests to a group, not %.100s", Py_TYPE(o)->tp_name);
+            return NULL;
+        }
+        if (r->finished || r->group) {
+            PyErr_SetString(PyExc_ValueError, r->finished ? "request already finished"
+                                                          : "request already belongs to a group");
+            return NULL;
+        }
+        for (Group *a = g; a; a = a->req.group)
+            if ((Request *)a == r) {
+                PyErr_SetString(PyExc_ValueError, "a group cannot contain itself");
+                return NULL;
+            }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Request *r = (Request *)PyTuple_GET_ITEM(args, i);
+        r->group = (Group *)Py_NewRef(g);
+        r->gnext = g->children;
+        if (g->children)
+            g->children->gprev = r;
+        g->children = r;
+        g->nchildren++;
+        g->nadded++;
+        if (g->req.base.cancelled)
+            request_cancel_inner(r);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *group_after_change(Group *g)
+{
+    if (group_feed(g) < 0)
+        return NULL;
+    if (g->armed && !g->nchildren && !g->feeder)
+        group_kick(g);   /* finish it from poll_cb, where callbacks belong */
+    Py_RETURN_NONE;
+}
+
+static PyObject *group_limit(Group *g, PyObject *arg)
+{
+    Py_ssize_t n = PyLong_AsSsize_t(arg);
+    if (n == -1 && PyErr_Occurred())
+        return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "limit must not be negative");
+        return NULL;
+    }
+    g->limit = n;
+    return group_after_change(g);
+}
+
+static PyObject *group_feed_method(Group *g, PyObject *fn)
+{
+    if (fn != Py_None && !PyCallable_Check(fn)) {
+        PyErr_SetString(PyExc_TypeError, "feeder must be callable or None");
+        return NULL;
+    }
+    if (g->req.finished) {
+        PyErr_SetString(PyExc_ValueError, "cannot feed a finished group");
+        return NULL;
+    }
+    Py_XSETREF(g->feeder, fn == Py_None ? NULL : Py_NewRef(fn));
+    if (g->feeder && g->limit <= 0)
+        g->limit = 2;
+    return group_after_change(g);
+}
+
+static PyObject *group_result(Group *g, PyObject *value)
+{
+    Py_XSETREF(g->result, Py_NewRef(value));
+    Py_RETURN_NONE;
+}
+
+static PyObject *group_get_size(Group *g, void *c) { return PyLong_FromSsize_t(g->nchildren); }
+
+static PyMethodDef group_methods[] = {
+    {"add", (PyCFunction)group_add, METH_VARARGS,
+     "add(*requests)\n--\n\nMake outstanding requests children of this group."},
+    {"limit", (PyCFunction)group_limit, METH_O,
+     "limit(n)\n--\n\nCall the feeder while fewer than n children are outstanding."},
+    {"feed", (PyCFunction)group_feed_method, METH_O,
+     "feed(fn)\n--\n\nfn(group) is called to add requests while the group holds fewer\n"
+     "than limit (2 unless set); a call that adds none removes the feeder."},
+    {"result", (PyCFunction)group_result, METH_O,
+     "result(value)\n--\n\nWhat the group's callback will get (None by default)."},
+    {NULL}};
+
+static PyGetSetDef group_getset[] = {
+    {"size", (getter)group_get_size, NULL, "Children outstanding.", NULL},
+    {NULL}};
+
+static PyTypeObject GroupType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "linuxaio.Group",
+    .tp_basicsize = sizeof(Group),
+    .tp_dealloc = (destructor)request_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A group of requests: its callback runs once every child has finished.",
+    .tp_methods = group_methods,
+    .tp_getset = group_getset,
+    .tp_base = &RequestType,
+};
+
+static PyObject *aio_group(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *cb;
+    int pri;
+    Group *g;
+    if (parse_common("aio_group", 0, args, nargs, kwnames, &cb, &pri) < 0)
+        return NULL;
+    if (!(g = (Group *)request_new(&GroupType, OP_GROUP)))
+        return NULL;
+    if (parse_callback(cb, &g->req.callback) < 0) {
+        Py_DECREF(g);
+        return NULL;
+    }
+    g->req.base.pri = (signed char)pri;
+    E.nreqs++;
+    Py_INCREF(g);   /* the engine's reference */
+    g->live_next = E.live.live_next;
+    g->live_prev = &E.live;
+    E.live.live_next->live_prev = g;
+    E.live.live_next = g;
+    group_kick(g);
+    return (PyObject *)g;
+}
+
+/* ---- completion ---- */
+
+/* Hand one finished request to its callback.  -1 if the callback raised. */
+static int deliver(Request *r)
+{
+    const lx_op *row = &lx_ops[r->op];
+    PyObject *value = NULL, *cb = r->callback;
+    int rc = 0;
+
+    r->callback = NULL;
+    r->finished = 1;
+    E.nreqs--;
+    if (r->base.cancelled) {
+        if (r->ran && r->result >= 0 && row->undo)
+            row->undo(r);
+    } else if (cb) {
+        value = r->result < 0 ? lx_oserror((int)-r->result, r->filename, r->filename2)
+                              : row->result(r);
+    }
+    /* The buffer is free again before the callback, which may reuse it. */
+    release_args(r);
+    if (cb && !r->base.cancelled) {
+        PyObject *res = value ? PyObject_CallOneArg(cb, value) : NULL;
+        if (!res)
+            rc = -1;
+        Py_XDECREF(res);
+    }
+    Py_XDECREF(value);
+    Py_XDECREF(cb);
+    if (r->group) {
+        PyObject *et, *ev, *tb;
+        PyErr_Fetch(&et, &ev, &tb);
+        if (child_done(r) < 0) {
+            if (et)
+                PyErr_WriteUnraisable((PyObject *)r);
+            else
+                rc = -1;
+        }
+        if (et)
+            PyErr_Restore(et, ev, tb);
+    }
+    Py_DECREF(r);   /* the engine's reference */
+    return rc;
+}
+
+/* One entry from the result queue: a request, or a group's event.
+ * Returns 1 when a request finished, 0 for an event, -1 on error. */
+static int handle(Request *r)
+{
+    if (r->op == OP_GROUP) {
+        Group *g = (Group *)r;
+        g->queued = 0;
+        g->armed = 1;
+        return group_settle(g) < 0 ? -1 : 0;
+    }
+    return deliver(r) < 0 ? -1 : 1;
+}
+
+/* Can anything still finish without more submissions?  Read in the order
+ * requests move (ready -> running -> results) so none slips between. */
+static int progress_possible(void)
+{
+    unsigned long ready = lx_pool_nready();
+    unsigned long running = lx_pool_nrunning();
+    if (lx_pool_nresults() || E.in_hand || running)
+        return 1;
+    return ready && lx_pool_max_threads() > 0;
+}
+
+static int check_progress(void)
+{
+    if (progress_possible())
+        return 0;
+    PyErr_Format(PyExc_RuntimeError,
+                 "%zd requests outstanding but none can finish (max_parallel is %u)",
+                 E.nreqs, lx_pool_max_threads());
+    return -1;
+}
+
+/* Block, without the GIL, until results are ready or nothing is left.
+ * Wakes up now and then to see signals and requests finished elsewhere. */
+static int wait_results(void)
+{
+    while (E.nreqs > 0 && !lx_pool_nresults()) {
+        int rc;
+        if (check_progress() < 0)
+            return -1;
+        Py_BEGIN_ALLOW_THREADS
+        rc = lx_pool_wait_results(100 * 1000000LL);
+        Py_END_ALLOW_THREADS
+        if (rc < 0 && PyErr_CheckSignals() < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *poll_cb(PyObject *m, PyObject *unused)
+{
+    unsigned long done = 0;
+    int64_t deadline = E.max_poll_time_ns ? now_ns() + E.max_poll_time_ns : 0;
+
+    for (;;) {
+        unsigned long n, want = 0;
+        lx_req *batch;
+        if (E.max_outstanding && E.nreqs >= E.max_outstanding && wait_results() < 0)
+            return NULL;
+        if (E.max_poll_reqs) {
+            if (done >= E.max_poll_reqs)
+                break;
+            want = E.max_poll_reqs - done;
+        }
+        batch = lx_pool_take_results(want, &n);
+        if (!batch) {
+            /* Results often follow within microseconds; spinning for them
+             * beats a trip through the eventfd and the caller's poll. */
+            if (done && E.linger_ns && (!deadline || now_ns() < deadline)
+                && lx_pool_linger(E.linger_ns))
+                continue;
+            break;
+        }
+        E.in_hand = n;
+        while (batch) {
+            lx_req *b = batch;
+            int rc;
+            batch = b->next;
+            E.in_hand--;
+            rc = handle(REQ_OF(b));
+            if (rc > 0)
+                done++;
+            if (rc < 0 || (deadline && now_ns() >= deadline)) {
+                lx_pool_return_results(batch, E.in_hand);
+                E.in_hand = 0;
+                if (rc < 0)
+                    return NULL;
+                return PyLong_FromUnsignedLong(done);
+            }
+        }
+    }
+    return PyLong_FromUnsignedLong(done);
+}
+
+static PyObject *poll_wait(PyObject *m, PyObject *unused)
+{
+    if (wait_results() < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *poll(PyObject *m, PyObject *unused)
+{
+    if (wait_results() < 0)
+        return NULL;
+    return poll_cb(m, NULL);
+}
+
+static PyObject *flush(PyObject *m, PyObject *unused)
+{
+    while (E.nreqs > 0) {
+        PyObject *n;
+        if (wait_results() < 0 || !(n = poll_cb(m, NULL)))
+            return NULL;
+        Py_DECREF(n);
+    }
+    Py_RETURN_NONE;
+}
+
+/* ---- dropping: reinit and fork abandon what is in flight ---- */
+
+static void drop(Request *r)
+{
+    const lx_op *row;
+    if (r->op == OP_GROUP) {   /* groups go with the live list */
+        ((Group *)r)->queued = 0;
+        return;
+    }
+    row = &lx_ops[r->op];
+    if (r->ran && r->result >= 0 && row->undo)
+        row->undo(r);
+    r->finished = 1;
+    release_args(r);
+    Py_CLEAR(r->callback);
+    if (r->group) {
+        Group *g = r->group;
+        if (r->gprev) r->gprev->gnext = r->gnext; else g->children = r->gnext;
+        if (r->gnext) r->gnext->gprev = r->gprev;
+        r->gnext = r->gprev = NULL;
+        r->group = NULL;
+        g->nchildren--;
+        Py_DECREF(g);
+    }
+    Py_DECREF(r);
+}
+
+static void drop_all(lx_req *list)
+{
+    while (list) {
+        lx_req *next = list->next;
+        drop(REQ_OF(list));
+        list = next;
+    }
+    while (E.live.live_next != &E.live) {
+        Group *g = E.live.live_next;
+        live_unlink(g);
+        g->req.finished = 1;
+        Py_CLEAR(g->req.callback);
+        Py_CLEAR(g->feeder);
+        Py_DECREF(g);
+    }
+    E.nreqs = 0;
+    E.in_hand = 0;
+}
+
+static PyObject *reinit(PyObject *m, PyObject *unused)
+{
+    unsigned long n;
+    Py_BEGIN_ALLOW_THREADS
+    lx_pool_stop(INT64_MAX / 2);   /* waits for running requests */
+    Py_END_ALLOW_THREADS
+    drop_all(lx_pool_take_results(0, &n));
+    Py_RETURN_NONE;
+}
+
+static PyObject *after_fork(PyObject *m, PyObject *unused)
+{
+    drop_all(lx_pool_orphans());
+    Py_RETURN_NONE;
+}
+
+static PyObject *at_exit(PyObject *m, PyObject *timeout)
+{
+    double t = PyFloat_AsDouble(timeout);
+    unsigned left;
+    if (t == -1.0 && PyErr_Occurred())
+        return NULL;
+    lx_pool_set_max_threads(0);
+    Py_BEGIN_ALLOW_THREADS
+    left = lx_pool_stop((int64_t)(t * 1e9));
+    Py_END_ALLOW_THREADS
+    return PyLong_FromUnsignedLong(left);
+}
+
+/* ---- counters and knobs ---- */
+
+static PyObject *poll_fileno(PyObject *m, PyObject *u) { return PyLong_FromLong(lx_pool_fileno()); }
+static PyObject *nreqs(PyObject *m, PyObject *u) { return PyLong_FromSsize_t(E.nreqs); }
+static PyObject *nready(PyObject *m, PyObject *u) { return PyLong_FromUnsignedLong(lx_pool_nready()); }
+static PyObject *npending(PyObject *m, PyObject *u)
+{
+    return PyLong_FromUnsignedLong(lx_pool_nresults() + E.in_hand);
+}
+static PyObject *nthreads(PyObject *m, PyObject *u) { return PyLong_FromUnsignedLong(lx_pool_nthreads()); }
+
+static int count_arg(PyObject *arg, const char *what, unsigned long max, unsigned long *out)
+{
+    long long v = PyLong_AsLongLong(arg);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 0 || (unsigned long long)v > max) {
+        PyErr_Format(PyExc_ValueError, "%s must be within 0..%lu", what, max);
+        return -1;
+    }
+    *out = (unsigned long)v;
+    return 0;
+}
+
+static int seconds_arg(PyObject *arg, const char *what, double *out)
+{
+    double s = PyFloat_AsDouble(arg);
+    if (s == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!(s >= 0) || s > 1e9) {
+        PyErr_Format(PyExc_ValueError, "%s must be a number of seconds >= 0", what);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+/* Thread counts stay small: each thread is a kernel task. */
+#define MAX_THREADS 4096
+
+static PyObject *min_parallel(PyObject *m, PyObject *arg)
+{
+    unsigned long n;
+    if (count_arg(arg, "nthreads", MAX_THREADS, &n) < 0)
+        return NULL;
+    lx_pool_min_threads((unsigned)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *max_parallel(PyObject *m, PyObject *arg)
+{
+    unsigned long n;
+    if (count_arg(arg, "nthreads", MAX_THREADS, &n) < 0)
+        return NULL;
+    lx_pool_set_max_threads((unsigned)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *max_idle(PyObject *m, PyObject *arg)
+{
+    unsigned long n;
+    if (count_arg(arg, "nthreads", MAX_THREADS, &n) < 0)
+        return NULL;
+    lx_pool_set_max_idle((unsigned)n);
+    Py_RETURN_NONE;
+}
+
+static PyObject *idle_timeout(PyObject *m, PyObject *arg)
+{
+    double s;
+    if (seconds_arg(arg, "idle_timeout", &s) < 0)
+        return NULL;
+    lx_pool_set_idle_timeout(s);
+    Py_RETURN_NONE;
+}
+
+static PyObject *max_poll_reqs(PyObject *m, PyObject *arg)
+{
+    unsigned long n;
+    if (count_arg(arg, "max_poll_reqs", ULONG_MAX >> 1, &n) < 0)
+        return NULL;
+    E.max_poll_reqs = n;
+    Py_RETURN_NONE;
+}
+
+static PyObject *max_poll_time(PyObject *m, PyObject *arg)
+{
+    double s;
+    if (seconds_arg(arg, "max_poll_time", &s) < 0)
+        return NULL;
+    E.max_poll_time_ns = (int64_t)(s * 1e9);
+    Py_RETURN_NONE;
+}
+
+static PyObject *max_outstanding(PyObject *m, PyObject *arg)
+{
+    unsigned long n;
+    if (count_arg(arg, "max_outstanding", PY_SSIZE_T_MAX, &n) < 0)
+        return NULL;
+    E.max_outstanding = (Py_ssize_t)n;
+    Py_RETURN_NONE;
+}
+
+/* Private: the spin budgets, for benchmarks and tests. */
+static PyObject *set_spin(PyObject *m, PyObject *args)
+{
+    double worker_s, linger_s;
+    if (!PyArg_ParseTuple(args, "dd", &worker_s, &linger_s))
+        return NULL;
+    lx_pool_set_spin((int64_t)(worker_s * 1e9));
+    E.linger_ns = (int64_t)(linger_s * 1e9);
+    Py_RETURN_NONE;
+}
+
+#define NOARGS(name, doc) {#name, (PyCFunction)name, METH_NOARGS, doc}
+#define ONEARG(name, doc) {#name, (PyCFunction)name, METH_O, doc}
+
+static PyMethodDef control_methods[] = {
+    NOARGS(poll_fileno, "poll_fileno()\n--\n\nThe eventfd that is readable while results wait for poll_cb()."),
+    NOARGS(poll_cb, "poll_cb()\n--\n\nRun the callbacks of finished requests; return how many finished."),
+    NOARGS(poll_wait, "poll_wait()\n--\n\nWait until some request has finished (returns at once if none is outstanding)."),
+    NOARGS(poll, "poll()\n--\n\npoll_wait() then poll_cb()."),
+    NOARGS(flush, "flush()\n--\n\nWait for and handle every outstanding request."),
+    NOARGS(nreqs, "nreqs()\n--\n\nRequests submitted and not yet finished."),
+    NOARGS(nready, "nready()\n--\n\nRequests queued and not yet started."),
+    NOARGS(npending, "npending()\n--\n\nRequests executed and waiting for poll_cb()."),
+    NOARGS(nthreads, "nthreads()\n--\n\nWorker threads running now."),
+    NOARGS(reinit, "reinit()\n--\n\nAbandon every request (no callbacks run) and start afresh."),
+    ONEARG(min_parallel, "min_parallel(n)\n--\n\nRaise the thread limit to at least n."),
+    ONEARG(max_parallel, "max_parallel(n)\n--\n\nLower the thread limit to at most n, stopping extra threads."),
+    ONEARG(max_idle, "max_idle(n)\n--\n\nIdle threads beyond n exit after idle_timeout seconds."),
+    ONEARG(idle_timeout, "idle_timeout(seconds)\n--\n\nHow long an idle thread beyond max_idle waits before it exits."),
+    ONEARG(max_poll_reqs, "max_poll_reqs(n)\n--\n\npoll_cb() handles at most n requests per call (0: no limit)."),
+    ONEARG(max_poll_time, "max_poll_time(seconds)\n--\n\npoll_cb() returns after about that long (0: no limit)."),
+    ONEARG(max_outstanding, "max_outstanding(n)\n--\n\npoll_cb() blocks while nreqs() >= n (0: off)."),
+    {"aio_group", (PyCFunction)(void (*)(void))aio_group, METH_FASTCALL | METH_KEYWORDS,
+     "aio_group(callback=None, *, pri=0)\n--\n\nA group; its callback gets result() once every child finished."},
+    {"_after_fork", (PyCFunction)after_fork, METH_NOARGS, NULL},
+    {"_at_exit", (PyCFunction)at_exit, METH_O, NULL},
+    {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
+    {NULL}};
+
+static struct PyModuleDef engine_module = {
+    PyModuleDef_HEAD_INIT, "linuxaio._engine",
+    "The linuxaio engine: worker threads, request queues, completion on one eventfd.",
+    -1, control_methods,
+};
+
+/* One PyMethodDef per table row, alive as long as the process. */
+static PyMethodDef *row_methods;
+
+PyMODINIT_FUNC PyInit__engine(void)
+{
+    PyObject *m;
+    if (row_methods) {
+        PyErr_SetString(PyExc_ImportError, "linuxaio._engine cannot be loaded twice");
+        return NULL;
+    }
+    if (PyType_Ready(&RequestType) < 0 || PyType_Ready(&GroupType) < 0 || lx_ops_init() < 0)
+        return NULL;
+    if (lx_pool_init(run_request) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    E.live.live_next = E.live.live_prev = &E.live;
+    E.linger_ns = 20 * 1000;
+    if (!(m = PyModule_Create(&engine_module)))
+        return NULL;
+    row_methods = PyMem_Calloc(lx_nops, sizeof *row_methods);
+    if (!row_methods)
+        return PyErr_NoMemory();
+    for (int i = 0; i < lx_nops; i++) {
+        PyObject *self = PyLong_FromLong(i), *fn;
+        row_methods[i] = (PyMethodDef){lx_ops[i].name, (PyCFunction)(void (*)(void))submit,
+                                       METH_FASTCALL | METH_KEYWORDS, lx_ops[i].doc};
+        fn = self ? PyCFunction_NewEx(&row_methods[i], self, PyModule_GetNameObject(m)) : NULL;
+        Py_XDECREF(self);
+        if (!fn || PyModule_AddObject(m, lx_ops[i].name, fn) < 0) {
+            Py_XDECREF(fn);
+            Py_DECREF(m);
+            return NULL;
+        }
+    }
+    if (PyModule_AddObjectRef(m, "Request", (PyObject *)&RequestType) < 0
+        || PyModule_AddObjectRef(m, "Group", (PyObject *)&GroupType) < 0
+        || PyModule_AddIntConstant(m, "PRI_MIN", LX_PRI_MIN) < 0
+        || PyModule_AddIntConstant(m, "PRI_MAX", LX_PRI_MAX) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

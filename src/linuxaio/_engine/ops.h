@@ -1,0 +1,39 @@
+/* ops.h: the operation table, one row per request type.
+ *
+ * Adding an operation is one row here and a run function in ops.c; the
+ * extension turns every row into a module function (module.c). */
+#ifndef LINUXAIO_OPS_H
+#define LINUXAIO_OPS_H
+
+#include "request.h"
+
+typedef struct {
+    const char *name;                 /* the Python name: "aio_open" */
+    /* One letter per positional argument, before the callback:
+     *   f  fd: an int or an object with fileno()
+     *   F  fd: an int only (close must not take a file object, whose
+     *      number may be reused by the time the worker runs)
+     *   x  an fd (as f) or a path (as p)
+     *   p  path (str, bytes, os.PathLike), then P for a second one
+     *   i  int flags       m  mode (>= 0)        s  seconds (>= 0)
+     *   o  offset (>= 0, or None: at the file position)
+     *   n  length (>= 0)
+     *   w  writable buffer, r  readable buffer; either is followed by
+     *   d  the offset into that buffer (>= 0); d + n must fit in it, but a
+     *      bytearray given to w is first grown to fit */
+    const char *args;
+    void (*run)(Request *r);          /* in a worker: no GIL, no objects */
+    PyObject *(*result)(Request *r);  /* with the GIL: the callback's value */
+    void (*undo)(Request *r);         /* a cancelled request's effect undone */
+    const char *doc;
+} lx_op;
+
+extern const lx_op lx_ops[];
+extern const int lx_nops;
+
+/* Index of the row with that name, or -1. */
+int lx_op_index(const char *name);
+/* Look up what the result converters need (os.stat_result).  0 or -1. */
+int lx_ops_init(void);
+
+#endif

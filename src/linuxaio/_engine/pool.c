@@ -1,0 +1,589 @@
+/* pool.c: the priority thread pool (see pool.h). */
+#define _GNU_SOURCE
+#include "pool.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+
+/* Workers are small: they run one syscall (or a few, for fused requests)
+ * with PATH_MAX-sized buffers at most. */
+#define WORKER_STACK (256 * 1024)
+
+typedef struct lx_worker lx_worker;
+struct lx_worker {
+    lx_worker *next, *prev;   /* all workers */
+    lx_worker *idle_next;     /* stack of sleeping workers */
+    pthread_cond_t wake;
+    int woken;                /* set by the waker before it signals */
+    lx_req *current;          /* what it runs now (for fork's orphans) */
+};
+
+typedef struct {
+    lx_req *head, *tail;
+} lx_list;
+
+static struct {
+    lx_run_fn run;
+    int efd;
+    int efd_signalled;        /* under res_lock: eventfd holds a count */
+
+    pthread_mutex_t q_lock;   /* queues, workers, limits */
+    lx_list queue[LX_NPRI];
+    unsigned long nready;     /* atomic reads outside the lock */
+    unsigned long nrunning;
+    lx_worker workers;        /* list head (sentinel) */
+    lx_worker *idle;          /* sleeping workers, most recent first */
+    unsigned nthreads, max_threads, max_idle, nspinning;
+    unsigned generation;      /* bumped when limits change: sleepers re-arm */
+    int64_t idle_timeout_ns, spin_ns;
+    int stopping;
+    pthread_cond_t exited;    /* a worker left */
+
+    pthread_mutex_t res_lock; /* result queue */
+    lx_list results;
+    unsigned long nresults;   /* atomic reads outside the lock */
+} P;
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static struct timespec deadline_ts(int64_t deadline)
+{
+    struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
+    return ts;
+}
+
+static void cond_init_monotonic(pthread_cond_t *c)
+{
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &a);
+    pthread_condattr_destroy(&a);
+}
+
+static void list_append(lx_list *l, lx_req *r)
+{
+    r->next = NULL;
+    r->prev = l->tail;
+    if (l->tail)
+        l->tail->next = r;
+    else
+        l->head = r;
+    l->tail = r;
+}
+
+static void list_unlink(lx_list *l, lx_req *r)
+{
+    if (r->prev) r->prev->next = r->next; else l->head = r->next;
+    if (r->next) r->next->prev = r->prev; else l->tail = r->prev;
+    r->next = r->prev = NULL;
+}
+
+/* ---- result queue ---- */
+
+void lx_pool_complete(lx_req *req)
+{
+    pthread_mutex_lock(&P.res_lock);
+    STORE(req->state, LX_DONE);
+    list_append(&P.results, req);
+    STORE(P.nresults, P.nresults + 1);
+    if (!P.efd_signalled) {
+        uint64_t one = 1;
+        P.efd_signalled = 1;
+        /* Cannot fail short of a bad fd: the counter never nears its max. */
+        (void)!write(P.efd, &one, sizeof one);
+    }
+    pthread_mutex_unlock(&P.res_lock);
+}
+
+lx_req *lx_pool_take_results(unsigned long max, unsigned long *count)
+{
+    lx_req *first, *last;
+    unsigned long n;
+
+    if (!LOAD(P.nresults)) {
+        *count = 0;
+        return NULL;
+    }
+    pthread_mutex_lock(&P.res_lock);
+    first = P.results.head;
+    if (!max || max >= P.nresults) {
+        n = P.nresults;
+        last = P.results.tail;
+    } else {
+        n = max;
+        last = first;
+        for (unsigned long i = 1; i < n; i++)
+            last = last->next;
+    }
+    if (first) {
+        P.results.head = last->next;
+        if (last->next)
+            last->next->prev = NULL;
+        else
+            P.results.tail = NULL;
+        last->next = NULL;
+    }
+    STORE(P.nresults, P.nresults - n);
+    if (!P.nresults && P.efd_signalled) {
+        uint64_t v;
+        P.efd_signalled = 0;
+        (void)!read(P.efd, &v, sizeof v);
+    }
+    pthread_mutex_unlock(&P.res_lock);
+    *count = n;
+    return first;
+}
+
+void lx_pool_return_results(lx_req *first, unsigned long count)
+{
+    lx_req *last;
+    if (!first)
+        return;
+    for (last = first; last->next; last = last->next)
+        ;
+    pthread_mutex_lock(&P.res_lock);
+    last->next = P.results.head;
+    if (P.results.head)
+        P.results.head->prev = last;
+    else
+        P.results.tail = last;
+    first->prev = NULL;
+    P.results.head = first;
+    STORE(P.nresults, P.nresults + count);
+    if (!P.efd_signalled) {
+        uint64_t one = 1;
+        P.efd_signalled = 1;
+        (void)!write(P.efd, &one, sizeof one);
+    }
+    pthread_mutex_unlock(&P.res_lock);
+}
+
+int lx_pool_wait_results(int64_t timeout_ns)
+{
+    struct pollfd pfd = {.fd = P.efd, .events = POLLIN};
+    int64_t deadline = timeout_ns < 0 ? 0 : now_ns() + timeout_ns;
+    for (;;) {
+        int ms = -1;
+        if (LOAD(P.nresults))
+            return 1;
+        if (timeout_ns >= 0) {
+            int64_t left = deadline - now_ns();
+            if (left <= 0)
+                return 0;
+            ms = (int)((left + 999999) / 1000000);
+        }
+        if (poll(&pfd, 1, ms) < 0)
+            return errno == EINTR ? -1 : 0;   /* let the caller see signals */
+    }
+}
+
+int lx_pool_linger(int64_t spin_ns)
+{
+    int64_t deadline = 0;
+    for (unsigned i = 0;; i++) {
+        if (LOAD(P.nresults))
+            return 1;
+        if (!LOAD(P.nready) && !LOAD(P.nrunning))
+            return 0;
+        if ((i & 31) == 0) {
+            int64_t t = now_ns();
+            if (!deadline)
+                deadline = t + spin_ns;
+            else if (t >= deadline)
+                return 0;
+        }
+        __builtin_ia32_pause();
+    }
+}
+
+/* ---- workers ---- */
+
+static lx_req *pop_ready(void)
+{
+    for (int i = LX_NPRI - 1; i >= 0; i--) {
+        lx_req *r = P.queue[i].head;
+        if (r) {
+            list_unlink(&P.queue[i], r);
+            STORE(P.nready, P.nready - 1);
+            return r;
+        }
+    }
+    return NULL;
+}
+
+static void idle_remove(lx_worker *w)
+{
+    for (lx_worker **p = &P.idle; *p; p = &(*p)->idle_next)
+        if (*p == w) {
+            *p = w->idle_next;
+            return;
+        }
+}
+
+/* Spin briefly for new work before sleeping: a hand-off to a spinning
+ * thread costs ~0.1 us here, a futex wake-up across CPUs ~25 us.  Only one
+ * worker spins at a time, so the spinners never crowd out the caller's own
+ * thread on a small machine.  Called and returns with q_lock held. */
+static int spin_for_work(void)
+{
+    int64_t deadline;
+    if (P.nspinning || P.spin_ns <= 0)
+        return 0;
+    P.nspinning++;
+    pthread_mutex_unlock(&P.q_lock);
+    deadline = now_ns() + P.spin_ns;
+    for (unsigned i = 1; !LOAD(P.nready) && !LOAD(P.stopping); i++) {
+        __builtin_ia32_pause();
+        if ((i & 63) == 0 && now_ns() >= deadline)
+            break;
+    }
+    pthread_mutex_lock(&P.q_lock);
+    P.nspinning--;
+    return P.nready != 0;
+}
+
+static int worker_should_exit(void)
+{
+    return P.stopping || P.nthreads > P.max_threads;
+}
+
+static void *worker_main(void *arg)
+{
+    lx_worker *self = arg;
+
+    pthread_mutex_lock(&P.q_lock);
+    for (;;) {
+        lx_req *req = worker_should_exit() ? NULL : pop_ready();
+        if (req) {
+            req->state = LX_RUNNING;
+            self->current = req;
+            P.nrunning++;
+            pthread_mutex_unlock(&P.q_lock);
+            P.run(req);
+            /* Counted as running until it is on the result queue, so a
+             * lingering poll_cb never sees "nothing in flight" too early. */
+            lx_pool_complete(req);
+            pthread_mutex_lock(&P.q_lock);
+            self->current = NULL;
+            STORE(P.nrunning, P.nrunning - 1);
+            continue;
+        }
+        if (worker_should_exit())
+            break;
+        if (spin_for_work())
+            continue;
+        /* Sleep until a submitter picks this worker, or the idle timeout. */
+        self->woken = 0;
+        self->idle_next = P.idle;
+        P.idle = self;
+        {
+            struct timespec ts = deadline_ts(now_ns() + P.idle_timeout_ns);
+            unsigned generation = P.generation;
+            int rc = 0;
+            while (!self->woken && !P.stopping && P.nthreads <= P.max_threads && rc != ETIMEDOUT
+                   && generation == P.generation)
+                rc = pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
+            if (!self->woken) {
+                unsigned nidle = 0;
+                idle_remove(self);
+                for (lx_worker *w = P.idle; w; w = w->idle_next)
+                    nidle++;
+                /* Timed out: leave if enough others stay idle. */
+                if (rc == ETIMEDOUT && nidle >= P.max_idle && !P.nready)
+                    break;
+            }
+        }
+    }
+    idle_remove(self);
+    self->prev->next = self->next;
+    self->next->prev = self->prev;
+    P.nthreads--;
+    pthread_cond_broadcast(&P.exited);
+    pthread_mutex_unlock(&P.q_lock);
+    pthread_cond_destroy(&self->wake);
+    free(self);
+    return NULL;
+}
+
+/* Called with q_lock held. */
+static int start_worker(void)
+{
+    pthread_attr_t attr;
+    pthread_t tid;
+    sigset_t all, old;
+    int rc;
+    lx_worker *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    cond_init_monotonic(&w->wake);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, WORKER_STACK);
+    /* Workers take no signals: Python handles them in the main thread. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    rc = pthread_create(&tid, &attr, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc) {
+        pthread_cond_destroy(&w->wake);
+        free(w);
+        return -1;
+    }
+    w->next = P.workers.next;
+    w->prev = &P.workers;
+    P.workers.next->prev = w;
+    P.workers.next = w;
+    P.nthreads++;
+    return 0;
+}
+
+/* Make sure somebody takes the newest queued request.  q_lock held. */
+static void dispatch(void)
+{
+    if (P.nspinning >= P.nready)
+        return;
+    if (P.idle) {
+        lx_worker *w = P.idle;
+        P.idle = w->idle_next;
+        w->woken = 1;
+        pthread_cond_signal(&w->wake);
+        return;
+    }
+    if (P.nthreads < P.max_threads && !P.stopping)
+        start_worker();   /* on failure the running workers get to it */
+}
+
+void lx_pool_submit(lx_req *req)
+{
+    int i = req->pri - LX_PRI_MIN;
+    pthread_mutex_lock(&P.q_lock);
+    req->state = LX_QUEUED;
+    list_append(&P.queue[i], req);
+    STORE(P.nready, P.nready + 1);
+    dispatch();
+    pthread_mutex_unlock(&P.q_lock);
+}
+
+int lx_pool_cancel(lx_req *req)
+{
+    int was_queued;
+    STORE(req->cancelled, 1);
+    pthread_mutex_lock(&P.q_lock);
+    was_queued = req->state == LX_QUEUED;
+    if (was_queued) {
+        list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
+        STORE(P.nready, P.nready - 1);
+    }
+    pthread_mutex_unlock(&P.q_lock);
+    if (was_queued)
+        lx_pool_complete(req);
+    return was_queued;
+}
+
+/* ---- limits and counters ---- */
+
+unsigned long lx_pool_nready(void) { return LOAD(P.nready); }
+unsigned long lx_pool_nrunning(void) { return LOAD(P.nrunning); }
+unsigned long lx_pool_nresults(void) { return LOAD(P.nresults); }
+unsigned lx_pool_nthreads(void) { return LOAD(P.nthreads); }
+unsigned lx_pool_max_threads(void) { return LOAD(P.max_threads); }
+
+static void limits_changed(void)
+{
+    /* Wake everyone: extras notice they must go, the rest go back to sleep
+     * with the new timeout.  Then start threads for work that waits. */
+    P.generation++;
+    for (lx_worker *w = P.workers.next; w != &P.workers; w = w->next)
+        pthread_cond_signal(&w->wake);
+    while (P.nready > P.nthreads && P.nthreads < P.max_threads && !P.stopping)
+        if (start_worker())
+            break;
+    if (P.nready && !P.nthreads && P.max_threads && !P.stopping)
+        start_worker();
+}
+
+void lx_pool_min_threads(unsigned n)
+{
+    pthread_mutex_lock(&P.q_lock);
+    if (P.max_threads < n)
+        P.max_threads = n;
+    limits_changed();
+    pthread_mutex_unlock(&P.q_lock);
+}
+
+void lx_pool_set_max_threads(unsigned n)
+{
+    pthread_mutex_lock(&P.q_lock);
+    if (P.max_threads > n)
+        P.max_threads = n;
+    limits_changed();
+    pthread_mutex_unlock(&P.q_lock);
+}
+
+void lx_pool_set_max_idle(unsigned n)
+{
+    pthread_mutex_lock(&P.q_lock);
+    P.max_idle = n;
+    pthread_mutex_unlock(&P.q_lock);
+}
+
+void lx_pool_set_idle_timeout(double seconds)
+{
+    pthread_mutex_lock(&P.q_lock);
+    P.idle_timeout_ns = (int64_t)(seconds * 1e9);
+    limits_changed();   /* sleepers re-arm with the new timeout */
+    pthread_mutex_unlock(&P.q_lock);
+}
+
+void lx_pool_set_spin(int64_t ns)
+{
+    pthread_mutex_lock(&P.q_lock);
+    P.spin_ns = ns;
+    pthread_mutex_unlock(&P.q_lock);
+}
+
+unsigned lx_pool_stop(int64_t timeout_ns)
+{
+    struct timespec ts = deadline_ts(now_ns() + timeout_ns);
+    unsigned left;
+    lx_req *r;
+
+    pthread_mutex_lock(&P.q_lock);
+    P.stopping = 1;
+    while ((r = pop_ready())) {
+        r->cancelled = 1;
+        pthread_mutex_unlock(&P.q_lock);
+        lx_pool_complete(r);
+        pthread_mutex_lock(&P.q_lock);
+    }
+    for (lx_worker *w = P.workers.next; w != &P.workers; w = w->next)
+        pthread_cond_signal(&w->wake);
+    while (P.nthreads && pthread_cond_timedwait(&P.exited, &P.q_lock, &ts) != ETIMEDOUT)
+        ;
+    left = P.nthreads;
+    if (!left)
+        P.stopping = 0;   /* ready for reuse (reinit) */
+    pthread_mutex_unlock(&P.q_lock);
+    return left;
+}
+
+/* ---- set-up and fork ---- */
+
+static int new_eventfd_at(int fd)
+{
+    int nfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (nfd < 0)
+        return -1;
+    if (fd >= 0 && nfd != fd) {
+        /* Keep the number: poll_fileno() is the same for the life of the
+         * process, so loops that watch it need not be told. */
+        if (dup3(nfd, fd, O_CLOEXEC) < 0) {
+            close(nfd);
+            return -1;
+        }
+        close(nfd);
+        nfd = fd;
+    }
+    return nfd;
+}
+
+static void init_state(void)
+{
+    memset(P.queue, 0, sizeof P.queue);
+    P.results.head = P.results.tail = NULL;
+    P.nready = P.nrunning = P.nresults = 0;
+    P.workers.next = P.workers.prev = &P.workers;
+    P.idle = NULL;
+    P.nthreads = P.nspinning = 0;
+    P.stopping = 0;
+    P.efd_signalled = 0;
+    pthread_mutex_init(&P.q_lock, NULL);
+    pthread_mutex_init(&P.res_lock, NULL);
+    cond_init_monotonic(&P.exited);
+}
+
+static void before_fork(void)
+{
+    pthread_mutex_lock(&P.q_lock);
+    pthread_mutex_lock(&P.res_lock);
+}
+
+static void after_fork_parent(void)
+{
+    pthread_mutex_unlock(&P.res_lock);
+    pthread_mutex_unlock(&P.q_lock);
+}
+
+static lx_req *orphans;
+
+static void after_fork_child(void)
+{
+    lx_req *list = P.results.head, *r;
+    lx_worker *w, *next;
+
+    /* Everything the parent had in flight becomes an orphan of the child. */
+    for (int i = 0; i < LX_NPRI; i++)
+        while ((r = P.queue[i].head)) {
+            list_unlink(&P.queue[i], r);
+            r->next = list;
+            list = r;
+        }
+    for (w = P.workers.next; w != &P.workers; w = next) {
+        next = w->next;
+        /* A worker may have finished it and not yet cleared current. */
+        if (w->current && w->current->state != LX_DONE) {
+            w->current->next = list;
+            list = w->current;
+        }
+        free(w);   /* its thread does not exist here */
+    }
+    orphans = list;
+    init_state();
+    P.efd = new_eventfd_at(P.efd);
+}
+
+lx_req *lx_pool_orphans(void)
+{
+    lx_req *list = orphans;
+    orphans = NULL;
+    return list;
+}
+
+int lx_pool_init(lx_run_fn run)
+{
+    static int atfork_done;
+    P.run = run;
+    init_state();
+    P.max_threads = 4;
+    P.max_idle = 4;
+    P.idle_timeout_ns = 10LL * 1000000000;
+    P.spin_ns = 50 * 1000;
+    P.efd = new_eventfd_at(-1);
+    if (P.efd < 0)
+        return -1;
+    if (!atfork_done) {
+        pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+        atfork_done = 1;
+    }
+    return 0;
+}
+
+int lx_pool_fileno(void) { return P.efd; }

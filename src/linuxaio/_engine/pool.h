@@ -1,0 +1,85 @@
+/* pool.h: a priority thread pool that knows nothing of I/O.
+ *
+ * A request enters with lx_pool_submit(), waits in one of nine priority
+ * queues, is run by a worker thread through the run function given to
+ * lx_pool_init(), and leaves through the result queue.  The result queue is
+ * signalled on one eventfd, written only when the queue goes from empty to
+ * non-empty and read again when it is drained, so the fd is readable exactly
+ * while results wait.  Any backend (the workers here, an io_uring reaper
+ * later) finishes a request the same way: lx_pool_complete().
+ *
+ * Nothing here touches a Python object; the caller serialises calls that are
+ * not marked "any thread" (the extension does so with the GIL).
+ */
+#ifndef LINUXAIO_POOL_H
+#define LINUXAIO_POOL_H
+
+#include <stdint.h>
+
+#define LX_PRI_MIN (-4)
+#define LX_PRI_MAX 4
+#define LX_NPRI (LX_PRI_MAX - LX_PRI_MIN + 1)
+
+enum lx_state {
+    LX_NEW = 0,   /* not submitted yet */
+    LX_QUEUED,    /* in a priority queue */
+    LX_RUNNING,   /* a worker (or a backend) has it */
+    LX_DONE,      /* in the result queue or handed to the caller */
+};
+
+typedef struct lx_req lx_req;
+struct lx_req {
+    lx_req *next, *prev;     /* queue links, owned by whichever queue holds it */
+    int state;               /* enum lx_state, changed under the queue lock */
+    int cancelled;           /* set by the submitter, read by workers (atomic) */
+    signed char pri;
+};
+
+typedef void (*lx_run_fn)(lx_req *req);
+
+/* Returns 0, or -1 with errno set. */
+int lx_pool_init(lx_run_fn run);
+int lx_pool_fileno(void);
+
+void lx_pool_submit(lx_req *req);
+/* 1 if the request was still queued: it is now in the result queue, unrun. */
+int lx_pool_cancel(lx_req *req);
+/* Any thread: put a finished request on the result queue. */
+void lx_pool_complete(lx_req *req);
+
+/* Take up to max finished requests (0: all), oldest first, linked by next. */
+lx_req *lx_pool_take_results(unsigned long max, unsigned long *count);
+/* Put back, in front, results that were taken but not handled. */
+void lx_pool_return_results(lx_req *first, unsigned long count);
+/* Block until results are ready or timeout_ns passes (<0: forever).
+ * Returns 1 when results are ready, 0 on timeout, -1 when a signal came.
+ * Call without the GIL. */
+int lx_pool_wait_results(int64_t timeout_ns);
+/* Spin up to spin_ns for a result while requests are in a worker's hands;
+ * cheaper than a sleep/wake-up through the eventfd (see lx_pool_spin_ns). */
+int lx_pool_linger(int64_t spin_ns);
+
+/* Counters; approximate when read without the caller's serialisation. */
+unsigned long lx_pool_nready(void);    /* queued, not started */
+unsigned long lx_pool_nrunning(void);  /* in a worker's hands */
+unsigned long lx_pool_nresults(void);  /* finished, in the result queue */
+unsigned lx_pool_nthreads(void);
+unsigned lx_pool_max_threads(void);
+
+void lx_pool_min_threads(unsigned n);  /* raise the thread limit to >= n */
+void lx_pool_set_max_threads(unsigned n); /* lower it to <= n, stopping extras */
+void lx_pool_set_max_idle(unsigned n);
+void lx_pool_set_idle_timeout(double seconds);
+void lx_pool_set_spin(int64_t ns);
+
+/* Stop every worker: queued requests move to the result queue unrun and
+ * marked cancelled.  Waits up to timeout_ns for running ones (call without
+ * the GIL).  Returns the number of workers still running at the end. */
+unsigned lx_pool_stop(int64_t timeout_ns);
+
+/* After fork(), in the child: the workers are gone.  Every request the
+ * parent had in flight is handed back, linked by next, for the caller to
+ * drop; the pool starts afresh with a new eventfd on the same fd number. */
+lx_req *lx_pool_orphans(void);
+
+#endif

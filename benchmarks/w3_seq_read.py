@@ -51,7 +51,7 @@ def linuxaio_cb(args):
     pfd = aio.poll_fileno()
     aio_read = aio.aio_read
     off = done = 0
-    running = True
+    running, deadline = True, 0.0
     errors = []
 
     def submit(buf, cb):
@@ -63,26 +63,25 @@ def linuxaio_cb(args):
 
     def slot(buf):
         def cb(res):
-            nonlocal done
+            nonlocal done, running
             if isinstance(res, OSError) or res != BS:
                 errors.append(res)
             done += 1
+            if perf_counter() >= deadline:
+                running = False             # stop submitting; the loop drains
             if running:
                 submit(buf, cb)
         return cb
     callbacks = [slot(buf) for buf in bufs]
 
     def run(budget):
-        nonlocal done, running
-        done, running = 0, True
+        nonlocal done, running, deadline
+        done, running, deadline = 0, True, perf_counter() + budget
         for buf, cb in zip(bufs, callbacks):
             submit(buf, cb)
-        deadline = perf_counter() + budget
         while aio.nreqs():
             select.select([pfd], [], [])
             aio.poll_cb()
-            if running and perf_counter() >= deadline:
-                running = False             # stop submitting, drain
         if errors:
             raise OSError(f"aio_read failed: {errors[0]!r}")
         return done, done * BS

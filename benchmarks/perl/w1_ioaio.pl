@@ -18,12 +18,13 @@ my @off = map { int(rand $nblocks) * $BS } 1 .. $N;
 my $mask = $N - 1;
 
 my @buf = map { "\0" x $BS } 1 .. $o{depth};
-my ($i, $done, $running) = (0, 0, 1);
+my ($i, $done, $running, $deadline) = (0, 0, 1, 0);
 my @cb;
 for my $slot (0 .. $o{depth} - 1) {
     $cb[$slot] = sub {
         $_[0] == $BS or die "aio_read: $!\n";
         $done++;
+        $running = 0 if !($done & 1023) && now() >= $deadline;   # as in Python
         aio_read($fh, $off[$i++ & $mask], $BS, $buf[$slot], 0, $cb[$slot]) if $running;
     };
 }
@@ -31,13 +32,11 @@ for my $slot (0 .. $o{depth} - 1) {
 my $pfd = IO::AIO::poll_fileno();
 measure(sub {
     my ($budget) = @_;
-    ($done, $running) = (0, 1);
+    ($done, $running, $deadline) = (0, 1, now() + $budget);
     aio_read($fh, $off[$i++ & $mask], $BS, $buf[$_], 0, $cb[$_]) for 0 .. $o{depth} - 1;
-    my $deadline = now() + $budget;
     while (IO::AIO::nreqs()) {
         wait_readable($pfd);
         IO::AIO::poll_cb();
-        $running = 0 if $running && now() >= $deadline;
     }
     return ($done, $done * $BS);
 }, \%o);

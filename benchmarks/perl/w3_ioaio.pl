@@ -14,7 +14,7 @@ open my $fh, '<:raw', $o{file} or die "$o{file}: $!\n";
 my $size = -s $fh;
 
 my @buf = map { "\0" x $BS } 1 .. $o{depth};
-my ($off, $done, $running) = (0, 0, 1);
+my ($off, $done, $running, $deadline) = (0, 0, 1, 0);
 my @cb;
 sub submit {
     my ($slot) = @_;
@@ -26,6 +26,7 @@ for my $slot (0 .. $o{depth} - 1) {
     $cb[$slot] = sub {
         $_[0] == $BS or die "aio_read: $!\n";
         $done++;
+        $running = 0 if now() >= $deadline;
         submit($slot) if $running;
     };
 }
@@ -33,13 +34,11 @@ for my $slot (0 .. $o{depth} - 1) {
 my $pfd = IO::AIO::poll_fileno();
 measure(sub {
     my ($budget) = @_;
-    ($done, $running) = (0, 1);
+    ($done, $running, $deadline) = (0, 1, now() + $budget);
     submit($_) for 0 .. $o{depth} - 1;
-    my $deadline = now() + $budget;
     while (IO::AIO::nreqs()) {
         wait_readable($pfd);
         IO::AIO::poll_cb();
-        $running = 0 if $running && now() >= $deadline;
     }
     return ($done, $done * $BS);
 }, \%o);

@@ -1,0 +1,198 @@
+"""The bundled benchmark: random reads through the callback API vs os.pread.
+
+Both sides read 4 KiB-aligned blocks at random offsets of a file brought
+into the page cache first, so the figures measure the library, not the disk.
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import random
+import select
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import linuxaio
+
+PAGE = mmap.PAGESIZE
+
+
+@dataclass
+class Result:
+    name: str
+    ops: int
+    seconds: float
+    bs: int
+    latencies_ns: list[int]
+
+    @property
+    def iops(self) -> float:
+        return self.ops / self.seconds
+
+    @property
+    def mbps(self) -> float:
+        return self.ops * self.bs / self.seconds / 1e6
+
+    def percentile(self, p: float) -> float:
+        """Latency in microseconds at percentile p (0..100)."""
+        lat = sorted(self.latencies_ns)
+        if not lat:
+            return float("nan")
+        return lat[min(len(lat) - 1, int(len(lat) * p / 100))] / 1000
+
+
+def make_file(path: str | None, size: int) -> tuple[str, bool]:
+    """Return a file of at least size bytes and whether we created it."""
+    if path and os.path.exists(path) and os.path.getsize(path) >= size:
+        return path, False
+    if path is None:
+        fd, path = tempfile.mkstemp(prefix="linuxaio-bench-", dir=os.environ.get("TMPDIR"))
+    else:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    chunk = os.urandom(1 << 20)
+    with os.fdopen(fd, "wb") as f:
+        for _ in range(0, size, len(chunk)):
+            f.write(chunk)
+        f.truncate(size)
+    return path, True
+
+
+def warm(path: str) -> float:
+    """Read the whole file so it sits in the page cache; return the resident fraction."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(1 << 22):
+            pass
+        return resident_fraction(f.fileno())
+
+
+def resident_fraction(fd: int) -> float:
+    """Fraction of the file's pages in the page cache, by mincore(2) (through
+    ctypes: the stdlib has no binding for it)."""
+    import ctypes
+
+    size = os.fstat(fd).st_size
+    if not size:
+        return 1.0
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        return float("nan")
+    try:
+        pages = (size + PAGE - 1) // PAGE
+        vec = (ctypes.c_ubyte * pages)()
+        if libc.mincore(addr, size, vec) != 0:
+            return float("nan")
+        return sum(v & 1 for v in vec) / pages
+    finally:
+        libc.munmap(addr, size)
+
+
+class Progress:
+    def __init__(self, label: str, seconds: float, quiet: bool):
+        self.label, self.seconds, self.quiet = label, seconds, quiet
+        self.start = time.perf_counter()
+        self.next = self.start + 0.5
+
+    def tick(self, ops: int) -> None:
+        now = time.perf_counter()
+        if self.quiet or now < self.next:
+            return
+        self.next = now + 0.5
+        t = now - self.start
+        sys.stderr.write(f"\r  {self.label}: {t:4.1f}/{self.seconds:.0f} s  {ops / t:12,.0f} IOPS ")
+        sys.stderr.flush()
+
+    def done(self) -> None:
+        if not self.quiet:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+
+
+def run_linuxaio(fd: int, size: int, bs: int, qd: int, seconds: float, write: bool,
+                 quiet: bool) -> Result:
+    """qd requests in flight; each callback submits the next into its own buffer."""
+    nblocks = size // bs
+    arena = mmap.mmap(-1, qd * max(bs, PAGE))   # page-aligned buffers
+    stride = max(bs, PAGE)
+    submit = linuxaio.aio_write if write else linuxaio.aio_read
+    randrange = random.randrange
+    clock = time.perf_counter_ns
+    latencies: list[int] = []
+    record = latencies.append
+    ops = 0
+    stop = False
+    progress = Progress("linuxaio", seconds, quiet)
+
+    def slot(i: int):
+        buf = memoryview(arena)[i * stride: i * stride + bs]
+        started = 0
+
+        def done(n):
+            nonlocal ops, started
+            if isinstance(n, OSError):
+                raise n
+            ops += 1
+            record(clock() - started)
+            if not stop:
+                started = clock()
+                submit(fd, randrange(nblocks) * bs, bs, buf, 0, done)
+
+        def first():
+            nonlocal started
+            started = clock()
+            submit(fd, randrange(nblocks) * bs, bs, buf, 0, done)
+
+        return first
+
+    for i in range(qd):
+        slot(i)()
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    pfd = linuxaio.poll_fileno()
+    poll_cb = linuxaio.poll_cb
+    while linuxaio.nreqs():
+        select.select([pfd], [], [])
+        poll_cb()
+        if not stop:
+            now = time.perf_counter()
+            progress.tick(ops)
+            if now >= deadline:
+                stop = True
+    elapsed = time.perf_counter() - t0
+    progress.done()
+    return Result("linuxaio", ops, elapsed, bs, latencies)
+
+
+def run_plain(fd: int, size: int, bs: int, seconds: float, write: bool, quiet: bool) -> Result:
+    nblocks = size // bs
+    randrange = random.randrange
+    clock = time.perf_counter_ns
+    latencies: list[int] = []
+    record = latencies.append
+    data = os.urandom(bs)
+    pread, pwrite = os.pread, os.pwrite
+    ops = 0
+    progress = Progress("os.pread" if not write else "os.pwrite", seconds, quiet)
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    while True:
+        for _ in range(256):
+            started = clock()
+            if write:
+                pwrite(fd, data, randrange(nblocks) * bs)
+            else:
+                pread(fd, bs, randrange(nblocks) * bs)
+            record(clock() - started)
+        ops += 256
+        now = time.perf_counter()
+        progress.tick(ops)
+        if now >= deadline:
+            break
+    progress.done()
+    return Result("os.pread" if not write else "os.pwrite", ops, time.perf_counter() - t0, bs, latencies)

@@ -8,12 +8,21 @@
 #include "ops.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 /* The op index of groups, which never reach a worker. */
 #define OP_GROUP 255
+
+/* How a finished request reaches whoever waits for it. */
+enum {
+    DELIVER_CALLBACK,   /* callback(value) */
+    DELIVER_FUTURE,     /* an asyncio future's set_result/set_exception */
+    DELIVER_SLOT,       /* a batch's result list, at to.slot */
+};
 
 struct Group {
     Request req;
@@ -23,6 +32,7 @@ struct Group {
     Py_ssize_t limit;
     PyObject *feeder;
     PyObject *result;          /* what the group callback gets */
+    PyObject *slots;           /* a batch's results, in submission order */
     unsigned char armed;       /* poll_cb has seen it once */
     unsigned char queued;      /* its event sits in the result queue */
     Group *live_prev, *live_next;  /* unfinished groups, for reinit/fork */
@@ -79,6 +89,17 @@ static void release_args(Request *r)
         r->has_view = 0;
         PyBuffer_Release(&r->view);
     }
+    if (r->views) {
+        for (int i = 0; i < r->niov; i++)
+            PyBuffer_Release(&r->views[i]);
+        PyMem_Free(r->views);
+        PyMem_Free(r->iov);
+        r->views = NULL;
+        r->iov = NULL;
+        r->niov = 0;
+    }
+    free(r->heap);
+    r->heap = NULL;
     Py_CLEAR(r->path);
     Py_CLEAR(r->path2);
 }
@@ -95,6 +116,7 @@ static void request_dealloc(Request *r)
         Group *g = (Group *)r;
         Py_XDECREF(g->feeder);
         Py_XDECREF(g->result);
+        Py_XDECREF(g->slots);
     }
     Py_TYPE(r)->tp_free((PyObject *)r);
 }
@@ -106,7 +128,11 @@ static Request *request_new(PyTypeObject *type, int op)
         return NULL;
     memset((char *)r + sizeof(PyObject), 0, type->tp_basicsize - sizeof(PyObject));
     r->op = (unsigned char)op;
-    r->fd = r->fd2 = -1;
+    r->fd = -1;
+    r->fd2 = AT_FDCWD;
+    r->offset = -1;
+    if (op != OP_GROUP)
+        r->flags = lx_ops[op].flags;
     return r;
 }
 
@@ -167,7 +193,17 @@ static PyObject *request_repr(Request *r)
                                 r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].name, state);
 }
 
+static void undo_effect(Request *r);
+
+static PyObject *request_undo(Request *r, PyObject *unused)
+{
+    undo_effect(r);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef request_methods[] = {
+    {"_undo", (PyCFunction)request_undo, METH_NOARGS,
+     "Undo the finished request's effect (close the fd it opened): its result was not taken."},
     {"cancel", (PyCFunction)request_cancel, METH_NOARGS,
      "cancel()\n--\n\nA request not started never runs; one that ran has its callback\n"
      "suppressed and its effect undone where that is possible (an opened fd is closed)."},
@@ -241,7 +277,7 @@ static int parse_int64(PyObject *o, const char *what, int none_ok, int64_t *out)
 /* Hold the caller's buffer for the life of the request; check that
  * [doff, doff + length) lies inside it, growing a bytearray that reads
  * would overrun (as Linux::AIO grows its scalar). */
-static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff)
+static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff, int whole)
 {
     int64_t need = doff + r->length;
     if (!PyObject_CheckBuffer(obj)) {
@@ -269,12 +305,53 @@ static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff)
         return -1;
     }
     r->has_view = 1;
+    if (whole)
+        need = r->length = r->view.len;
     if (need > r->view.len) {
         PyErr_Format(PyExc_ValueError, "dataoffset + length (%lld) exceeds the buffer's size (%zd)",
                      (long long)need, r->view.len);
         return -1;
     }
     r->data = (char *)r->view.buf + doff;
+    return 0;
+}
+
+/* preadv/pwritev: hold every buffer of a sequence, as os.preadv does. */
+static int hold_buffers(Request *r, PyObject *seq, int writable)
+{
+    PyObject *fast = PySequence_Fast(seq, "buffers must be a sequence of bytes-like objects");
+    Py_ssize_t n;
+    if (!fast)
+        return -1;
+    n = PySequence_Fast_GET_SIZE(fast);
+    if (n > 1024) {   /* IOV_MAX */
+        Py_DECREF(fast);
+        PyErr_SetString(PyExc_ValueError, "at most 1024 buffers (IOV_MAX)");
+        return -1;
+    }
+    r->views = PyMem_Calloc(n ? n : 1, sizeof *r->views);
+    r->iov = PyMem_Calloc(n ? n : 1, sizeof *r->iov);
+    if (!r->views || !r->iov) {
+        Py_DECREF(fast);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PySequence_Fast_GET_ITEM(fast, i);
+        if (PyObject_GetBuffer(o, &r->views[i], writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+            Py_DECREF(fast);
+            if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+                PyErr_Clear();
+                PyErr_Format(PyExc_TypeError, "buffers must be %scontiguous buffers, not %.100s",
+                             writable ? "writable " : "", Py_TYPE(o)->tp_name);
+            }
+            return -1;
+        }
+        r->niov = (int)i + 1;
+        r->iov[i].iov_base = r->views[i].buf;
+        r->iov[i].iov_len = r->views[i].len;
+    }
+    Py_DECREF(fast);
     return 0;
 }
 
@@ -298,6 +375,10 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
             } else if (parse_path(o, &r->path, &r->filename) < 0)
                 return -1;
             break;
+        case 'D':
+            if (o != Py_None && parse_fd(o, 0, &r->fd2) < 0)
+                return -1;
+            break;
         case 'p':
             if (parse_path(o, &r->path, &r->filename) < 0)
                 return -1;
@@ -319,7 +400,7 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                     PyErr_SetString(PyExc_OverflowError, "flags out of range");
                 return -1;
             }
-            r->flags = (int)f;
+            r->flags |= (int)f;
             break;
         }
         case 'm':
@@ -347,12 +428,29 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 return -1;
             break;
         case 'n':
-            if (parse_int64(o, "length", 0, &r->length) < 0)
+        case 'N':
+        case 'L':
+            if (parse_int64(o, "length", spec[i] == 'L', &r->length) < 0)
                 return -1;
             if (r->length > PY_SSIZE_T_MAX) {
                 PyErr_SetString(PyExc_OverflowError, "length too large");
                 return -1;
             }
+            if (spec[i] == 'N') {   /* read straight into the result */
+                if (!(r->value = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)r->length)))
+                    return -1;
+                r->data = PyBytes_AS_STRING(r->value);
+            }
+            break;
+        case 'W':
+        case 'b':
+            if (hold_buffer(r, o, spec[i] == 'W', 0, 1) < 0)
+                return -1;
+            break;
+        case 'V':
+        case 'v':
+            if (hold_buffers(r, o, spec[i] == 'V') < 0)
+                return -1;
             break;
         case 'w':
         case 'r':
@@ -367,7 +465,7 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 return -1;
             }
             /* after every other argument: the buffer check needs length */
-            if (hold_buffer(r, buffer, writable, v) < 0)
+            if (hold_buffer(r, buffer, writable, v, 0) < 0)
                 return -1;
             break;
         }
@@ -375,14 +473,37 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
     return 0;
 }
 
-static int parse_callback(PyObject *cb, PyObject **out)
+static PyObject *future_type;   /* asyncio.Future, imported on first use */
+
+static int is_future(PyObject *o)
 {
-    if (cb != Py_None && !PyCallable_Check(cb)) {
-        PyErr_Format(PyExc_TypeError, "callback must be callable or None, not %.100s",
-                     Py_TYPE(cb)->tp_name);
+    if (!future_type) {
+        PyObject *asyncio = PyImport_ImportModule("asyncio");
+        if (!asyncio)
+            return -1;
+        future_type = PyObject_GetAttrString(asyncio, "Future");
+        Py_DECREF(asyncio);
+        if (!future_type)
+            return -1;
+    }
+    return PyObject_IsInstance(o, future_type);
+}
+
+/* A callable, None, or an asyncio future that the result will settle. */
+static int parse_callback(Request *r, PyObject *cb)
+{
+    int fut = 0;
+    if (cb != Py_None && !PyCallable_Check(cb) && (fut = is_future(cb)) <= 0) {
+        if (fut == 0)
+            PyErr_Format(PyExc_TypeError, "callback must be callable or None, not %.100s",
+                         Py_TYPE(cb)->tp_name);
         return -1;
     }
-    *out = cb == Py_None ? NULL : Py_NewRef(cb);
+    r->callback = cb == Py_None ? NULL : Py_NewRef(cb);
+    if (fut) {
+        r->delivery = DELIVER_FUTURE;
+        r->to.owner = PyThread_get_thread_ident();
+    }
     return 0;
 }
 
@@ -434,7 +555,7 @@ static PyObject *submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     if (!(r = request_new(&RequestType, op)))
         return NULL;
-    if (parse_args(r, row->args, args) < 0 || parse_callback(cb, &r->callback) < 0) {
+    if (parse_args(r, row->args, args) < 0 || parse_callback(r, cb) < 0) {
         Py_DECREF(r);
         return NULL;
     }
@@ -467,6 +588,78 @@ static void group_kick(Group *g)
 
 static int child_done(Request *r);
 
+/* Undo what a request did when nobody will take its result. */
+static void undo_effect(Request *r)
+{
+    if (r->op != OP_GROUP && r->ran && r->result >= 0 && lx_ops[r->op].undo) {
+        r->ran = 0;   /* once */
+        lx_ops[r->op].undo(r);
+    }
+}
+
+static PyObject *foreign_hook;   /* settles a future in its own loop's thread */
+
+/* Settle an asyncio future.  Its loop may run in another thread: then the
+ * hook (linuxaio._loop) forwards it there.  A future already done was
+ * cancelled by its awaiter, who never sees the result: undo its effect. */
+static int settle_future(Request *r, PyObject *fut, PyObject *value, int failed)
+{
+    PyObject *res;
+    if (r->to.owner != PyThread_get_thread_ident() && foreign_hook) {
+        res = PyObject_CallFunctionObjArgs(foreign_hook, fut, value, failed ? Py_True : Py_False,
+                                           (PyObject *)r, NULL);
+    } else {
+        PyObject *done = PyObject_CallMethod(fut, "done", NULL);
+        int is_done = done ? PyObject_IsTrue(done) : -1;
+        Py_XDECREF(done);
+        if (is_done < 0)
+            return -1;
+        if (is_done) {
+            undo_effect(r);
+            return 0;
+        }
+        res = PyObject_CallMethod(fut, failed ? "set_exception" : "set_result", "O", value);
+    }
+    Py_XDECREF(res);
+    return res ? 0 : -1;
+}
+
+/* Give one value (a result, or an OSError when failed) to whoever waits. */
+static int hand_over(Request *r, PyObject *cb, PyObject *value, int failed)
+{
+    PyObject *res;
+    if (!value)
+        return -1;
+    switch (r->delivery) {
+    case DELIVER_FUTURE:
+        return settle_future(r, cb, value, failed);
+    case DELIVER_SLOT:
+        return PyList_SetItem(r->group->slots, r->to.slot, Py_NewRef(value));
+    default:
+        res = PyObject_CallOneArg(cb, value);
+        Py_XDECREF(res);
+        return res ? 0 : -1;
+    }
+}
+
+/* A finished child tells its group; errors from both ends are kept. */
+static int leave_group(Request *r, int rc)
+{
+    PyObject *et, *ev, *tb;
+    if (!r->group)
+        return rc;
+    PyErr_Fetch(&et, &ev, &tb);
+    if (child_done(r) < 0) {
+        if (et)
+            PyErr_WriteUnraisable((PyObject *)r);
+        else
+            rc = -1;
+    }
+    if (et)
+        PyErr_Restore(et, ev, tb);
+    return rc;
+}
+
 static int finish_group(Group *g)
 {
     Request *r = &g->req;
@@ -478,24 +671,12 @@ static int finish_group(Group *g)
     live_unlink(g);
     Py_CLEAR(g->feeder);
     if (cb && !r->base.cancelled) {
-        PyObject *res = PyObject_CallOneArg(cb, g->result ? g->result : Py_None);
-        if (!res)
-            rc = -1;
-        Py_XDECREF(res);
+        PyObject *value = g->slots ? g->slots : g->result ? g->result : Py_None;
+        rc = hand_over(r, cb, Py_NewRef(value), 0);
+        Py_DECREF(value);
     }
     Py_XDECREF(cb);
-    if (r->group) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        if (child_done(r) < 0) {
-            if (et)
-                PyErr_WriteUnraisable((PyObject *)r);
-            else
-                rc = -1;
-        }
-        if (et)
-            PyErr_Restore(et, ev, tb);
-    }
+    rc = leave_group(r, rc);
     Py_DECREF(r);   /* the engine's reference */
     return rc;
 }
@@ -667,7 +848,7 @@ static PyObject *aio_group(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     if (!(g = (Group *)request_new(&GroupType, OP_GROUP)))
         return NULL;
-    if (parse_callback(cb, &g->req.callback) < 0) {
+    if (parse_callback(&g->req, cb) < 0) {
         Py_DECREF(g);
         return NULL;
     }
@@ -682,47 +863,127 @@ static PyObject *aio_group(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
     return (PyObject *)g;
 }
 
+/* submit_many(name, argument_tuples, callback, *, pri=0): one group whose
+ * children are the rows' requests; its callback (or future) gets the list of
+ * results in order, an OSError in the place of each that failed. */
+static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *cb, *fast = NULL, *name;
+    Request **kids = NULL;
+    Py_ssize_t n = 0, made = 0, nspec;
+    Group *g = NULL;
+    int pri, op;
+
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "submit_many(name, argument_tuples, callback=None, *, pri=0)");
+        return NULL;
+    }
+    name = args[0];
+    if (!PyUnicode_Check(name) || (op = lx_op_index(PyUnicode_AsUTF8(name))) < 0) {
+        PyErr_Format(PyExc_ValueError, "no operation named %R", name);
+        return NULL;
+    }
+    nspec = (Py_ssize_t)strlen(lx_ops[op].args);
+    if (parse_common("submit_many", 1, args + 1, nargs - 1, kwnames, &cb, &pri) < 0)
+        return NULL;
+    if (!(fast = PySequence_Fast(args[1], "argument_tuples must be a sequence")))
+        return NULL;
+    n = PySequence_Fast_GET_SIZE(fast);
+    if (!(kids = PyMem_Calloc(n ? n : 1, sizeof *kids))) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    /* Parse every request before queueing any: a bad one queues nothing. */
+    for (; made < n; made++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, made), *const *a = &item;
+        if (PyTuple_Check(item)) {
+            if (PyTuple_GET_SIZE(item) != nspec) {
+                PyErr_Format(PyExc_TypeError, "%s takes %zd arguments per request, got %zd",
+                             lx_ops[op].name, nspec, PyTuple_GET_SIZE(item));
+                goto fail;
+            }
+            a = &PyTuple_GET_ITEM(item, 0);
+        } else if (nspec != 1) {
+            PyErr_Format(PyExc_TypeError, "%s needs a tuple of %zd arguments per request",
+                         lx_ops[op].name, nspec);
+            goto fail;
+        }
+        if (!(kids[made] = request_new(&RequestType, op)))
+            goto fail;
+        if (parse_args(kids[made], lx_ops[op].args, a) < 0) {
+            made++;
+            goto fail;
+        }
+    }
+    if (!(g = (Group *)request_new(&GroupType, OP_GROUP)) || !(g->slots = PyList_New(n))
+        || parse_callback(&g->req, cb) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(g->slots, i, Py_NewRef(Py_None));
+    E.nreqs++;
+    Py_INCREF(g);   /* the engine's reference */
+    g->live_next = E.live.live_next;
+    g->live_prev = &E.live;
+    E.live.live_next->live_prev = g;
+    E.live.live_next = g;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Request *r = kids[i];
+        r->delivery = DELIVER_SLOT;
+        r->to.slot = i;
+        r->base.pri = (signed char)pri;
+        r->group = (Group *)Py_NewRef(g);
+        r->gnext = g->children;
+        if (g->children)
+            g->children->gprev = r;
+        g->children = r;
+        g->nchildren++;
+        g->nadded++;
+        E.nreqs++;
+        lx_pool_submit(&r->base);   /* kids[i]'s reference becomes the engine's */
+    }
+    group_kick(g);
+    PyMem_Free(kids);
+    Py_DECREF(fast);
+    return (PyObject *)g;
+fail:
+    for (Py_ssize_t i = 0; i < made; i++)
+        Py_XDECREF(kids[i]);
+    PyMem_Free(kids);
+    Py_XDECREF(fast);
+    Py_XDECREF(g);
+    return NULL;
+}
+
+static PyObject *set_foreign_hook(PyObject *m, PyObject *fn)
+{
+    Py_XSETREF(foreign_hook, fn == Py_None ? NULL : Py_NewRef(fn));
+    Py_RETURN_NONE;
+}
+
 /* ---- completion ---- */
 
-/* Hand one finished request to its callback.  -1 if the callback raised. */
+/* Hand one finished request to whoever waits.  -1 if that raised. */
 static int deliver(Request *r)
 {
     const lx_op *row = &lx_ops[r->op];
     PyObject *value = NULL, *cb = r->callback;
-    int rc = 0;
+    int rc = 0, wanted = !r->base.cancelled && (cb || r->delivery == DELIVER_SLOT);
 
     r->callback = NULL;
     r->finished = 1;
     E.nreqs--;
-    if (r->base.cancelled) {
-        if (r->ran && r->result >= 0 && row->undo)
-            row->undo(r);
-    } else if (cb) {
+    if (!wanted)
+        undo_effect(r);
+    else
         value = r->result < 0 ? lx_oserror((int)-r->result, r->filename, r->filename2)
                               : row->result(r);
-    }
     /* The buffer is free again before the callback, which may reuse it. */
     release_args(r);
-    if (cb && !r->base.cancelled) {
-        PyObject *res = value ? PyObject_CallOneArg(cb, value) : NULL;
-        if (!res)
-            rc = -1;
-        Py_XDECREF(res);
-    }
+    if (wanted)
+        rc = hand_over(r, cb, value, r->result < 0);
     Py_XDECREF(value);
     Py_XDECREF(cb);
-    if (r->group) {
-        PyObject *et, *ev, *tb;
-        PyErr_Fetch(&et, &ev, &tb);
-        if (child_done(r) < 0) {
-            if (et)
-                PyErr_WriteUnraisable((PyObject *)r);
-            else
-                rc = -1;
-        }
-        if (et)
-            PyErr_Restore(et, ev, tb);
-    }
+    rc = leave_group(r, rc);
     Py_DECREF(r);   /* the engine's reference */
     return rc;
 }
@@ -1060,6 +1321,12 @@ static PyMethodDef control_methods[] = {
     ONEARG(max_outstanding, "max_outstanding(n)\n--\n\npoll_cb() blocks while nreqs() >= n (0: off)."),
     {"aio_group", (PyCFunction)(void (*)(void))aio_group, METH_FASTCALL | METH_KEYWORDS,
      "aio_group(callback=None, *, pri=0)\n--\n\nA group; its callback gets result() once every child finished."},
+    {"submit_many", (PyCFunction)(void (*)(void))submit_many, METH_FASTCALL | METH_KEYWORDS,
+     "submit_many(name, argument_tuples, callback=None, *, pri=0)\n--\n\n"
+     "Queue one request of operation `name` per tuple of arguments, in one call; the\n"
+     "returned group's callback gets the list of results in order (an OSError in the\n"
+     "place of each that failed)."},
+    {"_set_foreign_hook", (PyCFunction)set_foreign_hook, METH_O, NULL},
     {"_after_fork", (PyCFunction)after_fork, METH_NOARGS, NULL},
     {"_at_exit", (PyCFunction)at_exit, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},

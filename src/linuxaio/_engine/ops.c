@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <time.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 /* ---- results (with the GIL) ---- */
@@ -119,6 +120,26 @@ PyObject *lx_stat_to_python(const struct stat *st)
 
 static PyObject *result_stat(Request *r) { return lx_stat_to_python(&r->out.st); }
 
+/* The bytes object allocated at submission, cut to what was read.  We hold
+ * its only reference, so _PyBytes_Resize may shrink it in place. */
+static PyObject *result_bytes(Request *r)
+{
+    PyObject *b = r->value;
+    r->value = NULL;
+    if (PyBytes_GET_SIZE(b) != r->result && _PyBytes_Resize(&b, (Py_ssize_t)r->result) < 0)
+        return NULL;
+    return b;
+}
+
+/* A worker's malloc'd buffer (the size was known only there). */
+static PyObject *result_malloced(Request *r)
+{
+    PyObject *b = PyBytes_FromStringAndSize(r->heap ? r->heap : "", (Py_ssize_t)r->result);
+    free(r->heap);
+    r->heap = NULL;
+    return b;
+}
+
 /* ---- undo ---- */
 
 static void undo_open(Request *r) { close((int)r->result); }
@@ -145,7 +166,8 @@ static void run_busy(Request *r)
 
 static void run_open(Request *r)
 {
-    SYSCALL_RESULT(r, open(path_of(r->path), r->flags | O_CLOEXEC, r->mode));
+    /* O_CLOEXEC as os.open does (PEP 446). */
+    SYSCALL_RESULT(r, openat(r->fd2, path_of(r->path), r->flags | O_CLOEXEC, r->mode));
 }
 
 static void run_close(Request *r)
@@ -170,50 +192,109 @@ static void run_write(Request *r)
         SYSCALL_RESULT(r, pwrite(r->fd, r->data, r->length, r->offset));
 }
 
+static void run_preadv(Request *r)
+{
+    SYSCALL_RESULT(r, preadv2(r->fd, r->iov, r->niov, r->offset, r->flags));
+}
+
+static void run_pwritev(Request *r)
+{
+    SYSCALL_RESULT(r, pwritev2(r->fd, r->iov, r->niov, r->offset, r->flags));
+}
+
 static void run_stat(Request *r)
 {
     if (r->path)
-        SYSCALL_RESULT(r, stat(path_of(r->path), &r->out.st));
+        SYSCALL_RESULT(r, fstatat(r->fd2, path_of(r->path), &r->out.st, r->flags));
     else
         SYSCALL_RESULT(r, fstat(r->fd, &r->out.st));
 }
 
-static void run_lstat(Request *r)
+static void run_unlink(Request *r) { SYSCALL_RESULT(r, unlinkat(r->fd2, path_of(r->path), r->flags)); }
+
+/* open + fstat + read + close in one pass through a worker. */
+static void run_slurp(Request *r)
 {
-    if (r->path)
-        SYSCALL_RESULT(r, lstat(path_of(r->path), &r->out.st));
-    else
-        SYSCALL_RESULT(r, fstat(r->fd, &r->out.st));
+    struct stat st;
+    int64_t want = r->length, got = 0;
+    int fd = openat(r->fd2, path_of(r->path), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        r->result = -errno;
+        return;
+    }
+    if (want < 0) {   /* to the end: the size now, plus whatever grows meanwhile */
+        if (fstat(fd, &st) < 0)
+            goto fail;
+        want = st.st_size > r->offset ? st.st_size - r->offset : 0;
+    }
+    if (!(r->heap = malloc(want ? want : 1))) {
+        errno = ENOMEM;
+        goto fail;
+    }
+    while (got < want) {
+        ssize_t n = pread(fd, r->heap + got, want - got, r->offset + got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto fail;
+        if (n == 0)
+            break;
+        got += n;
+    }
+    close(fd);
+    r->result = got;
+    return;
+fail:
+    r->result = -errno;
+    free(r->heap);
+    r->heap = NULL;
+    close(fd);
 }
 
-static void run_unlink(Request *r) { SYSCALL_RESULT(r, unlink(path_of(r->path))); }
-
-/* ---- the table ---- */
+/* ---- the table ----
+ * The aio_* rows are the callback API (Linux::AIO's, then IO::AIO's); the
+ * others serve linuxaio.os, which gives them the names and shapes of os. */
 
 const lx_op lx_ops[] = {
-    {"aio_nop", "", run_nop, result_zero, NULL,
+    {"aio_nop", "", 0, run_nop, result_zero, NULL,
      "aio_nop(callback=None, *, pri=0)\n--\n\nPass through a worker; the callback gets 0."},
-    {"aio_busy", "s", run_busy, result_zero, NULL,
+    {"aio_busy", "s", 0, run_busy, result_zero, NULL,
      "aio_busy(seconds, callback=None, *, pri=0)\n--\n\nKeep a worker busy for that long; the callback gets 0."},
-    {"aio_open", "pim", run_open, result_int, undo_open,
+    {"aio_open", "pim", 0, run_open, result_int, undo_open,
      "aio_open(path, flags, mode, callback=None, *, pri=0)\n--\n\n"
      "open(2); the callback gets the new fd (close-on-exec), an int."},
-    {"aio_close", "F", run_close, result_zero, NULL,
+    {"aio_close", "F", 0, run_close, result_zero, NULL,
      "aio_close(fd, callback=None, *, pri=0)\n--\n\nclose(2) an int fd; the callback gets 0."},
-    {"aio_read", "fonwd", run_read, result_int, NULL,
+    {"aio_read", "fonwd", 0, run_read, result_int, NULL,
      "aio_read(fd, offset, length, data, dataoffset, callback=None, *, pri=0)\n--\n\n"
      "Read length bytes at offset (None: at the file position) into data[dataoffset:];\n"
      "the callback gets the number of bytes read."},
-    {"aio_write", "fonrd", run_write, result_int, NULL,
+    {"aio_write", "fonrd", 0, run_write, result_int, NULL,
      "aio_write(fd, offset, length, data, dataoffset, callback=None, *, pri=0)\n--\n\n"
      "Write data[dataoffset:dataoffset+length] at offset (None: at the file position);\n"
      "the callback gets the number of bytes written."},
-    {"aio_stat", "x", run_stat, result_stat, NULL,
+    {"aio_stat", "x", 0, run_stat, result_stat, NULL,
      "aio_stat(fd_or_path, callback=None, *, pri=0)\n--\n\nstat(2)/fstat(2); the callback gets an os.stat_result."},
-    {"aio_lstat", "x", run_lstat, result_stat, NULL,
+    {"aio_lstat", "x", AT_SYMLINK_NOFOLLOW, run_stat, result_stat, NULL,
      "aio_lstat(path, callback=None, *, pri=0)\n--\n\nlstat(2); the callback gets an os.stat_result."},
-    {"aio_unlink", "p", run_unlink, result_zero, NULL,
+    {"aio_unlink", "p", 0, run_unlink, result_zero, NULL,
      "aio_unlink(path, callback=None, *, pri=0)\n--\n\nunlink(2); the callback gets 0."},
+    {"aio_slurp", "poL", 0, run_slurp, result_malloced, NULL,
+     "aio_slurp(path, offset, length, callback=None, *, pri=0)\n--\n\n"
+     "Open, read length bytes at offset (None: to the end) and close, in one request;\n"
+     "the callback gets the bytes."},
+
+    {"open", "pimD", 0, run_open, result_int, undo_open, NULL},
+    {"read", "fN", 0, run_read, result_bytes, NULL, NULL},
+    {"pread", "fNo", 0, run_read, result_bytes, NULL, NULL},
+    {"readinto", "fW", 0, run_read, result_int, NULL, NULL},
+    {"preadinto", "fWo", 0, run_read, result_int, NULL, NULL},
+    {"preadv", "fVoi", 0, run_preadv, result_int, NULL, NULL},
+    {"write", "fb", 0, run_write, result_int, NULL, NULL},
+    {"pwrite", "fbo", 0, run_write, result_int, NULL, NULL},
+    {"pwritev", "fvoi", 0, run_pwritev, result_int, NULL, NULL},
+    {"stat", "xDi", 0, run_stat, result_stat, NULL, NULL},
+    {"unlink", "pD", 0, run_unlink, result_zero, NULL, NULL},
 };
 const int lx_nops = sizeof lx_ops / sizeof lx_ops[0];
 

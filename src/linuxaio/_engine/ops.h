@@ -14,14 +14,20 @@ typedef struct {
      *   F  fd: an int only (close must not take a file object, whose
      *      number may be reused by the time the worker runs)
      *   x  an fd (as f) or a path (as p)
+     *   D  dir_fd for the *at() calls: as f, or None for the cwd
      *   p  path (str, bytes, os.PathLike), then P for a second one
-     *   i  int flags       m  mode (>= 0)        s  seconds (>= 0)
+     *   i  int flags (or'ed into the row's preset flags)
+     *   m  mode (0..0o7777)         s  seconds (>= 0)
      *   o  offset (>= 0, or None: at the file position)
-     *   n  length (>= 0)
+     *   n  length (>= 0)            L  length, or None: to the end
+     *   N  length of a new bytes object the request reads into (its result)
      *   w  writable buffer, r  readable buffer; either is followed by
      *   d  the offset into that buffer (>= 0); d + n must fit in it, but a
-     *      bytearray given to w is first grown to fit */
+     *      bytearray given to w is first grown to fit
+     *   W  writable buffer, b  readable buffer: the whole of it
+     *   V  sequence of writable buffers, v  of readable ones (iovecs) */
     const char *args;
+    int flags;                        /* preset flags: AT_SYMLINK_NOFOLLOW... */
     void (*run)(Request *r);          /* in a worker: no GIL, no objects */
     PyObject *(*result)(Request *r);  /* with the GIL: the callback's value */
     void (*undo)(Request *r);         /* a cancelled request's effect undone */

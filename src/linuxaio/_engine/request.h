@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include "pool.h"
 
 typedef struct Request Request;
@@ -24,8 +25,10 @@ struct Request {
     unsigned char ran;         /* the run function ran: result is real */
     unsigned char finished;    /* handed to its callback (or dropped) */
     unsigned char has_view;
-    int fd, fd2;
-    int flags;                 /* open(2) flags and the like */
+    unsigned char delivery;    /* DELIVER_CALLBACK, _FUTURE or _SLOT (module.c) */
+    int fd;
+    int fd2;                   /* dir_fd for the *at() calls; AT_FDCWD by default */
+    int flags;                 /* open(2) flags, AT_* flags and the like */
     unsigned mode;
     int64_t offset;            /* -1: at the fd's file position */
     int64_t length;
@@ -33,15 +36,22 @@ struct Request {
     double seconds;
     int64_t result;            /* >= 0, or -errno */
     Py_buffer view;            /* the caller's buffer, held until completion */
+    Py_buffer *views;          /* or several (preadv/pwritev): niov of them */
+    struct iovec *iov;
+    int niov;
     PyObject *path, *path2;    /* bytes from os.fsencode(), NUL-free */
     PyObject *filename, *filename2;  /* as given, for OSError.filename */
-    PyObject *callback;
+    PyObject *callback;        /* a callable, or an asyncio future to settle */
+    union {
+        unsigned long owner;   /* thread that awaits the future */
+        Py_ssize_t slot;       /* index in its batch's result list */
+    } to;
     PyObject *value;           /* a result object allocated at submission */
     Group *group;              /* the group it belongs to (a reference) */
     Request *gprev, *gnext;    /* its siblings in that group */
+    char *heap;                /* malloc'd by a worker (slurp); freed with the args */
     union {
         struct stat st;
-        void *ptr;
     } out;
 };
 

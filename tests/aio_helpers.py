@@ -1,0 +1,107 @@
+"""Small helpers shared by the linuxaio tests."""
+import os
+import subprocess
+import sys
+import time
+
+import linuxaio
+
+SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+
+
+def fd_count():
+    """Open file descriptors of this process."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+def rss():
+    """Resident set size of this process, in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def wait_until(predicate, timeout=5.0, what="condition"):
+    """Poll predicate() until true; fail (not hang) after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.002)
+
+
+def wait_pending(n, timeout=5.0):
+    """Wait until n results sit in the result queue, waiting for poll_cb."""
+    wait_until(lambda: linuxaio.npending() >= n, timeout, f"npending() >= {n}")
+
+
+def wait_started(timeout=5.0):
+    """Wait until no request is left queued (all were picked up by workers)."""
+    wait_until(lambda: linuxaio.nready() == 0, timeout, "nready() == 0")
+
+
+def stat_fields(st):
+    """Every named field of an os.stat_result (nanosecond times included)."""
+    names = sorted(n for n in dir(os.stat_result) if n.startswith("st_"))
+    return tuple((n, getattr(st, n)) for n in names)
+
+
+def run_python(code, timeout=30, env=None):
+    """Run code in a fresh interpreter that imports linuxaio from src/.
+
+    Returns (CompletedProcess, elapsed seconds); a hang becomes a test failure
+    through subprocess.TimeoutExpired."""
+    e = dict(os.environ)
+    e["PYTHONPATH"] = SRC + os.pathsep + e.get("PYTHONPATH", "")
+    if env:
+        e.update(env)
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout, env=e)
+    return proc, time.monotonic() - t0
+
+
+def run_forked(child, timeout=20):
+    """Run child() in a forked child; return its exit code (child() returns it).
+
+    The child always leaves through os._exit; a child that hangs is killed
+    and reported as a failure."""
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            import signal
+            signal.alarm(timeout)   # default action of SIGALRM kills the child
+            code = child()
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 98
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + timeout + 5
+    while True:
+        wpid, status = os.waitpid(pid, os.WNOHANG)
+        if wpid:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise AssertionError("forked child hung")
+        time.sleep(0.01)
+
+
+class Collector:
+    """A callback that records each call's arguments."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, *args):
+        self.calls.append(args)
+
+    @property
+    def values(self):
+        return [a[0] for a in self.calls]

@@ -1,0 +1,109 @@
+"""Shared fixtures: every test gets a time limit and leaves the engine clean.
+
+The engine is process-global, so after each test we flush what is left,
+restore the control surface to its defaults and insist nothing is left over.
+"""
+import faulthandler
+import os
+import signal
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import linuxaio  # noqa: E402
+
+DEFAULT_TIMEOUT = 30      # seconds per test, unless marked aio_timeout(n)
+CLEANUP_TIMEOUT = 15
+DEFAULT_THREADS = 4       # the engine's default thread limit
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "aio_timeout(seconds): fail the test if it runs longer than that")
+
+
+class TestTimeout(Exception):
+    pass
+
+
+def _on_alarm(signum, frame):
+    raise TestTimeout("test exceeded its time limit (a hang?)")
+
+
+def restore_defaults():
+    linuxaio.max_outstanding(0)
+    linuxaio.max_poll_reqs(0)
+    linuxaio.max_poll_time(0)
+    linuxaio.min_parallel(DEFAULT_THREADS)
+    linuxaio.max_parallel(DEFAULT_THREADS)
+    linuxaio.max_idle(4)
+    linuxaio.idle_timeout(10)
+    linuxaio._engine._set_spin(50e-6, 20e-6)
+
+
+@pytest.fixture(autouse=True)
+def engine_guard(request):
+    marker = request.node.get_closest_marker("aio_timeout")
+    timeout = int(marker.args[0]) if marker else DEFAULT_TIMEOUT
+    old = signal.signal(signal.SIGALRM, _on_alarm)
+    # The alarm breaks waits that check for signals; faulthandler is the
+    # backstop for a hang inside C code: it dumps the stacks and exits.
+    faulthandler.dump_traceback_later(timeout + CLEANUP_TIMEOUT + 30, exit=True)
+    signal.alarm(timeout)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        problems = []
+        try:
+            signal.alarm(CLEANUP_TIMEOUT)
+            restore_defaults()
+            for _ in range(1000):
+                try:
+                    linuxaio.flush()
+                    break
+                except TestTimeout:
+                    problems.append("flush() hung in cleanup")
+                    break
+                except Exception:   # a test's callback raising: keep flushing
+                    continue
+        except TestTimeout:
+            problems.append("cleanup hung")
+        finally:
+            signal.alarm(0)
+        left, pending = linuxaio.nreqs(), linuxaio.npending()
+        if left or pending:
+            problems.append(f"nreqs()={left} npending()={pending} after the test")
+            signal.alarm(CLEANUP_TIMEOUT)
+            try:
+                linuxaio.reinit()   # do not let the mess spill into other tests
+            finally:
+                signal.alarm(0)
+        faulthandler.cancel_dump_traceback_later()
+        signal.signal(signal.SIGALRM, old)
+        assert not problems, "; ".join(problems)
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    """A scratch directory (a pathlib.Path)."""
+    return tmp_path
+
+
+@pytest.fixture
+def datafile(tmp_path):
+    """A 64 KiB file of known, non-repeating content: (path, bytes)."""
+    data = bytes((i * 7 + i // 251) & 0xFF for i in range(65536))
+    p = tmp_path / "data.bin"
+    p.write_bytes(data)
+    return p, data
+
+
+@pytest.fixture
+def rfd(datafile):
+    """A read-only fd on datafile, closed after the test."""
+    fd = os.open(datafile[0], os.O_RDONLY)
+    yield fd
+    os.close(fd)

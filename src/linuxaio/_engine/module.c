@@ -110,6 +110,7 @@ static void request_dealloc(Request *r)
     Py_XDECREF(r->filename);
     Py_XDECREF(r->filename2);
     Py_XDECREF(r->callback);
+    Py_XDECREF(r->future);
     Py_XDECREF(r->value);
     Py_XDECREF(r->group);
     if (Py_TYPE(r) == &GroupType) {
@@ -201,7 +202,96 @@ static PyObject *request_undo(Request *r, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* ---- awaiting: a request made for a future is its own awaiter ----
+ * Under asyncio, `await request` yields the future to the task (as the
+ * future's own iterator does), then returns its result; a cancellation
+ * thrown in cancels the request first.  No coroutine frame in between. */
+
+static PyObject *str_set_result, *str_set_exception, *str_result, *str_cancel, *str_blocking;
+
+static PyObject *request_await(Request *r)
+{
+    if (!r->future) {
+        PyErr_SetString(PyExc_TypeError, "only a request made for an asyncio future can be awaited");
+        return NULL;
+    }
+    return Py_NewRef(r);
+}
+
+static PyObject *request_iternext(Request *r)
+{
+    PyObject *res;
+    if (!r->future) {
+        PyErr_SetString(PyExc_TypeError, "not an awaitable request");
+        return NULL;
+    }
+    if (!r->yielded) {
+        r->yielded = 1;
+        if (PyObject_SetAttr(r->future, str_blocking, Py_True) < 0)
+            return NULL;
+        return Py_NewRef(r->future);
+    }
+    if (!(res = PyObject_CallMethodNoArgs(r->future, str_result))) {
+        request_cancel_inner(r);   /* the future was cancelled under us */
+        return NULL;
+    }
+    if (PyTuple_Check(res) || PyExceptionInstance_Check(res)) {
+        /* PyErr_SetObject would take a tuple for the exception's args */
+        PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, res);
+        Py_DECREF(res);
+        if (!stop)
+            return NULL;
+        PyErr_SetObject(PyExc_StopIteration, stop);
+        Py_DECREF(stop);
+    } else {
+        PyErr_SetObject(PyExc_StopIteration, res);
+        Py_DECREF(res);
+    }
+    return NULL;
+}
+
+static PyObject *request_send(Request *r, PyObject *value)
+{
+    return request_iternext(r);
+}
+
+static PyObject *request_throw(Request *r, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *typ, *val, *tb, *res;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw(type[, value[, traceback]])");
+        return NULL;
+    }
+    request_cancel_inner(r);
+    if (r->future && (res = PyObject_CallMethodNoArgs(r->future, str_cancel)))
+        Py_DECREF(res);   /* so a late result is undone, not left in it */
+    PyErr_Clear();
+    typ = args[0];
+    val = nargs > 1 ? args[1] : Py_None;
+    tb = nargs > 2 ? args[2] : Py_None;
+    if (PyExceptionInstance_Check(typ)) {
+        val = typ;
+        typ = (PyObject *)Py_TYPE(typ);
+    } else if (!PyExceptionClass_Check(typ)) {
+        PyErr_SetString(PyExc_TypeError, "exceptions must be classes or instances deriving from BaseException");
+        return NULL;
+    }
+    PyErr_SetObject(typ, val);
+    if (tb != Py_None && PyTraceBack_Check(tb)) {
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        PyErr_NormalizeException(&et, &ev, &etb);
+        Py_XDECREF(etb);
+        PyErr_Restore(et, ev, Py_NewRef(tb));
+    }
+    return NULL;
+}
+
+static PyAsyncMethods request_async = {.am_await = (unaryfunc)request_await};
+
 static PyMethodDef request_methods[] = {
+    {"send", (PyCFunction)request_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))request_throw, METH_FASTCALL, NULL},
     {"_undo", (PyCFunction)request_undo, METH_NOARGS,
      "Undo the finished request's effect (close the fd it opened): its result was not taken."},
     {"cancel", (PyCFunction)request_cancel, METH_NOARGS,
@@ -221,6 +311,8 @@ static PyTypeObject RequestType = {
     .tp_basicsize = sizeof(Request),
     .tp_dealloc = (destructor)request_dealloc,
     .tp_repr = (reprfunc)request_repr,
+    .tp_as_async = &request_async,
+    .tp_iternext = (iternextfunc)request_iternext,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "An outstanding request, as returned by every aio_* function.",
     .tp_methods = request_methods,
@@ -473,7 +565,8 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
     return 0;
 }
 
-static PyObject *future_type;   /* asyncio.Future, imported on first use */
+/* asyncio's, imported on first use. */
+static PyObject *future_type, *invalid_state_error;
 
 static int is_future(PyObject *o)
 {
@@ -482,8 +575,9 @@ static int is_future(PyObject *o)
         if (!asyncio)
             return -1;
         future_type = PyObject_GetAttrString(asyncio, "Future");
+        invalid_state_error = PyObject_GetAttrString(asyncio, "InvalidStateError");
         Py_DECREF(asyncio);
-        if (!future_type)
+        if (!future_type || !invalid_state_error)
             return -1;
     }
     return PyObject_IsInstance(o, future_type);
@@ -501,6 +595,7 @@ static int parse_callback(Request *r, PyObject *cb)
     }
     r->callback = cb == Py_None ? NULL : Py_NewRef(cb);
     if (fut) {
+        r->future = Py_NewRef(cb);
         r->delivery = DELIVER_FUTURE;
         r->to.owner = PyThread_get_thread_ident();
     }
@@ -600,8 +695,9 @@ static void undo_effect(Request *r)
 static PyObject *foreign_hook;   /* settles a future in its own loop's thread */
 
 /* Settle an asyncio future.  Its loop may run in another thread: then the
- * hook (linuxaio._loop) forwards it there.  A future already done was
- * cancelled by its awaiter, who never sees the result: undo its effect. */
+ * hook (linuxaio._loop) forwards it there.  A future already done
+ * (InvalidStateError) was cancelled by its awaiter, who never sees the
+ * result: undo its effect. */
 static int settle_future(Request *r, PyObject *fut, PyObject *value, int failed)
 {
     PyObject *res;
@@ -609,16 +705,12 @@ static int settle_future(Request *r, PyObject *fut, PyObject *value, int failed)
         res = PyObject_CallFunctionObjArgs(foreign_hook, fut, value, failed ? Py_True : Py_False,
                                            (PyObject *)r, NULL);
     } else {
-        PyObject *done = PyObject_CallMethod(fut, "done", NULL);
-        int is_done = done ? PyObject_IsTrue(done) : -1;
-        Py_XDECREF(done);
-        if (is_done < 0)
-            return -1;
-        if (is_done) {
+        res = PyObject_CallMethodOneArg(fut, failed ? str_set_exception : str_set_result, value);
+        if (!res && PyErr_ExceptionMatches(invalid_state_error)) {
+            PyErr_Clear();
             undo_effect(r);
             return 0;
         }
-        res = PyObject_CallMethod(fut, failed ? "set_exception" : "set_result", "O", value);
     }
     Py_XDECREF(res);
     return res ? 0 : -1;
@@ -1353,6 +1445,12 @@ PyMODINIT_FUNC PyInit__engine(void)
     if (lx_pool_init(run_request) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     E.live.live_next = E.live.live_prev = &E.live;
+    if (!(str_result = PyUnicode_InternFromString("result"))
+        || !(str_cancel = PyUnicode_InternFromString("cancel"))
+        || !(str_blocking = PyUnicode_InternFromString("_asyncio_future_blocking"))
+        || !(str_set_result = PyUnicode_InternFromString("set_result"))
+        || !(str_set_exception = PyUnicode_InternFromString("set_exception")))
+        return NULL;
     E.linger_ns = 20 * 1000;
     if (!(m = PyModule_Create(&engine_module)))
         return NULL;
@@ -1374,7 +1472,9 @@ PyMODINIT_FUNC PyInit__engine(void)
     if (PyModule_AddObjectRef(m, "Request", (PyObject *)&RequestType) < 0
         || PyModule_AddObjectRef(m, "Group", (PyObject *)&GroupType) < 0
         || PyModule_AddIntConstant(m, "PRI_MIN", LX_PRI_MIN) < 0
-        || PyModule_AddIntConstant(m, "PRI_MAX", LX_PRI_MAX) < 0) {
+        || PyModule_AddIntConstant(m, "PRI_MAX", LX_PRI_MAX) < 0
+        || PyModule_AddIntConstant(m, "AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW) < 0
+        || PyModule_AddIntConstant(m, "AT_REMOVEDIR", AT_REMOVEDIR) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -16,6 +16,11 @@
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
+/* A request quicker than a sleeping thread's wake-up (~25 us here). */
+#define QUICK_NS (20 * 1000)
+/* How soon the standby looks for work stuck behind a slow request. */
+#define STANDBY_NS (500 * 1000)
+
 /* Workers are small: they run one syscall (or a few, for fused requests)
  * with PATH_MAX-sized buffers at most. */
 #define WORKER_STACK (256 * 1024)
@@ -47,6 +52,7 @@ static struct {
     unsigned nthreads, max_threads, max_idle, nspinning;
     unsigned generation;      /* bumped when limits change: sleepers re-arm */
     int64_t idle_timeout_ns, spin_ns;
+    int64_t service_ns;       /* recent run time of a request (moving average) */
     int stopping;
     pthread_cond_t exited;    /* a worker left */
 
@@ -264,6 +270,45 @@ static int worker_should_exit(void)
     return P.stopping || P.nthreads > P.max_threads;
 }
 
+/* Sleep in the idle stack until a submitter picks this worker.  Returns 0
+ * to look for work again, -1 to exit (idle too long, or told to go).
+ * The worker on top of the stack is the standby: while requests are in
+ * flight it wakes every STANDBY_NS to take work that dispatch() left queued
+ * behind a request that turned out slow. */
+static int sleep_idle(lx_worker *self)
+{
+    int64_t idle_since = now_ns();
+    self->woken = 0;
+    self->idle_next = P.idle;
+    P.idle = self;
+    for (;;) {
+        int64_t now = now_ns(), deadline = idle_since + P.idle_timeout_ns;
+        unsigned generation = P.generation;
+        struct timespec ts;
+        int rc = 0;
+        if (P.idle == self && (P.nready || P.nrunning) && deadline > now + STANDBY_NS)
+            deadline = now + STANDBY_NS;
+        ts = deadline_ts(deadline);
+        while (!self->woken && !P.stopping && P.nthreads <= P.max_threads && rc != ETIMEDOUT
+               && generation == P.generation)
+            rc = pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
+        if (self->woken)
+            return 0;
+        if (P.stopping || P.nthreads > P.max_threads || generation != P.generation || P.nready) {
+            idle_remove(self);
+            return 0;
+        }
+        if (now_ns() - idle_since >= P.idle_timeout_ns) {
+            unsigned nidle = 0;
+            idle_remove(self);
+            for (lx_worker *w = P.idle; w; w = w->idle_next)
+                nidle++;
+            /* Idle too long: leave if enough others stay idle. */
+            return nidle >= P.max_idle ? -1 : sleep_idle(self);
+        }
+    }
+}
+
 static void *worker_main(void *arg)
 {
     lx_worker *self = arg;
@@ -272,16 +317,19 @@ static void *worker_main(void *arg)
     for (;;) {
         lx_req *req = worker_should_exit() ? NULL : pop_ready();
         if (req) {
+            int64_t started = now_ns(), took;
             req->state = LX_RUNNING;
             self->current = req;
             P.nrunning++;
             pthread_mutex_unlock(&P.q_lock);
             P.run(req);
+            took = now_ns() - started;
             /* Counted as running until it is on the result queue, so a
              * lingering poll_cb never sees "nothing in flight" too early. */
             lx_pool_complete(req);
             pthread_mutex_lock(&P.q_lock);
             self->current = NULL;
+            P.service_ns += (took - P.service_ns) / 8;
             STORE(P.nrunning, P.nrunning - 1);
             continue;
         }
@@ -289,27 +337,8 @@ static void *worker_main(void *arg)
             break;
         if (spin_for_work())
             continue;
-        /* Sleep until a submitter picks this worker, or the idle timeout. */
-        self->woken = 0;
-        self->idle_next = P.idle;
-        P.idle = self;
-        {
-            struct timespec ts = deadline_ts(now_ns() + P.idle_timeout_ns);
-            unsigned generation = P.generation;
-            int rc = 0;
-            while (!self->woken && !P.stopping && P.nthreads <= P.max_threads && rc != ETIMEDOUT
-                   && generation == P.generation)
-                rc = pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
-            if (!self->woken) {
-                unsigned nidle = 0;
-                idle_remove(self);
-                for (lx_worker *w = P.idle; w; w = w->idle_next)
-                    nidle++;
-                /* Timed out: leave if enough others stay idle. */
-                if (rc == ETIMEDOUT && nidle >= P.max_idle && !P.nready)
-                    break;
-            }
-        }
+        if (sleep_idle(self) < 0)
+            break;
     }
     idle_remove(self);
     self->prev->next = self->next;
@@ -355,13 +384,20 @@ static int start_worker(void)
     return 0;
 }
 
-/* Make sure somebody takes the newest queued request.  q_lock held. */
+/* Make sure somebody takes the newest queued request.  q_lock held.
+ * Waking a sleeping worker costs the submitter a syscall and the wakee
+ * ~25 us; a request that takes less than that is served sooner by a worker
+ * that is already running and comes back for it.  So while requests are
+ * quick, no one is woken for work that the running workers can absorb (the
+ * standby catches the case where one of them turns out slow). */
 static void dispatch(void)
 {
     if (P.nspinning >= P.nready)
         return;
     if (P.idle) {
         lx_worker *w = P.idle;
+        if (P.service_ns < QUICK_NS && P.nready <= P.nrunning)
+            return;
         P.idle = w->idle_next;
         w->woken = 1;
         pthread_cond_signal(&w->wake);

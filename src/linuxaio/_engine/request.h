@@ -42,6 +42,8 @@ struct Request {
     PyObject *path, *path2;    /* bytes from os.fsencode(), NUL-free */
     PyObject *filename, *filename2;  /* as given, for OSError.filename */
     PyObject *callback;        /* a callable, or an asyncio future to settle */
+    PyObject *future;          /* that future, kept for awaiting the request */
+    unsigned char yielded;     /* awaiting: the future went to the task */
     union {
         unsigned long owner;   /* thread that awaits the future */
         Py_ssize_t slot;       /* index in its batch's result list */

@@ -7,8 +7,8 @@ setup(
     ext_modules=[
         Extension(
             "linuxaio._engine",
-            sources=[ENGINE + f for f in ("pool.c", "ops.c", "module.c")],
-            depends=[ENGINE + f for f in ("pool.h", "ops.h", "request.h")],
+            sources=[ENGINE + f for f in ("pool.c", "ops.c", "future.c", "module.c")],
+            depends=[ENGINE + f for f in ("pool.h", "ops.h", "future.h", "request.h")],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers"],
             extra_link_args=["-pthread"],

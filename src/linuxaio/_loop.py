@@ -3,8 +3,8 @@
 ``run(submit, *args)`` queues one engine request and waits for it in
 whichever loop is running in this thread (asyncio, uvloop, or trio, found at
 call time, so anyio works on both).  Each loop watches ``poll_fileno()`` and
-drains completions with ``poll_cb()``; a result drained by another thread's
-loop is forwarded to the loop that awaits it.
+drains what is ready; a result drained by another thread's loop is handed
+to the loop that awaits it (call_soon_threadsafe, trio's token).
 
 Cancellation: the request is cancelled at once.  One not yet started never
 runs; one that already ran has its effect undone where the engine can (an
@@ -25,37 +25,13 @@ _watched: "weakref.WeakSet[asyncio.AbstractEventLoop]" = weakref.WeakSet()
 _last_watched: Any = None
 
 
-def _drain() -> None:
-    _engine.poll_cb()
-
-
 def _watch(loop: asyncio.AbstractEventLoop) -> None:
     """Have this loop drain completions whenever the eventfd is readable."""
     global _last_watched
     if loop not in _watched:
-        loop.add_reader(_engine.poll_fileno(), _drain)
+        loop.add_reader(_engine.poll_fileno(), _engine._drain)
         _watched.add(loop)
     _last_watched = loop
-
-
-def _settle_here(fut: asyncio.Future, value: Any, failed: bool, req: _engine.Request) -> None:
-    if fut.done():           # cancelled meanwhile: nobody takes the result
-        req._undo()
-    elif failed:
-        fut.set_exception(value)
-    else:
-        fut.set_result(value)
-
-
-def _forward(fut: asyncio.Future, value: Any, failed: bool, req: _engine.Request) -> None:
-    """A result drained in one thread for a future of another thread's loop."""
-    try:
-        fut.get_loop().call_soon_threadsafe(_settle_here, fut, value, failed, req)
-    except RuntimeError:     # that loop is closed: nobody will take it
-        req._undo()
-
-
-_engine._set_foreign_hook(_forward)
 
 
 def run(submit: Callable[..., Any], *args: Any) -> Any:
@@ -64,9 +40,9 @@ def run(submit: Callable[..., Any], *args: Any) -> Any:
     if loop is not None:
         if loop is not _last_watched:
             _watch(loop)
-        # The request awaits its future itself (in C): a cancellation thrown
-        # into it cancels the request before it propagates.
-        return submit(*args, loop.create_future())
+        # Bound to the loop, the request is its own future (future.c): the
+        # task waits on it, and a cancellation cancels the request.
+        return submit(*args, loop)
     return _trio_wait(submit, args)
 
 

@@ -6,6 +6,7 @@
  * Everything here runs with the GIL; workers only see plain C fields. */
 #define _GNU_SOURCE
 #include "ops.h"
+#include "future.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +21,8 @@
 /* How a finished request reaches whoever waits for it. */
 enum {
     DELIVER_CALLBACK,   /* callback(value) */
-    DELIVER_FUTURE,     /* an asyncio future's set_result/set_exception */
-    DELIVER_SLOT,       /* a batch's result list, at to.slot */
+    DELIVER_FUTURE,     /* the request is an asyncio future (future.c) */
+    DELIVER_SLOT,       /* a batch's result list, at slot */
 };
 
 struct Group {
@@ -110,7 +111,11 @@ static void request_dealloc(Request *r)
     Py_XDECREF(r->filename);
     Py_XDECREF(r->filename2);
     Py_XDECREF(r->callback);
-    Py_XDECREF(r->future);
+    Py_XDECREF(r->loop);
+    Py_XDECREF(r->waiter);
+    Py_XDECREF(r->waiter_ctx);
+    Py_XDECREF(r->more_waiters);
+    Py_XDECREF(r->outcome);
     Py_XDECREF(r->value);
     Py_XDECREF(r->group);
     if (Py_TYPE(r) == &GroupType) {
@@ -146,42 +151,60 @@ static void run_request(lx_req *base)
     r->ran = 1;
 }
 
-static int request_cancel_inner(Request *r);
-
 static int group_cancel_inner(Group *g)
 {
     g->req.base.cancelled = 1;
     Py_CLEAR(g->feeder);
     for (Request *c = g->children; c; c = c->gnext)
-        request_cancel_inner(c);
+        lx_request_cancel(c);
     return 0;
 }
 
 static void group_kick(Group *g);
 
-static int request_cancel_inner(Request *r)
+void lx_request_cancel(Request *r)
 {
     if (r->finished)
-        return 0;
+        return;
     if (r->op == OP_GROUP) {
         Group *g = (Group *)r;
         group_cancel_inner(g);
         if (!g->nchildren)
             group_kick(g);
-        return 0;
+        return;
     }
     lx_pool_cancel(&r->base);
-    return 0;
 }
 
-static PyObject *request_cancel(Request *r, PyObject *unused)
+/* cancel(msg=None): as asyncio.Future.cancel for a request bound to a loop;
+ * otherwise True if the request had not finished. */
+static PyObject *request_cancel(Request *r, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    request_cancel_inner(r);
-    Py_RETURN_NONE;
+    PyObject *msg = nargs ? args[0] : kwnames && PyTuple_GET_SIZE(kwnames) ? args[nargs] : NULL;
+    int rc;
+    if (nargs + (kwnames ? PyTuple_GET_SIZE(kwnames) : 0) > 1) {
+        PyErr_SetString(PyExc_TypeError, "cancel(msg=None)");
+        return NULL;
+    }
+    if (r->loop) {
+        if ((rc = lx_future_cancel(r, msg)) < 0)
+            return NULL;
+        return PyBool_FromLong(rc);
+    }
+    rc = !r->finished && !r->base.cancelled;
+    lx_request_cancel(r);
+    return PyBool_FromLong(rc);
 }
 
-static PyObject *request_get_done(Request *r, void *c) { return PyBool_FromLong(r->finished); }
-static PyObject *request_get_cancelled(Request *r, void *c) { return PyBool_FromLong(r->base.cancelled); }
+static PyObject *request_done(Request *r, PyObject *unused)
+{
+    return PyBool_FromLong(r->loop ? lx_future_done(r) : r->finished);
+}
+
+static PyObject *request_cancelled(Request *r, PyObject *unused)
+{
+    return PyBool_FromLong(r->loop ? lx_future_cancelled(r) : r->base.cancelled);
+}
 static PyObject *request_get_name(Request *r, void *c)
 {
     return PyUnicode_FromString(r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].name);
@@ -194,116 +217,29 @@ static PyObject *request_repr(Request *r)
                                 r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].name, state);
 }
 
-static void undo_effect(Request *r);
-
 static PyObject *request_undo(Request *r, PyObject *unused)
 {
-    undo_effect(r);
+    lx_undo_effect(r);
     Py_RETURN_NONE;
 }
 
-/* ---- awaiting: a request made for a future is its own awaiter ----
- * Under asyncio, `await request` yields the future to the task (as the
- * future's own iterator does), then returns its result; a cancellation
- * thrown in cancels the request first.  No coroutine frame in between. */
-
-static PyObject *str_set_result, *str_set_exception, *str_result, *str_cancel, *str_blocking;
-
-static PyObject *request_await(Request *r)
-{
-    if (!r->future) {
-        PyErr_SetString(PyExc_TypeError, "only a request made for an asyncio future can be awaited");
-        return NULL;
-    }
-    return Py_NewRef(r);
-}
-
-static PyObject *request_iternext(Request *r)
-{
-    PyObject *res;
-    if (!r->future) {
-        PyErr_SetString(PyExc_TypeError, "not an awaitable request");
-        return NULL;
-    }
-    if (!r->yielded) {
-        r->yielded = 1;
-        if (PyObject_SetAttr(r->future, str_blocking, Py_True) < 0)
-            return NULL;
-        return Py_NewRef(r->future);
-    }
-    if (!(res = PyObject_CallMethodNoArgs(r->future, str_result))) {
-        request_cancel_inner(r);   /* the future was cancelled under us */
-        return NULL;
-    }
-    if (PyTuple_Check(res) || PyExceptionInstance_Check(res)) {
-        /* PyErr_SetObject would take a tuple for the exception's args */
-        PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, res);
-        Py_DECREF(res);
-        if (!stop)
-            return NULL;
-        PyErr_SetObject(PyExc_StopIteration, stop);
-        Py_DECREF(stop);
-    } else {
-        PyErr_SetObject(PyExc_StopIteration, res);
-        Py_DECREF(res);
-    }
-    return NULL;
-}
-
-static PyObject *request_send(Request *r, PyObject *value)
-{
-    return request_iternext(r);
-}
-
-static PyObject *request_throw(Request *r, PyObject *const *args, Py_ssize_t nargs)
-{
-    PyObject *typ, *val, *tb, *res;
-    if (nargs < 1 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "throw(type[, value[, traceback]])");
-        return NULL;
-    }
-    request_cancel_inner(r);
-    if (r->future && (res = PyObject_CallMethodNoArgs(r->future, str_cancel)))
-        Py_DECREF(res);   /* so a late result is undone, not left in it */
-    PyErr_Clear();
-    typ = args[0];
-    val = nargs > 1 ? args[1] : Py_None;
-    tb = nargs > 2 ? args[2] : Py_None;
-    if (PyExceptionInstance_Check(typ)) {
-        val = typ;
-        typ = (PyObject *)Py_TYPE(typ);
-    } else if (!PyExceptionClass_Check(typ)) {
-        PyErr_SetString(PyExc_TypeError, "exceptions must be classes or instances deriving from BaseException");
-        return NULL;
-    }
-    PyErr_SetObject(typ, val);
-    if (tb != Py_None && PyTraceBack_Check(tb)) {
-        PyObject *et, *ev, *etb;
-        PyErr_Fetch(&et, &ev, &etb);
-        PyErr_NormalizeException(&et, &ev, &etb);
-        Py_XDECREF(etb);
-        PyErr_Restore(et, ev, Py_NewRef(tb));
-    }
-    return NULL;
-}
-
-static PyAsyncMethods request_async = {.am_await = (unaryfunc)request_await};
-
 static PyMethodDef request_methods[] = {
-    {"send", (PyCFunction)request_send, METH_O, NULL},
-    {"throw", (PyCFunction)(void (*)(void))request_throw, METH_FASTCALL, NULL},
     {"_undo", (PyCFunction)request_undo, METH_NOARGS,
      "Undo the finished request's effect (close the fd it opened): its result was not taken."},
-    {"cancel", (PyCFunction)request_cancel, METH_NOARGS,
-     "cancel()\n--\n\nA request not started never runs; one that ran has its callback\n"
-     "suppressed and its effect undone where that is possible (an opened fd is closed)."},
+    {"cancel", (PyCFunction)(void (*)(void))request_cancel, METH_FASTCALL | METH_KEYWORDS,
+     "cancel(msg=None)\n--\n\nA request not started never runs; one that ran has its callback\n"
+     "suppressed and its effect undone where that is possible (an opened fd is closed).\n"
+     "Returns True if this call cancelled it."},
+    {"done", (PyCFunction)request_done, METH_NOARGS, "done()\n--\n\nTrue once the request has finished."},
+    {"cancelled", (PyCFunction)request_cancelled, METH_NOARGS,
+     "cancelled()\n--\n\nTrue once the request was cancelled."},
     {NULL}};
 
 static PyGetSetDef request_getset[] = {
-    {"done", (getter)request_get_done, NULL, "True once the request has finished.", NULL},
-    {"cancelled", (getter)request_get_cancelled, NULL, "True once cancel() was called.", NULL},
     {"name", (getter)request_get_name, NULL, "The operation's name.", NULL},
     {NULL}};
+
+static PyAsyncMethods request_async = {.am_await = (unaryfunc)lx_future_await};
 
 static PyTypeObject RequestType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -312,7 +248,7 @@ static PyTypeObject RequestType = {
     .tp_dealloc = (destructor)request_dealloc,
     .tp_repr = (reprfunc)request_repr,
     .tp_as_async = &request_async,
-    .tp_iternext = (iternextfunc)request_iternext,
+    .tp_iternext = (iternextfunc)lx_future_iternext,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "An outstanding request, as returned by every aio_* function.",
     .tp_methods = request_methods,
@@ -565,40 +501,23 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
     return 0;
 }
 
-/* asyncio's, imported on first use. */
-static PyObject *future_type, *invalid_state_error;
-
-static int is_future(PyObject *o)
-{
-    if (!future_type) {
-        PyObject *asyncio = PyImport_ImportModule("asyncio");
-        if (!asyncio)
-            return -1;
-        future_type = PyObject_GetAttrString(asyncio, "Future");
-        invalid_state_error = PyObject_GetAttrString(asyncio, "InvalidStateError");
-        Py_DECREF(asyncio);
-        if (!future_type || !invalid_state_error)
-            return -1;
-    }
-    return PyObject_IsInstance(o, future_type);
-}
-
-/* A callable, None, or an asyncio future that the result will settle. */
+/* A callable, None, or an asyncio loop: then the request is a future that
+ * the awaiting task waits on (future.c). */
 static int parse_callback(Request *r, PyObject *cb)
 {
-    int fut = 0;
-    if (cb != Py_None && !PyCallable_Check(cb) && (fut = is_future(cb)) <= 0) {
-        if (fut == 0)
+    if (cb != Py_None && !PyCallable_Check(cb)) {
+        int is_loop = lx_future_bind(r, cb);
+        if (is_loop < 0)
+            return -1;
+        if (!is_loop) {
             PyErr_Format(PyExc_TypeError, "callback must be callable or None, not %.100s",
                          Py_TYPE(cb)->tp_name);
-        return -1;
+            return -1;
+        }
+        r->delivery = DELIVER_FUTURE;
+        return 0;
     }
     r->callback = cb == Py_None ? NULL : Py_NewRef(cb);
-    if (fut) {
-        r->future = Py_NewRef(cb);
-        r->delivery = DELIVER_FUTURE;
-        r->to.owner = PyThread_get_thread_ident();
-    }
     return 0;
 }
 
@@ -684,36 +603,12 @@ static void group_kick(Group *g)
 static int child_done(Request *r);
 
 /* Undo what a request did when nobody will take its result. */
-static void undo_effect(Request *r)
+void lx_undo_effect(Request *r)
 {
     if (r->op != OP_GROUP && r->ran && r->result >= 0 && lx_ops[r->op].undo) {
         r->ran = 0;   /* once */
         lx_ops[r->op].undo(r);
     }
-}
-
-static PyObject *foreign_hook;   /* settles a future in its own loop's thread */
-
-/* Settle an asyncio future.  Its loop may run in another thread: then the
- * hook (linuxaio._loop) forwards it there.  A future already done
- * (InvalidStateError) was cancelled by its awaiter, who never sees the
- * result: undo its effect. */
-static int settle_future(Request *r, PyObject *fut, PyObject *value, int failed)
-{
-    PyObject *res;
-    if (r->to.owner != PyThread_get_thread_ident() && foreign_hook) {
-        res = PyObject_CallFunctionObjArgs(foreign_hook, fut, value, failed ? Py_True : Py_False,
-                                           (PyObject *)r, NULL);
-    } else {
-        res = PyObject_CallMethodOneArg(fut, failed ? str_set_exception : str_set_result, value);
-        if (!res && PyErr_ExceptionMatches(invalid_state_error)) {
-            PyErr_Clear();
-            undo_effect(r);
-            return 0;
-        }
-    }
-    Py_XDECREF(res);
-    return res ? 0 : -1;
 }
 
 /* Give one value (a result, or an OSError when failed) to whoever waits. */
@@ -724,9 +619,9 @@ static int hand_over(Request *r, PyObject *cb, PyObject *value, int failed)
         return -1;
     switch (r->delivery) {
     case DELIVER_FUTURE:
-        return settle_future(r, cb, value, failed);
+        return lx_future_settle(r, value, failed);
     case DELIVER_SLOT:
-        return PyList_SetItem(r->group->slots, r->to.slot, Py_NewRef(value));
+        return PyList_SetItem(r->group->slots, r->slot, Py_NewRef(value));
     default:
         res = PyObject_CallOneArg(cb, value);
         Py_XDECREF(res);
@@ -762,7 +657,7 @@ static int finish_group(Group *g)
     E.nreqs--;
     live_unlink(g);
     Py_CLEAR(g->feeder);
-    if (cb && !r->base.cancelled) {
+    if ((cb || r->delivery != DELIVER_CALLBACK) && !r->base.cancelled) {
         PyObject *value = g->slots ? g->slots : g->result ? g->result : Py_None;
         rc = hand_over(r, cb, Py_NewRef(value), 0);
         Py_DECREF(value);
@@ -852,7 +747,7 @@ static PyObject *group_add(Group *g, PyObject *args)
         g->nchildren++;
         g->nadded++;
         if (g->req.base.cancelled)
-            request_cancel_inner(r);
+            lx_request_cancel(r);
     }
     Py_RETURN_NONE;
 }
@@ -895,8 +790,15 @@ static PyObject *group_feed_method(Group *g, PyObject *fn)
     return group_after_change(g);
 }
 
-static PyObject *group_result(Group *g, PyObject *value)
+/* result(value) sets what the group callback gets (IO::AIO's); result()
+ * with no argument is asyncio's Future.result, for an awaited batch. */
+static PyObject *group_result(Group *g, PyObject *args)
 {
+    PyObject *value;
+    if (PyTuple_GET_SIZE(args) == 0)
+        return lx_future_result(&g->req);
+    if (!PyArg_ParseTuple(args, "O:result", &value))
+        return NULL;
     Py_XSETREF(g->result, Py_NewRef(value));
     Py_RETURN_NONE;
 }
@@ -911,8 +813,9 @@ static PyMethodDef group_methods[] = {
     {"feed", (PyCFunction)group_feed_method, METH_O,
      "feed(fn)\n--\n\nfn(group) is called to add requests while the group holds fewer\n"
      "than limit (2 unless set); a call that adds none removes the feeder."},
-    {"result", (PyCFunction)group_result, METH_O,
-     "result(value)\n--\n\nWhat the group's callback will get (None by default)."},
+    {"result", (PyCFunction)group_result, METH_VARARGS,
+     "result(value)\n--\n\nWhat the group's callback will get (None by default).\n"
+     "Without an argument: the result of an awaited batch (asyncio.Future.result)."},
     {NULL}};
 
 static PyGetSetDef group_getset[] = {
@@ -1021,7 +924,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     for (Py_ssize_t i = 0; i < n; i++) {
         Request *r = kids[i];
         r->delivery = DELIVER_SLOT;
-        r->to.slot = i;
+        r->slot = i;
         r->base.pri = (signed char)pri;
         r->group = (Group *)Py_NewRef(g);
         r->gnext = g->children;
@@ -1046,12 +949,6 @@ fail:
     return NULL;
 }
 
-static PyObject *set_foreign_hook(PyObject *m, PyObject *fn)
-{
-    Py_XSETREF(foreign_hook, fn == Py_None ? NULL : Py_NewRef(fn));
-    Py_RETURN_NONE;
-}
-
 /* ---- completion ---- */
 
 /* Hand one finished request to whoever waits.  -1 if that raised. */
@@ -1059,13 +956,13 @@ static int deliver(Request *r)
 {
     const lx_op *row = &lx_ops[r->op];
     PyObject *value = NULL, *cb = r->callback;
-    int rc = 0, wanted = !r->base.cancelled && (cb || r->delivery == DELIVER_SLOT);
+    int rc = 0, wanted = !r->base.cancelled && (cb || r->delivery != DELIVER_CALLBACK);
 
     r->callback = NULL;
     r->finished = 1;
     E.nreqs--;
     if (!wanted)
-        undo_effect(r);
+        lx_undo_effect(r);
     else
         value = r->result < 0 ? lx_oserror((int)-r->result, r->filename, r->filename2)
                               : row->result(r);
@@ -1131,15 +1028,26 @@ static int wait_results(void)
     return 0;
 }
 
-static PyObject *poll_cb(PyObject *m, PyObject *unused)
+/* An event loop's drain runs awaiting tasks inline (future.c), which submit
+ * more: without a bound it could go on for ever, and the loop must get its
+ * turn (a 1 ms ticker on it should see well under 1 ms of lag). */
+#define DRAIN_BUDGET_NS (200 * 1000)
+
+/* Handle finished requests within max_poll_reqs/max_poll_time (for a
+ * loop's drain, within DRAIN_BUDGET_NS at most, and never blocking). */
+static PyObject *poll_results(int for_loop)
 {
     unsigned long done = 0;
-    int64_t deadline = E.max_poll_time_ns ? now_ns() + E.max_poll_time_ns : 0;
+    int64_t budget = E.max_poll_time_ns;
+    int64_t deadline;
 
+    if (for_loop && (!budget || budget > DRAIN_BUDGET_NS))
+        budget = DRAIN_BUDGET_NS;
+    deadline = budget ? now_ns() + budget : 0;
     for (;;) {
         unsigned long n, want = 0;
         lx_req *batch;
-        if (E.max_outstanding && E.nreqs >= E.max_outstanding && wait_results() < 0)
+        if (E.max_outstanding && E.nreqs >= E.max_outstanding && !for_loop && wait_results() < 0)
             return NULL;
         if (E.max_poll_reqs) {
             if (done >= E.max_poll_reqs)
@@ -1155,7 +1063,7 @@ static PyObject *poll_cb(PyObject *m, PyObject *unused)
                 continue;
             break;
         }
-        E.in_hand = n;
+        E.in_hand += n;   /* += : a callback may itself call poll_cb */
         while (batch) {
             lx_req *b = batch;
             int rc;
@@ -1165,8 +1073,11 @@ static PyObject *poll_cb(PyObject *m, PyObject *unused)
             if (rc > 0)
                 done++;
             if (rc < 0 || (deadline && now_ns() >= deadline)) {
-                lx_pool_return_results(batch, E.in_hand);
-                E.in_hand = 0;
+                unsigned long rest = 0;
+                for (lx_req *x = batch; x; x = x->next)
+                    rest++;
+                E.in_hand -= rest;
+                lx_pool_return_results(batch, rest);
                 if (rc < 0)
                     return NULL;
                 return PyLong_FromUnsignedLong(done);
@@ -1175,6 +1086,9 @@ static PyObject *poll_cb(PyObject *m, PyObject *unused)
     }
     return PyLong_FromUnsignedLong(done);
 }
+
+static PyObject *poll_cb(PyObject *m, PyObject *unused) { return poll_results(0); }
+static PyObject *drain(PyObject *m, PyObject *unused) { return poll_results(1); }
 
 static PyObject *poll_wait(PyObject *m, PyObject *unused)
 {
@@ -1418,7 +1332,8 @@ static PyMethodDef control_methods[] = {
      "Queue one request of operation `name` per tuple of arguments, in one call; the\n"
      "returned group's callback gets the list of results in order (an OSError in the\n"
      "place of each that failed)."},
-    {"_set_foreign_hook", (PyCFunction)set_foreign_hook, METH_O, NULL},
+    {"_drain", (PyCFunction)drain, METH_NOARGS,
+     "poll_cb() for an event loop: only the results ready now, no waiting."},
     {"_after_fork", (PyCFunction)after_fork, METH_NOARGS, NULL},
     {"_at_exit", (PyCFunction)at_exit, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
@@ -1440,17 +1355,12 @@ PyMODINIT_FUNC PyInit__engine(void)
         PyErr_SetString(PyExc_ImportError, "linuxaio._engine cannot be loaded twice");
         return NULL;
     }
-    if (PyType_Ready(&RequestType) < 0 || PyType_Ready(&GroupType) < 0 || lx_ops_init() < 0)
+    if (PyType_Ready(&RequestType) < 0 || lx_future_add_to_type(&RequestType) < 0
+        || PyType_Ready(&GroupType) < 0 || lx_ops_init() < 0)
         return NULL;
     if (lx_pool_init(run_request) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     E.live.live_next = E.live.live_prev = &E.live;
-    if (!(str_result = PyUnicode_InternFromString("result"))
-        || !(str_cancel = PyUnicode_InternFromString("cancel"))
-        || !(str_blocking = PyUnicode_InternFromString("_asyncio_future_blocking"))
-        || !(str_set_result = PyUnicode_InternFromString("set_result"))
-        || !(str_set_exception = PyUnicode_InternFromString("set_exception")))
-        return NULL;
     E.linger_ns = 20 * 1000;
     if (!(m = PyModule_Create(&engine_module)))
         return NULL;

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,8 +19,11 @@
 
 /* A request quicker than a sleeping thread's wake-up (~25 us here). */
 #define QUICK_NS (20 * 1000)
+/* How many quick requests each busy worker may have waiting for it before
+ * another is woken: a few microseconds of work, less than one wake-up. */
+#define QUICK_DEPTH 8
 /* How soon the standby looks for work stuck behind a slow request. */
-#define STANDBY_NS (500 * 1000)
+#define STANDBY_NS (1000 * 1000)
 
 /* Workers are small: they run one syscall (or a few, for fused requests)
  * with PATH_MAX-sized buffers at most. */
@@ -53,6 +57,7 @@ static struct {
     unsigned generation;      /* bumped when limits change: sleepers re-arm */
     int64_t idle_timeout_ns, spin_ns;
     int64_t service_ns;       /* recent run time of a request (moving average) */
+    unsigned long npopped;    /* requests taken by workers, ever */
     int stopping;
     pthread_cond_t exited;    /* a worker left */
 
@@ -228,6 +233,7 @@ static lx_req *pop_ready(void)
         if (r) {
             list_unlink(&P.queue[i], r);
             STORE(P.nready, P.nready - 1);
+            P.npopped++;
             return r;
         }
     }
@@ -253,14 +259,23 @@ static int spin_for_work(void)
     if (P.nspinning || P.spin_ns <= 0)
         return 0;
     P.nspinning++;
-    pthread_mutex_unlock(&P.q_lock);
     deadline = now_ns() + P.spin_ns;
-    for (unsigned i = 1; !LOAD(P.nready) && !LOAD(P.stopping); i++) {
-        __builtin_ia32_pause();
-        if ((i & 63) == 0 && now_ns() >= deadline)
-            break;
-    }
-    pthread_mutex_lock(&P.q_lock);
+    do {
+        pthread_mutex_unlock(&P.q_lock);
+        for (unsigned i = 1; !LOAD(P.nready) && !LOAD(P.stopping); i++) {
+            __builtin_ia32_pause();
+            /* Yield now and then: should the spinner share a CPU with the
+             * thread that submits, that thread runs instead of waiting out
+             * the spin (a wake-up tends to land a worker on its CPU). */
+            if ((i & 63) == 0) {
+                if (now_ns() >= deadline)
+                    break;
+                sched_yield();
+            }
+        }
+        pthread_mutex_lock(&P.q_lock);
+        /* Another worker may have taken it: spin on while time is left. */
+    } while (!P.nready && !P.stopping && now_ns() < deadline);
     P.nspinning--;
     return P.nready != 0;
 }
@@ -286,6 +301,7 @@ static int sleep_idle(lx_worker *self)
         unsigned generation = P.generation;
         struct timespec ts;
         int rc = 0;
+        unsigned long popped = P.npopped;
         if (P.idle == self && (P.nready || P.nrunning) && deadline > now + STANDBY_NS)
             deadline = now + STANDBY_NS;
         ts = deadline_ts(deadline);
@@ -294,7 +310,9 @@ static int sleep_idle(lx_worker *self)
             rc = pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
         if (self->woken)
             return 0;
-        if (P.stopping || P.nthreads > P.max_threads || generation != P.generation || P.nready) {
+        /* Work waits and nobody took any since we slept: the others are stuck. */
+        if (P.stopping || P.nthreads > P.max_threads || generation != P.generation
+            || (P.nready && P.npopped == popped)) {
             idle_remove(self);
             return 0;
         }
@@ -396,7 +414,7 @@ static void dispatch(void)
         return;
     if (P.idle) {
         lx_worker *w = P.idle;
-        if (P.service_ns < QUICK_NS && P.nready <= P.nrunning)
+        if (P.service_ns < QUICK_NS && P.nready <= QUICK_DEPTH * (P.nrunning + P.nspinning))
             return;
         P.idle = w->idle_next;
         w->woken = 1;

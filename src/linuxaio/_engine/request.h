@@ -41,13 +41,15 @@ struct Request {
     int niov;
     PyObject *path, *path2;    /* bytes from os.fsencode(), NUL-free */
     PyObject *filename, *filename2;  /* as given, for OSError.filename */
-    PyObject *callback;        /* a callable, or an asyncio future to settle */
-    PyObject *future;          /* that future, kept for awaiting the request */
-    unsigned char yielded;     /* awaiting: the future went to the task */
-    union {
-        unsigned long owner;   /* thread that awaits the future */
-        Py_ssize_t slot;       /* index in its batch's result list */
-    } to;
+    PyObject *callback;
+    Py_ssize_t slot;           /* index in its batch's result list */
+    /* Awaited under asyncio, the request is its own future (future.c). */
+    PyObject *loop;            /* the loop it is bound to, or NULL */
+    unsigned long owner;       /* the thread that runs that loop */
+    PyObject *waiter, *waiter_ctx;  /* the first done callback, its context */
+    PyObject *more_waiters;    /* any others: a list of (fn, context) */
+    PyObject *outcome;         /* result, exception, or cancel message */
+    unsigned char fut_state, blocking, yielded;
     PyObject *value;           /* a result object allocated at submission */
     Group *group;              /* the group it belongs to (a reference) */
     Request *gprev, *gnext;    /* its siblings in that group */

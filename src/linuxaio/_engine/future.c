@@ -1,0 +1,367 @@
+/* future.c: a request awaited under asyncio is its own future.
+ *
+ * asyncio's Task accepts any object that speaks the Future protocol
+ * (_asyncio_future_blocking, get_loop, add_done_callback, result, cancel).
+ * A request bound to a loop speaks it, so an await costs no asyncio.Future,
+ * and its completion wakes the task straight from the drain (in the task's
+ * context, as the loop's Handle would) instead of through call_soon.
+ *
+ * States: pending until the engine delivers (done or failed) or the awaiter
+ * cancels.  A result that arrives for a cancelled future is undone (an
+ * opened fd is closed): nobody will ever see it. */
+#include "future.h"
+
+enum { FUT_PENDING = 0, FUT_DONE, FUT_FAILED, FUT_CANCELLED };
+
+static PyObject *loop_type, *cancelled_error, *invalid_state_error;
+static PyObject *str_call_soon, *str_call_soon_threadsafe, *kw_context;
+
+int lx_future_bind(Request *r, PyObject *loop)
+{
+    int is_loop;
+    if (!loop_type) {
+        PyObject *asyncio = PyImport_ImportModule("asyncio");
+        if (!asyncio)
+            return -1;
+        loop_type = PyObject_GetAttrString(asyncio, "AbstractEventLoop");
+        cancelled_error = PyObject_GetAttrString(asyncio, "CancelledError");
+        invalid_state_error = PyObject_GetAttrString(asyncio, "InvalidStateError");
+        Py_DECREF(asyncio);
+        if (!loop_type || !cancelled_error || !invalid_state_error)
+            return -1;
+    }
+    if ((is_loop = PyObject_IsInstance(loop, loop_type)) <= 0)
+        return is_loop;
+    r->loop = Py_NewRef(loop);
+    r->owner = PyThread_get_thread_ident();
+    return 1;
+}
+
+/* Run one done callback now, in its context (the Task's wake-up enters
+ * none itself: the loop's Handle would have). */
+static int call_in_context(PyObject *fn, PyObject *ctx, PyObject *arg)
+{
+    PyObject *res;
+    if (ctx && ctx != Py_None && PyContext_Enter(ctx) < 0)
+        return -1;
+    res = PyObject_CallOneArg(fn, arg);
+    if (ctx && ctx != Py_None)
+        PyContext_Exit(ctx);
+    Py_XDECREF(res);
+    return res ? 0 : -1;
+}
+
+/* Hand a done callback to the loop, to run in its own time and thread. */
+static int schedule(Request *r, PyObject *how, PyObject *fn, PyObject *ctx)
+{
+    PyObject *res;
+    if (ctx && ctx != Py_None) {
+        PyObject *a[4] = {r->loop, fn, (PyObject *)r, ctx};
+        res = PyObject_VectorcallMethod(how, a, 3, kw_context);
+    } else {
+        PyObject *a[3] = {r->loop, fn, (PyObject *)r};
+        res = PyObject_VectorcallMethod(how, a, 3, NULL);
+    }
+    Py_XDECREF(res);
+    return res ? 0 : -1;
+}
+
+/* The future is done: run (or schedule) every done callback once. */
+static int wake(Request *r, int now)
+{
+    PyObject *fn = r->waiter, *ctx = r->waiter_ctx, *more = r->more_waiters;
+    int rc = 0, here = now && r->owner == PyThread_get_thread_ident();
+    PyObject *how = here || !now ? str_call_soon : str_call_soon_threadsafe;
+    r->waiter = r->waiter_ctx = r->more_waiters = NULL;
+    if (fn) {
+        rc = here ? call_in_context(fn, ctx, (PyObject *)r) : schedule(r, how, fn, ctx);
+        Py_DECREF(fn);
+        Py_XDECREF(ctx);
+    }
+    if (more) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(more) && rc == 0; i++) {
+            PyObject *pair = PyList_GET_ITEM(more, i);
+            PyObject *f = PyTuple_GET_ITEM(pair, 0), *c = PyTuple_GET_ITEM(pair, 1);
+            rc = here ? call_in_context(f, c, (PyObject *)r) : schedule(r, how, f, c);
+        }
+        Py_DECREF(more);
+    }
+    return rc;
+}
+
+int lx_future_settle(Request *r, PyObject *value, int failed)
+{
+    if (r->fut_state != FUT_PENDING) {   /* its awaiter has gone */
+        lx_undo_effect(r);
+        return 0;
+    }
+    r->fut_state = failed ? FUT_FAILED : FUT_DONE;
+    r->outcome = Py_NewRef(value);
+    return wake(r, 1);
+}
+
+int lx_future_cancel(Request *r, PyObject *msg)
+{
+    if (r->fut_state != FUT_PENDING)
+        return 0;
+    r->fut_state = FUT_CANCELLED;
+    Py_XSETREF(r->outcome, msg && msg != Py_None ? Py_NewRef(msg) : NULL);
+    lx_request_cancel(r);
+    /* Never inline: cancel() is called from inside the awaiting task. */
+    return wake(r, 0) < 0 ? -1 : 1;
+}
+
+int lx_future_done(Request *r) { return r->fut_state != FUT_PENDING; }
+int lx_future_cancelled(Request *r) { return r->fut_state == FUT_CANCELLED; }
+
+static PyObject *raise_cancelled(Request *r)
+{
+    PyObject *exc = r->outcome ? PyObject_CallOneArg(cancelled_error, r->outcome)
+                               : PyObject_CallNoArgs(cancelled_error);
+    if (exc) {
+        PyErr_SetObject(cancelled_error, exc);
+        Py_DECREF(exc);
+    }
+    return NULL;
+}
+
+PyObject *lx_future_result(Request *r)
+{
+    switch (r->fut_state) {
+    case FUT_DONE:
+        return Py_NewRef(r->outcome);
+    case FUT_FAILED:
+        PyErr_SetObject((PyObject *)Py_TYPE(r->outcome), r->outcome);
+        return NULL;
+    case FUT_CANCELLED:
+        return raise_cancelled(r);
+    default:
+        PyErr_SetString(invalid_state_error ? invalid_state_error : PyExc_RuntimeError,
+                        "Result is not set.");
+        return NULL;
+    }
+}
+
+static PyObject *fut_result_method(Request *r, PyObject *unused) { return lx_future_result(r); }
+
+static PyObject *fut_exception(Request *r, PyObject *unused)
+{
+    switch (r->fut_state) {
+    case FUT_DONE:
+        Py_RETURN_NONE;
+    case FUT_FAILED:
+        return Py_NewRef(r->outcome);
+    case FUT_CANCELLED:
+        return raise_cancelled(r);
+    default:
+        PyErr_SetString(invalid_state_error ? invalid_state_error : PyExc_RuntimeError,
+                        "Exception is not set.");
+        return NULL;
+    }
+}
+
+static PyObject *fut_get_loop(Request *r, PyObject *unused)
+{
+    if (!r->loop) {
+        PyErr_SetString(PyExc_RuntimeError, "this request is not bound to an event loop");
+        return NULL;
+    }
+    return Py_NewRef(r->loop);
+}
+
+static PyObject *fut_add_done_callback(Request *r, PyObject *const *args, Py_ssize_t nargs,
+                                       PyObject *kwnames)
+{
+    PyObject *fn, *ctx = Py_None;
+    if (nargs != 1 || (kwnames && PyTuple_GET_SIZE(kwnames) > 1)) {
+        PyErr_SetString(PyExc_TypeError, "add_done_callback(fn, *, context=None)");
+        return NULL;
+    }
+    fn = args[0];
+    if (kwnames && PyTuple_GET_SIZE(kwnames) == 1) {
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "context")) {
+            PyErr_SetString(PyExc_TypeError, "add_done_callback(fn, *, context=None)");
+            return NULL;
+        }
+        ctx = args[1];
+    }
+    if (!r->loop) {
+        PyErr_SetString(PyExc_RuntimeError, "this request is not bound to an event loop");
+        return NULL;
+    }
+    if (r->fut_state != FUT_PENDING) {
+        if (schedule(r, str_call_soon, fn, ctx) < 0)
+            return NULL;
+    } else if (!r->waiter) {
+        r->waiter = Py_NewRef(fn);
+        r->waiter_ctx = Py_NewRef(ctx);
+    } else {
+        PyObject *pair = PyTuple_Pack(2, fn, ctx);
+        if (!pair || (!r->more_waiters && !(r->more_waiters = PyList_New(0)))
+            || PyList_Append(r->more_waiters, pair) < 0) {
+            Py_XDECREF(pair);
+            return NULL;
+        }
+        Py_DECREF(pair);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *fut_remove_done_callback(Request *r, PyObject *fn)
+{
+    Py_ssize_t removed = 0;
+    if (r->waiter) {
+        int eq = PyObject_RichCompareBool(r->waiter, fn, Py_EQ);
+        if (eq < 0)
+            return NULL;
+        if (eq) {
+            Py_CLEAR(r->waiter);
+            Py_CLEAR(r->waiter_ctx);
+            removed++;
+        }
+    }
+    for (Py_ssize_t i = r->more_waiters ? PyList_GET_SIZE(r->more_waiters) - 1 : -1; i >= 0; i--) {
+        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(PyList_GET_ITEM(r->more_waiters, i), 0),
+                                          fn, Py_EQ);
+        if (eq < 0)
+            return NULL;
+        if (eq) {
+            if (PySequence_DelItem(r->more_waiters, i) < 0)
+                return NULL;
+            removed++;
+        }
+    }
+    return PyLong_FromSsize_t(removed);
+}
+
+/* ---- the awaiter: `await request` ---- */
+
+PyObject *lx_future_await(Request *r)
+{
+    if (!r->loop) {
+        PyErr_SetString(PyExc_TypeError, "only a request bound to an event loop can be awaited "
+                                         "(use linuxaio.os)");
+        return NULL;
+    }
+    return Py_NewRef(r);
+}
+
+PyObject *lx_future_iternext(Request *r)
+{
+    PyObject *res;
+    if (!r->loop)
+        return lx_future_await(r);
+    if (!r->yielded && r->fut_state == FUT_PENDING) {
+        r->yielded = 1;
+        r->blocking = 1;
+        return Py_NewRef(r);   /* to the task, which waits on it */
+    }
+    if (!(res = lx_future_result(r)))
+        return NULL;
+    if (PyTuple_Check(res) || PyExceptionInstance_Check(res)) {
+        /* PyErr_SetObject would take a tuple for the exception's args */
+        PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, res);
+        Py_DECREF(res);
+        if (!stop)
+            return NULL;
+        PyErr_SetObject(PyExc_StopIteration, stop);
+        Py_DECREF(stop);
+    } else {
+        PyErr_SetObject(PyExc_StopIteration, res);
+        Py_DECREF(res);
+    }
+    return NULL;
+}
+
+static PyObject *fut_send(Request *r, PyObject *value) { return lx_future_iternext(r); }
+
+/* An exception thrown into the awaiting coroutine (CancelledError above
+ * all) cancels the request before it propagates. */
+static PyObject *fut_throw(Request *r, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *typ, *val, *tb;
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw(type[, value[, traceback]])");
+        return NULL;
+    }
+    if (r->loop && r->fut_state == FUT_PENDING)
+        r->fut_state = FUT_CANCELLED;   /* a late result is undone */
+    lx_request_cancel(r);
+    typ = args[0];
+    val = nargs > 1 ? args[1] : Py_None;
+    tb = nargs > 2 ? args[2] : Py_None;
+    if (PyExceptionInstance_Check(typ)) {
+        val = typ;
+        typ = (PyObject *)Py_TYPE(typ);
+    } else if (!PyExceptionClass_Check(typ)) {
+        PyErr_SetString(PyExc_TypeError, "exceptions must be classes or instances deriving from BaseException");
+        return NULL;
+    }
+    PyErr_SetObject(typ, val);
+    if (tb != Py_None && PyTraceBack_Check(tb)) {
+        PyObject *et, *ev, *etb;
+        PyErr_Fetch(&et, &ev, &etb);
+        PyErr_NormalizeException(&et, &ev, &etb);
+        Py_XDECREF(etb);
+        PyErr_Restore(et, ev, Py_NewRef(tb));
+    }
+    return NULL;
+}
+
+static PyObject *fut_get_blocking(Request *r, void *c)
+{
+    if (!r->loop)
+        Py_RETURN_NONE;   /* not a future: asyncio.isfuture() says no */
+    return PyBool_FromLong(r->blocking);
+}
+
+static int fut_set_blocking(Request *r, PyObject *v, void *c)
+{
+    int b = v ? PyObject_IsTrue(v) : 0;
+    if (b < 0)
+        return -1;
+    r->blocking = (unsigned char)b;
+    return 0;
+}
+
+static PyMethodDef future_methods[] = {
+    {"result", (PyCFunction)fut_result_method, METH_NOARGS, "The result (asyncio.Future protocol)."},
+    {"exception", (PyCFunction)fut_exception, METH_NOARGS, "The exception (asyncio.Future protocol)."},
+    {"get_loop", (PyCFunction)fut_get_loop, METH_NOARGS, "The loop the request is bound to."},
+    {"add_done_callback", (PyCFunction)(void (*)(void))fut_add_done_callback,
+     METH_FASTCALL | METH_KEYWORDS, "add_done_callback(fn, *, context=None)"},
+    {"remove_done_callback", (PyCFunction)fut_remove_done_callback, METH_O, NULL},
+    {"send", (PyCFunction)fut_send, METH_O, NULL},
+    {"throw", (PyCFunction)(void (*)(void))fut_throw, METH_FASTCALL, NULL},
+    {NULL}};
+
+static PyGetSetDef future_getset[] = {
+    {"_asyncio_future_blocking", (getter)fut_get_blocking, (setter)fut_set_blocking, NULL, NULL},
+    {NULL}};
+
+int lx_future_add_to_type(PyTypeObject *type)
+{
+    PyObject *dict = type->tp_dict;
+    if (!(str_call_soon = PyUnicode_InternFromString("call_soon"))
+        || !(str_call_soon_threadsafe = PyUnicode_InternFromString("call_soon_threadsafe"))
+        || !(kw_context = Py_BuildValue("(s)", "context")))
+        return -1;
+    for (PyMethodDef *m = future_methods; m->ml_name; m++) {
+        PyObject *d = PyDescr_NewMethod(type, m);
+        if (!d || PyDict_SetItemString(dict, m->ml_name, d) < 0) {
+            Py_XDECREF(d);
+            return -1;
+        }
+        Py_DECREF(d);
+    }
+    for (PyGetSetDef *g = future_getset; g->name; g++) {
+        PyObject *d = PyDescr_NewGetSet(type, g);
+        if (!d || PyDict_SetItemString(dict, g->name, d) < 0) {
+            Py_XDECREF(d);
+            return -1;
+        }
+        Py_DECREF(d);
+    }
+    PyType_Modified(type);
+    return 0;
+}

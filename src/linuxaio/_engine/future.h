@@ -1,0 +1,25 @@
+/* future.h: a request awaited under asyncio is its own future (future.c). */
+#ifndef LINUXAIO_FUTURE_H
+#define LINUXAIO_FUTURE_H
+
+#include "request.h"
+
+/* Bind r to an asyncio loop.  1 if loop is one, 0 if not, -1 on error. */
+int lx_future_bind(Request *r, PyObject *loop);
+/* The engine's result (or OSError when failed): wake the awaiting task. */
+int lx_future_settle(Request *r, PyObject *value, int failed);
+/* 1 if it was pending and is now cancelled, 0 if already done, -1 error. */
+int lx_future_cancel(Request *r, PyObject *msg);
+int lx_future_done(Request *r);
+PyObject *lx_future_result(Request *r);
+int lx_future_cancelled(Request *r);
+PyObject *lx_future_await(Request *r);
+PyObject *lx_future_iternext(Request *r);
+/* Add the Future protocol's methods to the request type. */
+int lx_future_add_to_type(PyTypeObject *type);
+
+/* From module.c. */
+void lx_undo_effect(Request *r);
+void lx_request_cancel(Request *r);
+
+#endif

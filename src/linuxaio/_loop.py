@@ -48,53 +48,71 @@ def run(submit: Callable[..., Any], *args: Any) -> Any:
 
 # ---- trio ----
 
-_trio_drainers: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+class _TrioRun:
+    """Per trio run: its token, its thread, and a drainer system task."""
+
+    def __init__(self, trio: Any) -> None:
+        import outcome
+
+        self.trio = trio
+        self.token = trio.lowlevel.current_trio_token()
+        self.owner = threading.get_ident()
+        self.reschedule = trio.lowlevel.reschedule
+        self.current_task = trio.lowlevel.current_task
+        self.wait = trio.lowlevel.wait_task_rescheduled
+        self.aborted = trio.lowlevel.Abort.SUCCEEDED
+        self.Value, self.Error = outcome.Value, outcome.Error
+        trio.lowlevel.spawn_system_task(self._drain, name="linuxaio drainer")
+
+    async def _drain(self) -> None:
+        lowlevel = self.trio.lowlevel
+        wait_readable, pass_turn = lowlevel.wait_readable, lowlevel.cancel_shielded_checkpoint
+        drain, npending, fd = _engine._drain, _engine.npending, _engine.poll_fileno()
+        while True:
+            # While results keep coming, a turn of the scheduler is cheaper
+            # than registering the eventfd with epoll again.
+            if npending():
+                await pass_turn()
+            else:
+                await wait_readable(fd)
+            drain()
 
 
-async def _trio_drain() -> None:
-    import trio
-
-    fd = _engine.poll_fileno()
-    while True:
-        await trio.lowlevel.wait_readable(fd)
-        _engine.poll_cb()
+_trio_run_var: Any = None   # a trio RunVar holding this run's _TrioRun
 
 
-def _trio_watch(trio: Any) -> None:
-    """One drainer system task per trio run."""
-    token = trio.lowlevel.current_trio_token()
-    if token not in _trio_drainers:
-        _trio_drainers[token] = True
-        trio.lowlevel.spawn_system_task(_trio_drain, name="linuxaio drainer")
-
-
-async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
+def _trio_run() -> _TrioRun:
+    global _trio_run_var
     trio = sys.modules.get("trio")
     if trio is None:
         raise RuntimeError("linuxaio: no running asyncio loop or trio run in this thread")
+    if _trio_run_var is None:
+        _trio_run_var = trio.lowlevel.RunVar("linuxaio")
     try:
-        task = trio.lowlevel.current_task()
+        run = _trio_run_var.get(None)   # RuntimeError outside a trio run
     except RuntimeError:
         raise RuntimeError("linuxaio: no running asyncio loop or trio run in this thread") from None
-    import outcome
+    if run is None:
+        run = _TrioRun(trio)
+        _trio_run_var.set(run)
+    return run
 
-    _trio_watch(trio)
-    token = trio.lowlevel.current_trio_token()
-    owner = threading.get_ident()
-    reschedule = trio.lowlevel.reschedule
 
+async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
+    run = _trio_run()
+    task = run.current_task()
     aborted = False
 
     def wake(result: Any) -> None:
         if not aborted:
-            reschedule(task, result)
+            run.reschedule(task, result)
 
     def done(value: Any) -> None:
-        result = outcome.Error(value) if isinstance(value, BaseException) else outcome.Value(value)
-        if threading.get_ident() == owner:
-            reschedule(task, result)
+        result = run.Error(value) if isinstance(value, BaseException) else run.Value(value)
+        if threading.get_ident() == run.owner:
+            run.reschedule(task, result)
         else:                # drained by another thread: wake the task in its own
-            token.run_sync_soon(wake, result)
+            run.token.run_sync_soon(wake, result)
 
     req = submit(*args, done)
 
@@ -102,6 +120,6 @@ async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
         nonlocal aborted
         aborted = True
         req.cancel()         # the callback is suppressed from now on
-        return trio.lowlevel.Abort.SUCCEEDED
+        return run.aborted
 
-    return await trio.lowlevel.wait_task_rescheduled(abort)
+    return await run.wait(abort)

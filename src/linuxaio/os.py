@@ -8,6 +8,7 @@ cancellation only stops the caller from waiting for it.
 """
 from __future__ import annotations
 
+import math as _math
 import os as _os
 from typing import Any, Iterable, Sequence
 
@@ -17,7 +18,8 @@ from ._loop import run as _run
 __all__ = [
     "open", "close", "read", "write", "pread", "pwrite", "readv", "preadv", "pwritev",
     "readinto", "preadinto", "stat", "lstat", "fstat", "unlink", "remove",
-    "pread_many", "stat_many",
+    "mkdir", "rmdir", "rename", "replace", "chmod", "utime", "readlink", "symlink", "link",
+    "realpath", "listdir", "scandir", "DirEntry", "pread_many", "stat_many",
 ]
 
 _NOFOLLOW = _engine.AT_SYMLINK_NOFOLLOW
@@ -90,6 +92,134 @@ async def unlink(path: Any, *, dir_fd: int | None = None) -> None:
 
 
 remove = unlink
+
+
+async def rmdir(path: Any, *, dir_fd: int | None = None) -> None:
+    await _run(_engine.rmdir, path, dir_fd)
+
+
+async def mkdir(path: Any, mode: int = 0o777, *, dir_fd: int | None = None) -> None:
+    await _run(_engine.mkdir, path, mode & 0o7777, dir_fd)
+
+
+async def rename(src: Any, dst: Any, *, src_dir_fd: int | None = None,
+                 dst_dir_fd: int | None = None) -> None:
+    await _run(_engine.rename, src, dst, src_dir_fd, dst_dir_fd)
+
+
+replace = rename   # rename(2) replaces an existing dst, as os.replace does on POSIX
+
+
+async def chmod(path: Any, mode: int, *, dir_fd: int | None = None,
+                follow_symlinks: bool = True) -> None:
+    if not follow_symlinks:   # as os.chmod on Linux: fchmodat has no working flag
+        raise NotImplementedError("chmod: follow_symlinks unavailable on this platform")
+    await _run(_engine.chmod, path, mode & 0o7777, dir_fd, 0)
+
+
+async def utime(path: Any, times: tuple[float, float] | None = None, *,
+                ns: tuple[int, int] | None = None, dir_fd: int | None = None,
+                follow_symlinks: bool = True) -> None:
+    if times is not None and ns is not None:
+        raise ValueError("utime: you may specify either 'times' or 'ns' but not both")
+    if times is not None:
+        if not isinstance(times, tuple) or len(times) != 2:
+            raise TypeError("utime: 'times' must be either a tuple of two ints or None")
+        ns = (_seconds_to_ns(times[0]), _seconds_to_ns(times[1]))
+    elif ns is not None and (not isinstance(ns, tuple) or len(ns) != 2):
+        raise TypeError("utime: 'ns' must be a tuple of two ints")
+    await _run(_engine.utime, path, ns, dir_fd, 0 if follow_symlinks else _NOFOLLOW)
+
+
+def _seconds_to_ns(t: float) -> int:
+    # os.utime rounds a float time toward minus infinity, to the nanosecond
+    if isinstance(t, int):
+        return t * 1_000_000_000
+    return int(_math.floor(t * 1e9))
+
+
+async def readlink(path: Any, *, dir_fd: int | None = None) -> Any:
+    return await _run(_engine.readlink, path, dir_fd)
+
+
+async def symlink(src: Any, dst: Any, target_is_directory: bool = False, *,
+                  dir_fd: int | None = None) -> None:
+    await _run(_engine.symlink, src, dst, dir_fd)
+
+
+async def link(src: Any, dst: Any, *, src_dir_fd: int | None = None,
+               dst_dir_fd: int | None = None, follow_symlinks: bool = True) -> None:
+    await _run(_engine.link, src, dst, src_dir_fd, dst_dir_fd,
+               _AT_SYMLINK_FOLLOW if follow_symlinks else 0)
+
+
+async def realpath(path: Any) -> Any:
+    """The canonical path (realpath(3)): like os.path.realpath(path, strict=True)."""
+    return await _run(_engine.realpath, path)
+
+
+async def listdir(path: Any = ".") -> list[Any]:
+    """The names in a directory, in directory order (os.listdir's are too)."""
+    return await _run(_engine.aio_readdir, path)
+
+
+async def scandir(path: Any = ".") -> list["DirEntry"]:
+    """The entries of a directory, read by getdents64(2) in one request.
+
+    Returns a list (not an iterator: the whole directory is read at once).
+    Every entry's type is known when it arrives, so is_dir(), is_file() and
+    is_symlink() never make a syscall."""
+    prefix = _os.fspath(path)
+    if isinstance(prefix, bytes):
+        prefix = prefix if prefix.endswith(b"/") else prefix + b"/"
+    else:
+        prefix = prefix if prefix.endswith("/") else prefix + "/"
+    return [DirEntry(prefix + name, name, t, target, ino)
+            for name, t, target, ino in await _run(_engine.scandir, path)]
+
+
+_DT_DIR, _DT_REG, _DT_LNK = 4, 8, 10
+_AT_SYMLINK_FOLLOW = 0x400
+
+
+class DirEntry:
+    """Like os.DirEntry: name, path, inode(), is_dir(), is_file(), is_symlink(),
+    and an awaitable stat()."""
+
+    __slots__ = ("path", "name", "_type", "_target", "_ino", "_stat", "_lstat")
+
+    def __init__(self, path: Any, name: Any, d_type: int, target: int, ino: int) -> None:
+        self.path, self.name = path, name
+        self._type, self._target, self._ino = d_type, target, ino
+        self._stat = self._lstat = None
+
+    def __fspath__(self) -> Any:
+        return self.path
+
+    def __repr__(self) -> str:
+        return f"<linuxaio.os.DirEntry {self.name!r}>"
+
+    def inode(self) -> int:
+        return self._ino
+
+    def is_symlink(self) -> bool:
+        return self._type == _DT_LNK
+
+    def is_dir(self, *, follow_symlinks: bool = True) -> bool:
+        return (self._target if follow_symlinks else self._type) == _DT_DIR
+
+    def is_file(self, *, follow_symlinks: bool = True) -> bool:
+        return (self._target if follow_symlinks else self._type) == _DT_REG
+
+    async def stat(self, *, follow_symlinks: bool = True) -> _os.stat_result:
+        """Cached, as os.DirEntry.stat."""
+        if follow_symlinks:
+            if self._stat is None:
+                self._stat = await stat(self.path)
+            return self._stat
+        if self._lstat is None:
+            self._lstat = await lstat(self.path)
+        return self._lstat
 
 
 # ---- batches: many requests submitted in one call and awaited as one ----

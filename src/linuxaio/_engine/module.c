@@ -344,6 +344,59 @@ static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff, in
     return 0;
 }
 
+/* utime: None is "now"; else (atime_ns, mtime_ns), as os.utime(ns=...). */
+static int parse_times(PyObject *o, struct timespec *ts)
+{
+    if (o == Py_None) {
+        ts[0].tv_sec = ts[1].tv_sec = 0;
+        ts[0].tv_nsec = ts[1].tv_nsec = UTIME_NOW;
+        return 0;
+    }
+    if (!PyTuple_Check(o) || PyTuple_GET_SIZE(o) != 2) {
+        PyErr_SetString(PyExc_TypeError, "times must be None or a tuple (atime_ns, mtime_ns)");
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        PyObject *v = PyTuple_GET_ITEM(o, i);
+        long long ns;
+        if (!PyLong_Check(v)) {
+            PyErr_SetString(PyExc_TypeError, "times must be integers of nanoseconds");
+            return -1;
+        }
+        ns = PyLong_AsLongLong(v);
+        if (ns == -1 && PyErr_Occurred())
+            return -1;
+        ts[i].tv_sec = ns / 1000000000;
+        ts[i].tv_nsec = ns % 1000000000;
+        if (ts[i].tv_nsec < 0) {   /* floor, as os.utime does for times before 1970 */
+            ts[i].tv_sec--;
+            ts[i].tv_nsec += 1000000000;
+        }
+    }
+    return 0;
+}
+
+static int parse_seconds_time(PyObject *o, struct timespec *ts)
+{
+    double s, whole;
+    if (o == Py_None) {
+        ts->tv_sec = 0;
+        ts->tv_nsec = UTIME_NOW;
+        return 0;
+    }
+    s = PyFloat_AsDouble(o);
+    if (s == -1.0 && PyErr_Occurred())
+        return -1;
+    if (!isfinite(s)) {
+        PyErr_SetString(PyExc_ValueError, "times must be finite");
+        return -1;
+    }
+    whole = floor(s);
+    ts->tv_sec = (time_t)whole;
+    ts->tv_nsec = (long)((s - whole) * 1e9);
+    return 0;
+}
+
 /* preadv/pwritev: hold every buffer of a sequence, as os.preadv does. */
 static int hold_buffers(Request *r, PyObject *seq, int writable)
 {
@@ -385,6 +438,7 @@ static int hold_buffers(Request *r, PyObject *seq, int writable)
 
 static int parse_args(Request *r, const char *spec, PyObject *const *args)
 {
+    int nu = 0;
     PyObject *buffer = NULL;
     int writable = 0;
     int64_t v;
@@ -405,6 +459,19 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
             break;
         case 'D':
             if (o != Py_None && parse_fd(o, 0, &r->fd2) < 0)
+                return -1;
+            break;
+        case 'E':
+            r->fd = AT_FDCWD;
+            if (o != Py_None && parse_fd(o, 0, &r->fd) < 0)
+                return -1;
+            break;
+        case 't':
+            if (parse_times(o, r->times) < 0)
+                return -1;
+            break;
+        case 'u':   /* aio_utime: atime, then mtime, in seconds; None: now */
+            if (parse_seconds_time(o, &r->times[nu++]) < 0)
                 return -1;
             break;
         case 'p':

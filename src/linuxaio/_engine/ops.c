@@ -2,8 +2,12 @@
 #define _GNU_SOURCE
 #include "ops.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -140,6 +144,57 @@ static PyObject *result_malloced(Request *r)
     return b;
 }
 
+/* A path the worker produced (readlink, realpath): str, or bytes when the
+ * caller gave bytes, as os.readlink does. */
+static PyObject *result_path(Request *r)
+{
+    PyObject *res = PyBytes_Check(r->filename)
+        ? PyBytes_FromStringAndSize(r->heap, (Py_ssize_t)r->result)
+        : PyUnicode_DecodeFSDefaultAndSize(r->heap, (Py_ssize_t)r->result);
+    free(r->heap);
+    r->heap = NULL;
+    return res;
+}
+
+/* Directory entries as the worker packed them (run_readdir). */
+typedef struct {
+    uint64_t ino;
+    unsigned char type, target;   /* DT_*; target: what a symlink points to */
+    uint16_t namelen;
+    char name[];
+} packed_entry;
+
+#define ENTRY_SIZE(namelen) ((sizeof(packed_entry) + (namelen) + 1 + 7) & ~(size_t)7)
+
+static PyObject *entry_name(Request *r, packed_entry *e)
+{
+    return PyBytes_Check(r->filename) ? PyBytes_FromStringAndSize(e->name, e->namelen)
+                                      : PyUnicode_DecodeFSDefaultAndSize(e->name, e->namelen);
+}
+
+/* readdir/listdir: the names.  scandir: (name, d_type, target d_type, inode). */
+static PyObject *entries_to_python(Request *r, int names_only)
+{
+    PyObject *list = PyList_New(0);
+    for (int64_t off = 0; list && off < r->result;) {
+        packed_entry *e = (packed_entry *)(r->heap + off);
+        PyObject *name = entry_name(r, e), *item = name;
+        if (name && !names_only) {
+            item = Py_BuildValue("(NiiK)", name, e->type, e->target, (unsigned long long)e->ino);
+        }
+        if (!item || PyList_Append(list, item) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(item);
+        off += ENTRY_SIZE(e->namelen);
+    }
+    free(r->heap);
+    r->heap = NULL;
+    return list;
+}
+
+static PyObject *result_names(Request *r) { return entries_to_python(r, 1); }
+static PyObject *result_entries(Request *r) { return entries_to_python(r, 0); }
+
 /* ---- undo ---- */
 
 static void undo_open(Request *r) { close((int)r->result); }
@@ -152,6 +207,8 @@ static void undo_open(Request *r) { close((int)r->result); }
     } while (0)
 
 static const char *path_of(PyObject *bytes) { return PyBytes_AS_STRING(bytes); }
+
+#define READDIR_TYPES 1   /* scandir: resolve unknown types and symlink targets */
 
 static void run_nop(Request *r) { r->result = 0; }
 
@@ -211,6 +268,149 @@ static void run_stat(Request *r)
 }
 
 static void run_unlink(Request *r) { SYSCALL_RESULT(r, unlinkat(r->fd2, path_of(r->path), r->flags)); }
+
+static void run_mkdir(Request *r) { SYSCALL_RESULT(r, mkdirat(r->fd2, path_of(r->path), r->mode)); }
+
+static void run_rename(Request *r)
+{
+    SYSCALL_RESULT(r, renameat(r->fd2, path_of(r->path), r->fd, path_of(r->path2)));
+}
+
+static void run_chmod(Request *r)
+{
+    if (r->path)
+        SYSCALL_RESULT(r, fchmodat(r->fd2, path_of(r->path), r->mode, r->flags));
+    else
+        SYSCALL_RESULT(r, fchmod(r->fd, r->mode));
+}
+
+static void run_utime(Request *r)
+{
+    if (r->path)
+        SYSCALL_RESULT(r, utimensat(r->fd2, path_of(r->path), r->times, r->flags));
+    else
+        SYSCALL_RESULT(r, futimens(r->fd, r->times));
+}
+
+static void run_symlink(Request *r)
+{
+    SYSCALL_RESULT(r, symlinkat(path_of(r->path), r->fd2, path_of(r->path2)));
+}
+
+static void run_link(Request *r)
+{
+    SYSCALL_RESULT(r, linkat(r->fd2, path_of(r->path), r->fd, path_of(r->path2), r->flags));
+}
+
+static void run_readlink(Request *r)
+{
+    for (size_t size = 256;; size *= 2) {
+        ssize_t n;
+        free(r->heap);
+        if (!(r->heap = malloc(size))) {
+            r->result = -ENOMEM;
+            return;
+        }
+        n = readlinkat(r->fd2, path_of(r->path), r->heap, size);
+        if (n < 0) {
+            r->result = -errno;
+            return;
+        }
+        if ((size_t)n < size) {   /* else it may have been cut short */
+            r->result = n;
+            return;
+        }
+    }
+}
+
+static void run_realpath(Request *r)
+{
+    free(r->heap);
+    r->heap = realpath(path_of(r->path), NULL);
+    r->result = r->heap ? (int64_t)strlen(r->heap) : -errno;
+}
+
+/* Append one entry to the packed list in r->heap (size in *cap). */
+static int pack_entry(Request *r, size_t *cap, const struct dirent64 *d, unsigned char target)
+{
+    size_t len = strlen(d->d_name), need = ENTRY_SIZE(len);
+    packed_entry *e;
+    if ((size_t)r->result + need > *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16384;
+        char *nh;
+        while (ncap < (size_t)r->result + need)
+            ncap *= 2;
+        if (!(nh = realloc(r->heap, ncap)))
+            return -1;
+        r->heap = nh;
+        *cap = ncap;
+    }
+    e = (packed_entry *)(r->heap + r->result);
+    e->ino = d->d_ino;
+    e->type = d->d_type;
+    e->target = target;
+    e->namelen = (uint16_t)len;
+    memcpy(e->name, d->d_name, len + 1);
+    r->result += need;
+    return 0;
+}
+
+static unsigned char type_of_mode(mode_t m)
+{
+    return S_ISDIR(m) ? DT_DIR : S_ISREG(m) ? DT_REG : S_ISLNK(m) ? DT_LNK : S_ISFIFO(m) ? DT_FIFO
+         : S_ISSOCK(m) ? DT_SOCK : S_ISCHR(m) ? DT_CHR : S_ISBLK(m) ? DT_BLK : DT_UNKNOWN;
+}
+
+/* getdents64(2) through the whole directory.  With READDIR_TYPES, every
+ * entry's type is known when it leaves the worker: a DT_UNKNOWN one is
+ * lstat'ed, and a symlink's target is stat'ed, so is_dir() and friends
+ * never need a syscall in the caller's thread. */
+static void run_readdir(Request *r)
+{
+    char buf[32768];
+    size_t cap = 0;
+    int dfd = openat(r->fd2, path_of(r->path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        r->result = -errno;
+        return;
+    }
+    r->result = 0;
+    for (;;) {
+        long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0) {
+                free(r->heap);
+                r->heap = NULL;
+                r->result = -errno;
+            }
+            break;
+        }
+        for (long off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            unsigned char target = d->d_type;
+            off += d->d_reclen;
+            if (d->d_name[0] == '.' && (!d->d_name[1] || (d->d_name[1] == '.' && !d->d_name[2])))
+                continue;
+            if (r->flags & READDIR_TYPES) {
+                struct stat st;
+                if (d->d_type == DT_UNKNOWN && !fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW))
+                    d->d_type = target = type_of_mode(st.st_mode);
+                if (d->d_type == DT_LNK)
+                    target = fstatat(dfd, d->d_name, &st, 0) ? DT_UNKNOWN : type_of_mode(st.st_mode);
+            }
+            if (pack_entry(r, &cap, d, target) < 0) {
+                free(r->heap);
+                r->heap = NULL;
+                r->result = -ENOMEM;
+                close(dfd);
+                return;
+            }
+        }
+    }
+    close(dfd);
+}
 
 /* open + fstat + read + close in one pass through a worker. */
 static void run_slurp(Request *r)
@@ -283,6 +483,28 @@ const lx_op lx_ops[] = {
      "aio_slurp(path, offset, length, callback=None, *, pri=0)\n--\n\n"
      "Open, read length bytes at offset (None: to the end) and close, in one request;\n"
      "the callback gets the bytes."},
+    {"aio_mkdir", "pm", 0, run_mkdir, result_zero, NULL,
+     "aio_mkdir(path, mode, callback=None, *, pri=0)\n--\n\nmkdir(2); the callback gets 0."},
+    {"aio_rmdir", "p", AT_REMOVEDIR, run_unlink, result_zero, NULL,
+     "aio_rmdir(path, callback=None, *, pri=0)\n--\n\nrmdir(2); the callback gets 0."},
+    {"aio_rename", "pP", 0, run_rename, result_zero, NULL,
+     "aio_rename(src, dst, callback=None, *, pri=0)\n--\n\nrename(2); the callback gets 0."},
+    {"aio_chmod", "xm", 0, run_chmod, result_zero, NULL,
+     "aio_chmod(fd_or_path, mode, callback=None, *, pri=0)\n--\n\nchmod(2)/fchmod(2); the callback gets 0."},
+    {"aio_utime", "xuu", 0, run_utime, result_zero, NULL,
+     "aio_utime(fd_or_path, atime, mtime, callback=None, *, pri=0)\n--\n\n"
+     "Set the times (seconds, floats; None for both: now); the callback gets 0."},
+    {"aio_readlink", "p", 0, run_readlink, result_path, NULL,
+     "aio_readlink(path, callback=None, *, pri=0)\n--\n\nreadlink(2); the callback gets the target."},
+    {"aio_symlink", "pP", 0, run_symlink, result_zero, NULL,
+     "aio_symlink(target, linkpath, callback=None, *, pri=0)\n--\n\nsymlink(2); the callback gets 0."},
+    {"aio_link", "pP", 0, run_link, result_zero, NULL,
+     "aio_link(src, dst, callback=None, *, pri=0)\n--\n\nlink(2); the callback gets 0."},
+    {"aio_realpath", "p", 0, run_realpath, result_path, NULL,
+     "aio_realpath(path, callback=None, *, pri=0)\n--\n\nrealpath(3); the callback gets the canonical path."},
+    {"aio_readdir", "p", 0, run_readdir, result_names, NULL,
+     "aio_readdir(path, callback=None, *, pri=0)\n--\n\n"
+     "The names in a directory (getdents64, without . and ..); the callback gets a list."},
 
     {"open", "pimD", 0, run_open, result_int, undo_open, NULL},
     {"read", "fN", 0, run_read, result_bytes, NULL, NULL},
@@ -295,6 +517,16 @@ const lx_op lx_ops[] = {
     {"pwritev", "fvoi", 0, run_pwritev, result_int, NULL, NULL},
     {"stat", "xDi", 0, run_stat, result_stat, NULL, NULL},
     {"unlink", "pD", 0, run_unlink, result_zero, NULL, NULL},
+    {"rmdir", "pD", AT_REMOVEDIR, run_unlink, result_zero, NULL, NULL},
+    {"mkdir", "pmD", 0, run_mkdir, result_zero, NULL, NULL},
+    {"rename", "pPDE", 0, run_rename, result_zero, NULL, NULL},
+    {"chmod", "xmDi", 0, run_chmod, result_zero, NULL, NULL},
+    {"utime", "xtDi", 0, run_utime, result_zero, NULL, NULL},
+    {"readlink", "pD", 0, run_readlink, result_path, NULL, NULL},
+    {"symlink", "pPD", 0, run_symlink, result_zero, NULL, NULL},
+    {"link", "pPDEi", 0, run_link, result_zero, NULL, NULL},
+    {"realpath", "p", 0, run_realpath, result_path, NULL, NULL},
+    {"scandir", "p", READDIR_TYPES, run_readdir, result_entries, NULL, NULL},
 };
 const int lx_nops = sizeof lx_ops / sizeof lx_ops[0];
 

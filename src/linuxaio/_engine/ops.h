@@ -15,6 +15,9 @@ typedef struct {
      *      number may be reused by the time the worker runs)
      *   x  an fd (as f) or a path (as p)
      *   D  dir_fd for the *at() calls: as f, or None for the cwd
+     *   E  a second dir_fd (rename, link: the destination's)
+     *   t  times: None (now), or (atime_ns, mtime_ns)
+     *   u  a time in seconds, or None (now): atime, then mtime
      *   p  path (str, bytes, os.PathLike), then P for a second one
      *   i  int flags (or'ed into the row's preset flags)
      *   m  mode (0..0o7777)         s  seconds (>= 0)

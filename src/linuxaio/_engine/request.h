@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include "pool.h"
 
 typedef struct Request Request;
@@ -34,6 +35,7 @@ struct Request {
     int64_t length;
     char *data;                /* view.buf + dataoffset */
     double seconds;
+    struct timespec times[2];  /* utimensat(2): atime, mtime */
     int64_t result;            /* >= 0, or -errno */
     Py_buffer view;            /* the caller's buffer, held until completion */
     Py_buffer *views;          /* or several (preadv/pwritev): niov of them */

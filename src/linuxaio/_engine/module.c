@@ -682,8 +682,21 @@ void lx_undo_effect(Request *r)
 static int hand_over(Request *r, PyObject *cb, PyObject *value, int failed)
 {
     PyObject *res;
-    if (!value)
-        return -1;
+    if (!value) {
+        PyObject *et, *ev, *tb;
+        int rc;
+        if (r->delivery != DELIVER_FUTURE)
+            return -1;
+        /* The result could not be made (MemoryError...): the awaiting task
+         * gets that error rather than waiting for ever. */
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        rc = lx_future_settle(r, ev, 1);
+        Py_XDECREF(et);
+        Py_XDECREF(ev);
+        Py_XDECREF(tb);
+        return rc;
+    }
     switch (r->delivery) {
     case DELIVER_FUTURE:
         return lx_future_settle(r, value, failed);

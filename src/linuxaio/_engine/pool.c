@@ -322,7 +322,11 @@ static int sleep_idle(lx_worker *self)
             for (lx_worker *w = P.idle; w; w = w->idle_next)
                 nidle++;
             /* Idle too long: leave if enough others stay idle. */
-            return nidle >= P.max_idle ? -1 : sleep_idle(self);
+            if (nidle >= P.max_idle)
+                return -1;
+            idle_since = now_ns();
+            self->idle_next = P.idle;
+            P.idle = self;
         }
     }
 }

@@ -55,6 +55,7 @@ from ._engine import (
 from . import _engine
 from . import os
 from ._loop import run as _run
+from ._path import Path
 
 import mmap as _mmap
 
@@ -78,6 +79,7 @@ __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "npending", "nready", "nreqs", "nthreads", "poll", "poll_cb", "poll_fileno", "poll_wait",
     "reinit", "submit_many", "os", "slurp", "aligned_buffer",
 ]
+__all__.append("Path")
 
 # A forked child starts with a fresh engine: the parent's requests stay the
 # parent's, and poll_fileno() keeps its number.

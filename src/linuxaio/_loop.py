@@ -106,6 +106,8 @@ async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
     def wake(result: Any) -> None:
         if not aborted:
             run.reschedule(task, result)
+        else:                # cancelled meanwhile: nobody takes it (an fd is closed)
+            req._undo()
 
     def done(value: Any) -> None:
         result = run.Error(value) if isinstance(value, BaseException) else run.Value(value)

@@ -30,7 +30,7 @@ async def open(path: Any, flags: int, mode: int = 0o777, *, dir_fd: int | None =
 
 
 async def close(fd: int) -> None:
-    await _run(_engine.aio_close, fd)
+    await _run(_engine.close, fd)
 
 
 async def read(fd: int, n: int) -> bytes:
@@ -82,9 +82,7 @@ async def lstat(path: Any, *, dir_fd: int | None = None) -> _os.stat_result:
 
 
 async def fstat(fd: int) -> _os.stat_result:
-    if not isinstance(fd, int):
-        raise TypeError(f"fstat: fd must be an int, not {type(fd).__name__}")
-    return await _run(_engine.stat, fd, None, 0)
+    return await _run(_engine.fstat, fd)
 
 
 async def unlink(path: Any, *, dir_fd: int | None = None) -> None:

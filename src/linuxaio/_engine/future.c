@@ -89,7 +89,7 @@ static int wake(Request *r, int now)
     return rc;
 }
 
-int lx_future_settle(Request *r, PyObject *value, int failed)
+static int settle_here(Request *r, PyObject *value, int failed)
 {
     if (r->fut_state != FUT_PENDING) {   /* its awaiter has gone */
         lx_undo_effect(r);
@@ -98,6 +98,40 @@ int lx_future_settle(Request *r, PyObject *value, int failed)
     r->fut_state = failed ? FUT_FAILED : FUT_DONE;
     r->outcome = Py_NewRef(value);
     return wake(r, 1);
+}
+
+int lx_future_settle(Request *r, PyObject *value, int failed)
+{
+    PyObject *settle, *res;
+    if (r->owner == PyThread_get_thread_ident())
+        return settle_here(r, value, failed);
+    /* Drained by another thread: settle it in the loop's own thread, where
+     * no cancellation can slip in between the result and the task. */
+    if (!(settle = PyObject_GetAttrString((PyObject *)r, "_settle")))
+        return -1;
+    {
+        PyObject *a[4] = {r->loop, settle, value, failed ? Py_True : Py_False};
+        res = PyObject_VectorcallMethod(str_call_soon_threadsafe, a, 4, NULL);
+    }
+    Py_DECREF(settle);
+    if (!res) {   /* that loop is closed: nobody will take the result */
+        PyErr_Clear();
+        lx_undo_effect(r);
+        return 0;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
+static PyObject *fut_settle_method(Request *r, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_settle(value, failed)");
+        return NULL;
+    }
+    if (settle_here(r, args[0], PyObject_IsTrue(args[1])) < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 int lx_future_cancel(Request *r, PyObject *msg)
@@ -127,6 +161,11 @@ static PyObject *raise_cancelled(Request *r)
 
 PyObject *lx_future_result(Request *r)
 {
+    if (!r->loop) {
+        PyErr_SetString(PyExc_TypeError, "result(): this request is not bound to an event loop "
+                                         "(its callback gets the result)");
+        return NULL;
+    }
     switch (r->fut_state) {
     case FUT_DONE:
         return Py_NewRef(r->outcome);
@@ -332,6 +371,7 @@ static PyMethodDef future_methods[] = {
      METH_FASTCALL | METH_KEYWORDS, "add_done_callback(fn, *, context=None)"},
     {"remove_done_callback", (PyCFunction)fut_remove_done_callback, METH_O, NULL},
     {"send", (PyCFunction)fut_send, METH_O, NULL},
+    {"_settle", (PyCFunction)(void (*)(void))fut_settle_method, METH_FASTCALL, NULL},
     {"throw", (PyCFunction)(void (*)(void))fut_throw, METH_FASTCALL, NULL},
     {NULL}};
 

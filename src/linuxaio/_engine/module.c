@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,10 @@ static PyTypeObject RequestType, GroupType;
 /* Engine state; every field is guarded by the GIL. */
 static struct {
     Py_ssize_t nreqs;          /* submitted, not yet handed to poll_cb's callbacks */
-    unsigned long in_hand;     /* taken from the pool by a poll_cb, not yet handled */
+    lx_req *hand;              /* taken from the pool, not yet handled */
+    unsigned long in_hand;     /* how many */
+    unsigned drain_serial;     /* counts a loop's drains */
+    unsigned draining;         /* a loop's drain is running (nested: more) */
     unsigned long max_poll_reqs;
     int64_t max_poll_time_ns;
     Py_ssize_t max_outstanding;
@@ -275,8 +279,11 @@ static int parse_path(PyObject *o, PyObject **bytes, PyObject **given)
     }
     if (!PyUnicode_FSConverter(o, bytes))   /* ValueError on an embedded NUL */
         return -1;
-    Py_INCREF(o);
-    *given = o;
+    /* OSError.filename: os.fspath() of the argument, as os reports it */
+    if (!(*given = PyOS_FSPath(o))) {
+        Py_CLEAR(*bytes);
+        return -1;
+    }
     return 0;
 }
 
@@ -302,6 +309,46 @@ static int parse_int64(PyObject *o, const char *what, int none_ok, int64_t *out)
     return 0;
 }
 
+static int parse_os_fd(PyObject *o, int *fd)
+{
+    int overflow;
+    long v;
+    if (!PyLong_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "'%.100s' object cannot be interpreted as an integer",
+                     Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    v = PyLong_AsLongAndOverflow(o, &overflow);
+    if ((v == -1 && PyErr_Occurred()) || overflow || v < INT_MIN || v > INT_MAX) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_OverflowError, "fd is out of range");
+        return -1;
+    }
+    *fd = (int)v;
+    return 0;
+}
+
+/* An offset or count for the os twins: what os does with a negative one
+ * is fail with EINVAL (from the syscall, or os.read's own check). */
+static int parse_os_count(PyObject *o, int64_t *out)
+{
+    long long v;
+    if (!PyLong_Check(o) && !PyIndex_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "an integer is required, not %.100s", Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < 0) {
+        errno = EINVAL;
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 /* Hold the caller's buffer for the life of the request; check that
  * [doff, doff + length) lies inside it, growing a bytearray that reads
  * would overrun (as Linux::AIO grows its scalar). */
@@ -314,7 +361,10 @@ static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff, in
         return -1;
     }
     if (writable && PyByteArray_CheckExact(obj) && PyByteArray_GET_SIZE(obj) < need) {
-        if (PyByteArray_Resize(obj, (Py_ssize_t)need) < 0) {
+        Py_ssize_t old = PyByteArray_GET_SIZE(obj);
+        if (PyByteArray_Resize(obj, (Py_ssize_t)need) == 0)   /* short reads leave zeros */
+            memset(PyByteArray_AS_STRING(obj) + old, 0, (size_t)(need - old));
+        else {
             if (PyErr_ExceptionMatches(PyExc_BufferError)) {
                 PyErr_Clear();
                 PyErr_SetString(PyExc_ValueError,
@@ -420,12 +470,7 @@ static int hold_buffers(Request *r, PyObject *seq, int writable)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PySequence_Fast_GET_ITEM(fast, i);
         if (PyObject_GetBuffer(o, &r->views[i], writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
-            Py_DECREF(fast);
-            if (PyErr_ExceptionMatches(PyExc_BufferError)) {
-                PyErr_Clear();
-                PyErr_Format(PyExc_TypeError, "buffers must be %scontiguous buffers, not %.100s",
-                             writable ? "writable " : "", Py_TYPE(o)->tp_name);
-            }
+            Py_DECREF(fast);   /* BufferError, as os.preadv raises */
             return -1;
         }
         r->niov = (int)i + 1;
@@ -445,6 +490,10 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
     for (int i = 0; spec[i]; i++) {
         PyObject *o = args[i];
         switch (spec[i]) {
+        case 'k':
+            if (parse_os_fd(o, &r->fd) < 0)
+                return -1;
+            break;
         case 'f':
         case 'F':
             if (parse_fd(o, spec[i] == 'F', &r->fd) < 0)
@@ -452,7 +501,7 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
             break;
         case 'x':
             if (PyLong_Check(o) || PyObject_HasAttrString(o, "fileno")) {
-                if (parse_fd(o, 0, &r->fd) < 0)
+                if (parse_fd(o, 0, &r->fd) < 0 || !(r->filename = PyLong_FromLong(r->fd)))
                     return -1;
             } else if (parse_path(o, &r->path, &r->filename) < 0)
                 return -1;
@@ -522,10 +571,15 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
             if (parse_int64(o, "offset", 1, &r->offset) < 0)
                 return -1;
             break;
+        case 'O':
+            if (parse_os_count(o, &r->offset) < 0)
+                return -1;
+            break;
         case 'n':
         case 'N':
         case 'L':
-            if (parse_int64(o, "length", spec[i] == 'L', &r->length) < 0)
+            if (spec[i] == 'N' ? parse_os_count(o, &r->length) < 0
+                               : parse_int64(o, "length", spec[i] == 'L', &r->length) < 0)
                 return -1;
             if (r->length > PY_SSIZE_T_MAX) {
                 PyErr_SetString(PyExc_OverflowError, "length too large");
@@ -636,11 +690,14 @@ static PyObject *submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     if (!(r = request_new(&RequestType, op)))
         return NULL;
-    if (parse_args(r, row->args, args) < 0 || parse_callback(r, cb) < 0) {
+    /* The callback first: a refused call must leave the buffer ungrown. */
+    if (parse_callback(r, cb) < 0 || parse_args(r, row->args, args) < 0) {
         Py_DECREF(r);
         return NULL;
     }
     r->base.pri = (signed char)pri;
+    if (E.draining)
+        r->drain_serial = E.drain_serial;
     E.nreqs++;
     Py_INCREF(r);   /* the engine's reference, dropped at completion */
     lx_pool_submit(&r->base);
@@ -928,6 +985,8 @@ static PyObject *aio_group(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     g->req.base.pri = (signed char)pri;
+    if (E.draining)
+        g->req.drain_serial = E.drain_serial;
     E.nreqs++;
     Py_INCREF(g);   /* the engine's reference */
     g->live_next = E.live.live_next;
@@ -995,6 +1054,8 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         goto fail;
     for (Py_ssize_t i = 0; i < n; i++)
         PyList_SET_ITEM(g->slots, i, Py_NewRef(Py_None));
+    if (E.draining)   /* even an empty batch waits for the next drain */
+        g->req.drain_serial = E.drain_serial;
     E.nreqs++;
     Py_INCREF(g);   /* the engine's reference */
     g->live_next = E.live.live_next;
@@ -1006,6 +1067,8 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         r->delivery = DELIVER_SLOT;
         r->slot = i;
         r->base.pri = (signed char)pri;
+        if (E.draining)
+            r->drain_serial = E.drain_serial;
         r->group = (Group *)Py_NewRef(g);
         r->gnext = g->children;
         if (g->children)
@@ -1102,7 +1165,10 @@ static int wait_results(void)
         Py_BEGIN_ALLOW_THREADS
         rc = lx_pool_wait_results(100 * 1000000LL);
         Py_END_ALLOW_THREADS
-        if (rc < 0 && PyErr_CheckSignals() < 0)
+        /* A signal may have landed on another thread: Python runs handlers
+         * in the main thread only when it checks, so check every time. */
+        (void)rc;
+        if (PyErr_CheckSignals() < 0)
             return -1;
     }
     return 0;
@@ -1114,57 +1180,66 @@ static int wait_results(void)
 #define DRAIN_BUDGET_NS (200 * 1000)
 
 /* Handle finished requests within max_poll_reqs/max_poll_time (for a
- * loop's drain, within DRAIN_BUDGET_NS at most, and never blocking). */
+ * loop's drain, within DRAIN_BUDGET_NS at most, and never blocking).
+ * Results taken from the pool wait in E.hand, which a callback that polls
+ * again (even flush()) goes on with: nothing is stranded in a caller's frame.
+ * A loop's drain stops at a request submitted during this same drain, so
+ * every await yields to the loop at least once. */
 static PyObject *poll_results(int for_loop)
 {
     unsigned long done = 0;
     int64_t budget = E.max_poll_time_ns;
     int64_t deadline;
+    unsigned serial = 0;
+    int rc = 0;
 
-    if (for_loop && (!budget || budget > DRAIN_BUDGET_NS))
-        budget = DRAIN_BUDGET_NS;
+    if (for_loop) {
+        if (!budget || budget > DRAIN_BUDGET_NS)
+            budget = DRAIN_BUDGET_NS;
+        serial = ++E.drain_serial;
+        E.draining++;
+    }
     deadline = budget ? now_ns() + budget : 0;
     for (;;) {
-        unsigned long n, want = 0;
-        lx_req *batch;
-        if (E.max_outstanding && E.nreqs >= E.max_outstanding && !for_loop && wait_results() < 0)
-            return NULL;
-        if (E.max_poll_reqs) {
-            if (done >= E.max_poll_reqs)
+        lx_req *b;
+        if (!E.hand) {
+            unsigned long want = 0;
+            if (E.max_outstanding && E.nreqs >= E.max_outstanding && !for_loop
+                && (rc = wait_results()) < 0)
                 break;
-            want = E.max_poll_reqs - done;
-        }
-        batch = lx_pool_take_results(want, &n);
-        if (!batch) {
-            /* Results often follow within microseconds; spinning for them
-             * beats a trip through the eventfd and the caller's poll. */
-            if (done && E.linger_ns && (!deadline || now_ns() < deadline)
-                && lx_pool_linger(E.linger_ns))
-                continue;
-            break;
-        }
-        E.in_hand += n;   /* += : a callback may itself call poll_cb */
-        while (batch) {
-            lx_req *b = batch;
-            int rc;
-            batch = b->next;
-            E.in_hand--;
-            rc = handle(REQ_OF(b));
-            if (rc > 0)
-                done++;
-            if (rc < 0 || (deadline && now_ns() >= deadline)) {
-                unsigned long rest = 0;
-                for (lx_req *x = batch; x; x = x->next)
-                    rest++;
-                E.in_hand -= rest;
-                lx_pool_return_results(batch, rest);
-                if (rc < 0)
-                    return NULL;
-                return PyLong_FromUnsignedLong(done);
+            if (E.max_poll_reqs) {
+                if (done >= E.max_poll_reqs)
+                    break;
+                want = E.max_poll_reqs - done;
+            }
+            if (!(E.hand = lx_pool_take_results(want, &E.in_hand))) {
+                /* Results often follow within microseconds; spinning for
+                 * them beats a trip through the eventfd and the poll. */
+                if (done && E.linger_ns && (!deadline || now_ns() < deadline)
+                    && lx_pool_linger(E.linger_ns))
+                    continue;
+                break;
             }
         }
+        b = E.hand;
+        if (for_loop && REQ_OF(b)->drain_serial == serial)
+            break;   /* submitted by a task this drain resumed: next time */
+        E.hand = b->next;
+        E.in_hand--;
+        if ((rc = handle(REQ_OF(b))) > 0)
+            done++;
+        if (rc < 0 || (deadline && now_ns() >= deadline)
+            || (E.max_poll_reqs && done >= E.max_poll_reqs))
+            break;
     }
-    return PyLong_FromUnsignedLong(done);
+    if (E.hand) {   /* back to the pool, in front, eventfd still readable */
+        lx_pool_return_results(E.hand, E.in_hand);
+        E.hand = NULL;
+        E.in_hand = 0;
+    }
+    if (for_loop)
+        E.draining--;
+    return rc < 0 ? NULL : PyLong_FromUnsignedLong(done);
 }
 
 static PyObject *poll_cb(PyObject *m, PyObject *unused) { return poll_results(0); }
@@ -1224,6 +1299,13 @@ static void drop(Request *r)
 
 static void drop_all(lx_req *list)
 {
+    lx_req *hand = E.hand;
+    E.hand = NULL;
+    while (hand) {   /* taken by a poll_cb that a callback of it interrupted */
+        lx_req *next = hand->next;
+        drop(REQ_OF(hand));
+        hand = next;
+    }
     while (list) {
         lx_req *next = list->next;
         drop(REQ_OF(list));

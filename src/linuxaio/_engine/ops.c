@@ -412,42 +412,61 @@ static void run_readdir(Request *r)
     close(dfd);
 }
 
-/* open + fstat + read + close in one pass through a worker. */
-static void run_slurp(Request *r)
+/* Read [offset, offset + want) into r->heap, growing it; to the end of the
+ * file when want < 0 (the size fstat gives is only a first guess: /proc
+ * files say 0, and a file may grow meanwhile). */
+static int slurp_into_heap(Request *r, int fd, int64_t want)
 {
     struct stat st;
-    int64_t want = r->length, got = 0;
+    size_t cap;
+    int64_t got = 0;
+    if (want >= 0)
+        cap = (size_t)want;
+    else if (fstat(fd, &st) < 0)
+        return -1;
+    else   /* one more byte than the size, to see the end in one read */
+        cap = (size_t)(st.st_size > r->offset ? st.st_size - r->offset : 0) + 1;
+    if (cap < 1)
+        cap = 1;
+    if (!(r->heap = malloc(cap)))
+        return errno = ENOMEM, -1;
+    for (;;) {
+        ssize_t n;
+        if (want >= 0 && got >= want)
+            break;
+        if ((size_t)got == cap) {   /* only when reading to the end */
+            char *nh = realloc(r->heap, cap * 2);
+            if (!nh)
+                return errno = ENOMEM, -1;
+            r->heap = nh;
+            cap *= 2;
+        }
+        n = pread(fd, r->heap + got, cap - got, r->offset + got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        if (n == 0)
+            break;
+        got += n;
+    }
+    r->result = got;
+    return 0;
+}
+
+/* open + read + close in one pass through a worker. */
+static void run_slurp(Request *r)
+{
     int fd = openat(r->fd2, path_of(r->path), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         r->result = -errno;
         return;
     }
-    if (want < 0) {   /* to the end: the size now, plus whatever grows meanwhile */
-        if (fstat(fd, &st) < 0)
-            goto fail;
-        want = st.st_size > r->offset ? st.st_size - r->offset : 0;
+    if (slurp_into_heap(r, fd, r->length) < 0) {
+        r->result = -errno;
+        free(r->heap);
+        r->heap = NULL;
     }
-    if (!(r->heap = malloc(want ? want : 1))) {
-        errno = ENOMEM;
-        goto fail;
-    }
-    while (got < want) {
-        ssize_t n = pread(fd, r->heap + got, want - got, r->offset + got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto fail;
-        if (n == 0)
-            break;
-        got += n;
-    }
-    close(fd);
-    r->result = got;
-    return;
-fail:
-    r->result = -errno;
-    free(r->heap);
-    r->heap = NULL;
     close(fd);
 }
 
@@ -507,15 +526,17 @@ const lx_op lx_ops[] = {
      "The names in a directory (getdents64, without . and ..); the callback gets a list."},
 
     {"open", "pimD", 0, run_open, result_int, undo_open, NULL},
-    {"read", "fN", 0, run_read, result_bytes, NULL, NULL},
-    {"pread", "fNo", 0, run_read, result_bytes, NULL, NULL},
-    {"readinto", "fW", 0, run_read, result_int, NULL, NULL},
-    {"preadinto", "fWo", 0, run_read, result_int, NULL, NULL},
-    {"preadv", "fVoi", 0, run_preadv, result_int, NULL, NULL},
-    {"write", "fb", 0, run_write, result_int, NULL, NULL},
-    {"pwrite", "fbo", 0, run_write, result_int, NULL, NULL},
-    {"pwritev", "fvoi", 0, run_pwritev, result_int, NULL, NULL},
+    {"close", "k", 0, run_close, result_zero, NULL, NULL},
+    {"read", "kN", 0, run_read, result_bytes, NULL, NULL},
+    {"pread", "kNO", 0, run_read, result_bytes, NULL, NULL},
+    {"readinto", "kW", 0, run_read, result_int, NULL, NULL},
+    {"preadinto", "kWO", 0, run_read, result_int, NULL, NULL},
+    {"preadv", "kVoi", 0, run_preadv, result_int, NULL, NULL},
+    {"write", "kb", 0, run_write, result_int, NULL, NULL},
+    {"pwrite", "kbO", 0, run_write, result_int, NULL, NULL},
+    {"pwritev", "kvoi", 0, run_pwritev, result_int, NULL, NULL},
     {"stat", "xDi", 0, run_stat, result_stat, NULL, NULL},
+    {"fstat", "k", 0, run_stat, result_stat, NULL, NULL},
     {"unlink", "pD", 0, run_unlink, result_zero, NULL, NULL},
     {"rmdir", "pD", AT_REMOVEDIR, run_unlink, result_zero, NULL, NULL},
     {"mkdir", "pmD", 0, run_mkdir, result_zero, NULL, NULL},

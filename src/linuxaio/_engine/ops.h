@@ -13,6 +13,8 @@ typedef struct {
      *   f  fd: an int or an object with fileno()
      *   F  fd: an int only (close must not take a file object, whose
      *      number may be reused by the time the worker runs)
+     *   k  fd for the os twins: an int only, negative ones left to the
+     *      syscall (EBADF), as os does
      *   x  an fd (as f) or a path (as p)
      *   D  dir_fd for the *at() calls: as f, or None for the cwd
      *   E  a second dir_fd (rename, link: the destination's)

@@ -226,13 +226,15 @@ int lx_pool_linger(int64_t spin_ns)
 
 /* ---- workers ---- */
 
+/* Take the most urgent queued request.  The caller moves it on and only
+ * then lowers nready: lock-free readers look at nready, nrunning, nresults
+ * in that order, and must always find a request in flight in one of them. */
 static lx_req *pop_ready(void)
 {
     for (int i = LX_NPRI - 1; i >= 0; i--) {
         lx_req *r = P.queue[i].head;
         if (r) {
             list_unlink(&P.queue[i], r);
-            STORE(P.nready, P.nready - 1);
             P.npopped++;
             return r;
         }
@@ -342,7 +344,8 @@ static void *worker_main(void *arg)
             int64_t started = now_ns(), took;
             req->state = LX_RUNNING;
             self->current = req;
-            P.nrunning++;
+            STORE(P.nrunning, P.nrunning + 1);
+            STORE(P.nready, P.nready - 1);
             pthread_mutex_unlock(&P.q_lock);
             P.run(req);
             took = now_ns() - started;
@@ -448,11 +451,10 @@ int lx_pool_cancel(lx_req *req)
     was_queued = req->state == LX_QUEUED;
     if (was_queued) {
         list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
+        lx_pool_complete(req);   /* lock order: q_lock, then res_lock */
         STORE(P.nready, P.nready - 1);
     }
     pthread_mutex_unlock(&P.q_lock);
-    if (was_queued)
-        lx_pool_complete(req);
     return was_queued;
 }
 
@@ -528,9 +530,8 @@ unsigned lx_pool_stop(int64_t timeout_ns)
     P.stopping = 1;
     while ((r = pop_ready())) {
         r->cancelled = 1;
-        pthread_mutex_unlock(&P.q_lock);
         lx_pool_complete(r);
-        pthread_mutex_lock(&P.q_lock);
+        STORE(P.nready, P.nready - 1);
     }
     for (lx_worker *w = P.workers.next; w != &P.workers; w = w->next)
         pthread_cond_signal(&w->wake);

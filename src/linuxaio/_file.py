@@ -1326,6 +1326,8 @@ class AsyncTextFile:
                         total += len(d) - p
                     self._dpos = len(d)
                     if eof:
+                        if not d:       # nothing more: no snapshot, as the builtin
+                            self._decoded, self._dpos, self._chunk = "", 0, None
                         break
                     eof = not await self._fill(0, consumed)
                     continue

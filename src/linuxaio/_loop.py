@@ -29,7 +29,10 @@ def _watch(loop: asyncio.AbstractEventLoop) -> None:
     """Have this loop drain completions whenever the eventfd is readable."""
     global _last_watched
     if loop not in _watched:
-        loop.add_reader(_engine.poll_fileno(), _engine._drain)
+        # asyncio's loops run reader callbacks after the callbacks already
+        # queued, so a drain may wake tasks inline; uvloop polls first.
+        inline = type(loop).__module__.startswith("asyncio")
+        loop.add_reader(_engine.poll_fileno(), _engine._drain, inline)
         _watched.add(loop)
     _last_watched = loop
 

@@ -66,12 +66,18 @@ static int schedule(Request *r, PyObject *how, PyObject *fn, PyObject *ctx)
     return res ? 0 : -1;
 }
 
-/* The future is done: run (or schedule) every done callback once. */
+int lx_future_inline = 1;
+
+/* The future is done: run (or schedule) every done callback once.  Inline
+ * only where the loop runs I/O callbacks after the callbacks already queued
+ * (asyncio's own loops); uvloop polls first, so there it goes through
+ * call_soon, to keep a task from overtaking what was queued before. */
 static int wake(Request *r, int now)
 {
     PyObject *fn = r->waiter, *ctx = r->waiter_ctx, *more = r->more_waiters;
-    int rc = 0, here = now && r->owner == PyThread_get_thread_ident();
-    PyObject *how = here || !now ? str_call_soon : str_call_soon_threadsafe;
+    int rc = 0, mine = r->owner == PyThread_get_thread_ident();
+    int here = now && mine && lx_future_inline;
+    PyObject *how = mine ? str_call_soon : str_call_soon_threadsafe;
     r->waiter = r->waiter_ctx = r->more_waiters = NULL;
     if (fn) {
         rc = here ? call_in_context(fn, ctx, (PyObject *)r) : schedule(r, how, fn, ctx);

@@ -18,6 +18,9 @@ PyObject *lx_future_iternext(Request *r);
 /* Add the Future protocol's methods to the request type. */
 int lx_future_add_to_type(PyTypeObject *type);
 
+/* Whether the current drain may run a task's wake-up inline. */
+extern int lx_future_inline;
+
 /* From module.c. */
 void lx_undo_effect(Request *r);
 void lx_request_cancel(Request *r);

@@ -1243,7 +1243,23 @@ static PyObject *poll_results(int for_loop)
 }
 
 static PyObject *poll_cb(PyObject *m, PyObject *unused) { return poll_results(0); }
-static PyObject *drain(PyObject *m, PyObject *unused) { return poll_results(1); }
+
+/* _drain(inline=True): poll_cb for an event loop (see poll_results). */
+static PyObject *drain(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int saved = lx_future_inline, inline_ok = 1;
+    PyObject *res;
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "_drain(inline=True)");
+        return NULL;
+    }
+    if (nargs == 1 && (inline_ok = PyObject_IsTrue(args[0])) < 0)
+        return NULL;
+    lx_future_inline = inline_ok;
+    res = poll_results(1);
+    lx_future_inline = saved;
+    return res;
+}
 
 static PyObject *poll_wait(PyObject *m, PyObject *unused)
 {
@@ -1494,7 +1510,7 @@ static PyMethodDef control_methods[] = {
      "Queue one request of operation `name` per tuple of arguments, in one call; the\n"
      "returned group's callback gets the list of results in order (an OSError in the\n"
      "place of each that failed)."},
-    {"_drain", (PyCFunction)drain, METH_NOARGS,
+    {"_drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
      "poll_cb() for an event loop: only the results ready now, no waiting."},
     {"_after_fork", (PyCFunction)after_fork, METH_NOARGS, NULL},
     {"_at_exit", (PyCFunction)at_exit, METH_O, NULL},

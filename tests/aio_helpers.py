@@ -58,8 +58,12 @@ def run_python(code, timeout=30, env=None):
     if env:
         e.update(env)
     t0 = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=timeout, env=e)
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=timeout, env=e)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"the subprocess hung (killed after {timeout}s); "
+                             f"stdout={exc.stdout!r} stderr={exc.stderr!r}") from None
     return proc, time.monotonic() - t0
 
 
@@ -91,6 +95,18 @@ def run_forked(child, timeout=20):
             os.waitpid(pid, 0)
             raise AssertionError("forked child hung")
         time.sleep(0.01)
+
+
+def is_done(req):
+    """Request.done: a method (asyncio style) or an attribute."""
+    v = req.done
+    return v() if callable(v) else v
+
+
+def is_cancelled(req):
+    """Request.cancelled: a method (asyncio style) or an attribute."""
+    v = req.cancelled
+    return v() if callable(v) else v
 
 
 class Collector:

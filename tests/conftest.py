@@ -24,12 +24,12 @@ def pytest_configure(config):
         "markers", "aio_timeout(seconds): fail the test if it runs longer than that")
 
 
-class TestTimeout(Exception):
+class AioTestTimeout(Exception):
     pass
 
 
 def _on_alarm(signum, frame):
-    raise TestTimeout("test exceeded its time limit (a hang?)")
+    raise AioTestTimeout("test exceeded its time limit (a hang?)")
 
 
 def restore_defaults():
@@ -40,7 +40,6 @@ def restore_defaults():
     linuxaio.max_parallel(DEFAULT_THREADS)
     linuxaio.max_idle(4)
     linuxaio.idle_timeout(10)
-    linuxaio._engine._set_spin(50e-6, 20e-6)
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +55,9 @@ def engine_guard(request):
         yield
     finally:
         signal.alarm(0)
+        # pytest cancels faulthandler's timer when a test fails: re-arm it
+        # so that a cleanup stuck in C code (reinit) still ends the run.
+        faulthandler.dump_traceback_later(CLEANUP_TIMEOUT * 2 + 30, exit=True)
         problems = []
         try:
             signal.alarm(CLEANUP_TIMEOUT)
@@ -64,12 +66,12 @@ def engine_guard(request):
                 try:
                     linuxaio.flush()
                     break
-                except TestTimeout:
+                except AioTestTimeout:
                     problems.append("flush() hung in cleanup")
                     break
                 except Exception:   # a test's callback raising: keep flushing
                     continue
-        except TestTimeout:
+        except AioTestTimeout:
             problems.append("cleanup hung")
         finally:
             signal.alarm(0)

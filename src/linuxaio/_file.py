@@ -1030,8 +1030,9 @@ class AsyncBufferedFile(_FileBase):
                 return target
             if whence == 1:
                 offset, whence = target, 0
+        pos = _lseek(self._fd, offset, whence)   # if this fails, nothing has changed
         self._rbuf, self._rpos = b"", 0
-        return _lseek(self._fd, offset, whence)
+        return pos
 
     async def truncate(self, pos: Any = None) -> int:
         if self._closed:
@@ -1314,6 +1315,10 @@ class AsyncTextFile:
         saved = self._save()
         consumed: list = []
         try:
+            if limit == 0:
+                if self._dpos == len(self._decoded):
+                    await self._fill(0, consumed)    # as the builtin: it decodes a chunk
+                return ""
             parts: list = []
             total = 0
             eof = False
@@ -1392,11 +1397,11 @@ class AsyncTextFile:
             await self._lock()
         try:
             data = self._encoder.encode(s)
-            if self._chunk is not None or self._decoded:
-                # Text read ahead is dropped; the bytes go at the buffer's position.
-                self._decoded, self._dpos, self._chunk = "", 0, None
-                if self._decoder is not None:
-                    self._decoder.reset()
+            # Text read ahead is dropped (the bytes go at the buffer's position)
+            # and the decoder starts afresh, as the builtin's.
+            self._decoded, self._dpos, self._chunk = "", 0, None
+            if self._decoder is not None:
+                self._decoder.reset()
             if not locked:
                 if not flush and b._try_buffer(data):
                     return length

@@ -399,6 +399,11 @@ class PathIterator:
         self._buf, self._pos = batch, 1
         return batch[0]
 
+    async def aclose(self) -> None:
+        """Stop: the next step ends the iteration (nothing is left running)."""
+        self._buf, self._pos = [], 0
+        self._source = _ListDir(None, done=True)
+
     async def _batches(self) -> Optional[list]:
         """The rest of the paths, a batch at a time (None at the end)."""
         if self._pos < len(self._buf):
@@ -499,11 +504,13 @@ class _StatPairs:
                 return pairs[0]
 
     async def aclose(self) -> None:
-        """Cancel the stats in flight (they are also harmless if left to finish)."""
+        """Stop: cancel the stats in flight (harmless if left to finish) and
+        end the iteration."""
         for _, req in self._ahead:
             req.cancel()
         self._ahead.clear()
         self._walk_done = True
+        self._buf, self._pos = [], 0
 
 
 # ----------------------------------------------------------------------- Path

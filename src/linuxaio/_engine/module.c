@@ -516,11 +516,11 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 return -1;
             break;
         case 't':
-            if (parse_times(o, r->times) < 0)
+            if (parse_times(o, r->io.times) < 0)
                 return -1;
             break;
         case 'u':   /* aio_utime: atime, then mtime, in seconds; None: now */
-            if (parse_seconds_time(o, &r->times[nu++]) < 0)
+            if (parse_seconds_time(o, &r->io.times[nu++]) < 0)
                 return -1;
             break;
         case 'p':

@@ -122,7 +122,7 @@ PyObject *lx_stat_to_python(const struct stat *st)
     return res;
 }
 
-static PyObject *result_stat(Request *r) { return lx_stat_to_python(&r->out.st); }
+static PyObject *result_stat(Request *r) { return lx_stat_to_python(&r->io.st); }
 
 /* The bytes object allocated at submission, cut to what was read.  We hold
  * its only reference, so _PyBytes_Resize may shrink it in place. */
@@ -262,9 +262,9 @@ static void run_pwritev(Request *r)
 static void run_stat(Request *r)
 {
     if (r->path)
-        SYSCALL_RESULT(r, fstatat(r->fd2, path_of(r->path), &r->out.st, r->flags));
+        SYSCALL_RESULT(r, fstatat(r->fd2, path_of(r->path), &r->io.st, r->flags));
     else
-        SYSCALL_RESULT(r, fstat(r->fd, &r->out.st));
+        SYSCALL_RESULT(r, fstat(r->fd, &r->io.st));
 }
 
 static void run_unlink(Request *r) { SYSCALL_RESULT(r, unlinkat(r->fd2, path_of(r->path), r->flags)); }
@@ -287,9 +287,9 @@ static void run_chmod(Request *r)
 static void run_utime(Request *r)
 {
     if (r->path)
-        SYSCALL_RESULT(r, utimensat(r->fd2, path_of(r->path), r->times, r->flags));
+        SYSCALL_RESULT(r, utimensat(r->fd2, path_of(r->path), r->io.times, r->flags));
     else
-        SYSCALL_RESULT(r, futimens(r->fd, r->times));
+        SYSCALL_RESULT(r, futimens(r->fd, r->io.times));
 }
 
 static void run_symlink(Request *r)

@@ -35,7 +35,6 @@ struct Request {
     int64_t length;
     char *data;                /* view.buf + dataoffset */
     double seconds;
-    struct timespec times[2];  /* utimensat(2): atime, mtime */
     int64_t result;            /* >= 0, or -errno */
     Py_buffer view;            /* the caller's buffer, held until completion */
     Py_buffer *views;          /* or several (preadv/pwritev): niov of them */
@@ -57,9 +56,12 @@ struct Request {
     Group *group;              /* the group it belongs to (a reference) */
     Request *gprev, *gnext;    /* its siblings in that group */
     char *heap;                /* malloc'd by a worker (slurp); freed with the args */
+    /* What a worker fills in, or reads besides the fields above.  Kept in
+     * a union: a request must stay under pymalloc's 512-byte limit. */
     union {
         struct stat st;
-    } out;
+        struct timespec times[2];  /* utimensat(2): atime, mtime */
+    } io;
 };
 
 #define REQ_OF(r) ((Request *)((char *)(r) - offsetof(Request, base)))

@@ -1,0 +1,550 @@
+"""IO::AIO's control surface: priorities, poll limits, counters, threads, flush, reinit."""
+import os
+import select
+import threading
+import time
+
+import pytest
+
+import linuxaio
+from aio_helpers import fd_count, run_python, wait_pending, wait_started, wait_until
+
+
+def one_blocked_thread(seconds=0.3):
+    """A single worker thread, busy for a while."""
+    linuxaio.max_parallel(1)
+    wait_until(lambda: linuxaio.nthreads() <= 1, what="nthreads() <= 1")
+    busy = linuxaio.aio_busy(seconds)
+    wait_started()
+    return busy
+
+
+def start_threads(n, seconds=0.15):
+    """Get n worker threads going (on demand) by keeping n of them busy."""
+    linuxaio.min_parallel(n)
+    for _ in range(n):
+        linuxaio.aio_busy(seconds)
+    wait_until(lambda: linuxaio.nthreads() >= n, what=f"nthreads() >= {n}")
+    linuxaio.flush()
+
+
+# ------------------------------------------------------------ priorities
+
+def test_priorities_honoured_with_one_thread():
+    one_blocked_thread()
+    order = []
+    pris = [0, -4, 4, 2, -1, 3, 0, -4, 1, 4, -2, -3, 2, 0]
+    for i, p in enumerate(pris):
+        linuxaio.aio_nop(lambda v, p=p, i=i: order.append((p, i)), pri=p)
+    assert linuxaio.nready() == len(pris)
+    linuxaio.flush()
+    # higher priority first; within one priority, first come first served
+    expect = sorted(((p, i) for i, p in enumerate(pris)), key=lambda t: (-t[0], t[1]))
+    assert order == expect
+
+
+def test_default_priority_is_zero():
+    one_blocked_thread()
+    order = []
+    linuxaio.aio_nop(lambda v: order.append("low"), pri=-1)
+    linuxaio.aio_nop(lambda v: order.append("default"))
+    linuxaio.aio_nop(lambda v: order.append("zero"), pri=0)
+    linuxaio.aio_nop(lambda v: order.append("high"), pri=1)
+    linuxaio.flush()
+    assert order == ["high", "default", "zero", "low"]
+
+
+def test_priorities_across_operation_kinds(datafile, rfd):
+    one_blocked_thread()
+    order = []
+    linuxaio.aio_stat(datafile[0], lambda v: order.append("stat"), pri=-3)
+    linuxaio.aio_read(rfd, 0, 1, bytearray(1), 0, lambda v: order.append("read"), pri=3)
+    linuxaio.aio_busy(0, lambda v: order.append("busy"), pri=1)
+    linuxaio.aio_nop(lambda v: order.append("nop"), pri=-1)
+    linuxaio.flush()
+    assert order == ["read", "busy", "nop", "stat"]
+
+
+# ------------------------------------------------------------ poll limits
+
+def _readable():
+    return bool(select.select([linuxaio.poll_fileno()], [], [], 0)[0])
+
+
+def test_max_poll_reqs_honoured():
+    got = []
+    for _ in range(10):
+        linuxaio.aio_nop(got.append)
+    wait_pending(10)
+    linuxaio.max_poll_reqs(3)
+    assert linuxaio.poll_cb() == 3
+    assert len(got) == 3 and linuxaio.nreqs() == 7
+    assert _readable()            # the rest still wait; no re-arming needed
+    assert linuxaio.poll_cb() == 3
+    assert linuxaio.poll_cb() == 3
+    assert linuxaio.poll_cb() == 1
+    assert not _readable()
+    assert linuxaio.poll_cb() == 0
+    assert len(got) == 10
+
+
+def test_max_poll_reqs_zero_means_no_limit():
+    for _ in range(50):
+        linuxaio.aio_nop()
+    wait_pending(50)
+    linuxaio.max_poll_reqs(5)
+    linuxaio.max_poll_reqs(0)
+    assert linuxaio.poll_cb() == 50
+
+
+def test_max_poll_reqs_with_flush():
+    got = []
+    linuxaio.max_poll_reqs(2)
+    for _ in range(9):
+        linuxaio.aio_nop(got.append)
+    linuxaio.flush()
+    assert len(got) == 9
+
+
+def test_max_poll_time_honoured():
+    got = []
+
+    def slow(v):
+        got.append(v)
+        time.sleep(0.02)
+
+    for _ in range(40):
+        linuxaio.aio_nop(slow)
+    wait_pending(40)
+    linuxaio.max_poll_time(0.05)
+    t0 = time.monotonic()
+    n = linuxaio.poll_cb()
+    elapsed = time.monotonic() - t0
+    assert 1 <= n < 40
+    assert elapsed < 0.5           # ~0.06 s; not the 0.8 s the whole batch takes
+    assert _readable()
+    calls = 1
+    while linuxaio.nreqs():
+        n += linuxaio.poll_cb()
+        calls += 1
+    assert n == 40 and len(got) == 40
+    assert calls >= 3
+
+
+def test_max_poll_time_zero_means_no_limit():
+    for _ in range(20):
+        linuxaio.aio_nop(lambda v: time.sleep(0.002))
+    wait_pending(20)
+    linuxaio.max_poll_time(0.001)
+    linuxaio.max_poll_time(0)
+    assert linuxaio.poll_cb() == 20
+
+
+# ------------------------------------------------------------ max_outstanding
+
+def test_max_outstanding_makes_poll_cb_block():
+    linuxaio.max_outstanding(3)
+    got = []
+    for _ in range(6):
+        linuxaio.aio_busy(0.15, got.append)
+    assert linuxaio.nreqs() == 6
+    t0 = time.monotonic()
+    linuxaio.poll_cb()            # blocks while nreqs() >= 3
+    assert linuxaio.nreqs() < 3
+    assert time.monotonic() - t0 >= 0.1
+    assert len(got) >= 4
+
+
+def test_max_outstanding_lets_poll_cb_return_below_the_mark():
+    linuxaio.max_outstanding(10)
+    linuxaio.aio_busy(0.3)
+    t0 = time.monotonic()
+    assert linuxaio.poll_cb() == 0
+    assert time.monotonic() - t0 < 0.2
+
+
+def test_max_outstanding_with_nothing_able_to_run_raises():
+    linuxaio.max_outstanding(2)
+    linuxaio.max_parallel(0)
+    linuxaio.aio_nop()
+    linuxaio.aio_nop()
+    with pytest.raises(RuntimeError):
+        linuxaio.poll_cb()
+    linuxaio.min_parallel(4)
+
+
+# ------------------------------------------------------------ counters
+
+def test_counters_follow_a_request_through_the_engine():
+    assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (0, 0, 0)
+    linuxaio.max_parallel(0)
+    for _ in range(5):
+        linuxaio.aio_nop()
+    assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (5, 5, 0)
+    linuxaio.min_parallel(2)
+    wait_pending(5)
+    assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (5, 0, 5)
+    linuxaio.max_poll_reqs(2)
+    linuxaio.poll_cb()
+    assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (3, 0, 3)
+    linuxaio.max_poll_reqs(0)
+    linuxaio.poll_cb()
+    assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (0, 0, 0)
+
+
+def test_npending_counts_a_batch_interrupted_by_an_exception():
+    for i in range(6):
+        linuxaio.aio_nop((lambda v: 1 / 0) if i == 0 else None)
+    wait_pending(6)
+    with pytest.raises(ZeroDivisionError):
+        linuxaio.poll_cb()
+    assert linuxaio.npending() == linuxaio.nreqs()
+    linuxaio.flush()
+    assert (linuxaio.nreqs(), linuxaio.npending()) == (0, 0)
+
+
+def test_npending_seen_from_a_callback():
+    seen = []
+    for _ in range(4):
+        linuxaio.aio_nop(lambda v: seen.append((linuxaio.nreqs(), linuxaio.npending())))
+    wait_pending(4)
+    linuxaio.poll_cb()
+    # inside a callback the request itself is no longer counted
+    assert seen == [(3, 3), (2, 2), (1, 1), (0, 0)]
+
+
+def test_nthreads_grows_on_demand_up_to_the_limit():
+    linuxaio.max_parallel(0)
+    wait_until(lambda: linuxaio.nthreads() == 0, what="no threads")
+    linuxaio.min_parallel(3)
+    assert linuxaio.nthreads() == 0          # threads start on demand
+    for _ in range(6):
+        linuxaio.aio_busy(0.1)
+    wait_until(lambda: linuxaio.nthreads() == 3, what="3 threads")
+    time.sleep(0.05)
+    assert linuxaio.nthreads() == 3
+    linuxaio.flush()
+
+
+def test_counters_never_negative_after_cancel_and_reinit():
+    linuxaio.max_parallel(0)
+    reqs = [linuxaio.aio_nop() for _ in range(5)]
+    for r in reqs:
+        r.cancel()
+        r.cancel()
+    linuxaio.reinit()
+    linuxaio.poll_cb()
+    for r in reqs:
+        r.cancel()
+    assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (0, 0, 0)
+    linuxaio.min_parallel(4)
+    linuxaio.flush()
+    assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (0, 0, 0)
+
+
+# ------------------------------------------------------------ threads
+
+def test_idle_threads_exit():
+    start_threads(4)
+    assert linuxaio.nthreads() >= 4
+    linuxaio.max_idle(0)
+    linuxaio.idle_timeout(0.2)
+    t0 = time.monotonic()
+    wait_until(lambda: linuxaio.nthreads() == 0, timeout=5, what="idle threads to exit")
+    assert time.monotonic() - t0 >= 0.1
+    got = []
+    linuxaio.aio_nop(got.append)     # and threads come back on demand
+    linuxaio.flush()
+    assert got == [0]
+
+
+def test_idle_threads_beyond_max_idle_exit():
+    start_threads(4)
+    linuxaio.max_idle(2)
+    linuxaio.idle_timeout(0.2)
+    wait_until(lambda: linuxaio.nthreads() == 2, timeout=5, what="2 idle threads left")
+    time.sleep(0.5)
+    assert linuxaio.nthreads() == 2
+
+
+def test_idle_threads_stay_within_the_timeout():
+    start_threads(3)
+    linuxaio.max_idle(0)
+    linuxaio.idle_timeout(5)
+    time.sleep(0.3)
+    assert linuxaio.nthreads() == 3
+
+
+def test_max_parallel_lowers_nthreads():
+    start_threads(4)
+    linuxaio.max_parallel(1)
+    wait_until(lambda: linuxaio.nthreads() == 1, timeout=5, what="nthreads() == 1")
+    got = []
+    for _ in range(4):
+        linuxaio.aio_busy(0.05, got.append)
+    t0 = time.monotonic()
+    linuxaio.flush()
+    assert time.monotonic() - t0 >= 0.15      # one at a time
+    assert got == [0] * 4
+    assert linuxaio.nthreads() <= 1
+
+
+def test_max_parallel_stops_extra_threads_once_they_are_done():
+    start_threads(4)
+    for _ in range(4):
+        linuxaio.aio_busy(0.2)
+    wait_started()
+    linuxaio.max_parallel(2)
+    linuxaio.flush()
+    wait_until(lambda: linuxaio.nthreads() <= 2, timeout=5, what="nthreads() <= 2")
+
+
+def test_min_parallel_runs_requests_in_parallel():
+    linuxaio.max_parallel(1)
+    linuxaio.min_parallel(4)
+    t0 = time.monotonic()
+    for _ in range(4):
+        linuxaio.aio_busy(0.3)
+    linuxaio.flush()
+    assert time.monotonic() - t0 < 1.0       # not 1.2 s: they overlapped
+
+
+def test_max_parallel_zero_queues_until_raised():
+    linuxaio.max_parallel(0)
+    wait_until(lambda: linuxaio.nthreads() == 0, what="no threads")
+    got = []
+    for _ in range(3):
+        linuxaio.aio_nop(got.append)
+    time.sleep(0.1)
+    assert linuxaio.poll_cb() == 0
+    assert got == [] and linuxaio.nready() == 3
+    linuxaio.min_parallel(1)
+    linuxaio.flush()
+    assert got == [0, 0, 0]
+
+
+def test_flush_with_max_parallel_zero_raises_instead_of_hanging():
+    linuxaio.max_parallel(0)
+    linuxaio.aio_nop()
+    t0 = time.monotonic()
+    with pytest.raises(RuntimeError):
+        linuxaio.flush()
+    with pytest.raises(RuntimeError):
+        linuxaio.poll_wait()
+    with pytest.raises(RuntimeError):
+        linuxaio.poll()
+    assert time.monotonic() - t0 < 2
+    assert linuxaio.nreqs() == 1
+    linuxaio.min_parallel(4)
+    linuxaio.flush()
+    assert linuxaio.nreqs() == 0
+
+
+def _stop_all_threads():
+    linuxaio.max_parallel(0)
+    wait_until(lambda: linuxaio.nthreads() == 0, what="no threads")
+
+
+def test_flush_never_raises_while_requests_can_run():
+    """The "none can finish" check must not fire while a worker is taking a
+    request from the queue (between "ready" and "running").  Workers on one
+    CPU and the submitting thread on another make that moment easy to hit."""
+    cpus = sorted(os.sched_getaffinity(0))
+    saved = set(cpus)
+    errors = n = 0
+    try:
+        if len(cpus) >= 2:
+            _stop_all_threads()
+            os.sched_setaffinity(0, {cpus[1]})    # workers inherit this
+            linuxaio.min_parallel(2)
+            for _ in range(2):
+                linuxaio.aio_busy(0.05)
+            linuxaio.flush()
+            os.sched_setaffinity(0, {cpus[0]})
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 1.0:
+            linuxaio.aio_nop()
+            n += 1
+            try:
+                linuxaio.flush()
+            except RuntimeError:
+                errors += 1
+                while linuxaio.nreqs():     # it does finish after all
+                    try:
+                        linuxaio.flush()
+                    except RuntimeError:
+                        pass
+    finally:
+        _stop_all_threads()                 # no worker stays pinned
+        os.sched_setaffinity(0, saved)
+        linuxaio.min_parallel(4)
+    assert errors == 0, f"flush() raised RuntimeError {errors} times in {n} flushes"
+
+
+def test_flush_with_max_parallel_zero_raises_with_a_group_and_running_work():
+    g = linuxaio.aio_group()
+    g.add(linuxaio.aio_busy(0.1))
+    wait_started()
+    linuxaio.max_parallel(0)
+    g.add(linuxaio.aio_nop())
+    with pytest.raises(RuntimeError):
+        linuxaio.flush()
+    linuxaio.min_parallel(4)
+
+
+# ------------------------------------------------------------ poll, poll_wait, flush
+
+def test_poll_wait_returns_at_once_with_nothing_outstanding():
+    t0 = time.monotonic()
+    assert linuxaio.poll_wait() is None
+    assert time.monotonic() - t0 < 0.2
+
+
+def test_poll_wait_waits_for_a_result_and_runs_no_callback():
+    got = []
+    linuxaio.aio_busy(0.1, got.append)
+    t0 = time.monotonic()
+    linuxaio.poll_wait()
+    assert time.monotonic() - t0 >= 0.08
+    assert got == [] and linuxaio.npending() == 1
+    assert linuxaio.poll_cb() == 1 and got == [0]
+
+
+def test_poll_waits_then_handles():
+    got = []
+    linuxaio.aio_busy(0.05, got.append)
+    assert linuxaio.poll() == 1
+    assert got == [0]
+
+
+def test_flush_waits_for_everything():
+    got = []
+    for s in (0.05, 0.1, 0.0, 0.15):
+        linuxaio.aio_busy(s, got.append)
+    linuxaio.flush()
+    assert got == [0] * 4 and linuxaio.nreqs() == 0
+
+
+FLUSH_IN_CALLBACK = r"""
+import linuxaio, time
+got = []
+
+def cb(v):
+    linuxaio.aio_nop(got.append)
+    linuxaio.flush()
+    got.append("inner flush done")
+
+for _ in range(5):
+    linuxaio.aio_nop(cb)
+while linuxaio.npending() < 5:
+    time.sleep(0.001)
+try:
+    linuxaio.flush()
+except Exception as e:
+    print("flush raised", repr(e))
+print("inner", got.count("inner flush done"), "zeros", got.count(0),
+      "nreqs", linuxaio.nreqs(), "npending", linuxaio.npending())
+"""
+
+
+def test_flush_inside_a_callback():
+    """A callback may flush: the requests of its own batch still get delivered
+    and the engine's counters stay right.  (In a subprocess: a failure here
+    can leave the engine unusable.)"""
+    proc, _ = run_python(FLUSH_IN_CALLBACK, timeout=10)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "inner 5 zeros 5 nreqs 0 npending 0", proc.stdout
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _interrupt_flush(send):
+    """flush() with a long request outstanding; send() raises SIGUSR1 soon.
+    Returns how long flush() took to give way to the signal handler."""
+    import signal
+
+    def handler(signum, frame):
+        raise Interrupted
+
+    old = signal.signal(signal.SIGUSR1, handler)
+    try:
+        linuxaio.aio_busy(1.0)
+        wait_started()
+        t0 = time.monotonic()
+        send()
+        with pytest.raises(Interrupted):
+            linuxaio.flush()
+        return time.monotonic() - t0
+    finally:
+        signal.signal(signal.SIGUSR1, old)
+
+
+def test_flush_is_interruptible_by_a_signal_to_the_main_thread():
+    import signal
+    main = threading.get_ident()
+    timer = threading.Timer(0.15, signal.pthread_kill, (main, signal.SIGUSR1))
+    elapsed = _interrupt_flush(timer.start)
+    timer.join()
+    assert elapsed < 0.7
+    assert linuxaio.nreqs() == 1       # the request is still there; cleanup flushes it
+
+
+def test_flush_is_interruptible_by_a_signal_another_thread_receives():
+    """A process-directed signal (Ctrl-C, kill) may land on any thread that
+    does not block it; Python then runs the handler in the main thread as soon
+    as the main thread checks for signals.  flush() must check now and then."""
+    import signal
+    go = threading.Event()
+    helper = threading.Thread(target=lambda: go.wait(5) and time.sleep(0.15)
+                              or os.kill(os.getpid(), signal.SIGUSR1))
+    helper.start()                      # starts with SIGUSR1 unblocked
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})   # so it lands on helper
+    try:
+        elapsed = _interrupt_flush(go.set)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+        helper.join(5)
+    assert elapsed < 0.7
+
+
+# ------------------------------------------------------------ reinit
+
+def test_reinit_drops_everything(datafile):
+    fail = lambda v: pytest.fail(f"callback after reinit: {v!r}")  # noqa: E731
+    fileno = linuxaio.poll_fileno()
+    base = fd_count()
+    opened = linuxaio.aio_open(datafile[0], os.O_RDONLY, 0, fail)   # completes, not delivered
+    wait_pending(1)
+    running = linuxaio.aio_busy(0.1, fail)
+    wait_started()
+    g = linuxaio.aio_group(fail)
+    linuxaio.max_parallel(0)
+    queued = [linuxaio.aio_nop(fail) for _ in range(10)]
+    g.add(*queued[:3])
+    assert linuxaio.nreqs() == 13
+    linuxaio.reinit()
+    assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (0, 0, 0)
+    assert linuxaio.poll_cb() == 0
+    assert linuxaio.poll_fileno() == fileno
+    assert not select.select([fileno], [], [], 0)[0]
+    assert fd_count() == base            # the undelivered open's fd was closed
+    for r in [opened, running, g] + queued:
+        r.cancel()                       # harmless now
+    linuxaio.min_parallel(4)
+    got = []
+    linuxaio.aio_nop(got.append)
+    linuxaio.aio_stat(datafile[0], got.append)
+    linuxaio.flush()
+    assert got[0] == 0 or got[1] == 0
+    assert linuxaio.nreqs() == 0
+
+
+def test_reinit_with_nothing_outstanding():
+    linuxaio.reinit()
+    linuxaio.reinit()
+    got = []
+    linuxaio.aio_nop(got.append)
+    linuxaio.flush()
+    assert got == [0]

@@ -539,7 +539,7 @@ class AsyncRawFile(_FileBase):
                 return lines
             lines.append(line)
             total += len(line)
-            if 0 < hint <= total:
+            if 0 < hint < total:
                 return lines
 
     def __aiter__(self):
@@ -879,7 +879,7 @@ class AsyncBufferedFile(_FileBase):
                     break
                 lines.append(line)
                 total += len(line)
-                if 0 < hint <= total:
+                if 0 < hint < total:
                     break
         except BaseException:
             self._unread(b"".join(lines))
@@ -1118,6 +1118,7 @@ class AsyncTextFile:
         self._snap_off = 0
         self._snap_flags = 0
         self._snap_char = 0
+        self._chunk_flags = 0   # the decoder's flags where _chunk starts
 
     # ---- attributes ----
 
@@ -1220,7 +1221,7 @@ class AsyncTextFile:
         text = dec.decode(raw, not raw)
         self._chunk = buf + raw if buf else raw
         self._snap_off = 0
-        self._snap_flags = flags
+        self._snap_flags = self._chunk_flags = flags
         self._snap_char = 0
         self._decoded = text
         self._dpos = 0
@@ -1356,7 +1357,7 @@ class AsyncTextFile:
                 return lines
             lines.append(line)
             total += len(line)
-            if 0 < hint <= total:
+            if 0 < hint < total:
                 return lines
 
     def __aiter__(self):
@@ -1459,6 +1460,10 @@ class AsyncTextFile:
             return _pack_cookie(base, flags)
         dec = self._decoder
         saved = dec.getstate()
+        if pos == len(chunk) and self._chunk_flags == 0:
+            # The builtin resets (not setstate) a decoder it restarts at the
+            # start of the file: newlines seen so far are forgotten.
+            dec.reset()
         try:
             return self._locate(chunk, off, base, flags, need)
         finally:
@@ -1568,11 +1573,12 @@ class AsyncTextFile:
             self._decoded, self._dpos, self._chunk = "", 0, None
             dec = self._decoder
             if dec is not None:
-                if cookie == 0:
-                    dec.reset()
+                if start == 0 and flags == 0:
+                    dec.reset()      # the start of the file: as the builtin, not setstate
                 else:
                     dec.setstate((b"", flags))
                 self._chunk, self._snap_off, self._snap_flags, self._snap_char = b"", 0, flags, 0
+                self._chunk_flags = flags
             if skip:
                 if dec is None:
                     raise OSError("can't restore logical file position")

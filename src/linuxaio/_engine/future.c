@@ -331,6 +331,8 @@ static PyObject *fut_throw(Request *r, PyObject *const *args, Py_ssize_t nargs)
     }
     if (r->loop && r->fut_state == FUT_PENDING)
         r->fut_state = FUT_CANCELLED;   /* a late result is undone */
+    else if (r->fut_state == FUT_DONE)
+        lx_undo_effect(r);   /* delivered, but the task will never take it */
     lx_request_cancel(r);
     typ = args[0];
     val = nargs > 1 ? args[1] : Py_None;

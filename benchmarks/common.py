@@ -190,6 +190,26 @@ def import_linuxaio():
     return linuxaio
 
 
+def import_linuxaio_async():
+    """linuxaio with its awaitable API (linuxaio.os, slurp, aligned_buffer); Skip if absent."""
+    aio = import_linuxaio()
+    missing = [n for n in ("os", "slurp", "aligned_buffer") if not hasattr(aio, n)]
+    missing += [f"os.{n}" for n in ("pread", "preadinto", "stat", "pread_many", "stat_many")
+                if hasattr(aio, "os") and not hasattr(aio.os, n)]
+    if missing:
+        raise Skip(f"linuxaio has no {', '.join(missing)} yet")
+    return aio
+
+
+def need(module: str):
+    """Import a peer module by name, or Skip("not installed: ...")."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise Skip(f"not installed: {module} ({exc})") from None
+
+
 def result(ops: int, seconds: float, nbytes: int | None, **extra) -> dict:
     out = {"ops": ops, "seconds": round(seconds, 6),
            "iops": round(ops / seconds, 1) if seconds else None,
@@ -206,6 +226,94 @@ def measure(run, args, **extra) -> dict:
     ops, nbytes = run(args.seconds)
     dt = perf_counter() - t0
     return result(ops, dt, nbytes, threads=len(os.listdir("/proc/self/task")), **extra)
+
+
+# ------------------------------------------------ async (awaitable) contenders
+#
+# An async contender's run(budget) is a coroutine function -> (ops, nbytes) or
+# (ops, nbytes, extra_dict).  measure_async() runs the optional setup, the
+# warm-up call and the timed call inside ONE event loop run, so that the
+# loop, its reader registrations and any thread pool persist between them.
+
+LOOPS = ("asyncio", "uvloop", "trio")
+
+
+def run_loop(main, loop: str = "asyncio"):
+    """Run the coroutine function main() under asyncio's default loop, uvloop or trio."""
+    if loop == "asyncio":
+        import asyncio
+        return asyncio.run(main())
+    if loop == "uvloop":
+        uvloop = need("uvloop")
+        return uvloop.run(main())
+    if loop == "trio":
+        trio = need("trio")
+        return trio.run(main)
+    raise ValueError(f"unknown loop {loop!r}; have {', '.join(LOOPS)}")
+
+
+def in_asyncio() -> bool:
+    """True inside an asyncio (or uvloop) loop, False inside trio.run."""
+    import asyncio
+    return asyncio._get_running_loop() is not None
+
+
+async def run_tasks(fns) -> None:
+    """Run the coroutine functions fns (no arguments) concurrently and wait for
+    all of them, under asyncio/uvloop (gather) or trio (a nursery)."""
+    if in_asyncio():
+        import asyncio
+        await asyncio.gather(*(fn() for fn in fns))
+    else:
+        import trio
+        async with trio.open_nursery() as nursery:
+            for fn in fns:
+                nursery.start_soon(fn)
+
+
+def sleeper():
+    """The running library's sleep(seconds) coroutine function."""
+    if in_asyncio():
+        import asyncio
+        return asyncio.sleep
+    import trio
+    return trio.sleep
+
+
+async def timed(run, args, **extra) -> dict:
+    """The async twin of measure(), awaited inside a running loop: the warm-up
+    run(warmup), then the timed run(seconds); returns the result dict."""
+    if args.warmup > 0:
+        await run(args.warmup)
+    t0 = perf_counter()
+    ops, nbytes, *more = await run(args.seconds)
+    dt = perf_counter() - t0
+    if more and more[0]:
+        extra.update(more[0])
+    # counted inside the loop, while its thread pools are still alive
+    return result(ops, dt, nbytes, threads=len(os.listdir("/proc/self/task")), **extra)
+
+
+def measure_async(run, args, loop: str = "asyncio", setup=None, **extra) -> dict:
+    """Under `loop`: await setup() (untimed: a correctness check, opening files;
+    it may return a dict that is merged into the result), then timed(run)."""
+    async def main():
+        info = dict(extra, loop=loop)
+        if setup is not None:
+            info.update(await setup() or {})
+        return await timed(run, args, **info)
+    return run_loop(main, loop)
+
+
+async def async_passes(one_pass, budget: float) -> int:
+    """Await one_pass() until `budget` seconds have passed (at least once)."""
+    deadline = perf_counter() + budget
+    passes = 0
+    while True:
+        await one_pass()
+        passes += 1
+        if perf_counter() >= deadline:
+            return passes
 
 
 def repeat_passes(one_pass, budget: float) -> int:

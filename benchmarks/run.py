@@ -1,6 +1,6 @@
 """Run the linuxaio benchmarks side by side and write benchmarks/results.md.
 
-    python benchmarks/run.py [W1 W2s W2r W3] [--quick] [--rounds N] [--contenders a,b]
+    python benchmarks/run.py [W1 W2s W2r W3 W4] [--quick] [--rounds N] [--contenders a,b]
 
 Every contender runs in a fresh subprocess (`python wX.py --contender NAME`,
 which may itself run perl or fio), after its own warm-up, on data that the
@@ -32,19 +32,21 @@ WORKLOADS = {
     "W2s": ("w2s_stat", "tree", "stat of small files, 64 in flight"),
     "W2r": ("w2r_open_read_close", "tree", "open + read whole + close of small files, 64 in flight"),
     "W3": ("w3_seq_read", "file", "1 MiB sequential reads, 4 in flight"),
+    "W4": ("w4_loop_lag", "file", "lag of a 1 ms ticker on the loop under W1 (64 tasks)"),
 }
 BASELINE, REFERENCE = "plain", "ioaio"
+CEILING = "fio"          # W3: issue 3 sets linuxaio's W3 target as a fraction of fio
 PIP_PEERS = ("aiofiles", "aiofile", "caio", "anyio", "trio", "uvloop", "pyaio")
 
 
 def cli():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("workloads", nargs="*", metavar="W", help="W1 W2s W2r W3 (default: all)")
+    p.add_argument("workloads", nargs="*", metavar="W", help="W1 W2s W2r W3 W4 (default: all)")
     p.add_argument("--quick", action="store_true",
                    help="short runs on a smaller file: 2 s, 0.5 s warm-up, 256M, 1 round")
     p.add_argument("--seconds", type=float, help="timed run per contender (5; quick 2)")
     p.add_argument("--warmup", type=float, help="untimed warm-up per contender (1; quick 0.5)")
-    p.add_argument("--size", help="big file size for W1/W3 (1G; quick 256M)")
+    p.add_argument("--size", help="big file size for W1/W3/W4 (1G; quick 256M)")
     p.add_argument("--files", type=int, default=20000, help="small files for W2s/W2r")
     p.add_argument("--rounds", type=int, help="runs per contender, median shown (3; quick 1)")
     p.add_argument("--contenders", help="comma-separated subset, e.g. plain,ioaio")
@@ -124,17 +126,21 @@ def run_child(script: str, name: str, data_args: list[str], a) -> dict:
 
 
 def summarize(runs: dict[str, list[dict]]) -> list[dict]:
+    """One row per contender: its median run (by IOPS; by p99 loop lag for W4's
+    ticker runs), with the min-max IOPS of the rounds and the ratios."""
     rows = []
     for name, outs in runs.items():
-        good = [o for o in outs if "iops" in o and o["iops"]]
+        # iops 0 is a valid run for W4's idle-loop contenders (ticker only)
+        good = [o for o in outs if o.get("iops") is not None]
         if not good:
             bad = outs[-1] if outs else {"skipped": "filtered out"}
             status = (f"skipped ({bad['skipped']})" if "skipped" in bad
                       else f"error: {bad.get('error', '?')}")
             rows.append({"contender": name, "status": status})
             continue
-        med = statistics.median_low(o["iops"] for o in good)
-        row = dict(next(o for o in good if o["iops"] == med), contender=name, status="ok",
+        key = "lag_p99_ms" if all("lag_p99_ms" in o for o in good) else "iops"
+        med = statistics.median_low(o[key] for o in good)
+        row = dict(next(o for o in good if o[key] == med), contender=name, status="ok",
                    runs=len(good), iops_min=min(o["iops"] for o in good),
                    iops_max=max(o["iops"] for o in good))
         if len(good) < len(outs):
@@ -142,7 +148,7 @@ def summarize(runs: dict[str, list[dict]]) -> list[dict]:
         rows.append(row)
     by = {r["contender"]: r.get("iops") for r in rows}
     for r in rows:
-        for key, ref in (("vs_plain", BASELINE), ("vs_ioaio", REFERENCE)):
+        for key, ref in (("vs_plain", BASELINE), ("vs_ioaio", REFERENCE), ("vs_fio", CEILING)):
             if r.get("iops") and by.get(ref):
                 r[key] = r["iops"] / by[ref]
     return rows
@@ -153,29 +159,43 @@ def fmt(v, spec="{:,.0f}"):
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| contender | IOPS | MB/s | × plain | × IO::AIO | runs: IOPS min–max "
-            "| ops | seconds | resident % before/after | threads |\n"
-            "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-    lines = []
+    lag = any("lag_p99_ms" in r for r in rows)      # W4: the ticker's lag columns
+    vs_fio = any("vs_fio" in r for r in rows)       # W3
+    cols = ["contender", "IOPS", "MB/s", "× plain", "× IO::AIO"] + (["× fio"] if vs_fio else [])
+    cols += ["lag ms p50", "lag ms p99", "lag ms max", "ticks"] if lag else []
+    cols += ["runs: IOPS min–max", "ops", "seconds", "resident % before/after", "threads"]
+    head = ("| " + " | ".join(cols) + " |\n"
+            "|---|" + "--:|" * (len(cols) - 1) + "\n")
+    lines, notes = [], []
     for r in rows:
+        if r.get("note"):
+            notes.append(f"- `{r['contender']}`: {r['note']}")
         if "iops" not in r:
-            lines.append(f"| {r['contender']} | {r['status']} | | | | | | | | |")
+            lines.append(f"| {r['contender']} | {r['status']} |" + " |" * (len(cols) - 2))
             continue
         res = f"{fmt(r.get('resident_pct'), '{:g}')}/{fmt(r.get('resident_pct_after'), '{:g}')}"
-        lines.append(
-            f"| {r['contender']} | {fmt(r['iops'])} | {fmt(r.get('mbps'), '{:,.1f}')} "
-            f"| {fmt(r.get('vs_plain'), '{:.2f}x')} | {fmt(r.get('vs_ioaio'), '{:.2f}x')} "
-            f"| {r['runs']}: {fmt(r['iops_min'])}–{fmt(r['iops_max'])} | {fmt(r['ops'])} "
-            f"| {r['seconds']:.2f} | {res} | {fmt(r.get('threads') or r.get('jobs'))} |")
-    return head + "\n".join(lines) + "\n"
+        cells = [r["contender"], fmt(r["iops"]), fmt(r.get("mbps"), "{:,.1f}"),
+                 fmt(r.get("vs_plain"), "{:.2f}x"), fmt(r.get("vs_ioaio"), "{:.2f}x")]
+        if vs_fio:
+            cells.append(fmt(r.get("vs_fio"), "{:.2f}x"))
+        if lag:
+            cells += [fmt(r.get(k), "{:.3f}") for k in ("lag_p50_ms", "lag_p99_ms", "lag_max_ms")]
+            cells.append(fmt(r.get("ticks")))
+        cells += [f"{r['runs']}: {fmt(r['iops_min'])}–{fmt(r['iops_max'])}", fmt(r["ops"]),
+                  f"{r['seconds']:.2f}", res, fmt(r.get("threads") or r.get("jobs"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    out = head + "\n".join(lines) + "\n"
+    if notes:
+        out += "\nHow each awaitable contender reads:\n" + "\n".join(notes) + "\n"
+    return out
 
 
 NOTES = """\
 Notes:
 - IOPS = completed operations per second of the timed run; MB/s = 10^6 bytes/s.
   W2s/W2r count one file as one operation (for W2r: open + read + close).
-- × plain / × IO::AIO: IOPS ratio to the `plain` / `ioaio` contender of the same
-  workload (> 1 means faster).  Median run of the rounds shown.
+- × plain / × IO::AIO / × fio: IOPS ratio to the `plain` / `ioaio` / `fio`
+  contender of the same workload (> 1 means faster).  Median run of the rounds shown.
 - Each contender is a fresh process; its data was read fully and checked resident
   (mincore) just before it ran; "resident %" is that check before and after the run.
 - `threads`: threads in the contender process at the end of the run (IO::AIO
@@ -184,6 +204,14 @@ Notes:
   `--invalidate=0` (fio drops the file's page cache by default) and
   `--ramp_time` = the warm-up.
 - W2r `ioaio` chains aio_open -> aio_read -> aio_close, like `linuxaio` (not aio_load).
+- `linuxaio` (no suffix) is the callback API; `linuxaio-<loop>` and the other
+  awaitable contenders run `depth` tasks on one event loop (asyncio's default
+  loop unless named), each awaiting one request at a time; W1's get the bytes
+  back.  `linuxaio-batch*` count each pread_many call as 64 reads.
+- W4: `ops`/IOPS are the W1 reads completed next to the ticker (× plain = the
+  W1 throughput reached); lag = how late each `sleep(0.001)` of the ticker
+  woke.  The idle* rows run the ticker alone (no reads).  With several rounds
+  the run with the median p99 lag is shown.
 """
 
 
@@ -227,9 +255,9 @@ def main():
             for name in order:
                 out = run_child(script, name, data_args, a)
                 runs[name].append(out)
-                shown = {k: out[k] for k in ("iops", "mbps", "resident_pct",
+                shown = {k: out[k] for k in ("iops", "mbps", "lag_p99_ms", "resident_pct",
                                              "skipped", "error") if k in out}
-                print(f"  round {rnd + 1} {name:>10}: {shown}", flush=True)
+                print(f"  round {rnd + 1} {name:>19}: {shown}", flush=True)
         rows = summarize(runs)
         print(table(rows))
         sections.append((wl, title, rows))

@@ -2,8 +2,10 @@
 
 Each file is read with ONE read of MAX bytes (the largest file size), which
 returns the whole file; the byte count is checked against the manifest.
-Whole passes are repeated until --seconds have passed.
-python benchmarks/w2r_open_read_close.py --contender plain|linuxaio|ioaio
+Whole passes are repeated until --seconds have passed.  The awaitable
+contenders run `depth` tasks on one event loop, each taking the next file of
+the pass and awaiting its whole content (bytes back).
+python benchmarks/w2r_open_read_close.py --contender NAME   (--list: the names)
 """
 
 import mmap
@@ -101,6 +103,59 @@ def linuxaio_cb(args):
         return passes * n, passes * total
 
     return common.measure(run, args)
+
+
+def async_files(args, read_file, loop="asyncio", **extra):
+    """`depth` tasks, each awaiting read_file(path) -> bytes for the next file
+    of the pass; the byte total of each pass is checked against the manifest."""
+    paths, sizes = common.read_manifest(args.tree)
+    n, total = len(paths), sum(sizes)
+    nxt = nbytes = 0
+
+    async def work():
+        nonlocal nxt, nbytes
+        while nxt < n:
+            p = paths[nxt]
+            nxt += 1
+            data = await read_file(p)      # not `nbytes += len(await ...)`: that
+            nbytes += len(data)            # reads nbytes before the await
+
+    async def one_pass():
+        nonlocal nxt, nbytes
+        nxt = nbytes = 0
+        await common.run_tasks([work] * args.depth)
+        assert nbytes == total, (nbytes, total)
+
+    async def run(budget):
+        passes = await common.async_passes(one_pass, budget)
+        return passes * n, passes * total
+
+    async def check():
+        for p, size in zip(paths[:3], sizes[:3]):
+            data = await read_file(p)
+            with open(p, "rb") as f:
+                assert data == f.read() and len(data) == size, p
+    return common.measure_async(run, args, loop, setup=check, **extra)
+
+
+@CONTENDERS.add("linuxaio-slurp")
+def linuxaio_slurp(args):
+    """await linuxaio.slurp(path): one engine request opens, sizes, reads and closes."""
+    aio = common.import_linuxaio_async()
+    return async_files(args, aio.slurp, note="await linuxaio.slurp(path)")
+
+
+@CONTENDERS.add("aiofiles")
+def aiofiles_contender(args):
+    """async with aiofiles.open(p, 'rb') as f: await f.read()  (open, read, close:
+    each a hop to asyncio's default executor; read() reads to EOF)."""
+    aiofiles = common.need("aiofiles")
+    aopen = aiofiles.open
+
+    async def read_file(p):
+        async with aopen(p, "rb") as f:
+            return await f.read()
+    return async_files(args, read_file, note="async with aiofiles.open(p, 'rb') as f: await f.read()")
 
 
 @CONTENDERS.add("ioaio")

@@ -1,7 +1,10 @@
 """W2s: stat of every file of a tree of small files (default 20,000), 64 in flight.
 
 Whole passes over the file list are repeated until --seconds have passed.
-python benchmarks/w2s_stat.py --contender plain|linuxaio|ioaio [--files 20000]
+The awaitable contenders run `depth` tasks on one event loop, each awaiting
+the stat of the next file of the pass; linuxaio-stat-batch runs --batches
+tasks, each awaiting linuxaio.os.stat_many of the next --chunk paths.
+python benchmarks/w2s_stat.py --contender NAME [--files 20000]   (--list: the names)
 """
 
 import os
@@ -66,6 +69,76 @@ def linuxaio_cb(args):
     return common.measure(run, args)
 
 
+def async_stats(args, stat, **extra):
+    """`depth` tasks, each awaiting stat(path) of the next file of the pass."""
+    paths, _ = common.read_manifest(args.tree)
+    n = len(paths)
+    nxt = 0
+
+    async def work():
+        nonlocal nxt
+        while nxt < n:
+            p = paths[nxt]
+            nxt += 1
+            await stat(p)
+
+    async def one_pass():
+        nonlocal nxt
+        nxt = 0
+        await common.run_tasks([work] * args.depth)
+
+    async def run(budget):
+        return await common.async_passes(one_pass, budget) * n, None
+
+    async def check():
+        for p in paths[:3]:
+            assert await stat(p) == os.stat(p), p
+    return common.measure_async(run, args, setup=check, **extra)
+
+
+@CONTENDERS.add("linuxaio-stat")
+def linuxaio_stat(args):
+    aio = common.import_linuxaio_async()
+    return async_stats(args, aio.os.stat, note="await linuxaio.os.stat(path)")
+
+
+@CONTENDERS.add("aiofiles")
+def aiofiles_stat(args):
+    aiofiles_os = common.need("aiofiles.os")
+    return async_stats(args, aiofiles_os.stat, note="await aiofiles.os.stat(path)")
+
+
+@CONTENDERS.add("linuxaio-stat-batch")
+def linuxaio_stat_batch(args):
+    """--batches tasks, each awaiting linuxaio.os.stat_many(next --chunk paths)."""
+    aio = common.import_linuxaio_async()
+    stat_many = aio.os.stat_many
+    paths, _ = common.read_manifest(args.tree)
+    n, chunk = len(paths), args.chunk
+    nxt = 0
+
+    async def work():
+        nonlocal nxt
+        while nxt < n:
+            k = nxt
+            nxt += chunk
+            await stat_many(paths[k:k + chunk])
+
+    async def one_pass():
+        nonlocal nxt
+        nxt = 0
+        await common.run_tasks([work] * args.batches)
+
+    async def run(budget):
+        return await common.async_passes(one_pass, budget) * n, None
+
+    async def check():
+        assert await stat_many(paths[:3]) == [os.stat(p) for p in paths[:3]]
+    return common.measure_async(
+        run, args, setup=check,
+        note=f"{args.batches} tasks x await linuxaio.os.stat_many({chunk} paths)")
+
+
 @CONTENDERS.add("ioaio")
 def ioaio(args):
     return common.run_perl("w2s_ioaio.pl", "--tree", args.tree, "--seconds", args.seconds,
@@ -77,6 +150,10 @@ def tree_args(doc):
     p.add_argument("--tree", help="small-file tree (default: made under --dir)")
     p.add_argument("--files", type=int, default=20000, help="files in the default tree")
     p.add_argument("--seed", type=int, default=1, help="seed of the default tree")
+    p.add_argument("--chunk", type=int, default=256,
+                   help="W2s linuxaio-stat-batch: paths per stat_many call")
+    p.add_argument("--batches", type=int, default=4,
+                   help="W2s linuxaio-stat-batch: stat_many calls in flight")
     return p
 
 

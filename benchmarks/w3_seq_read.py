@@ -1,6 +1,8 @@
 """W3: 1 MiB sequential reads of a cached file (wrapping at its end), 4 in flight.
 
-python benchmarks/w3_seq_read.py --contender plain|linuxaio|ioaio|fio [--size 1G]
+The awaitable contenders run `depth` tasks on one event loop, each awaiting
+the next 1 MiB block of the shared sequential position.
+python benchmarks/w3_seq_read.py --contender NAME [--size 1G]   (--list: the names)
 """
 
 import json
@@ -87,6 +89,101 @@ def linuxaio_cb(args):
         return done, done * BS
 
     return common.measure(run, args)
+
+
+def async_seq(args, make_task, setup=None, **extra):
+    """`depth` tasks reading the file sequentially (shared position, wrapping at
+    the end); make_task(k, fd, next_offset) -> the coroutine function of task k,
+    which awaits reads of next_offset() until it returns None and returns its
+    read count.  setup(fd), awaited first in the loop, may check and open things."""
+    fd = os.open(args.file, os.O_RDONLY)
+    size = os.fstat(fd).st_size
+    off = 0
+    running, deadline = True, 0.0
+
+    def next_offset():
+        nonlocal off, running
+        if running and perf_counter() >= deadline:
+            running = False             # stop submitting; reads in flight drain
+        if not running:
+            return None
+        o = off
+        off += BS
+        if off >= size:
+            off = 0
+        return o
+
+    counts = []
+
+    def wrap(task):
+        async def work():
+            counts.append(await task())
+        return work
+    tasks = [wrap(make_task(k, fd, next_offset)) for k in range(args.depth)]
+
+    async def run(budget):
+        nonlocal running, deadline
+        running, deadline = True, perf_counter() + budget
+        counts.clear()
+        await common.run_tasks(tasks)
+        done = sum(counts)
+        return done, done * BS
+    return common.measure_async(run, args, setup=setup and (lambda: setup(fd)), **extra)
+
+
+@CONTENDERS.add("linuxaio-asyncio")
+def linuxaio_asyncio(args):
+    """`depth` tasks, each awaiting linuxaio.os.preadinto into its own page-aligned
+    1 MiB buffer from linuxaio.aligned_buffer."""
+    aio = common.import_linuxaio_async()
+    preadinto = aio.os.preadinto
+
+    def make_task(k, fd, next_offset):
+        buf = aio.aligned_buffer(BS)
+
+        async def task():
+            n = 0
+            while (o := next_offset()) is not None:
+                got = await preadinto(fd, buf, o)
+                if got != BS:
+                    raise OSError(f"short read at {o}: {got}")
+                n += 1
+            return n
+        return task
+    async def check(fd):
+        buf = aio.aligned_buffer(BS)
+        assert await preadinto(fd, buf, BS) == BS and buf[:] == os.pread(fd, BS, BS)
+    return async_seq(args, make_task, check,
+                     note="await linuxaio.os.preadinto(fd, aligned_buffer, off)")
+
+
+@CONTENDERS.add("aiofile")
+def aiofile_contender(args):
+    """`depth` tasks, each awaiting AIOFile.read(1 MiB, offset) -> bytes, on
+    aiofile's default caio context (one AIOFile shared by the tasks)."""
+    aiofile = common.need("aiofile")
+    caio = common.need("caio")
+    afp = None
+
+    async def setup(fd):
+        nonlocal afp
+        afp = aiofile.AIOFile(args.file, "rb")      # inside the loop: its caio context
+        await afp.open()
+        assert await afp.read(BS, BS) == os.pread(fd, BS, BS)
+
+    def make_task(k, fd, next_offset):
+        async def task():
+            n = 0
+            while (o := next_offset()) is not None:
+                got = await afp.read(BS, o)
+                if len(got) != BS:
+                    raise OSError(f"short read at {o}: {len(got)}")
+                n += 1
+            return n
+        return task
+    backend = caio.AsyncioContext.__module__.removeprefix("caio.")
+    return async_seq(args, make_task, setup,
+                     note=f"AIOFile.read(1 MiB, off) -> bytes, caio backend {backend}")
 
 
 @CONTENDERS.add("ioaio")

@@ -21,28 +21,55 @@ from typing import Any, Callable
 from . import _engine
 
 _get_running_loop = asyncio._get_running_loop   # C; None outside a loop
-_watched: "weakref.WeakSet[asyncio.AbstractEventLoop]" = weakref.WeakSet()
-_last_watched: Any = None
+
+# After a turn of the loop that submitted requests, spin this long for their
+# results before the loop sleeps in epoll: a quick request (a cached stat or
+# read) finishes in a few microseconds, while waking a sleeping loop thread
+# costs 10-25 us here.  The engine spins only while quick requests are in a
+# worker's hands.
+LINGER_SECONDS = 0.0   # off: to be set by measurement on an idle machine
 
 
-def _watch(loop: asyncio.AbstractEventLoop) -> None:
-    """Have this loop drain completions whenever the eventfd is readable."""
-    global _last_watched
-    if loop not in _watched:
+class _LoopState:
+    """What linuxaio keeps per asyncio loop."""
+
+    __slots__ = ("loop", "inline", "kicked", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
         # asyncio's loops run reader callbacks after the callbacks already
         # queued, so a drain may wake tasks inline; uvloop polls first.
-        inline = type(loop).__module__.startswith("asyncio")
-        loop.add_reader(_engine.poll_fileno(), _engine._drain, inline)
-        _watched.add(loop)
-    _last_watched = loop
+        self.inline = type(loop).__module__.startswith("asyncio")
+        self.kicked = False
+        loop.add_reader(_engine.poll_fileno(), _engine._drain, self.inline)
+
+    def kick(self) -> None:
+        """Once per loop turn that submitted: drain, lingering briefly."""
+        self.kicked = False
+        _engine._drain(self.inline, LINGER_SECONDS)
+
+
+_states: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
+_last: Any = None
+
+
+def _state(loop: asyncio.AbstractEventLoop) -> _LoopState:
+    global _last
+    state = _states.get(loop)
+    if state is None:
+        state = _states[loop] = _LoopState(loop)
+    _last = state
+    return state
 
 
 def run(submit: Callable[..., Any], *args: Any) -> Any:
     """Queue submit(*args, <completion>) and return an awaitable for its result."""
     loop = _get_running_loop()
     if loop is not None:
-        if loop is not _last_watched:
-            _watch(loop)
+        state = _last if _last is not None and _last.loop is loop else _state(loop)
+        if not state.kicked and LINGER_SECONDS:
+            state.kicked = True
+            loop.call_soon(state.kick)
         # Bound to the loop, the request is its own future (future.c): the
         # task waits on it, and a cancellation cancels the request.
         return submit(*args, loop)

@@ -208,6 +208,10 @@ int lx_pool_wait_results(int64_t timeout_ns)
 int lx_pool_linger(int64_t spin_ns)
 {
     int64_t deadline = 0;
+    /* Only quick requests are worth waiting for: a long one (a 1 MiB read)
+     * would leave this thread spinning on a CPU a worker could use. */
+    if (LOAD(P.service_ns) >= QUICK_NS)
+        return 0;
     for (unsigned i = 0;; i++) {
         if (LOAD(P.nresults))
             return 1;
@@ -354,7 +358,7 @@ static void *worker_main(void *arg)
             lx_pool_complete(req);
             pthread_mutex_lock(&P.q_lock);
             self->current = NULL;
-            P.service_ns += (took - P.service_ns) / 8;
+            STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
             STORE(P.nrunning, P.nrunning - 1);
             continue;
         }

@@ -6,7 +6,9 @@ import time
 
 import linuxaio
 
-SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
+# Where the linuxaio under test comes from (site-packages in CI, src/ with an
+# in-place build in development): subprocesses must import the same one.
+LINUXAIO_HOME = os.path.dirname(os.path.dirname(os.path.abspath(linuxaio.__file__)))
 
 
 def fd_count():
@@ -49,12 +51,12 @@ def stat_fields(st):
 
 
 def run_python(code, timeout=30, env=None):
-    """Run code in a fresh interpreter that imports linuxaio from src/.
+    """Run code in a fresh interpreter that imports the linuxaio under test.
 
     Returns (CompletedProcess, elapsed seconds); a hang becomes a test failure
     through subprocess.TimeoutExpired."""
     e = dict(os.environ)
-    e["PYTHONPATH"] = SRC + os.pathsep + e.get("PYTHONPATH", "")
+    e["PYTHONPATH"] = LINUXAIO_HOME + os.pathsep + e.get("PYTHONPATH", "")
     if env:
         e.update(env)
     t0 = time.monotonic()

@@ -1,7 +1,7 @@
 # The C engine; everything else is declared in pyproject.toml.
 from setuptools import Extension, setup
 
-ENGINE = "src/linuxaio/_engine/"
+ENGINE = "src/engine/"  # not inside the package: a directory named _engine there would shadow the extension
 
 setup(
     ext_modules=[

@@ -33,6 +33,7 @@ WORKLOADS = {
     "W2r": ("w2r_open_read_close", "tree", "open + read whole + close of small files, 64 in flight"),
     "W3": ("w3_seq_read", "file", "1 MiB sequential reads, 4 in flight"),
     "W4": ("w4_loop_lag", "file", "lag of a 1 ms ticker on the loop under W1 (64 tasks)"),
+    "W7": ("w7_tree_walk", "tree", "tree walk: rglob(\"*\") + stat of small files"),
 }
 BASELINE, REFERENCE = "plain", "ioaio"
 CEILING = "fio"          # W3: issue 3 sets linuxaio's W3 target as a fraction of fio

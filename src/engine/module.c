@@ -1077,8 +1077,9 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         g->nchildren++;
         g->nadded++;
         E.nreqs++;
-        lx_pool_submit(&r->base);   /* kids[i]'s reference becomes the engine's */
+        kids[i] = (Request *)&r->base;   /* its reference becomes the engine's */
     }
+    lx_pool_submit_many((lx_req **)kids, (unsigned long)n);
     group_kick(g);
     PyMem_Free(kids);
     Py_DECREF(fast);

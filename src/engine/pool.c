@@ -438,12 +438,20 @@ static void dispatch(void)
 
 void lx_pool_submit(lx_req *req)
 {
-    int i = req->pri - LX_PRI_MIN;
+    lx_pool_submit_many(&req, 1);
+}
+
+void lx_pool_submit_many(lx_req **reqs, unsigned long n)
+{
+    /* One lock for the lot; wake-ups as each would need them. */
     pthread_mutex_lock(&P.q_lock);
-    req->state = LX_QUEUED;
-    list_append(&P.queue[i], req);
-    STORE(P.nready, P.nready + 1);
-    dispatch();
+    for (unsigned long k = 0; k < n; k++) {
+        lx_req *req = reqs[k];
+        req->state = LX_QUEUED;
+        list_append(&P.queue[req->pri - LX_PRI_MIN], req);
+        STORE(P.nready, P.nready + 1);
+        dispatch();
+    }
     pthread_mutex_unlock(&P.q_lock);
 }
 

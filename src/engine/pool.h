@@ -42,6 +42,7 @@ int lx_pool_init(lx_run_fn run);
 int lx_pool_fileno(void);
 
 void lx_pool_submit(lx_req *req);
+void lx_pool_submit_many(lx_req **reqs, unsigned long n);
 /* 1 if the request was still queued: it is now in the result queue, unrun. */
 int lx_pool_cancel(lx_req *req);
 /* Any thread: put a finished request on the result queue. */

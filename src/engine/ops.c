@@ -420,7 +420,13 @@ static int slurp_into_heap(Request *r, int fd, int64_t want)
     struct stat st;
     size_t cap;
     int64_t got = 0;
-    if (want >= 0)
+    if (want == 0) {   /* no read to fail on a directory: say so as read(2) would */
+        if (fstat(fd, &st) < 0)
+            return -1;
+        if (S_ISDIR(st.st_mode))
+            return errno = EISDIR, -1;
+        cap = 0;
+    } else if (want > 0)
         cap = (size_t)want;
     else if (fstat(fd, &st) < 0)
         return -1;

@@ -358,7 +358,9 @@ class _FileBase:
 
     async def aclose(self) -> None:
         """Flush and close.  The fd is closed even if this is cancelled (an
-        unflushed buffer is then lost)."""
+        unflushed buffer is then lost).  A file opened for writing waits for
+        close(2) (it may report a failed write); a read-only one hands the
+        close to the engine and does not wait: its fd lingers a moment."""
         if self._closed:
             return
         self._closed = True      # no operation starts from now on
@@ -382,7 +384,13 @@ class _FileBase:
                 self._wake()
             fd, self._fd = self._fd, -1
             if self._closefd and fd >= 0:
-                await _shielded(_e_close, fd)
+                if self._writable:
+                    # close(2) can report a failed write (NFS...): wait for it.
+                    await _shielded(_e_close, fd)
+                else:
+                    # Nothing written through this fd: no error worth a wait.
+                    # The engine closes it in the background (IO::AIO style).
+                    _e_close(fd)
 
     close = aclose
 
@@ -1118,7 +1126,6 @@ class AsyncTextFile:
         self._snap_off = 0
         self._snap_flags = 0
         self._snap_char = 0
-        self._chunk_flags = 0   # the decoder's flags where _chunk starts
 
     # ---- attributes ----
 
@@ -1213,7 +1220,8 @@ class AsyncTextFile:
 
     async def _fill(self, hint: int, consumed: list) -> bool:
         """Decode the next chunk into _decoded (whose text must all have been
-        used) and take a snapshot; False at the end of the file."""
+        used) and take a snapshot.  False at the end of the file, when the
+        decoder's final flush gave nothing more (as the builtin counts it)."""
         dec = self._decoder
         buf, flags = dec.getstate()
         raw = await self._b._read1_u(hint if hint > _TEXT_CHUNK else _TEXT_CHUNK)
@@ -1221,11 +1229,11 @@ class AsyncTextFile:
         text = dec.decode(raw, not raw)
         self._chunk = buf + raw if buf else raw
         self._snap_off = 0
-        self._snap_flags = self._chunk_flags = flags
+        self._snap_flags = flags
         self._snap_char = 0
         self._decoded = text
         self._dpos = 0
-        return bool(raw)
+        return bool(raw or text)
 
     async def read(self, size: Any = -1) -> str:
         n = _size_arg(size)
@@ -1317,8 +1325,11 @@ class AsyncTextFile:
         consumed: list = []
         try:
             if limit == 0:
-                if self._dpos == len(self._decoded):
-                    await self._fill(0, consumed)    # as the builtin: it decodes a chunk
+                # As the builtin: it decodes until it has text, or to the end.
+                while self._dpos == len(self._decoded):
+                    if not await self._fill(0, consumed):
+                        self._decoded, self._dpos, self._chunk = "", 0, None
+                        break
                 return ""
             parts: list = []
             total = 0
@@ -1460,10 +1471,6 @@ class AsyncTextFile:
             return _pack_cookie(base, flags)
         dec = self._decoder
         saved = dec.getstate()
-        if pos == len(chunk) and self._chunk_flags == 0:
-            # The builtin resets (not setstate) a decoder it restarts at the
-            # start of the file: newlines seen so far are forgotten.
-            dec.reset()
         try:
             return self._locate(chunk, off, base, flags, need)
         finally:
@@ -1578,7 +1585,6 @@ class AsyncTextFile:
                 else:
                     dec.setstate((b"", flags))
                 self._chunk, self._snap_off, self._snap_flags, self._snap_char = b"", 0, flags, 0
-                self._chunk_flags = flags
             if skip:
                 if dec is None:
                     raise OSError("can't restore logical file position")

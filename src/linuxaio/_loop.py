@@ -44,9 +44,11 @@ class _LoopState:
         loop.add_reader(_engine.poll_fileno(), _engine._drain, self.inline)
 
     def kick(self) -> None:
-        """Once per loop turn that submitted: drain, lingering briefly."""
+        """Once per loop turn that submitted: drain, lingering briefly.  Its
+        wake-ups go through call_soon: the eventfd's reader may drain again in
+        this same turn, and must not resume what the woken tasks submit."""
         self.kicked = False
-        _engine._drain(self.inline, LINGER_SECONDS)
+        _engine._drain(False, LINGER_SECONDS)
 
 
 _states: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()

@@ -33,6 +33,8 @@ WORKLOADS = {
     "W2r": ("w2r_open_read_close", "tree", "open + read whole + close of small files, 64 in flight"),
     "W3": ("w3_seq_read", "file", "1 MiB sequential reads, 4 in flight"),
     "W4": ("w4_loop_lag", "file", "lag of a 1 ms ticker on the loop under W1 (64 tasks)"),
+    "W2f": ("w2f_small_files", "tree", "async with open(p, 'rb') as f: await f.read() of small files, 64 in flight"),
+    "W6": ("w6_lines", "lines", "line by line (async for) through a 10 MiB text file of 80-character lines"),
     "W7": ("w7_tree_walk", "tree", "tree walk: rglob(\"*\") + stat of small files"),
 }
 BASELINE, REFERENCE = "plain", "ioaio"
@@ -242,6 +244,8 @@ def main():
             path = common.big_file(a.size, a.dir)
             title += f" (cached {a.size // common.MiB} MiB file)"
             data_args = ["--file", str(path)]
+        elif kind == "lines":   # the script makes its own text file under --dir
+            data_args = []
         else:
             path = common.small_tree(a.files, 1, a.dir)
             title = title.replace("small files", f"{a.files:,} small files (1–16 KiB)")

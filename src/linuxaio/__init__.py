@@ -56,6 +56,7 @@ from . import _engine
 from . import os
 from ._loop import run as _run
 from ._path import Path
+from ._file import open, AsyncRawFile, AsyncBufferedFile, AsyncTextFile
 
 import mmap as _mmap
 
@@ -80,6 +81,7 @@ __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "reinit", "submit_many", "os", "slurp", "aligned_buffer",
 ]
 __all__.append("Path")
+__all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
 
 # A forked child starts with a fresh engine: the parent's requests stay the
 # parent's, and poll_fileno() keeps its number.

@@ -40,7 +40,27 @@ Differences from the builtin, all deliberate:
 - one file object may be used by several tasks: each operation waits for the
   one in progress (the builtin holds a lock the same way);
 - ``pread``/``pwrite``/``preadinto`` take and give bytes in every mode, bypass the
-  buffer (they neither flush nor see buffered data) and may run concurrently.
+  buffer (they neither flush nor see buffered data) and may run concurrently;
+- ``aclose()`` of a file not opened for writing does not wait for close(2): the
+  engine closes the fd in the background (it cannot report anything worth a
+  wait).  A file opened for writing waits for it (NFS reports write errors there);
+- a read that fails half-way (a decoding error, a cancellation) takes nothing:
+  the position is where it was, and reading again meets the same error (the
+  builtin has lost the chunk it failed to decode);
+- a read right after a write sees the write: text ``read(n)``/``readline()``
+  write out pending text first (as ``_pyio`` does; the C builtin reads first and
+  writes its pending text after), binary ``read1()`` flushes first (the 3.11
+  builtin's does not).
+
+Text ``tell()`` cookies have the builtin's layout (position, decoder flags,
+bytes to feed, characters to skip, need-EOF), so either's cookies seek
+either.  Wherever the decoder holds nothing the cookie is the plain byte
+position, and then it is the builtin's number.  Where the builtin's search
+lands on a later point that means the same (past a ``\r`` held back in case a
+``\n`` follows, in the universal-newline modes) ours names the earlier one:
+both read on identically.  ``newlines`` after a ``tell()`` may differ: the
+builtin's tell resets its decoder's record of the newlines seen when it works
+in the file's first chunk.
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ PIP_PEERS = ("aiofiles", "aiofile", "caio", "anyio", "trio", "uvloop", "pyaio")
 
 def cli():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("workloads", nargs="*", metavar="W", help="W1 W2s W2r W3 W4 (default: all)")
+    p.add_argument("workloads", nargs="*", metavar="W", help="W1 W2s W2r W3 W4 W2f W6 W7 (default: all)")
     p.add_argument("--quick", action="store_true",
                    help="short runs on a smaller file: 2 s, 0.5 s warm-up, 256M, 1 round")
     p.add_argument("--seconds", type=float, help="timed run per contender (5; quick 2)")

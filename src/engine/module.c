@@ -1238,6 +1238,7 @@ static PyObject *poll_results(int for_loop)
         E.hand = NULL;
         E.in_hand = 0;
     }
+    lx_pool_settle_signal();
     if (for_loop)
         E.draining--;
     return rc < 0 ? NULL : PyLong_FromUnsignedLong(done);

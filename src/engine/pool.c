@@ -152,14 +152,25 @@ lx_req *lx_pool_take_results(unsigned long max, unsigned long *count)
         last->next = NULL;
     }
     STORE(P.nresults, P.nresults - n);
+    pthread_mutex_unlock(&P.res_lock);
+    *count = n;
+    return first;
+}
+
+void lx_pool_settle_signal(void)
+{
+    /* Called when a poll is over, not each time the queue runs dry inside
+     * it: while results keep coming, the eventfd stays written, and workers
+     * and poller make no write(2)/read(2) pair per result. */
+    if (!LOAD(P.efd_signalled) || LOAD(P.nresults))
+        return;
+    pthread_mutex_lock(&P.res_lock);
     if (!P.nresults && P.efd_signalled) {
         uint64_t v;
         P.efd_signalled = 0;
         (void)!read(P.efd, &v, sizeof v);
     }
     pthread_mutex_unlock(&P.res_lock);
-    *count = n;
-    return first;
 }
 
 void lx_pool_return_results(lx_req *first, unsigned long count)

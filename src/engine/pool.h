@@ -50,6 +50,9 @@ void lx_pool_complete(lx_req *req);
 
 /* Take up to max finished requests (0: all), oldest first, linked by next. */
 lx_req *lx_pool_take_results(unsigned long max, unsigned long *count);
+/* After a poll: unsignal the eventfd if no result waits, so it is readable
+ * exactly while results wait (between polls). */
+void lx_pool_settle_signal(void);
 /* Put back, in front, results that were taken but not handled. */
 void lx_pool_return_results(lx_req *first, unsigned long count);
 /* Block until results are ready or timeout_ns passes (<0: forever).

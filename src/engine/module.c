@@ -1246,33 +1246,17 @@ static PyObject *poll_results(int for_loop)
 
 static PyObject *poll_cb(PyObject *m, PyObject *unused) { return poll_results(0); }
 
-#define LINGER_MAX_INFLIGHT 4
-
-/* _drain(inline=True, linger=0.0): poll_cb for an event loop (see
- * poll_results); with linger, first spin up to that many seconds for a
- * result of the quick requests in flight. */
+/* _drain(inline=True): poll_cb for an event loop (see poll_results). */
 static PyObject *drain(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     int saved = lx_future_inline, inline_ok = 1;
-    double linger = 0;
     PyObject *res;
-    if (nargs > 2) {
-        PyErr_SetString(PyExc_TypeError, "_drain(inline=True, linger=0.0)");
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "_drain(inline=True)");
         return NULL;
     }
-    if (nargs >= 1 && (inline_ok = PyObject_IsTrue(args[0])) < 0)
+    if (nargs == 1 && (inline_ok = PyObject_IsTrue(args[0])) < 0)
         return NULL;
-    if (nargs == 2 && (linger = PyFloat_AsDouble(args[1])) == -1.0 && PyErr_Occurred())
-        return NULL;
-    if (linger > 0) {
-        /* For a loop that would otherwise sleep on the eventfd while a few
-         * quick requests finish (one task awaiting one stat after another).
-         * With many in flight, results keep coming and the eventfd reader's
-         * drain (which may wake tasks inline) does better. */
-        if (E.nreqs > LINGER_MAX_INFLIGHT
-            || (!lx_pool_nresults() && !E.hand && !lx_pool_linger((int64_t)(linger * 1e9))))
-            return PyLong_FromLong(0);
-    }
     lx_future_inline = inline_ok;
     res = poll_results(1);
     lx_future_inline = saved;

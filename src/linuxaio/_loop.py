@@ -22,35 +22,17 @@ from . import _engine
 
 _get_running_loop = asyncio._get_running_loop   # C; None outside a loop
 
-# After a turn of the loop that submitted requests, spin this long for their
-# results before the loop sleeps in epoll: a quick request (a cached stat or
-# read) finishes in a few microseconds, while waking a sleeping loop thread
-# costs 10-25 us here (one task awaiting one stat after another: 6 us per
-# stat with it, 15 us without, on a quiet machine).  The engine spins only
-# while a few (<= 4) quick requests are in a worker's hands; with many in
-# flight, results keep coming and the eventfd reader drains them.
-LINGER_SECONDS = 20e-6
-
-
 class _LoopState:
     """What linuxaio keeps per asyncio loop."""
 
-    __slots__ = ("loop", "inline", "kicked", "__weakref__")
+    __slots__ = ("loop", "inline", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         # asyncio's loops run reader callbacks after the callbacks already
         # queued, so a drain may wake tasks inline; uvloop polls first.
         self.inline = type(loop).__module__.startswith("asyncio")
-        self.kicked = False
         loop.add_reader(_engine.poll_fileno(), _engine._drain, self.inline)
-
-    def kick(self) -> None:
-        """Once per loop turn that submitted: drain, lingering briefly.  Its
-        wake-ups go through call_soon: the eventfd's reader may drain again in
-        this same turn, and must not resume what the woken tasks submit."""
-        self.kicked = False
-        _engine._drain(False, LINGER_SECONDS)
 
 
 _states: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
@@ -70,10 +52,8 @@ def run(submit: Callable[..., Any], *args: Any) -> Any:
     """Queue submit(*args, <completion>) and return an awaitable for its result."""
     loop = _get_running_loop()
     if loop is not None:
-        state = _last if _last is not None and _last.loop is loop else _state(loop)
-        if not state.kicked and LINGER_SECONDS:
-            state.kicked = True
-            loop.call_soon(state.kick)
+        if _last is None or _last.loop is not loop:
+            _state(loop)
         # Bound to the loop, the request is its own future (future.c): the
         # task waits on it, and a cancellation cancels the request.
         return submit(*args, loop)

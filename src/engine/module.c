@@ -500,7 +500,10 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 return -1;
             break;
         case 'x':
-            if (PyLong_Check(o) || PyObject_HasAttrString(o, "fileno")) {
+            /* str, bytes and os.PathLike first: looking for a fileno() they
+             * lack would raise and clear an AttributeError on every call */
+            if (!PyUnicode_Check(o) && !PyBytes_Check(o)
+                && (PyLong_Check(o) || !PyObject_HasAttrString(o, "__fspath__"))) {
                 if (parse_fd(o, 0, &r->fd) < 0 || !(r->filename = PyLong_FromLong(r->fd)))
                     return -1;
             } else if (parse_path(o, &r->path, &r->filename) < 0)

@@ -133,6 +133,20 @@ async def _shielded(submit: Any, *args: Any) -> Any:
 
 # ---------------------------------------------------------------- the fd
 
+async def _readlines(f: Any, hint: int) -> list:
+    """readlines() by readline(): lines until EOF or past hint characters."""
+    lines: list = []
+    total = 0
+    while True:
+        line = await f.readline()
+        if not line:
+            return lines
+        lines.append(line)
+        total += len(line)
+        if 0 < hint < total:
+            return lines
+
+
 class _FileBase:
     """What the binary classes share: the fd, the mode, the per-file lock,
     closing, positional I/O and the raw transfers at the file position."""
@@ -558,17 +572,7 @@ class AsyncRawFile(_FileBase):
         return b"".join(parts)
 
     async def readlines(self, hint: Any = -1) -> list:
-        hint = _size_arg(hint)
-        lines = []
-        total = 0
-        while True:
-            line = await self.readline()
-            if not line:
-                return lines
-            lines.append(line)
-            total += len(line)
-            if 0 < hint < total:
-                return lines
+        return await _readlines(self, _size_arg(hint))
 
     def __aiter__(self):
         return self
@@ -1379,17 +1383,7 @@ class AsyncTextFile:
         return "".join(parts)
 
     async def readlines(self, hint: Any = -1) -> list:
-        hint = _size_arg(hint)
-        lines = []
-        total = 0
-        while True:
-            line = await self.readline()
-            if not line:
-                return lines
-            lines.append(line)
-            total += len(line)
-            if 0 < hint < total:
-                return lines
+        return await _readlines(self, _size_arg(hint))
 
     def __aiter__(self):
         return self

@@ -720,3 +720,37 @@ def test_anyio_on_either_backend(backend, data_path):
             await aos.close(fd)
 
     anyio.run(main, backend=backend)
+
+
+# ---- ftruncate, truncate, fsync, fdatasync ----
+
+def test_truncate_and_sync_match_os(runner, scratch):
+    p = scratch / "trunc"
+    p.write_bytes(b"x" * 100)
+
+    async def main(rt):
+        fd = os.open(p, os.O_RDWR)
+        try:
+            assert await aos.ftruncate(fd, 10) is None
+            assert os.fstat(fd).st_size == 10
+            assert await aos.truncate(p, 3) is None
+            assert os.stat(p).st_size == 3
+            assert await aos.truncate(fd, 7) is None          # os.truncate takes an fd too
+            assert os.stat(p).st_size == 7
+            assert await aos.fsync(fd) is None and await aos.fdatasync(fd) is None
+            for afn, fn, args in [(aos.ftruncate, os.ftruncate, (fd, -1)),
+                                  (aos.truncate, os.truncate, (scratch / "missing", 0)),
+                                  (aos.fsync, os.fsync, (999_999,))]:
+                try:
+                    fn(*args)
+                except OSError as e:
+                    want = e
+                try:
+                    await afn(*args)
+                except OSError as e:
+                    got = e
+                assert type(got) is type(want) and got.errno == want.errno
+                assert got.filename == want.filename, (got, want)
+        finally:
+            os.close(fd)
+    runner.run(main)

@@ -269,6 +269,17 @@ static void run_stat(Request *r)
 
 static void run_unlink(Request *r) { SYSCALL_RESULT(r, unlinkat(r->fd2, path_of(r->path), r->flags)); }
 
+static void run_truncate(Request *r)
+{
+    if (r->path)
+        SYSCALL_RESULT(r, truncate(path_of(r->path), r->offset));
+    else
+        SYSCALL_RESULT(r, ftruncate(r->fd, r->offset));
+}
+
+static void run_fsync(Request *r) { SYSCALL_RESULT(r, fsync(r->fd)); }
+static void run_fdatasync(Request *r) { SYSCALL_RESULT(r, fdatasync(r->fd)); }
+
 static void run_mkdir(Request *r) { SYSCALL_RESULT(r, mkdirat(r->fd2, path_of(r->path), r->mode)); }
 
 static void run_rename(Request *r)
@@ -508,6 +519,13 @@ const lx_op lx_ops[] = {
      "aio_slurp(path, offset, length, callback=None, *, pri=0)\n--\n\n"
      "Open, read length bytes at offset (None: to the end) and close, in one request;\n"
      "the callback gets the bytes."},
+    {"aio_truncate", "xn", 0, run_truncate, result_zero, NULL,
+     "aio_truncate(fd_or_path, length, callback=None, *, pri=0)\n--\n\n"
+     "truncate(2)/ftruncate(2); the callback gets 0."},
+    {"aio_fsync", "f", 0, run_fsync, result_zero, NULL,
+     "aio_fsync(fd, callback=None, *, pri=0)\n--\n\nfsync(2); the callback gets 0."},
+    {"aio_fdatasync", "f", 0, run_fdatasync, result_zero, NULL,
+     "aio_fdatasync(fd, callback=None, *, pri=0)\n--\n\nfdatasync(2); the callback gets 0."},
     {"aio_mkdir", "pm", 0, run_mkdir, result_zero, NULL,
      "aio_mkdir(path, mode, callback=None, *, pri=0)\n--\n\nmkdir(2); the callback gets 0."},
     {"aio_rmdir", "p", AT_REMOVEDIR, run_unlink, result_zero, NULL,
@@ -545,6 +563,10 @@ const lx_op lx_ops[] = {
     {"fstat", "k", 0, run_stat, result_stat, NULL, NULL},
     {"unlink", "pD", 0, run_unlink, result_zero, NULL, NULL},
     {"rmdir", "pD", AT_REMOVEDIR, run_unlink, result_zero, NULL, NULL},
+    {"ftruncate", "kO", 0, run_truncate, result_zero, NULL, NULL},
+    {"truncate", "xO", 0, run_truncate, result_zero, NULL, NULL},
+    {"fsync", "f", 0, run_fsync, result_zero, NULL, NULL},
+    {"fdatasync", "f", 0, run_fdatasync, result_zero, NULL, NULL},
     {"mkdir", "pmD", 0, run_mkdir, result_zero, NULL, NULL},
     {"rename", "pPDE", 0, run_rename, result_zero, NULL, NULL},
     {"chmod", "xmDi", 0, run_chmod, result_zero, NULL, NULL},

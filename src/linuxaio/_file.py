@@ -30,8 +30,8 @@ Differences from the builtin, all deliberate:
 
 - arguments are checked before anything is opened (the builtin opens the file
   first and then rejects, say, ``buffering=0`` for text or an unknown encoding);
-- ``os.fstat`` right after the open and ``ftruncate`` run synchronously (the
-  engine has no requests for them on an fd; both are cheap on local files);
+- ``os.fstat`` right after the open runs synchronously (cheap on a local
+  file; a fused open+fstat request is still to come);
 - default buffering reads and writes READ_AHEAD (64 KiB) at a time, more than
   the builtin's ``st_blksize``; the visible buffer size (``read1()`` with no
   argument) stays the builtin's;
@@ -622,7 +622,7 @@ class AsyncRawFile(_FileBase):
         if self._busy:
             await self._wait_idle()
         size = _lseek(self._fd, 0, 1) if size is None else _index(size)
-        _os.ftruncate(self._fd, size)
+        await _run(_engine.ftruncate, self._fd, size)
         return size
 
     async def flush(self) -> None:
@@ -1081,7 +1081,7 @@ class AsyncBufferedFile(_FileBase):
             self._rewind()
             if pos is None:
                 pos = _lseek(self._fd, 0, 1)
-            _os.ftruncate(self._fd, pos)   # no engine request for it yet
+            await _run(_engine.ftruncate, self._fd, pos)
             return pos
         finally:
             self._release()

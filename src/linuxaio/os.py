@@ -18,6 +18,7 @@ from ._loop import run as _run
 __all__ = [
     "open", "close", "read", "write", "pread", "pwrite", "readv", "preadv", "pwritev",
     "readinto", "preadinto", "stat", "lstat", "fstat", "unlink", "remove",
+    "ftruncate", "truncate", "fsync", "fdatasync",
     "mkdir", "rmdir", "rename", "replace", "chmod", "utime", "readlink", "symlink", "link",
     "realpath", "listdir", "scandir", "DirEntry", "pread_many", "stat_many",
 ]
@@ -90,6 +91,22 @@ async def unlink(path: Any, *, dir_fd: int | None = None) -> None:
 
 
 remove = unlink
+
+
+async def ftruncate(fd: int, length: int) -> None:
+    await _run(_engine.ftruncate, fd, length)
+
+
+async def truncate(path: Any, length: int) -> None:
+    await _run(_engine.truncate, path, length)
+
+
+async def fsync(fd: Any) -> None:
+    await _run(_engine.fsync, fd)
+
+
+async def fdatasync(fd: Any) -> None:
+    await _run(_engine.fdatasync, fd)
 
 
 async def rmdir(path: Any, *, dir_fd: int | None = None) -> None:

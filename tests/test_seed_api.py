@@ -802,3 +802,20 @@ def test_min_parallel_accepts_and_keeps_working():
     linuxaio.aio_nop(got.append)
     linuxaio.flush()
     assert got == [0]
+
+
+def test_truncate_and_sync_requests(scratch):
+    p = scratch / "t"
+    p.write_bytes(b"x" * 50)
+    fd = os.open(p, os.O_RDWR)
+    try:
+        assert run1(lambda cb: linuxaio.aio_truncate(p, 5, cb)) == 0
+        assert os.stat(p).st_size == 5
+        assert run1(lambda cb: linuxaio.aio_truncate(fd, 9, cb)) == 0
+        assert os.fstat(fd).st_size == 9
+        assert run1(lambda cb: linuxaio.aio_fsync(fd, cb)) == 0
+        assert run1(lambda cb: linuxaio.aio_fdatasync(fd, cb)) == 0
+        err = run1(lambda cb: linuxaio.aio_truncate(scratch / "missing", 0, cb))
+        assert isinstance(err, FileNotFoundError) and err.filename == str(scratch / "missing")
+    finally:
+        os.close(fd)

@@ -519,7 +519,7 @@ const lx_op lx_ops[] = {
      "aio_slurp(path, offset, length, callback=None, *, pri=0)\n--\n\n"
      "Open, read length bytes at offset (None: to the end) and close, in one request;\n"
      "the callback gets the bytes."},
-    {"aio_truncate", "xn", 0, run_truncate, result_zero, NULL,
+    {"aio_truncate", "xo", 0, run_truncate, result_zero, NULL,
      "aio_truncate(fd_or_path, length, callback=None, *, pri=0)\n--\n\n"
      "truncate(2)/ftruncate(2); the callback gets 0."},
     {"aio_fsync", "f", 0, run_fsync, result_zero, NULL,

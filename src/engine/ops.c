@@ -195,6 +195,13 @@ static PyObject *entries_to_python(Request *r, int names_only)
 static PyObject *result_names(Request *r) { return entries_to_python(r, 1); }
 static PyObject *result_entries(Request *r) { return entries_to_python(r, 0); }
 
+/* open_stat: (fd, os.stat_result) */
+static PyObject *result_fd_stat(Request *r)
+{
+    PyObject *st = lx_stat_to_python(&r->io.st);
+    return st ? Py_BuildValue("(LN)", (long long)r->result, st) : NULL;
+}
+
 /* ---- undo ---- */
 
 static void undo_open(Request *r) { close((int)r->result); }
@@ -225,6 +232,18 @@ static void run_open(Request *r)
 {
     /* O_CLOEXEC as os.open does (PEP 446). */
     SYSCALL_RESULT(r, openat(r->fd2, path_of(r->path), r->flags | O_CLOEXEC, r->mode));
+}
+
+/* open + fstat in one pass: a file object needs both, and the fstat must
+ * not block the caller's thread (NFS, FUSE). */
+static void run_open_stat(Request *r)
+{
+    run_open(r);
+    if (r->result >= 0 && fstat((int)r->result, &r->io.st) < 0) {
+        int err = errno;
+        close((int)r->result);
+        r->result = -err;
+    }
 }
 
 static void run_close(Request *r)
@@ -550,6 +569,7 @@ const lx_op lx_ops[] = {
      "The names in a directory (getdents64, without . and ..); the callback gets a list."},
 
     {"open", "pimD", 0, run_open, result_int, undo_open, NULL},
+    {"open_stat", "pimD", 0, run_open_stat, result_fd_stat, undo_open, NULL},
     {"close", "k", 0, run_close, result_zero, NULL, NULL},
     {"read", "kN", 0, run_read, result_bytes, NULL, NULL},
     {"pread", "kNO", 0, run_read, result_bytes, NULL, NULL},

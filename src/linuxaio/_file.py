@@ -30,8 +30,6 @@ Differences from the builtin, all deliberate:
 
 - arguments are checked before anything is opened (the builtin opens the file
   first and then rejects, say, ``buffering=0`` for text or an unknown encoding);
-- ``os.fstat`` right after the open runs synchronously (cheap on a local
-  file; a fused open+fstat request is still to come);
 - default buffering reads and writes READ_AHEAD (64 KiB) at a time, more than
   the builtin's ``st_blksize``; the visible buffer size (``read1()`` with no
   argument) stays the builtin's;
@@ -89,7 +87,8 @@ _READALL_MAX = 1 << 24
 
 _get_running_loop = asyncio._get_running_loop
 _lseek = _os.lseek
-_e_open, _e_close = _engine.open, _engine.aio_close
+_e_close = _engine.aio_close
+_e_open_stat, _e_fstat = _engine.open_stat, _engine.fstat
 _e_read, _e_pread = _engine.read, _engine.pread
 _e_readinto, _e_preadinto = _engine.readinto, _engine.preadinto
 _e_write, _e_pwrite = _engine.write, _engine.pwrite
@@ -1801,10 +1800,11 @@ def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None =
 async def _open(file: Any, mode: str, buffering: int, encoding: Any, errors: Any, newline: Any,
                 closefd: bool, opener: Any, flags: int, readable: bool, writable: bool,
                 append: bool, binary: bool, rawmode: str) -> Any:
+    st = None
     if isinstance(file, int):
         fd = file
-    elif opener is None:
-        fd = await _run(_e_open, file, flags, 0o666, None)
+    elif opener is None:   # open and fstat in one engine request
+        fd, st = await _run(_e_open_stat, file, flags, 0o666, None)
     else:
         fd = opener(file, flags)
         if hasattr(fd, "__await__"):
@@ -1814,7 +1814,8 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any, errors: Any
         if fd < 0:
             raise ValueError(f"opener returned {fd}")
     try:
-        st = _os.fstat(fd)    # on the fd just opened: cheap, and the builtin does it too
+        if st is None:
+            st = await _run(_e_fstat, fd)
         if _stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(21, _os.strerror(21), file)
         try:

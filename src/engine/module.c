@@ -49,6 +49,7 @@ static struct {
     unsigned long in_hand;     /* how many */
     unsigned drain_serial;     /* counts a loop's drains */
     unsigned draining;         /* a loop's drain is running (nested: more) */
+    unsigned long drain_submitted;  /* requests submitted during the current drain */
     unsigned long max_poll_reqs;
     int64_t max_poll_time_ns;
     Py_ssize_t max_outstanding;
@@ -699,8 +700,10 @@ static PyObject *submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     r->base.pri = (signed char)pri;
-    if (E.draining)
+    if (E.draining) {
         r->drain_serial = E.drain_serial;
+        E.drain_submitted++;
+    }
     E.nreqs++;
     Py_INCREF(r);   /* the engine's reference, dropped at completion */
     lx_pool_submit(&r->base);
@@ -1070,8 +1073,10 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         r->delivery = DELIVER_SLOT;
         r->slot = i;
         r->base.pri = (signed char)pri;
-        if (E.draining)
+        if (E.draining) {
             r->drain_serial = E.drain_serial;
+            E.drain_submitted++;
+        }
         r->group = (Group *)Py_NewRef(g);
         r->gnext = g->children;
         if (g->children)
@@ -1202,6 +1207,7 @@ static PyObject *poll_results(int for_loop)
             budget = DRAIN_BUDGET_NS;
         serial = ++E.drain_serial;
         E.draining++;
+        E.drain_submitted = 0;
     }
     deadline = budget ? now_ns() + budget : 0;
     for (;;) {
@@ -1218,8 +1224,11 @@ static PyObject *poll_results(int for_loop)
             }
             if (!(E.hand = lx_pool_take_results(want, &E.in_hand))) {
                 /* Results often follow within microseconds; spinning for
-                 * them beats a trip through the eventfd and the poll. */
+                 * them beats a trip through the eventfd and the poll.  Not
+                 * in a loop's drain for requests it submitted itself: it
+                 * would wait for results it may not hand out. */
                 if (done && E.linger_ns && (!deadline || now_ns() < deadline)
+                    && (!for_loop || lx_pool_nready() + lx_pool_nrunning() > E.drain_submitted)
                     && lx_pool_linger(E.linger_ns))
                     continue;
                 break;

@@ -1010,6 +1010,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
 {
     PyObject *cb, *fast = NULL, *name;
     Request **kids = NULL;
+    lx_req **bases = NULL;
     Py_ssize_t n = 0, made = 0, nspec;
     Group *g = NULL;
     int pri, op;
@@ -1029,7 +1030,8 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     if (!(fast = PySequence_Fast(args[1], "argument_tuples must be a sequence")))
         return NULL;
     n = PySequence_Fast_GET_SIZE(fast);
-    if (!(kids = PyMem_Calloc(n ? n : 1, sizeof *kids))) {
+    if (!(kids = PyMem_Calloc(n ? n : 1, sizeof *kids))
+        || !(bases = PyMem_Calloc(n ? n : 1, sizeof *bases))) {
         PyErr_NoMemory();
         goto fail;
     }
@@ -1085,17 +1087,19 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         g->nchildren++;
         g->nadded++;
         E.nreqs++;
-        kids[i] = (Request *)&r->base;   /* its reference becomes the engine's */
+        bases[i] = &r->base;   /* kids[i]'s reference becomes the engine's */
     }
-    lx_pool_submit_many((lx_req **)kids, (unsigned long)n);
+    lx_pool_submit_many(bases, (unsigned long)n);
     group_kick(g);
     PyMem_Free(kids);
+    PyMem_Free(bases);
     Py_DECREF(fast);
     return (PyObject *)g;
 fail:
-    for (Py_ssize_t i = 0; i < made; i++)
+    for (Py_ssize_t i = 0; kids && i < made; i++)
         Py_XDECREF(kids[i]);
     PyMem_Free(kids);
+    PyMem_Free(bases);
     Py_XDECREF(fast);
     Py_XDECREF(g);
     return NULL;

@@ -14,6 +14,7 @@
 enum { FUT_PENDING = 0, FUT_DONE, FUT_FAILED, FUT_CANCELLED };
 
 static PyObject *loop_type, *cancelled_error, *invalid_state_error;
+static PyObject *last_loop;   /* the last object found to be a loop */
 static PyObject *str_call_soon, *str_call_soon_threadsafe, *kw_context;
 
 int lx_future_bind(Request *r, PyObject *loop)
@@ -30,8 +31,12 @@ int lx_future_bind(Request *r, PyObject *loop)
         if (!loop_type || !cancelled_error || !invalid_state_error)
             return -1;
     }
-    if ((is_loop = PyObject_IsInstance(loop, loop_type)) <= 0)
-        return is_loop;
+    /* The same loop, request after request: skip the ABC isinstance check. */
+    if (loop != last_loop) {
+        if ((is_loop = PyObject_IsInstance(loop, loop_type)) <= 0)
+            return is_loop;
+        Py_XSETREF(last_loop, Py_NewRef(loop));
+    }
     r->loop = Py_NewRef(loop);
     r->owner = PyThread_get_thread_ident();
     return 1;

@@ -303,8 +303,26 @@ PyObject *lx_future_iternext(Request *r)
         return lx_future_await(r);
     if (!r->yielded && r->fut_state == FUT_PENDING) {
         r->yielded = 1;
+        if (lx_await_quick_ok(r)) {
+            /* A bare yield: the task is stepped again after one turn of
+             * the loop, while a worker runs the request. */
+            r->quick = 1;
+            Py_RETURN_NONE;
+        }
         r->blocking = 1;
         return Py_NewRef(r);   /* to the task, which waits on it */
+    }
+    if (r->quick) {
+        r->quick = 0;
+        if (r->fut_state == FUT_PENDING) {
+            int taken = lx_await_take(r);
+            if (taken < 0)
+                return NULL;
+            if (!taken || r->fut_state == FUT_PENDING) {
+                r->blocking = 1;
+                return Py_NewRef(r);   /* not quick after all: wait on it */
+            }
+        }
     }
     if (!(res = lx_future_result(r)))
         return NULL;
@@ -333,6 +351,10 @@ static PyObject *fut_throw(Request *r, PyObject *const *args, Py_ssize_t nargs)
     if (nargs < 1 || nargs > 3) {
         PyErr_SetString(PyExc_TypeError, "throw(type[, value[, traceback]])");
         return NULL;
+    }
+    if (r->quick) {
+        r->quick = 0;
+        lx_await_abandon(r);
     }
     if (r->loop && r->fut_state == FUT_PENDING)
         r->fut_state = FUT_CANCELLED;   /* a late result is undone */

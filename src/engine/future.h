@@ -24,5 +24,11 @@ extern int lx_future_inline;
 /* From module.c. */
 void lx_undo_effect(Request *r);
 void lx_request_cancel(Request *r);
+/* A quick await (module.c): may r be awaited with one turn of the loop
+ * and a spin for its result?  Then take it: 1 settled, 0 wait, -1 error. */
+int lx_await_quick_ok(Request *r);
+int lx_await_take(Request *r);
+/* The task will not take it after all (thrown into): signal it as usual. */
+void lx_await_abandon(Request *r);
 
 #endif

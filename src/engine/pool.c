@@ -88,6 +88,19 @@ static void cond_init_monotonic(pthread_cond_t *c)
     pthread_condattr_destroy(&a);
 }
 
+/* The locks are held for a few dozen instructions: a contender that spins
+ * a moment gets them far sooner than one that sleeps in the kernel (a
+ * futex wake-up across CPUs costs the waker a syscall and the sleeper tens
+ * of microseconds). */
+static void mutex_init_adaptive(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
 static void list_append(lx_list *l, lx_req *r)
 {
     r->next = NULL;
@@ -108,18 +121,26 @@ static void list_unlink(lx_list *l, lx_req *r)
 
 /* ---- result queue ---- */
 
-void lx_pool_complete(lx_req *req)
+static void signal_results(void)   /* res_lock held */
 {
-    pthread_mutex_lock(&P.res_lock);
-    STORE(req->state, LX_DONE);
-    list_append(&P.results, req);
-    STORE(P.nresults, P.nresults + 1);
     if (!P.efd_signalled) {
         uint64_t one = 1;
         P.efd_signalled = 1;
         /* Cannot fail short of a bad fd: the counter never nears its max. */
         (void)!write(P.efd, &one, sizeof one);
     }
+}
+
+void lx_pool_complete(lx_req *req)
+{
+    pthread_mutex_lock(&P.res_lock);
+    STORE(req->state, LX_DONE);
+    list_append(&P.results, req);
+    STORE(P.nresults, P.nresults + 1);
+    /* Not for a result whose submitter spins to take it (its spin will see
+     * it, or finds it here when the spin ends, and signals then). */
+    if (!req->awaited)
+        signal_results();
     pthread_mutex_unlock(&P.res_lock);
 }
 
@@ -144,6 +165,9 @@ lx_req *lx_pool_take_results(unsigned long max, unsigned long *count)
             last = last->next;
     }
     if (first) {
+        for (lx_req *r = first; r != last; r = r->next)
+            STORE(r->state, LX_TAKEN);
+        STORE(last->state, LX_TAKEN);
         P.results.head = last->next;
         if (last->next)
             last->next->prev = NULL;
@@ -178,9 +202,12 @@ void lx_pool_return_results(lx_req *first, unsigned long count)
     lx_req *last;
     if (!first)
         return;
-    for (last = first; last->next; last = last->next)
-        ;
     pthread_mutex_lock(&P.res_lock);
+    for (last = first;; last = last->next) {
+        STORE(last->state, LX_DONE);
+        if (!last->next)
+            break;
+    }
     last->next = P.results.head;
     if (P.results.head)
         P.results.head->prev = last;
@@ -189,12 +216,54 @@ void lx_pool_return_results(lx_req *first, unsigned long count)
     first->prev = NULL;
     P.results.head = first;
     STORE(P.nresults, P.nresults + count);
-    if (!P.efd_signalled) {
-        uint64_t one = 1;
-        P.efd_signalled = 1;
-        (void)!write(P.efd, &one, sizeof one);
+    signal_results();
+    pthread_mutex_unlock(&P.res_lock);
+}
+
+void lx_pool_expect(lx_req *req)
+{
+    pthread_mutex_lock(&P.res_lock);
+    req->awaited = 1;
+    pthread_mutex_unlock(&P.res_lock);
+}
+
+void lx_pool_unexpect(lx_req *req)
+{
+    pthread_mutex_lock(&P.res_lock);
+    req->awaited = 0;
+    if (req->state == LX_DONE)   /* it came in unsignalled */
+        signal_results();
+    pthread_mutex_unlock(&P.res_lock);
+}
+
+int lx_pool_take_one(lx_req *req, int64_t spin_ns)
+{
+    int64_t deadline = 0;
+    int taken = 0;
+    for (unsigned i = 0; LOAD(req->state) < LX_DONE; i++) {
+        if ((i & 31) == 0) {
+            int64_t t = now_ns();
+            if (!deadline)
+                deadline = t + spin_ns;
+            else if (t >= deadline)
+                break;
+            /* Still not started: the worker that should take it may share
+             * this CPU, and gets it only if we yield. */
+            if (i && LOAD(req->state) == LX_QUEUED)
+                sched_yield();
+        }
+        __builtin_ia32_pause();
+    }
+    pthread_mutex_lock(&P.res_lock);
+    req->awaited = 0;
+    if (req->state == LX_DONE) {   /* not taken by a poll meanwhile */
+        list_unlink(&P.results, req);
+        STORE(P.nresults, P.nresults - 1);
+        STORE(req->state, LX_TAKEN);
+        taken = 1;
     }
     pthread_mutex_unlock(&P.res_lock);
+    return taken;
 }
 
 int lx_pool_wait_results(int64_t timeout_ns)
@@ -275,7 +344,7 @@ static int spin_for_work(void)
     int64_t deadline;
     if (P.nspinning || P.spin_ns <= 0)
         return 0;
-    P.nspinning++;
+    STORE(P.nspinning, P.nspinning + 1);
     deadline = now_ns() + P.spin_ns;
     do {
         pthread_mutex_unlock(&P.q_lock);
@@ -293,8 +362,10 @@ static int spin_for_work(void)
         pthread_mutex_lock(&P.q_lock);
         /* Another worker may have taken it: spin on while time is left. */
     } while (!P.nready && !P.stopping && now_ns() < deadline);
-    P.nspinning--;
-    return P.nready != 0;
+    if (P.nready)
+        return 1;   /* still counted as spinning until it has popped */
+    STORE(P.nspinning, P.nspinning - 1);
+    return 0;
 }
 
 static int worker_should_exit(void)
@@ -352,9 +423,15 @@ static void *worker_main(void *arg)
 {
     lx_worker *self = arg;
 
+    int spun = 0;   /* counted in nspinning until the pop that ends it */
+
     pthread_mutex_lock(&P.q_lock);
     for (;;) {
         lx_req *req = worker_should_exit() ? NULL : pop_ready();
+        if (spun) {
+            spun = 0;
+            STORE(P.nspinning, P.nspinning - 1);
+        }
         if (req) {
             int64_t started = now_ns(), took;
             req->state = LX_RUNNING;
@@ -363,7 +440,7 @@ static void *worker_main(void *arg)
             STORE(P.nready, P.nready - 1);
             pthread_mutex_unlock(&P.q_lock);
             P.run(req);
-            took = now_ns() - started;
+            took = req->run_ns = now_ns() - started;
             /* Counted as running until it is on the result queue, so a
              * lingering poll_cb never sees "nothing in flight" too early. */
             lx_pool_complete(req);
@@ -375,8 +452,10 @@ static void *worker_main(void *arg)
         }
         if (worker_should_exit())
             break;
-        if (spin_for_work())
+        if (spin_for_work()) {
+            spun = 1;
             continue;
+        }
         if (sleep_idle(self) < 0)
             break;
     }
@@ -487,6 +566,7 @@ unsigned long lx_pool_nready(void) { return LOAD(P.nready); }
 unsigned long lx_pool_nrunning(void) { return LOAD(P.nrunning); }
 unsigned long lx_pool_nresults(void) { return LOAD(P.nresults); }
 unsigned lx_pool_nthreads(void) { return LOAD(P.nthreads); }
+unsigned lx_pool_nspinning(void) { return LOAD(P.nspinning); }
 unsigned lx_pool_max_threads(void) { return LOAD(P.max_threads); }
 
 static void limits_changed(void)
@@ -597,8 +677,8 @@ static void init_state(void)
     P.nthreads = P.nspinning = 0;
     P.stopping = 0;
     P.efd_signalled = 0;
-    pthread_mutex_init(&P.q_lock, NULL);
-    pthread_mutex_init(&P.res_lock, NULL);
+    mutex_init_adaptive(&P.q_lock);
+    mutex_init_adaptive(&P.res_lock);
     cond_init_monotonic(&P.exited);
 }
 
@@ -631,7 +711,7 @@ static void after_fork_child(void)
     for (w = P.workers.next; w != &P.workers; w = next) {
         next = w->next;
         /* A worker may have finished it and not yet cleared current. */
-        if (w->current && w->current->state != LX_DONE) {
+        if (w->current && w->current->state < LX_DONE) {
             w->current->next = list;
             list = w->current;
         }

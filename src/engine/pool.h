@@ -24,7 +24,8 @@ enum lx_state {
     LX_NEW = 0,   /* not submitted yet */
     LX_QUEUED,    /* in a priority queue */
     LX_RUNNING,   /* a worker (or a backend) has it */
-    LX_DONE,      /* in the result queue or handed to the caller */
+    LX_DONE,      /* in the result queue */
+    LX_TAKEN,     /* taken from the result queue by the caller */
 };
 
 typedef struct lx_req lx_req;
@@ -32,6 +33,8 @@ struct lx_req {
     lx_req *next, *prev;     /* queue links, owned by whichever queue holds it */
     int state;               /* enum lx_state, changed under the queue lock */
     int cancelled;           /* set by the submitter, read by workers (atomic) */
+    int awaited;             /* under the result lock: see lx_pool_expect */
+    int64_t run_ns;          /* how long the run function took */
     signed char pri;
 };
 
@@ -53,6 +56,14 @@ lx_req *lx_pool_take_results(unsigned long max, unsigned long *count);
 /* After a poll: unsignal the eventfd if no result waits, so it is readable
  * exactly while results wait (between polls). */
 void lx_pool_settle_signal(void);
+/* The submitter will come and take this request itself (take_one): its
+ * completion need not signal the eventfd.  unexpect() if it will not. */
+void lx_pool_expect(lx_req *req);
+void lx_pool_unexpect(lx_req *req);
+/* Spin up to spin_ns for this one quick request to finish, then take it
+ * out of the result queue (and end expect()).  1 if taken (the caller
+ * handles it), 0 if not. */
+int lx_pool_take_one(lx_req *req, int64_t spin_ns);
 /* Put back, in front, results that were taken but not handled. */
 void lx_pool_return_results(lx_req *first, unsigned long count);
 /* Block until results are ready or timeout_ns passes (<0: forever).
@@ -68,6 +79,7 @@ unsigned long lx_pool_nready(void);    /* queued, not started */
 unsigned long lx_pool_nrunning(void);  /* in a worker's hands */
 unsigned long lx_pool_nresults(void);  /* finished, in the result queue */
 unsigned lx_pool_nthreads(void);
+unsigned lx_pool_nspinning(void);      /* workers spinning for new work */
 unsigned lx_pool_max_threads(void);
 
 void lx_pool_min_threads(unsigned n);  /* raise the thread limit to >= n */

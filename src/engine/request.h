@@ -51,6 +51,7 @@ struct Request {
     PyObject *more_waiters;    /* any others: a list of (fn, context) */
     PyObject *outcome;         /* result, exception, or cancel message */
     unsigned char fut_state, blocking, yielded;
+    unsigned char quick;       /* awaited with a loop turn and a spin (future.c) */
     unsigned drain_serial;     /* submitted during that loop drain (module.c) */
     PyObject *value;           /* a result object allocated at submission */
     Group *group;              /* the group it belongs to (a reference) */

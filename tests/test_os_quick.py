@@ -172,3 +172,56 @@ def test_concurrent_tasks_take_the_loop_path(name, tree):
         assert linuxaio.nreqs() == 0
 
     run(name, main)
+
+
+# ---- trio: the same quick path, driven from _loop._trio_wait ----
+
+def test_trio_sequential_stats_and_errors(tree):
+    trio = pytest.importorskip("trio")
+    root, paths = tree
+    missing = [str(root / f"missing{i}") for i in range(100)]
+
+    async def main():
+        for _ in range(3):
+            for p in paths:
+                st = await aos.stat(p)
+                ref = os.stat(p)
+                assert (st.st_ino, st.st_size, st.st_mtime_ns) == \
+                       (ref.st_ino, ref.st_size, ref.st_mtime_ns)
+        for m in missing:
+            with pytest.raises(FileNotFoundError) as info:
+                await aos.lstat(m)
+            assert info.value.filename == m
+        assert linuxaio.nreqs() == 0
+
+    trio.run(main)
+    assert not readable(linuxaio.poll_fileno())
+
+
+def test_trio_cancel_during_the_turn(tree):
+    """A cancel scope cancelled while the task is at its checkpoint: the
+    open either never ran or has its fd closed; nothing is stranded."""
+    trio = pytest.importorskip("trio")
+    root, paths = tree
+
+    async def main():
+        before = fd_count(root)
+        cancelled = 0
+        for p in paths:
+            with trio.CancelScope() as cs:
+                async def canceller():
+                    cs.cancel()
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(canceller)
+                    fd = await aos.open(p, os.O_RDONLY)
+                    os.close(fd)
+            cancelled += cs.cancelled_caught
+        for _ in range(1000):
+            if linuxaio.nreqs() == 0:
+                break
+            await trio.sleep(0.001)
+        assert linuxaio.nreqs() == 0, "a cancelled request was stranded"
+        assert fd_count(root) == before, "a cancelled open leaked its fd"
+        assert cancelled > 0
+
+    trio.run(main)

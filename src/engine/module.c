@@ -230,7 +230,32 @@ static PyObject *request_undo(Request *r, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* A quick await driven from Python (trio's, in _loop.py): see
+ * lx_await_quick_ok below. */
+static PyObject *request_quick(Request *r, PyObject *unused)
+{
+    return PyBool_FromLong(!r->loop && lx_await_quick_ok(r));
+}
+
+static PyObject *request_take(Request *r, PyObject *unused)
+{
+    int taken = lx_await_take(r);
+    return taken < 0 ? NULL : PyBool_FromLong(taken);
+}
+
+static PyObject *request_abandon(Request *r, PyObject *unused)
+{
+    lx_await_abandon(r);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef request_methods[] = {
+    {"_quick", (PyCFunction)request_quick, METH_NOARGS,
+     "Await this quick request with one turn of the loop: the engine will not signal its result."},
+    {"_take", (PyCFunction)request_take, METH_NOARGS,
+     "After _quick() and the turn: take the result (the callback runs now); False: wait as usual."},
+    {"_abandon", (PyCFunction)request_abandon, METH_NOARGS,
+     "After _quick(): it will not be taken after all; signal its result as usual."},
     {"_undo", (PyCFunction)request_undo, METH_NOARGS,
      "Undo the finished request's effect (close the fd it opened): its result was not taken."},
     {"cancel", (PyCFunction)(void (*)(void))request_cancel, METH_FASTCALL | METH_KEYWORDS,

@@ -74,6 +74,7 @@ class _TrioRun:
         self.reschedule = trio.lowlevel.reschedule
         self.current_task = trio.lowlevel.current_task
         self.wait = trio.lowlevel.wait_task_rescheduled
+        self.checkpoint = trio.lowlevel.checkpoint
         self.aborted = trio.lowlevel.Abort.SUCCEEDED
         self.Value, self.Error = outcome.Value, outcome.Error
         trio.lowlevel.spawn_system_task(self._drain, name="linuxaio drainer")
@@ -112,10 +113,15 @@ def _trio_run() -> _TrioRun:
     return run
 
 
+_NOTHING = object()
+
+
 async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
     run = _trio_run()
     task = run.current_task()
     aborted = False
+    taking = True          # until the task waits: results are kept in `got`
+    got: Any = _NOTHING
 
     def wake(result: Any) -> None:
         if not aborted:
@@ -124,6 +130,10 @@ async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
             req._undo()
 
     def done(value: Any) -> None:
+        nonlocal got
+        if taking:
+            got = value
+            return
         result = run.Error(value) if isinstance(value, BaseException) else run.Value(value)
         if threading.get_ident() == run.owner:
             run.reschedule(task, result)
@@ -131,6 +141,26 @@ async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
             run.token.run_sync_soon(wake, result)
 
     req = submit(*args, done)
+    # A quick request (see module.c): one checkpoint while a worker runs
+    # it, then take the result here instead of sleeping until the drainer
+    # wakes this task.
+    if req._quick():
+        try:
+            await run.checkpoint()
+        except BaseException:
+            req._abandon()
+            if got is not _NOTHING:
+                req._undo()      # it finished, but nobody will take it
+            else:
+                req.cancel()
+            raise
+        if got is _NOTHING:
+            req._take()
+    if got is not _NOTHING:
+        if isinstance(got, BaseException):
+            raise got
+        return got
+    taking = False
 
     def abort(raise_cancel: Any) -> Any:
         nonlocal aborted

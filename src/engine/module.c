@@ -1179,8 +1179,10 @@ static int handle(Request *r)
 
 /* An await through the loop costs a suspension, a sleep in epoll and a
  * wake-up on the eventfd (10-15 us here): more than a quick request (a stat
- * of a cached inode) takes.  So when a spinning worker is there to take it,
- * the awaiting task instead gives the loop one turn (a bare yield: a poll
+ * of a cached inode) takes.  So when the request is the only one in flight
+ * (one task awaiting one request at a time: with more, the loop has other
+ * work to do meanwhile) and a spinning worker is there to take it, the
+ * awaiting task instead gives the loop one turn (a bare yield: a poll
  * that does not sleep) while the worker runs the request, then takes the
  * result itself, spinning a little if it is not there yet.  Bounded by the
  * operation's recent run time (QUICK_OP), the spin (QUICK_SPIN), and a
@@ -1194,7 +1196,7 @@ int lx_await_quick_ok(Request *r)
 {
     if (r->base.state >= LX_QUEUED && !r->finished && E.linger_ns
         && E.op_ns[r->op] < QUICK_OP_NS
-        && lx_pool_nready() <= lx_pool_nspinning()
+        && E.nreqs == 1 && lx_pool_nready() <= lx_pool_nspinning()
         && now_ns() >= E.quick_off_until) {
         lx_pool_expect(&r->base);   /* no eventfd wake-up for it */
         return 1;

@@ -225,3 +225,32 @@ def test_trio_cancel_during_the_turn(tree):
         assert cancelled > 0
 
     trio.run(main)
+
+
+def test_drain_does_not_resume_a_task_awaiting_since_this_turn(tree):
+    """A task that awaits in the same turn of the loop as a drain that gets
+    its result must still see the callbacks it scheduled before awaiting run
+    first (the drain must not wake it inline).  Staged: a result already
+    waits (so this turn's poll runs the drain after the task's step)."""
+    _, paths = tree
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        await aos.stat(paths[0])            # the loop watches the engine
+        misses = 0
+        for p in paths[:100]:
+            linuxaio.aio_nop(None)
+            while linuxaio.npending() == 0:
+                pass                        # its result waits: the fd is readable
+            await asyncio.sleep(0)          # this step runs before the drain
+            ran = []
+            loop.call_soon(ran.append, 1)
+            await aos.stat(p)
+            misses += not ran
+        assert misses == 0, f"{misses} awaits returned before the loop's queued callbacks ran"
+        for _ in range(100):
+            if not linuxaio.nreqs():
+                break
+            await asyncio.sleep(0.001)
+
+    asyncio.run(main())

@@ -73,6 +73,25 @@ static int schedule(Request *r, PyObject *how, PyObject *fn, PyObject *ctx)
 
 int lx_future_inline = 1;
 
+static PyObject *str_ready;
+
+/* Nothing queued on the loop (asyncio's private _ready: callbacks to run
+ * in this turn or the next).  Then a task resumed inline overtakes none. */
+static int loop_has_nothing_queued(PyObject *loop)
+{
+    PyObject *ready = PyObject_GetAttr(loop, str_ready);
+    Py_ssize_t n;
+    if (!ready) {
+        PyErr_Clear();
+        return 0;
+    }
+    n = PyObject_Length(ready);
+    Py_DECREF(ready);
+    if (n < 0)
+        PyErr_Clear();
+    return n == 0;
+}
+
 /* The future is done: run (or schedule) every done callback once.  Inline
  * only where the loop runs I/O callbacks after the callbacks already queued
  * (asyncio's own loops); uvloop polls first, so there it goes through
@@ -81,7 +100,8 @@ static int wake(Request *r, int now)
 {
     PyObject *fn = r->waiter, *ctx = r->waiter_ctx, *more = r->more_waiters;
     int rc = 0, mine = r->owner == PyThread_get_thread_ident();
-    int here = now && mine && lx_future_inline;
+    int here = now && mine && lx_future_inline
+               && (!lx_request_fresh(r) || loop_has_nothing_queued(r->loop));
     PyObject *how = mine ? str_call_soon : str_call_soon_threadsafe;
     r->waiter = r->waiter_ctx = r->more_waiters = NULL;
     if (fn) {
@@ -418,6 +438,7 @@ int lx_future_add_to_type(PyTypeObject *type)
 {
     PyObject *dict = type->tp_dict;
     if (!(str_call_soon = PyUnicode_InternFromString("call_soon"))
+        || !(str_ready = PyUnicode_InternFromString("_ready"))
         || !(str_call_soon_threadsafe = PyUnicode_InternFromString("call_soon_threadsafe"))
         || !(kw_context = Py_BuildValue("(s)", "context")))
         return -1;

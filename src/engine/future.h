@@ -22,6 +22,7 @@ int lx_future_add_to_type(PyTypeObject *type);
 extern int lx_future_inline;
 
 /* From module.c. */
+int lx_request_fresh(Request *r);
 void lx_undo_effect(Request *r);
 void lx_request_cancel(Request *r);
 /* A quick await (module.c): may r be awaited with one turn of the loop

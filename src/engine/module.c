@@ -66,6 +66,28 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* ---- when a request was submitted, relative to a loop's drains ---- */
+
+/* A loop's drain wakes awaiting tasks inline (future.c).  Two things must
+ * still hold: every await gives the loop a turn, and a callback the task
+ * scheduled (call_soon) before it awaited runs before the await returns.
+ * Stamps tell the drain which requests it must not resume inline. */
+static void stamp(Request *r, int counts)
+{
+    r->drain_serial = E.drain_serial;
+    r->in_drain = E.draining != 0;
+    if (r->in_drain && counts)
+        E.drain_submitted++;
+}
+
+/* Submitted outside a drain since the last one began: perhaps earlier in
+ * this same turn of the loop, whose call_soon callbacks run only on the
+ * next turn.  Its task is woken through call_soon too. */
+int lx_request_fresh(Request *r)
+{
+    return !r->in_drain && r->drain_serial + 1 >= E.drain_serial;
+}
+
 /* ---- errors: one place turns errno into the right OSError subclass ---- */
 
 static PyObject *lx_oserror(int err, PyObject *filename, PyObject *filename2)
@@ -727,10 +749,7 @@ static PyObject *submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     r->base.pri = (signed char)pri;
-    if (E.draining) {
-        r->drain_serial = E.drain_serial;
-        E.drain_submitted++;
-    }
+    stamp(r, 1);
     E.nreqs++;
     Py_INCREF(r);   /* the engine's reference, dropped at completion */
     lx_pool_submit(&r->base);
@@ -1020,8 +1039,7 @@ static PyObject *aio_group(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
         return NULL;
     }
     g->req.base.pri = (signed char)pri;
-    if (E.draining)
-        g->req.drain_serial = E.drain_serial;
+    stamp(&g->req, 0);
     E.nreqs++;
     Py_INCREF(g);   /* the engine's reference */
     g->live_next = E.live.live_next;
@@ -1091,8 +1109,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         goto fail;
     for (Py_ssize_t i = 0; i < n; i++)
         PyList_SET_ITEM(g->slots, i, Py_NewRef(Py_None));
-    if (E.draining)   /* even an empty batch waits for the next drain */
-        g->req.drain_serial = E.drain_serial;
+    stamp(&g->req, 0);   /* even an empty batch waits for the next drain */
     E.nreqs++;
     Py_INCREF(g);   /* the engine's reference */
     g->live_next = E.live.live_next;
@@ -1104,10 +1121,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         r->delivery = DELIVER_SLOT;
         r->slot = i;
         r->base.pri = (signed char)pri;
-        if (E.draining) {
-            r->drain_serial = E.drain_serial;
-            E.drain_submitted++;
-        }
+        stamp(r, 1);
         r->group = (Group *)Py_NewRef(g);
         r->gnext = g->children;
         if (g->children)
@@ -1318,7 +1332,7 @@ static PyObject *poll_results(int for_loop)
             }
         }
         b = E.hand;
-        if (for_loop && REQ_OF(b)->drain_serial == serial)
+        if (for_loop && REQ_OF(b)->in_drain && REQ_OF(b)->drain_serial == serial)
             break;   /* submitted by a task this drain resumed: next time */
         E.hand = b->next;
         E.in_hand--;

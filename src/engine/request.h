@@ -52,7 +52,8 @@ struct Request {
     PyObject *outcome;         /* result, exception, or cancel message */
     unsigned char fut_state, blocking, yielded;
     unsigned char quick;       /* awaited with a loop turn and a spin (future.c) */
-    unsigned drain_serial;     /* submitted during that loop drain (module.c) */
+    unsigned drain_serial;     /* the loop drains seen when it was submitted (module.c) */
+    unsigned char in_drain;    /* submitted during drain number drain_serial */
     PyObject *value;           /* a result object allocated at submission */
     Group *group;              /* the group it belongs to (a reference) */
     Request *gprev, *gnext;    /* its siblings in that group */

@@ -327,11 +327,12 @@ static int parse_path(PyObject *o, PyObject **bytes, PyObject **given)
         PyErr_SetString(PyExc_TypeError, "path must be str, bytes or os.PathLike, not None");
         return -1;
     }
-    if (!PyUnicode_FSConverter(o, bytes))   /* ValueError on an embedded NUL */
+    /* OSError.filename: os.fspath() of the argument, as os reports it;
+     * taken once (a PathLike's __fspath__ is Python code). */
+    if (!(*given = PyOS_FSPath(o)))
         return -1;
-    /* OSError.filename: os.fspath() of the argument, as os reports it */
-    if (!(*given = PyOS_FSPath(o))) {
-        Py_CLEAR(*bytes);
+    if (!PyUnicode_FSConverter(*given, bytes)) {   /* ValueError on an embedded NUL */
+        Py_CLEAR(*given);
         return -1;
     }
     return 0;

@@ -1211,7 +1211,10 @@ int lx_await_quick_ok(Request *r)
 {
     if (r->base.state >= LX_QUEUED && !r->finished && E.linger_ns
         && E.op_ns[r->op] < QUICK_OP_NS
-        && E.nreqs == 1 && lx_pool_nready() <= lx_pool_nspinning()
+        && E.nreqs == 1
+        /* alone in flight, so a running worker is one just done with an
+         * earlier request: it spins for the next as soon as it is back */
+        && lx_pool_nready() <= lx_pool_nspinning() + lx_pool_nrunning()
         && now_ns() >= E.quick_off_until) {
         lx_pool_expect(&r->base);   /* no eventfd wake-up for it */
         return 1;

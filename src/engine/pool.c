@@ -42,28 +42,40 @@ typedef struct {
     lx_req *head, *tail;
 } lx_list;
 
+/* Grouped by who writes what, each group on cache lines of its own: the
+ * submitter, a spinning worker and a spinning poller read some of these in
+ * tight loops, and a line that unrelated writers share bounces between the
+ * CPUs (measured: a 32-byte shift of this struct alone doubled the cost
+ * of a sequential await). */
+#define LINE _Alignas(64)
 static struct {
+    /* set up once or changed rarely (under q_lock) */
     lx_run_fn run;
     int efd;
-    int efd_signalled;        /* under res_lock: eventfd holds a count */
-
-    pthread_mutex_t q_lock;   /* queues, workers, limits */
-    lx_list queue[LX_NPRI];
-    unsigned long nready;     /* atomic reads outside the lock */
-    unsigned long nrunning;
-    lx_worker workers;        /* list head (sentinel) */
-    lx_worker *idle;          /* sleeping workers, most recent first */
-    unsigned nthreads, max_threads, max_idle, nspinning;
-    unsigned generation;      /* bumped when limits change: sleepers re-arm */
-    int64_t idle_timeout_ns, spin_ns;
-    int64_t service_ns;       /* recent run time of a request (moving average) */
-    unsigned long npopped;    /* requests taken by workers, ever */
     int stopping;
+    unsigned generation;      /* bumped when limits change: sleepers re-arm */
+    unsigned nthreads, max_threads, max_idle;
+    int64_t idle_timeout_ns, spin_ns;
+    lx_worker workers;        /* list head (sentinel) */
     pthread_cond_t exited;    /* a worker left */
 
-    pthread_mutex_t res_lock; /* result queue */
-    lx_list results;
+    /* the request queues: submitters and workers (under q_lock) */
+    LINE pthread_mutex_t q_lock;
+    unsigned long nready;     /* atomic reads outside the lock */
+    unsigned nspinning;
+    unsigned long npopped;    /* requests taken by workers, ever */
+    lx_worker *idle;          /* sleeping workers, most recent first */
+    lx_list queue[LX_NPRI];
+
+    /* what a worker writes as it finishes a request */
+    LINE unsigned long nrunning;
+    int64_t service_ns;       /* recent run time of a request (moving average) */
+
+    /* the result queue: workers and the poller (under res_lock) */
+    LINE pthread_mutex_t res_lock;
+    int efd_signalled;        /* eventfd holds a count */
     unsigned long nresults;   /* atomic reads outside the lock */
+    lx_list results;
 } P;
 
 static int64_t now_ns(void)

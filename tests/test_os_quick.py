@@ -254,3 +254,174 @@ def test_drain_does_not_resume_a_task_awaiting_since_this_turn(tree):
             await asyncio.sleep(0.001)
 
     asyncio.run(main())
+
+
+# ---- found in review (session 2): each failed before its fix ----
+
+def test_future_cancel_during_the_turn_leaves_nothing_stranded(tmp_path):
+    """Request.cancel() (not the task's) while its awaiter is at the quick
+    turn: the result must still be signalled and drained (an opened fd
+    closed), not left unsignalled in the result queue."""
+    p = tmp_path / "f"
+    p.write_bytes(b"x")
+    path = str(p)
+    from linuxaio import _engine
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        for _ in range(50):                 # open is quick now; the loop watches the engine
+            os.close(await aos.open(path, os.O_RDONLY))
+        before = fd_count(tmp_path)
+        stranded = []
+        for i in range(20):
+            holder = []
+            os.close(await aos.open(path, os.O_RDONLY))   # a worker spins now
+
+            async def waiter():
+                r = _engine.open(path, os.O_RDONLY, 0, None, loop)   # what aos.open awaits
+                holder.append(r)
+                return await r
+
+            t = loop.create_task(waiter())
+            await asyncio.sleep(0)          # the waiter ran its first step
+            holder[0].cancel()
+            try:
+                os.close(await t)
+            except asyncio.CancelledError:
+                pass
+            for _ in range(200):
+                if not linuxaio.nreqs():
+                    break
+                await asyncio.sleep(0.001)
+            if linuxaio.nreqs():
+                stranded.append(i)
+                linuxaio.poll_cb()
+        assert not stranded, f"rounds with a stranded result: {stranded}"
+        assert fd_count(tmp_path) == before
+
+    asyncio.run(main())
+
+
+def test_closed_awaiter_at_the_turn_leaves_nothing_stranded(tmp_path):
+    """The awaiting coroutine closed at the quick turn (a pending task
+    destroyed): the result must be signalled for a drain to take."""
+    path = str(tmp_path)
+    from linuxaio import _engine
+    loop = asyncio.new_event_loop()
+
+    async def warm():
+        for _ in range(50):
+            await aos.stat(path)
+
+    async def waiter():
+        return await _engine.stat(path, None, 0, loop)
+
+    try:
+        for _ in range(50):
+            loop.run_until_complete(warm())     # ends with a worker spinning
+            c = waiter()
+            if c.send(None) is None:            # the quick path's bare yield
+                break
+            c.close()
+            linuxaio.flush()
+        else:
+            pytest.skip("the quick path was never taken (no worker spinning in time)")
+        c.close()
+        for _ in range(500):
+            if linuxaio.npending() or not linuxaio.nreqs():
+                break
+            import time
+            time.sleep(0.001)
+        assert linuxaio.nreqs() == 0 or readable(linuxaio.poll_fileno()), \
+            "a result waits but the poll fd is not readable"
+    finally:
+        linuxaio.flush()
+        loop.close()
+
+
+def test_other_threads_drains_do_not_break_the_turn_rule(tmp_path):
+    """The "same turn" stamps are per thread: drains run by another
+    thread's loop must not let this loop resume a task inline before a
+    callback it scheduled ahead of its await."""
+    import threading
+    from linuxaio import _engine
+    p = str(tmp_path)
+    loop_b = asyncio.new_event_loop()
+    tb = threading.Thread(target=loop_b.run_forever, daemon=True)
+    tb.start()
+
+    async def b_two_awaits():
+        await aos.stat(p)
+        await aos.stat(p)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        await aos.stat(p)
+        rfd, wfd = os.pipe()
+        rfd2, wfd2 = os.pipe()
+        blocker = _engine.read(rfd2, 1, loop)   # keeps nreqs > 1: no quick awaits
+        misses = 0
+        try:
+            for _ in range(30):
+                linuxaio.aio_nop(None)
+                while linuxaio.npending() == 0:
+                    pass                        # a result waits: this turn runs A's drain
+                await asyncio.sleep(0)          # this step runs before that drain
+                ran = []
+                loop.call_soon(ran.append, 1)
+                r = _engine.read(rfd, 1, loop)  # what aos.read(rfd, 1) awaits
+                asyncio.run_coroutine_threadsafe(b_two_awaits(), loop_b).result()
+                os.write(wfd, b"x")
+                while linuxaio.npending() == 0 and linuxaio.nreqs() > 2:
+                    pass                        # r's result waits (or B's loop took it)
+                assert await r == b"x"
+                misses += not ran
+        finally:
+            os.write(wfd2, b"y")
+            assert await blocker == b"y"
+            for fd in (rfd, wfd, rfd2, wfd2):
+                os.close(fd)
+        assert misses == 0, f"{misses}/30 awaits returned before the callback queued ahead of them"
+
+    try:
+        asyncio.run(main())
+    finally:
+        loop_b.call_soon_threadsafe(loop_b.stop)
+        tb.join()
+        loop_b.close()
+
+
+def test_quick_request_behind_a_blocked_worker_runs_soon():
+    """One worker blocked (a pipe read), the other asleep since nothing was
+    in flight: a quick request must not wait for the sleeper's idle timeout
+    (the standby, not a wake-up, was trusted to catch it)."""
+    import time
+    linuxaio.min_parallel(3)
+    for _ in range(3):
+        linuxaio.aio_busy(0.02)                 # three workers
+    linuxaio.flush()
+    for _ in range(200):                        # requests look quick again
+        linuxaio.aio_nop(None)
+        linuxaio.flush()
+    time.sleep(0.05)                            # both asleep, nothing in flight
+    assert linuxaio.nthreads() >= 3
+    rfd, wfd = os.pipe()
+    try:
+        got = []
+        from linuxaio import _engine
+        _engine.read(rfd, 1, got.append)        # read(2) of an empty pipe: blocks a worker
+        time.sleep(0.01)
+        done = []
+        t0 = time.monotonic()
+        linuxaio.aio_nop(done.append)
+        while not done and time.monotonic() - t0 < 2:
+            linuxaio.poll_cb()
+            time.sleep(0.0005)
+        waited = time.monotonic() - t0
+        assert done == [0], "the quick request never ran"
+        assert waited < 0.5, f"the quick request waited {waited:.3f} s behind a blocked worker"
+    finally:
+        os.write(wfd, b"z")
+        linuxaio.flush()
+        os.close(rfd)
+        os.close(wfd)

@@ -165,12 +165,23 @@ static PyObject *fut_settle_method(Request *r, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
+/* A quick await (see module.c) that will not take its result after all:
+ * the engine signals the result as usual, for a drain to deal with. */
+static void end_quick(Request *r)
+{
+    if (r->quick) {
+        r->quick = 0;
+        lx_await_abandon(r);
+    }
+}
+
 int lx_future_cancel(Request *r, PyObject *msg)
 {
     if (r->fut_state != FUT_PENDING)
         return 0;
     r->fut_state = FUT_CANCELLED;
     Py_XSETREF(r->outcome, msg && msg != Py_None ? Py_NewRef(msg) : NULL);
+    end_quick(r);   /* its awaiter will not take the result now */
     lx_request_cancel(r);
     /* Never inline: cancel() is called from inside the awaiting task. */
     return wake(r, 0) < 0 ? -1 : 1;
@@ -372,10 +383,7 @@ static PyObject *fut_throw(Request *r, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "throw(type[, value[, traceback]])");
         return NULL;
     }
-    if (r->quick) {
-        r->quick = 0;
-        lx_await_abandon(r);
-    }
+    end_quick(r);
     if (r->loop && r->fut_state == FUT_PENDING)
         r->fut_state = FUT_CANCELLED;   /* a late result is undone */
     else if (r->fut_state == FUT_DONE)
@@ -400,6 +408,13 @@ static PyObject *fut_throw(Request *r, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Restore(et, ev, Py_NewRef(tb));
     }
     return NULL;
+}
+
+/* The awaiting coroutine was closed (a pending task destroyed, say). */
+static PyObject *fut_close(Request *r, PyObject *unused)
+{
+    end_quick(r);
+    Py_RETURN_NONE;
 }
 
 static PyObject *fut_get_blocking(Request *r, void *c)
@@ -428,6 +443,9 @@ static PyMethodDef future_methods[] = {
     {"send", (PyCFunction)fut_send, METH_O, NULL},
     {"_settle", (PyCFunction)(void (*)(void))fut_settle_method, METH_FASTCALL, NULL},
     {"throw", (PyCFunction)(void (*)(void))fut_throw, METH_FASTCALL, NULL},
+    {"close", (PyCFunction)fut_close, METH_NOARGS,
+     "close()\n--\n\nIterator protocol: the coroutine awaiting this request was closed.\n"
+     "(Does not close a file; the request goes on.)"},
     {NULL}};
 
 static PyGetSetDef future_getset[] = {

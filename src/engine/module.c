@@ -47,9 +47,6 @@ static struct {
     Py_ssize_t nreqs;          /* submitted, not yet handed to poll_cb's callbacks */
     lx_req *hand;              /* taken from the pool, not yet handled */
     unsigned long in_hand;     /* how many */
-    unsigned drain_serial;     /* counts a loop's drains */
-    unsigned draining;         /* a loop's drain is running (nested: more) */
-    unsigned long drain_submitted;  /* requests submitted during the current drain */
     unsigned long max_poll_reqs;
     int64_t max_poll_time_ns;
     Py_ssize_t max_outstanding;
@@ -68,16 +65,24 @@ static int64_t now_ns(void)
 
 /* ---- when a request was submitted, relative to a loop's drains ---- */
 
+/* Per thread: each thread runs its own loop, and another thread's drains
+ * say nothing about this one's turns. */
+static _Thread_local struct {
+    unsigned serial;           /* counts this thread's loop drains */
+    unsigned draining;         /* one is running (nested: more) */
+    unsigned long submitted;   /* requests submitted during the current one */
+} D;
+
 /* A loop's drain wakes awaiting tasks inline (future.c).  Two things must
  * still hold: every await gives the loop a turn, and a callback the task
  * scheduled (call_soon) before it awaited runs before the await returns.
  * Stamps tell the drain which requests it must not resume inline. */
 static void stamp(Request *r, int counts)
 {
-    r->drain_serial = E.drain_serial;
-    r->in_drain = E.draining != 0;
+    r->drain_serial = D.serial;
+    r->in_drain = D.draining != 0;
     if (r->in_drain && counts)
-        E.drain_submitted++;
+        D.submitted++;
 }
 
 /* Submitted outside a drain since the last one began: perhaps earlier in
@@ -85,7 +90,7 @@ static void stamp(Request *r, int counts)
  * next turn.  Its task is woken through call_soon too. */
 int lx_request_fresh(Request *r)
 {
-    return !r->in_drain && r->drain_serial + 1 >= E.drain_serial;
+    return !r->in_drain && r->drain_serial + 1 >= D.serial;
 }
 
 /* ---- errors: one place turns errno into the right OSError subclass ---- */
@@ -1306,9 +1311,9 @@ static PyObject *poll_results(int for_loop)
     if (for_loop) {
         if (!budget || budget > DRAIN_BUDGET_NS)
             budget = DRAIN_BUDGET_NS;
-        serial = ++E.drain_serial;
-        E.draining++;
-        E.drain_submitted = 0;
+        serial = ++D.serial;
+        D.draining++;
+        D.submitted = 0;
     }
     deadline = budget ? now_ns() + budget : 0;
     for (;;) {
@@ -1329,7 +1334,7 @@ static PyObject *poll_results(int for_loop)
                  * in a loop's drain for requests it submitted itself: it
                  * would wait for results it may not hand out. */
                 if (done && E.linger_ns && (!deadline || now_ns() < deadline)
-                    && (!for_loop || lx_pool_nready() + lx_pool_nrunning() > E.drain_submitted)
+                    && (!for_loop || lx_pool_nready() + lx_pool_nrunning() > D.submitted)
                     && lx_pool_linger(E.linger_ns))
                     continue;
                 break;
@@ -1353,7 +1358,7 @@ static PyObject *poll_results(int for_loop)
     }
     lx_pool_settle_signal();
     if (for_loop)
-        E.draining--;
+        D.draining--;
     return rc < 0 ? NULL : PyLong_FromUnsignedLong(done);
 }
 

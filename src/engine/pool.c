@@ -35,6 +35,7 @@ struct lx_worker {
     lx_worker *idle_next;     /* stack of sleeping workers */
     pthread_cond_t wake;
     int woken;                /* set by the waker before it signals */
+    int64_t wake_at;          /* when its timed sleep ends (under q_lock) */
     lx_req *current;          /* what it runs now (for fork's orphans) */
 };
 
@@ -143,9 +144,14 @@ static void signal_results(void)   /* res_lock held */
     }
 }
 
-void lx_pool_complete(lx_req *req)
+/* Put req on the result queue; from a worker, also forget it there: once
+ * it is in the queue it may be taken and freed at any moment, and fork's
+ * orphan list (taken with both locks held) must not see it twice. */
+static void finish(lx_req *req, lx_worker *w)
 {
     pthread_mutex_lock(&P.res_lock);
+    if (w)
+        w->current = NULL;
     STORE(req->state, LX_DONE);
     list_append(&P.results, req);
     STORE(P.nresults, P.nresults + 1);
@@ -154,6 +160,11 @@ void lx_pool_complete(lx_req *req)
     if (!req->awaited)
         signal_results();
     pthread_mutex_unlock(&P.res_lock);
+}
+
+void lx_pool_complete(lx_req *req)
+{
+    finish(req, NULL);
 }
 
 lx_req *lx_pool_take_results(unsigned long max, unsigned long *count)
@@ -404,6 +415,7 @@ static int sleep_idle(lx_worker *self)
         unsigned long popped = P.npopped;
         if (P.idle == self && (P.nready || P.nrunning) && deadline > now + STANDBY_NS)
             deadline = now + STANDBY_NS;
+        self->wake_at = deadline;
         ts = deadline_ts(deadline);
         while (!self->woken && !P.stopping && P.nthreads <= P.max_threads && rc != ETIMEDOUT
                && generation == P.generation)
@@ -455,9 +467,8 @@ static void *worker_main(void *arg)
             took = req->run_ns = now_ns() - started;
             /* Counted as running until it is on the result queue, so a
              * lingering poll_cb never sees "nothing in flight" too early. */
-            lx_pool_complete(req);
+            finish(req, self);
             pthread_mutex_lock(&P.q_lock);
-            self->current = NULL;
             STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
             STORE(P.nrunning, P.nrunning - 1);
             continue;
@@ -527,7 +538,10 @@ static void dispatch(void)
         return;
     if (P.idle) {
         lx_worker *w = P.idle;
-        if (P.service_ns < QUICK_NS && P.nready <= QUICK_DEPTH * (P.nrunning + P.nspinning))
+        /* ...provided the standby (the top sleeper) looks again soon: one
+         * that went to sleep when nothing was in flight sleeps long. */
+        if (P.service_ns < QUICK_NS && P.nready <= QUICK_DEPTH * (P.nrunning + P.nspinning)
+            && w->wake_at <= now_ns() + STANDBY_NS)
             return;
         P.idle = w->idle_next;
         w->woken = 1;
@@ -722,8 +736,7 @@ static void after_fork_child(void)
         }
     for (w = P.workers.next; w != &P.workers; w = next) {
         next = w->next;
-        /* A worker may have finished it and not yet cleared current. */
-        if (w->current && w->current->state < LX_DONE) {
+        if (w->current) {   /* running: finish() clears it with the result */
             w->current->next = list;
             list = w->current;
         }

@@ -123,22 +123,23 @@ async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
     taking = True          # until the task waits: results are kept in `got`
     got: Any = _NOTHING
 
-    def wake(result: Any) -> None:
-        if not aborted:
-            run.reschedule(task, result)
-        else:                # cancelled meanwhile: nobody takes it (an fd is closed)
-            req._undo()
-
-    def done(value: Any) -> None:
+    def settle(value: Any) -> None:
+        # Always in this run's thread, between task steps: never between
+        # two lines of this function's body below.
         nonlocal got
         if taking:
             got = value
-            return
-        result = run.Error(value) if isinstance(value, BaseException) else run.Value(value)
+        elif aborted:        # cancelled meanwhile: nobody takes it (an fd is closed)
+            req._undo()
+        else:
+            run.reschedule(task, run.Error(value) if isinstance(value, BaseException)
+                           else run.Value(value))
+
+    def done(value: Any) -> None:
         if threading.get_ident() == run.owner:
-            run.reschedule(task, result)
-        else:                # drained by another thread: wake the task in its own
-            run.token.run_sync_soon(wake, result)
+            settle(value)
+        else:                # drained by another thread: settle in this run's own
+            run.token.run_sync_soon(settle, value)
 
     req = submit(*args, done)
     # A quick request (see module.c): one checkpoint while a worker runs
@@ -149,6 +150,7 @@ async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
             await run.checkpoint()
         except BaseException:
             req._abandon()
+            taking, aborted = False, True   # a result still on its way is undone
             if got is not _NOTHING:
                 req._undo()      # it finished, but nobody will take it
             else:

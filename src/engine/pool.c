@@ -35,7 +35,6 @@ struct lx_worker {
     lx_worker *idle_next;     /* stack of sleeping workers */
     pthread_cond_t wake;
     int woken;                /* set by the waker before it signals */
-    int64_t wake_at;          /* when its timed sleep ends (under q_lock) */
     lx_req *current;          /* what it runs now (for fork's orphans) */
 };
 
@@ -64,6 +63,7 @@ static struct {
     LINE pthread_mutex_t q_lock;
     unsigned long nready;     /* atomic reads outside the lock */
     unsigned nspinning;
+    unsigned narmed;          /* sleepers that look for stuck work within STANDBY_NS */
     unsigned long npopped;    /* requests taken by workers, ever */
     lx_worker *idle;          /* sleeping workers, most recent first */
     lx_list queue[LX_NPRI];
@@ -398,9 +398,10 @@ static int worker_should_exit(void)
 
 /* Sleep in the idle stack until a submitter picks this worker.  Returns 0
  * to look for work again, -1 to exit (idle too long, or told to go).
- * The worker on top of the stack is the standby: while requests are in
- * flight it wakes every STANDBY_NS to take work that dispatch() left queued
- * behind a request that turned out slow. */
+ * While requests are in flight a sleeper is "armed": it wakes every
+ * STANDBY_NS to take work that dispatch() left queued behind a request
+ * that turned out slow.  One that fell asleep with nothing in flight sleeps
+ * long, and dispatch() does not count on it. */
 static int sleep_idle(lx_worker *self)
 {
     int64_t idle_since = now_ns();
@@ -413,13 +414,17 @@ static int sleep_idle(lx_worker *self)
         struct timespec ts;
         int rc = 0;
         unsigned long popped = P.npopped;
-        if (P.idle == self && (P.nready || P.nrunning) && deadline > now + STANDBY_NS)
+        int armed = (P.nready || P.nrunning) && deadline > now + STANDBY_NS;
+        if (armed) {
             deadline = now + STANDBY_NS;
-        self->wake_at = deadline;
+            P.narmed++;
+        }
         ts = deadline_ts(deadline);
         while (!self->woken && !P.stopping && P.nthreads <= P.max_threads && rc != ETIMEDOUT
                && generation == P.generation)
             rc = pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
+        if (armed)
+            P.narmed--;
         if (self->woken)
             return 0;
         /* Work waits and nobody took any since we slept: the others are stuck. */
@@ -530,18 +535,18 @@ static int start_worker(void)
  * Waking a sleeping worker costs the submitter a syscall and the wakee
  * ~25 us; a request that takes less than that is served sooner by a worker
  * that is already running and comes back for it.  So while requests are
- * quick, no one is woken for work that the running workers can absorb (the
- * standby catches the case where one of them turns out slow). */
+ * quick, no one is woken for work that a spinning worker will take, or
+ * that the running workers can absorb while an armed sleeper stands by in
+ * case one of them turns out slow (a read of an empty pipe). */
 static void dispatch(void)
 {
     if (P.nspinning >= P.nready)
         return;
     if (P.idle) {
         lx_worker *w = P.idle;
-        /* ...provided the standby (the top sleeper) looks again soon: one
-         * that went to sleep when nothing was in flight sleeps long. */
-        if (P.service_ns < QUICK_NS && P.nready <= QUICK_DEPTH * (P.nrunning + P.nspinning)
-            && w->wake_at <= now_ns() + STANDBY_NS)
+        if (P.service_ns < QUICK_NS
+            && (P.nready <= QUICK_DEPTH * P.nspinning
+                || (P.narmed && P.nready <= QUICK_DEPTH * (P.nspinning + P.nrunning))))
             return;
         P.idle = w->idle_next;
         w->woken = 1;
@@ -700,7 +705,7 @@ static void init_state(void)
     P.nready = P.nrunning = P.nresults = 0;
     P.workers.next = P.workers.prev = &P.workers;
     P.idle = NULL;
-    P.nthreads = P.nspinning = 0;
+    P.nthreads = P.nspinning = P.narmed = 0;
     P.stopping = 0;
     P.efd_signalled = 0;
     mutex_init_adaptive(&P.q_lock);

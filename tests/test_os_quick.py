@@ -425,3 +425,24 @@ def test_quick_request_behind_a_blocked_worker_runs_soon():
         linuxaio.flush()
         os.close(rfd)
         os.close(wfd)
+
+
+def test_reinit_cancels_tasks_awaiting_dropped_requests():
+    """reinit() drops what is in flight; a task awaiting one of those
+    requests (or a batch) gets CancelledError instead of waiting for ever."""
+    async def main():
+        await aos.stat("/")                  # the loop watches the engine
+        linuxaio.max_parallel(0)             # nothing runs: everything stays queued
+        one = asyncio.ensure_future(aos.stat("/"))
+        batch = asyncio.ensure_future(aos.stat_many(["/", "/tmp"]))
+        await asyncio.sleep(0.01)
+        assert not one.done() and not batch.done()
+        linuxaio.reinit()
+        linuxaio.min_parallel(4)             # raise the limit again
+        for t in (one, batch):
+            with pytest.raises(asyncio.CancelledError):
+                await asyncio.wait_for(t, 5)
+        assert linuxaio.nreqs() == 0
+        assert (await aos.stat("/")).st_ino == os.stat("/").st_ino   # a fresh engine works
+
+    asyncio.run(main())

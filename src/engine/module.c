@@ -1408,6 +1408,14 @@ static PyObject *flush(PyObject *m, PyObject *unused)
 
 /* ---- dropping: reinit and fork abandon what is in flight ---- */
 
+/* A task still awaiting a dropped request would wait for ever: it gets
+ * CancelledError instead (through its loop, in its own time). */
+static void tell_awaiter(Request *r)
+{
+    if (r->loop && !lx_future_done(r) && lx_future_cancel(r, NULL) < 0)
+        PyErr_Clear();   /* its loop is closed: nobody awaits any more */
+}
+
 static void drop(Request *r)
 {
     const lx_op *row;
@@ -1419,6 +1427,7 @@ static void drop(Request *r)
     if (r->ran && r->result >= 0 && row->undo)
         row->undo(r);
     r->finished = 1;
+    tell_awaiter(r);
     release_args(r);
     Py_CLEAR(r->callback);
     if (r->group) {
@@ -1451,6 +1460,7 @@ static void drop_all(lx_req *list)
         Group *g = E.live.live_next;
         live_unlink(g);
         g->req.finished = 1;
+        tell_awaiter(&g->req);
         Py_CLEAR(g->req.callback);
         Py_CLEAR(g->feeder);
         Py_DECREF(g);

@@ -171,7 +171,7 @@ static void end_quick(Request *r)
 {
     if (r->quick) {
         r->quick = 0;
-        lx_await_abandon(r);
+        lx_pool_unexpect(&r->base);
     }
 }
 

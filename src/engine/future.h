@@ -29,7 +29,5 @@ void lx_request_cancel(Request *r);
  * and a spin for its result?  Then take it: 1 settled, 0 wait, -1 error. */
 int lx_await_quick_ok(Request *r);
 int lx_await_take(Request *r);
-/* The task will not take it after all (thrown into): signal it as usual. */
-void lx_await_abandon(Request *r);
 
 #endif

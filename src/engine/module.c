@@ -272,7 +272,7 @@ static PyObject *request_take(Request *r, PyObject *unused)
 
 static PyObject *request_abandon(Request *r, PyObject *unused)
 {
-    lx_await_abandon(r);
+    lx_pool_unexpect(&r->base);
     Py_RETURN_NONE;
 }
 
@@ -1227,11 +1227,6 @@ int lx_await_quick_ok(Request *r)
     return 0;
 }
 
-void lx_await_abandon(Request *r)
-{
-    lx_pool_unexpect(&r->base);
-}
-
 int lx_await_take(Request *r)
 {
     int rc;
@@ -1538,32 +1533,19 @@ static int seconds_arg(PyObject *arg, const char *what, double *out)
 /* Thread counts stay small: each thread is a kernel task. */
 #define MAX_THREADS 4096
 
-static PyObject *min_parallel(PyObject *m, PyObject *arg)
-{
-    unsigned long n;
-    if (count_arg(arg, "nthreads", MAX_THREADS, &n) < 0)
-        return NULL;
-    lx_pool_min_threads((unsigned)n);
-    Py_RETURN_NONE;
-}
-
-static PyObject *max_parallel(PyObject *m, PyObject *arg)
-{
-    unsigned long n;
-    if (count_arg(arg, "nthreads", MAX_THREADS, &n) < 0)
-        return NULL;
-    lx_pool_set_max_threads((unsigned)n);
-    Py_RETURN_NONE;
-}
-
-static PyObject *max_idle(PyObject *m, PyObject *arg)
-{
-    unsigned long n;
-    if (count_arg(arg, "nthreads", MAX_THREADS, &n) < 0)
-        return NULL;
-    lx_pool_set_max_idle((unsigned)n);
-    Py_RETURN_NONE;
-}
+/* min_parallel, max_parallel, max_idle: a thread count for the pool. */
+#define THREAD_COUNT_KNOB(name, set)                                  \
+    static PyObject *name(PyObject *m, PyObject *arg)                 \
+    {                                                                 \
+        unsigned long n;                                              \
+        if (count_arg(arg, "nthreads", MAX_THREADS, &n) < 0)          \
+            return NULL;                                              \
+        set((unsigned)n);                                             \
+        Py_RETURN_NONE;                                               \
+    }
+THREAD_COUNT_KNOB(min_parallel, lx_pool_min_threads)
+THREAD_COUNT_KNOB(max_parallel, lx_pool_set_max_threads)
+THREAD_COUNT_KNOB(max_idle, lx_pool_set_max_idle)
 
 static PyObject *idle_timeout(PyObject *m, PyObject *arg)
 {

@@ -34,6 +34,7 @@ def _on_alarm(signum, frame):
 
 def restore_defaults():
     linuxaio.max_outstanding(0)
+    linuxaio.poll_helps(True)
     linuxaio.max_poll_reqs(0)
     linuxaio.max_poll_time(0)
     linuxaio.min_parallel(DEFAULT_THREADS)

@@ -51,6 +51,7 @@ static struct {
     int64_t max_poll_time_ns;
     Py_ssize_t max_outstanding;
     int64_t linger_ns;         /* how long poll_cb spins for one more result */
+    int help;                  /* poll_cb runs tryable requests (lx_pool_help) */
     int64_t quick_off_until;   /* a quick await's spin missed: none until then */
     int64_t op_ns[256];        /* recent run time of each operation (moving average) */
     Group live;                /* list head of unfinished groups */
@@ -183,6 +184,18 @@ static void run_request(lx_req *base)
         return;
     lx_ops[r->op].run(r);
     r->ran = 1;
+}
+
+/* In a poller with nothing else to do (lx_pool_help): no GIL either. */
+static int try_request(lx_req *base)
+{
+    Request *r = REQ_OF(base);
+    if (__atomic_load_n(&base->cancelled, __ATOMIC_ACQUIRE))
+        return 1;   /* finished unrun, as a worker would leave it */
+    if (!lx_ops[r->op].try_now(r))
+        return 0;
+    r->ran = 1;
+    return 1;
 }
 
 static int group_cancel_inner(Group *g)
@@ -678,6 +691,9 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
             break;
         }
     }
+    /* Only positioned I/O is tried first: a try that stops short leaves the
+     * rest to a worker, which a file position moved meanwhile would break. */
+    r->base.tryable = lx_ops[r->op].try_now && r->offset >= 0;
     return 0;
 }
 
@@ -1324,10 +1340,20 @@ static PyObject *poll_results(int for_loop)
                 want = E.max_poll_reqs - done;
             }
             if (!(E.hand = lx_pool_take_results(want, &E.in_hand))) {
-                /* Results often follow within microseconds; spinning for
-                 * them beats a trip through the eventfd and the poll.  Not
-                 * in a loop's drain for requests it submitted itself: it
-                 * would wait for results it may not hand out. */
+                /* Results often follow within microseconds: rather than
+                 * return to a trip through the eventfd and the poll, do a
+                 * worker's job meanwhile if one cannot block, or spin for
+                 * them.  Not in a loop's drain: that would wait for, or
+                 * run, requests whose results it may not hand out now. */
+                if (done && !for_loop && E.help && (!deadline || now_ns() < deadline)
+                    && lx_pool_can_help()) {
+                    int helped;
+                    Py_BEGIN_ALLOW_THREADS
+                    helped = lx_pool_help();
+                    Py_END_ALLOW_THREADS
+                    if (helped)
+                        continue;
+                }
                 if (done && E.linger_ns && (!deadline || now_ns() < deadline)
                     && (!for_loop || lx_pool_nready() + lx_pool_nrunning() > D.submitted)
                     && lx_pool_linger(E.linger_ns))
@@ -1583,6 +1609,15 @@ static PyObject *max_outstanding(PyObject *m, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+static PyObject *poll_helps(PyObject *m, PyObject *arg)
+{
+    int on = PyObject_IsTrue(arg);
+    if (on < 0)
+        return NULL;
+    E.help = on;
+    Py_RETURN_NONE;
+}
+
 /* Private: the spin budgets, for benchmarks and tests. */
 static PyObject *set_spin(PyObject *m, PyObject *args)
 {
@@ -1614,6 +1649,7 @@ static PyMethodDef control_methods[] = {
     ONEARG(idle_timeout, "idle_timeout(seconds)\n--\n\nHow long an idle thread beyond max_idle waits before it exits."),
     ONEARG(max_poll_reqs, "max_poll_reqs(n)\n--\n\npoll_cb() handles at most n requests per call (0: no limit)."),
     ONEARG(max_poll_time, "max_poll_time(seconds)\n--\n\npoll_cb() returns after about that long (0: no limit)."),
+    ONEARG(poll_helps, "poll_helps(flag)\n--\n\nWhether poll_cb() runs page-cache reads itself while the workers are busy (default True)."),
     ONEARG(max_outstanding, "max_outstanding(n)\n--\n\npoll_cb() blocks while nreqs() >= n (0: off)."),
     {"aio_group", (PyCFunction)(void (*)(void))aio_group, METH_FASTCALL | METH_KEYWORDS,
      "aio_group(callback=None, *, pri=0)\n--\n\nA group; its callback gets result() once every child finished."},
@@ -1648,10 +1684,11 @@ PyMODINIT_FUNC PyInit__engine(void)
     if (PyType_Ready(&RequestType) < 0 || lx_future_add_to_type(&RequestType) < 0
         || PyType_Ready(&GroupType) < 0 || lx_ops_init() < 0)
         return NULL;
-    if (lx_pool_init(run_request) < 0)
+    if (lx_pool_init(run_request, try_request) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     E.live.live_next = E.live.live_prev = &E.live;
     E.linger_ns = 20 * 1000;
+    E.help = 1;
     if (!(m = PyModule_Create(&engine_module)))
         return NULL;
     row_methods = PyMem_Calloc(lx_nops, sizeof *row_methods);

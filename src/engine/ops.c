@@ -254,10 +254,13 @@ static void run_close(Request *r)
 
 static void run_read(Request *r)
 {
+    int64_t done = r->io.nowait_done;   /* by try_read, which stopped short */
     if (r->offset < 0)
         SYSCALL_RESULT(r, read(r->fd, r->data, r->length));
     else
-        SYSCALL_RESULT(r, pread(r->fd, r->data, r->length, r->offset));
+        SYSCALL_RESULT(r, pread(r->fd, r->data + done, r->length - done, r->offset + done));
+    if (done)   /* as read(2) after a partial transfer: the bytes, not the error */
+        r->result = r->result < 0 ? done : r->result + done;
 }
 
 static void run_write(Request *r)
@@ -506,96 +509,125 @@ static void run_slurp(Request *r)
     close(fd);
 }
 
+/* ---- tries (in a polling thread: they must not block) ---- */
+
+/* A positioned read, if the page cache holds it: RWF_NOWAIT fails with
+ * EAGAIN rather than wait for the disk or a lock, and a file system that
+ * cannot promise that refuses the flag (EOPNOTSUPP).  Not under O_DIRECT,
+ * where it still waits for the device.  A short read means the end of the
+ * file, or that the rest is not cached: then a worker reads the rest
+ * (run_read). */
+static int try_read(Request *r)
+{
+    struct iovec iov = {r->data, (size_t)r->length};
+    struct stat st;
+    ssize_t n;
+    int fl = fcntl(r->fd, F_GETFL);
+    if (r->offset < 0 || fl < 0 || (fl & O_DIRECT))
+        return 0;
+    n = preadv2(r->fd, &iov, 1, r->offset, RWF_NOWAIT);
+    if (n < 0)   /* would block, or an error the worker's pread will report */
+        return 0;
+    /* 0 is the end: what is not cached fails with EAGAIN instead */
+    if (n == 0 || n == r->length
+        || (fstat(r->fd, &st) == 0 && S_ISREG(st.st_mode) && r->offset + n >= st.st_size)) {
+        r->result = n;
+        return 1;
+    }
+    r->io.nowait_done = n;
+    return 0;
+}
+
 /* ---- the table ----
  * The aio_* rows are the callback API (Linux::AIO's, then IO::AIO's); the
  * others serve linuxaio.os, which gives them the names and shapes of os. */
 
 const lx_op lx_ops[] = {
-    {"aio_nop", "", 0, run_nop, result_zero, NULL,
+    {"aio_nop", "", 0, run_nop, NULL, result_zero, NULL,
      "aio_nop(callback=None, *, pri=0)\n--\n\nPass through a worker; the callback gets 0."},
-    {"aio_busy", "s", 0, run_busy, result_zero, NULL,
+    {"aio_busy", "s", 0, run_busy, NULL, result_zero, NULL,
      "aio_busy(seconds, callback=None, *, pri=0)\n--\n\nKeep a worker busy for that long; the callback gets 0."},
-    {"aio_open", "pim", 0, run_open, result_int, undo_open,
+    {"aio_open", "pim", 0, run_open, NULL, result_int, undo_open,
      "aio_open(path, flags, mode, callback=None, *, pri=0)\n--\n\n"
      "open(2); the callback gets the new fd (close-on-exec), an int."},
-    {"aio_close", "F", 0, run_close, result_zero, NULL,
+    {"aio_close", "F", 0, run_close, NULL, result_zero, NULL,
      "aio_close(fd, callback=None, *, pri=0)\n--\n\nclose(2) an int fd; the callback gets 0."},
-    {"aio_read", "fonwd", 0, run_read, result_int, NULL,
+    {"aio_read", "fonwd", 0, run_read, try_read, result_int, NULL,
      "aio_read(fd, offset, length, data, dataoffset, callback=None, *, pri=0)\n--\n\n"
      "Read length bytes at offset (None: at the file position) into data[dataoffset:];\n"
      "the callback gets the number of bytes read."},
-    {"aio_write", "fonrd", 0, run_write, result_int, NULL,
+    {"aio_write", "fonrd", 0, run_write, NULL, result_int, NULL,
      "aio_write(fd, offset, length, data, dataoffset, callback=None, *, pri=0)\n--\n\n"
      "Write data[dataoffset:dataoffset+length] at offset (None: at the file position);\n"
      "the callback gets the number of bytes written."},
-    {"aio_stat", "x", 0, run_stat, result_stat, NULL,
+    {"aio_stat", "x", 0, run_stat, NULL, result_stat, NULL,
      "aio_stat(fd_or_path, callback=None, *, pri=0)\n--\n\nstat(2)/fstat(2); the callback gets an os.stat_result."},
-    {"aio_lstat", "x", AT_SYMLINK_NOFOLLOW, run_stat, result_stat, NULL,
+    {"aio_lstat", "x", AT_SYMLINK_NOFOLLOW, run_stat, NULL, result_stat, NULL,
      "aio_lstat(path, callback=None, *, pri=0)\n--\n\nlstat(2); the callback gets an os.stat_result."},
-    {"aio_unlink", "p", 0, run_unlink, result_zero, NULL,
+    {"aio_unlink", "p", 0, run_unlink, NULL, result_zero, NULL,
      "aio_unlink(path, callback=None, *, pri=0)\n--\n\nunlink(2); the callback gets 0."},
-    {"aio_slurp", "poL", 0, run_slurp, result_malloced, NULL,
+    {"aio_slurp", "poL", 0, run_slurp, NULL, result_malloced, NULL,
      "aio_slurp(path, offset, length, callback=None, *, pri=0)\n--\n\n"
      "Open, read length bytes at offset (None: to the end) and close, in one request;\n"
      "the callback gets the bytes."},
-    {"aio_truncate", "xo", 0, run_truncate, result_zero, NULL,
+    {"aio_truncate", "xo", 0, run_truncate, NULL, result_zero, NULL,
      "aio_truncate(fd_or_path, length, callback=None, *, pri=0)\n--\n\n"
      "truncate(2)/ftruncate(2); the callback gets 0."},
-    {"aio_fsync", "f", 0, run_fsync, result_zero, NULL,
+    {"aio_fsync", "f", 0, run_fsync, NULL, result_zero, NULL,
      "aio_fsync(fd, callback=None, *, pri=0)\n--\n\nfsync(2); the callback gets 0."},
-    {"aio_fdatasync", "f", 0, run_fdatasync, result_zero, NULL,
+    {"aio_fdatasync", "f", 0, run_fdatasync, NULL, result_zero, NULL,
      "aio_fdatasync(fd, callback=None, *, pri=0)\n--\n\nfdatasync(2); the callback gets 0."},
-    {"aio_mkdir", "pm", 0, run_mkdir, result_zero, NULL,
+    {"aio_mkdir", "pm", 0, run_mkdir, NULL, result_zero, NULL,
      "aio_mkdir(path, mode, callback=None, *, pri=0)\n--\n\nmkdir(2); the callback gets 0."},
-    {"aio_rmdir", "p", AT_REMOVEDIR, run_unlink, result_zero, NULL,
+    {"aio_rmdir", "p", AT_REMOVEDIR, run_unlink, NULL, result_zero, NULL,
      "aio_rmdir(path, callback=None, *, pri=0)\n--\n\nrmdir(2); the callback gets 0."},
-    {"aio_rename", "pP", 0, run_rename, result_zero, NULL,
+    {"aio_rename", "pP", 0, run_rename, NULL, result_zero, NULL,
      "aio_rename(src, dst, callback=None, *, pri=0)\n--\n\nrename(2); the callback gets 0."},
-    {"aio_chmod", "xm", 0, run_chmod, result_zero, NULL,
+    {"aio_chmod", "xm", 0, run_chmod, NULL, result_zero, NULL,
      "aio_chmod(fd_or_path, mode, callback=None, *, pri=0)\n--\n\nchmod(2)/fchmod(2); the callback gets 0."},
-    {"aio_utime", "xuu", 0, run_utime, result_zero, NULL,
+    {"aio_utime", "xuu", 0, run_utime, NULL, result_zero, NULL,
      "aio_utime(fd_or_path, atime, mtime, callback=None, *, pri=0)\n--\n\n"
      "Set the times (seconds, floats; None for both: now); the callback gets 0."},
-    {"aio_readlink", "p", 0, run_readlink, result_path, NULL,
+    {"aio_readlink", "p", 0, run_readlink, NULL, result_path, NULL,
      "aio_readlink(path, callback=None, *, pri=0)\n--\n\nreadlink(2); the callback gets the target."},
-    {"aio_symlink", "pP", 0, run_symlink, result_zero, NULL,
+    {"aio_symlink", "pP", 0, run_symlink, NULL, result_zero, NULL,
      "aio_symlink(target, linkpath, callback=None, *, pri=0)\n--\n\nsymlink(2); the callback gets 0."},
-    {"aio_link", "pP", 0, run_link, result_zero, NULL,
+    {"aio_link", "pP", 0, run_link, NULL, result_zero, NULL,
      "aio_link(src, dst, callback=None, *, pri=0)\n--\n\nlink(2); the callback gets 0."},
-    {"aio_realpath", "p", 0, run_realpath, result_path, NULL,
+    {"aio_realpath", "p", 0, run_realpath, NULL, result_path, NULL,
      "aio_realpath(path, callback=None, *, pri=0)\n--\n\nrealpath(3); the callback gets the canonical path."},
-    {"aio_readdir", "p", 0, run_readdir, result_names, NULL,
+    {"aio_readdir", "p", 0, run_readdir, NULL, result_names, NULL,
      "aio_readdir(path, callback=None, *, pri=0)\n--\n\n"
      "The names in a directory (getdents64, without . and ..); the callback gets a list."},
 
-    {"open", "pimD", 0, run_open, result_int, undo_open, NULL},
-    {"open_stat", "pimD", 0, run_open_stat, result_fd_stat, undo_open, NULL},
-    {"close", "k", 0, run_close, result_zero, NULL, NULL},
-    {"read", "kN", 0, run_read, result_bytes, NULL, NULL},
-    {"pread", "kNO", 0, run_read, result_bytes, NULL, NULL},
-    {"readinto", "kW", 0, run_read, result_int, NULL, NULL},
-    {"preadinto", "kWO", 0, run_read, result_int, NULL, NULL},
-    {"preadv", "kVoi", 0, run_preadv, result_int, NULL, NULL},
-    {"write", "kb", 0, run_write, result_int, NULL, NULL},
-    {"pwrite", "kbO", 0, run_write, result_int, NULL, NULL},
-    {"pwritev", "kvoi", 0, run_pwritev, result_int, NULL, NULL},
-    {"stat", "xDi", 0, run_stat, result_stat, NULL, NULL},
-    {"fstat", "k", 0, run_stat, result_stat, NULL, NULL},
-    {"unlink", "pD", 0, run_unlink, result_zero, NULL, NULL},
-    {"rmdir", "pD", AT_REMOVEDIR, run_unlink, result_zero, NULL, NULL},
-    {"ftruncate", "kO", 0, run_truncate, result_zero, NULL, NULL},
-    {"truncate", "xO", 0, run_truncate, result_zero, NULL, NULL},
-    {"fsync", "f", 0, run_fsync, result_zero, NULL, NULL},
-    {"fdatasync", "f", 0, run_fdatasync, result_zero, NULL, NULL},
-    {"mkdir", "pmD", 0, run_mkdir, result_zero, NULL, NULL},
-    {"rename", "pPDE", 0, run_rename, result_zero, NULL, NULL},
-    {"chmod", "xmDi", 0, run_chmod, result_zero, NULL, NULL},
-    {"utime", "xtDi", 0, run_utime, result_zero, NULL, NULL},
-    {"readlink", "pD", 0, run_readlink, result_path, NULL, NULL},
-    {"symlink", "pPD", 0, run_symlink, result_zero, NULL, NULL},
-    {"link", "pPDEi", 0, run_link, result_zero, NULL, NULL},
-    {"realpath", "p", 0, run_realpath, result_path, NULL, NULL},
-    {"scandir", "p", READDIR_TYPES, run_readdir, result_entries, NULL, NULL},
+    {"open", "pimD", 0, run_open, NULL, result_int, undo_open, NULL},
+    {"open_stat", "pimD", 0, run_open_stat, NULL, result_fd_stat, undo_open, NULL},
+    {"close", "k", 0, run_close, NULL, result_zero, NULL, NULL},
+    {"read", "kN", 0, run_read, NULL, result_bytes, NULL, NULL},
+    {"pread", "kNO", 0, run_read, try_read, result_bytes, NULL, NULL},
+    {"readinto", "kW", 0, run_read, NULL, result_int, NULL, NULL},
+    {"preadinto", "kWO", 0, run_read, try_read, result_int, NULL, NULL},
+    {"preadv", "kVoi", 0, run_preadv, NULL, result_int, NULL, NULL},
+    {"write", "kb", 0, run_write, NULL, result_int, NULL, NULL},
+    {"pwrite", "kbO", 0, run_write, NULL, result_int, NULL, NULL},
+    {"pwritev", "kvoi", 0, run_pwritev, NULL, result_int, NULL, NULL},
+    {"stat", "xDi", 0, run_stat, NULL, result_stat, NULL, NULL},
+    {"fstat", "k", 0, run_stat, NULL, result_stat, NULL, NULL},
+    {"unlink", "pD", 0, run_unlink, NULL, result_zero, NULL, NULL},
+    {"rmdir", "pD", AT_REMOVEDIR, run_unlink, NULL, result_zero, NULL, NULL},
+    {"ftruncate", "kO", 0, run_truncate, NULL, result_zero, NULL, NULL},
+    {"truncate", "xO", 0, run_truncate, NULL, result_zero, NULL, NULL},
+    {"fsync", "f", 0, run_fsync, NULL, result_zero, NULL, NULL},
+    {"fdatasync", "f", 0, run_fdatasync, NULL, result_zero, NULL, NULL},
+    {"mkdir", "pmD", 0, run_mkdir, NULL, result_zero, NULL, NULL},
+    {"rename", "pPDE", 0, run_rename, NULL, result_zero, NULL, NULL},
+    {"chmod", "xmDi", 0, run_chmod, NULL, result_zero, NULL, NULL},
+    {"utime", "xtDi", 0, run_utime, NULL, result_zero, NULL, NULL},
+    {"readlink", "pD", 0, run_readlink, NULL, result_path, NULL, NULL},
+    {"symlink", "pPD", 0, run_symlink, NULL, result_zero, NULL, NULL},
+    {"link", "pPDEi", 0, run_link, NULL, result_zero, NULL, NULL},
+    {"realpath", "p", 0, run_realpath, NULL, result_path, NULL, NULL},
+    {"scandir", "p", READDIR_TYPES, run_readdir, NULL, result_entries, NULL, NULL},
 };
 const int lx_nops = sizeof lx_ops / sizeof lx_ops[0];
 

@@ -34,6 +34,10 @@ typedef struct {
     const char *args;
     int flags;                        /* preset flags: AT_SYMLINK_NOFOLLOW... */
     void (*run)(Request *r);          /* in a worker: no GIL, no objects */
+    /* Optional: run it at once if that cannot block (a read the page cache
+     * serves), in a polling thread that would otherwise wait (pool.c's
+     * help).  1 if done, 0 to leave it, or what is left of it, to run. */
+    int (*try_now)(Request *r);
     PyObject *(*result)(Request *r);  /* with the GIL: the callback's value */
     void (*undo)(Request *r);         /* a cancelled request's effect undone */
     const char *doc;

@@ -38,6 +38,13 @@ struct lx_worker {
     lx_req *current;          /* what it runs now (for fork's orphans) */
 };
 
+/* A polling thread while it runs a request in lx_pool_help(). */
+typedef struct lx_helper lx_helper;
+struct lx_helper {
+    lx_helper *next;
+    lx_req *current;          /* as a worker's */
+};
+
 typedef struct {
     lx_req *head, *tail;
 } lx_list;
@@ -51,10 +58,12 @@ typedef struct {
 static struct {
     /* set up once or changed rarely (under q_lock) */
     lx_run_fn run;
+    lx_try_fn try_run;
     int efd;
     int stopping;
     unsigned generation;      /* bumped when limits change: sleepers re-arm */
     unsigned nthreads, max_threads, max_idle;
+    unsigned ncpu;            /* CPUs this process may run on */
     int64_t idle_timeout_ns, spin_ns;
     lx_worker workers;        /* list head (sentinel) */
     pthread_cond_t exited;    /* a worker left */
@@ -66,6 +75,7 @@ static struct {
     unsigned narmed;          /* sleepers that look for stuck work within STANDBY_NS */
     unsigned long npopped;    /* requests taken by workers, ever */
     lx_worker *idle;          /* sleeping workers, most recent first */
+    lx_helper *helpers;       /* polling threads running a request now */
     lx_list queue[LX_NPRI];
 
     /* what a worker writes as it finishes a request */
@@ -125,6 +135,17 @@ static void list_append(lx_list *l, lx_req *r)
     l->tail = r;
 }
 
+static void list_prepend(lx_list *l, lx_req *r)
+{
+    r->prev = NULL;
+    r->next = l->head;
+    if (l->head)
+        l->head->prev = r;
+    else
+        l->tail = r;
+    l->head = r;
+}
+
 static void list_unlink(lx_list *l, lx_req *r)
 {
     if (r->prev) r->prev->next = r->next; else l->head = r->next;
@@ -144,14 +165,15 @@ static void signal_results(void)   /* res_lock held */
     }
 }
 
-/* Put req on the result queue; from a worker, also forget it there: once
- * it is in the queue it may be taken and freed at any moment, and fork's
- * orphan list (taken with both locks held) must not see it twice. */
-static void finish(lx_req *req, lx_worker *w)
+/* Put req on the result queue; from a worker (or a helper), also forget it
+ * there: once it is in the queue it may be taken and freed at any moment,
+ * and fork's orphan list (taken with both locks held) must not see it
+ * twice. */
+static void finish(lx_req *req, lx_req **current)
 {
     pthread_mutex_lock(&P.res_lock);
-    if (w)
-        w->current = NULL;
+    if (current)
+        *current = NULL;
     STORE(req->state, LX_DONE);
     list_append(&P.results, req);
     STORE(P.nresults, P.nresults + 1);
@@ -472,7 +494,7 @@ static void *worker_main(void *arg)
             took = req->run_ns = now_ns() - started;
             /* Counted as running until it is on the result queue, so a
              * lingering poll_cb never sees "nothing in flight" too early. */
-            finish(req, self);
+            finish(req, &self->current);
             pthread_mutex_lock(&P.q_lock);
             STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
             STORE(P.nrunning, P.nrunning - 1);
@@ -546,7 +568,8 @@ static void dispatch(void)
         lx_worker *w = P.idle;
         if (P.service_ns < QUICK_NS
             && (P.nready <= QUICK_DEPTH * P.nspinning
-                || (P.narmed && P.nready <= QUICK_DEPTH * (P.nspinning + P.nrunning))))
+                || (P.narmed && (P.nready <= QUICK_DEPTH * (P.nspinning + P.nrunning)
+                                 || P.nspinning + P.nrunning >= P.ncpu))))
             return;
         P.idle = w->idle_next;
         w->woken = 1;
@@ -589,6 +612,70 @@ int lx_pool_cancel(lx_req *req)
     }
     pthread_mutex_unlock(&P.q_lock);
     return was_queued;
+}
+
+/* ---- the poller helps ---- */
+
+int lx_pool_can_help(void)
+{
+    return P.try_run && LOAD(P.max_threads) > 1 && LOAD(P.nready) > LOAD(P.nspinning);
+}
+
+/* While the workers are busy, a poller waiting for their results spins on
+ * a CPU of its own: running a request that cannot block there instead (a
+ * read from the page cache) puts that CPU to work too.  Not with a limit of
+ * one thread: whoever sets it may count on one request at a time, in order.
+ * The most urgent request or none, so priorities hold. */
+int lx_pool_help(void)
+{
+    lx_helper self = {NULL, NULL};
+    lx_req *req = NULL;
+    int64_t started;
+    int done;
+
+    pthread_mutex_lock(&P.q_lock);
+    if (P.try_run && P.max_threads > 1 && !P.stopping && P.nready > P.nspinning)
+        for (int i = LX_NPRI - 1; i >= 0 && !req; i--)
+            req = P.queue[i].head;
+    if (!req || !req->tryable) {
+        pthread_mutex_unlock(&P.q_lock);
+        return 0;
+    }
+    list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
+    P.npopped++;
+    req->state = LX_RUNNING;
+    self.current = req;
+    self.next = P.helpers;
+    P.helpers = &self;
+    STORE(P.nrunning, P.nrunning + 1);
+    STORE(P.nready, P.nready - 1);
+    pthread_mutex_unlock(&P.q_lock);
+
+    started = now_ns();
+    done = P.try_run(req);
+    if (done) {
+        req->run_ns = now_ns() - started;
+        finish(req, &self.current);
+    }
+
+    pthread_mutex_lock(&P.q_lock);
+    for (lx_helper **h = &P.helpers; *h; h = &(*h)->next)
+        if (*h == &self) {
+            *h = self.next;
+            break;
+        }
+    if (!done) {   /* back in front, for a worker, and never tried again */
+        req->tryable = 0;
+        req->state = LX_QUEUED;
+        list_prepend(&P.queue[req->pri - LX_PRI_MIN], req);
+        STORE(P.nready, P.nready + 1);
+        dispatch();
+    }
+    STORE(P.nrunning, P.nrunning - 1);
+    if (P.stopping)
+        pthread_cond_broadcast(&P.exited);
+    pthread_mutex_unlock(&P.q_lock);
+    return done;
 }
 
 /* ---- limits and counters ---- */
@@ -654,23 +741,30 @@ void lx_pool_set_spin(int64_t ns)
     pthread_mutex_unlock(&P.q_lock);
 }
 
-unsigned lx_pool_stop(int64_t timeout_ns)
+static void cancel_queued(void)   /* q_lock held */
 {
-    struct timespec ts = deadline_ts(now_ns() + timeout_ns);
-    unsigned left;
     lx_req *r;
-
-    pthread_mutex_lock(&P.q_lock);
-    P.stopping = 1;
     while ((r = pop_ready())) {
         r->cancelled = 1;
         lx_pool_complete(r);
         STORE(P.nready, P.nready - 1);
     }
+}
+
+unsigned lx_pool_stop(int64_t timeout_ns)
+{
+    struct timespec ts = deadline_ts(now_ns() + timeout_ns);
+    unsigned left;
+
+    pthread_mutex_lock(&P.q_lock);
+    P.stopping = 1;
+    cancel_queued();
     for (lx_worker *w = P.workers.next; w != &P.workers; w = w->next)
         pthread_cond_signal(&w->wake);
-    while (P.nthreads && pthread_cond_timedwait(&P.exited, &P.q_lock, &ts) != ETIMEDOUT)
+    while ((P.nthreads || P.helpers)
+           && pthread_cond_timedwait(&P.exited, &P.q_lock, &ts) != ETIMEDOUT)
         ;
+    cancel_queued();   /* what a helper gave back meanwhile */
     left = P.nthreads;
     if (!left)
         P.stopping = 0;   /* ready for reuse (reinit) */
@@ -705,6 +799,7 @@ static void init_state(void)
     P.nready = P.nrunning = P.nresults = 0;
     P.workers.next = P.workers.prev = &P.workers;
     P.idle = NULL;
+    P.helpers = NULL;
     P.nthreads = P.nspinning = P.narmed = 0;
     P.stopping = 0;
     P.efd_signalled = 0;
@@ -747,6 +842,11 @@ static void after_fork_child(void)
         }
         free(w);   /* its thread does not exist here */
     }
+    for (lx_helper *h = P.helpers; h; h = h->next)
+        if (h->current) {   /* on the stack of a thread not copied here */
+            h->current->next = list;
+            list = h->current;
+        }
     orphans = list;
     init_state();
     P.efd = new_eventfd_at(P.efd);
@@ -759,10 +859,15 @@ lx_req *lx_pool_orphans(void)
     return list;
 }
 
-int lx_pool_init(lx_run_fn run)
+int lx_pool_init(lx_run_fn run, lx_try_fn try_run)
 {
     static int atfork_done;
     P.run = run;
+    P.try_run = try_run;
+    {
+        cpu_set_t cpus;
+        P.ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (unsigned)CPU_COUNT(&cpus) : 2;
+    }
     init_state();
     P.max_threads = 4;
     P.max_idle = 4;

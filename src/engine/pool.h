@@ -36,12 +36,16 @@ struct lx_req {
     int awaited;             /* under the result lock: see lx_pool_expect */
     int64_t run_ns;          /* how long the run function took */
     signed char pri;
+    unsigned char tryable;   /* a poller may try it first (lx_pool_help) */
 };
 
 typedef void (*lx_run_fn)(lx_req *req);
+/* Run req only if that cannot block: 1 if it is done, 0 if it must go to a
+ * worker (it is then run with lx_run_fn as usual). */
+typedef int (*lx_try_fn)(lx_req *req);
 
 /* Returns 0, or -1 with errno set. */
-int lx_pool_init(lx_run_fn run);
+int lx_pool_init(lx_run_fn run, lx_try_fn try_run);
 int lx_pool_fileno(void);
 
 void lx_pool_submit(lx_req *req);
@@ -73,6 +77,14 @@ int lx_pool_wait_results(int64_t timeout_ns);
 /* Spin up to spin_ns for a result while requests are in a worker's hands;
  * cheaper than a sleep/wake-up through the eventfd (see lx_pool_spin_ns). */
 int lx_pool_linger(int64_t spin_ns);
+/* A poller with nothing to hand out helps instead of waiting: it runs the
+ * most urgent queued request itself if that one is tryable and the try
+ * succeeds (see lx_try_fn), while more requests wait than spinning workers
+ * will take.  1 if it finished one (on the result queue now), else 0.
+ * lx_pool_can_help() is the cheap, lock-free test for whether to call it.
+ * Call without the GIL: the try does I/O. */
+int lx_pool_can_help(void);
+int lx_pool_help(void);
 
 /* Counters; approximate when read without the caller's serialisation. */
 unsigned long lx_pool_nready(void);    /* queued, not started */

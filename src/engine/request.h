@@ -63,6 +63,7 @@ struct Request {
     union {
         struct stat st;
         struct timespec times[2];  /* utimensat(2): atime, mtime */
+        int64_t nowait_done;       /* a read: bytes its try_now got (ops.c) */
     } io;
 };
 

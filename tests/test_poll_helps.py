@@ -1,0 +1,375 @@
+"""poll_cb() helps: with the workers busy, it runs queued page-cache reads itself.
+
+Each test occupies every worker with aio_busy, queues reads behind them,
+and gets a poll_cb() to the point where it would wait (it has handled one
+result: a cancelled request).  What that poll_cb() ran is then plain to see:
+the busy workers cannot have run anything.
+"""
+import ctypes
+import mmap
+import os
+import threading
+import time
+
+import pytest
+
+import linuxaio
+from aio_helpers import wait_started, wait_until
+
+PAGE = mmap.PAGESIZE
+THREADS = 4          # conftest's default thread limit
+BUSY = 0.4           # seconds the workers are kept busy
+
+
+@pytest.fixture
+def cached(tmp_path):
+    """A 64-page file of distinct pages, in the page cache."""
+    path = tmp_path / "data"
+    data = b"".join(bytes([i]) * PAGE for i in range(64))
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    assert os.pread(fd, len(data), 0) == data
+    yield fd, data
+    os.close(fd)
+
+
+def occupy_workers(n=THREADS):
+    """Every worker runs an aio_busy; returns when none is left queued."""
+    linuxaio.min_parallel(n)
+    busy = [linuxaio.aio_busy(BUSY) for _ in range(n)]
+    wait_started()
+    wait_until(lambda: linuxaio.nthreads() >= n, what="workers started")
+    return busy
+
+
+def poll_once_with_a_result():
+    """poll_cb() with one result ready (a cancelled nop): it then helps."""
+    nop = linuxaio.aio_nop(pri=linuxaio.PRI_MAX)
+    assert nop.cancel()
+    return linuxaio.poll_cb()
+
+
+def is_cached(fd, offset, length=PAGE):
+    """Every page of the range is in the page cache: mincore(2).  (A read,
+    even with RWF_NOWAIT, would start readahead and change the answer.)"""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_int, ctypes.c_long]
+    size = offset + length
+    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
+    assert addr not in (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno())
+    try:
+        vec = (ctypes.c_ubyte * ((size + PAGE - 1) // PAGE))()
+        assert libc.mincore(ctypes.c_void_p(addr), ctypes.c_size_t(size), vec) == 0
+        return all(v & 1 for v in vec[offset // PAGE:])
+    finally:
+        libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
+
+
+def evict(fd, offset, length):
+    assert is_cached(fd, offset, length)
+    os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+    if any(is_cached(fd, o) for o in range(offset, offset + length, PAGE)):
+        pytest.skip("posix_fadvise(DONTNEED) left the pages cached on this file system")
+
+
+def reads(fd, pages, results, bufs, **kw):
+    reqs = []
+    for i in pages:
+        buf = bytearray(PAGE)
+        bufs[i] = buf
+        reqs.append(linuxaio.aio_read(fd, i * PAGE, PAGE, buf, 0,
+                                      lambda r, i=i: results.__setitem__(i, r), **kw))
+    return reqs
+
+
+def test_poll_cb_runs_cached_reads_while_the_workers_are_busy(cached):
+    fd, data = cached
+    occupy_workers()
+    results, bufs = {}, {}
+    reads(fd, range(16), results, bufs)
+    t0 = time.monotonic()
+    handled = poll_once_with_a_result()
+    assert time.monotonic() - t0 < BUSY / 2
+    assert handled == 17   # the nop and every read, while the workers slept
+    assert results == {i: PAGE for i in range(16)}
+    for i in range(16):
+        assert bufs[i] == data[i * PAGE:(i + 1) * PAGE] == os.pread(fd, PAGE, i * PAGE)
+    assert linuxaio.nreqs() == THREADS   # only the busy ones
+    linuxaio.flush()
+
+
+def test_poll_helps_false_leaves_them_to_the_workers(cached):
+    fd, data = cached
+    linuxaio.poll_helps(False)
+    occupy_workers()
+    results, bufs = {}, {}
+    reads(fd, range(4), results, bufs)
+    assert poll_once_with_a_result() == 1
+    assert results == {} and linuxaio.nready() == 4
+    linuxaio.flush()
+    assert results == {i: PAGE for i in range(4)}
+    assert bufs[3] == data[3 * PAGE:4 * PAGE]
+
+
+def test_uncached_read_goes_to_a_worker(cached):
+    fd, data = cached
+    evict(fd, 0, len(data))
+    occupy_workers()
+    results, bufs = {}, {}
+    reads(fd, [5], results, bufs)
+    assert poll_once_with_a_result() == 1   # RWF_NOWAIT said "would block"
+    assert results == {} and linuxaio.nready() == 1
+    linuxaio.flush()
+    assert results == {5: PAGE} and bufs[5] == data[5 * PAGE:6 * PAGE]
+
+
+def test_a_read_that_stops_short_is_finished_by_a_worker(cached):
+    """The first page cached, the second not: the poller reads one page and
+    a worker the other; the callback gets both, once."""
+    fd, data = cached
+    evict(fd, 0, len(data))   # all of it: ext4 caches files in large folios
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)   # no readahead
+    os.pread(fd, PAGE, 0)
+    if not is_cached(fd, 0) or is_cached(fd, PAGE):
+        pytest.skip("cannot cache just the first page of a file here")
+    occupy_workers()
+    buf = bytearray(2 * PAGE)
+    got = []
+    linuxaio.aio_read(fd, 0, 2 * PAGE, buf, 0, got.append)
+    assert poll_once_with_a_result() == 1
+    assert got == [] and linuxaio.nready() == 1   # the rest waits for a worker
+    linuxaio.flush()
+    assert got == [2 * PAGE]
+    assert buf == data[:2 * PAGE]
+
+
+def test_a_short_read_at_the_end_of_the_file_is_the_result(cached):
+    fd, data = cached
+    occupy_workers()
+    buf = bytearray(3 * PAGE)
+    got = []
+    linuxaio.aio_read(fd, len(data) - PAGE, 3 * PAGE, buf, 0, got.append)
+    linuxaio.aio_read(fd, len(data) + PAGE, PAGE, bytearray(PAGE), 0, got.append)
+    assert poll_once_with_a_result() == 3
+    assert got == [PAGE, 0]
+    assert buf[:PAGE] == data[-PAGE:]
+    linuxaio.flush()
+
+
+def test_read_errors_come_from_the_worker_unchanged(tmp_path):
+    d = os.open(tmp_path, os.O_RDONLY)
+    try:
+        occupy_workers()
+        got = []
+        linuxaio.aio_read(d, 0, PAGE, bytearray(PAGE), 0, got.append)
+        assert poll_once_with_a_result() == 1 and got == []
+        linuxaio.flush()
+        assert isinstance(got[0], IsADirectoryError) and got[0].errno == 21
+    finally:
+        os.close(d)
+
+
+def test_the_most_urgent_request_or_none(cached):
+    """A queued nop (not a read) ahead of the reads: the poller may not jump it."""
+    fd, _ = cached
+    occupy_workers()
+    results, bufs = {}, {}
+    reads(fd, range(4), results, bufs, pri=-1)
+    linuxaio.aio_nop(pri=1)
+    assert poll_once_with_a_result() == 1
+    assert results == {} and linuxaio.nready() == 5
+    linuxaio.flush()
+    assert len(results) == 4
+
+
+def test_reads_in_priority_order(cached):
+    fd, _ = cached
+    occupy_workers()
+    order = []
+    for i, pri in enumerate([-2, 3, 0, 3, -4, 1]):
+        linuxaio.aio_read(fd, i * PAGE, PAGE, bytearray(PAGE), 0,
+                          lambda r, i=i: order.append(i), pri=pri)
+    assert poll_once_with_a_result() == 7
+    assert order == [1, 3, 5, 2, 0, 4]
+    linuxaio.flush()
+
+
+def test_writes_and_reads_at_the_file_position_are_not_helped(cached, tmp_path):
+    fd, _ = cached
+    wfd = os.open(tmp_path / "w", os.O_WRONLY | os.O_CREAT)
+    try:
+        occupy_workers()
+        got = []
+        linuxaio.aio_read(fd, None, PAGE, bytearray(PAGE), 0, got.append)
+        linuxaio.aio_write(wfd, 0, 3, b"abc", 0, got.append)
+        assert poll_once_with_a_result() == 1
+        assert got == [] and linuxaio.nready() == 2
+        linuxaio.flush()
+        assert sorted(got) == [3, PAGE]
+    finally:
+        os.close(wfd)
+
+
+def test_no_help_with_a_thread_limit_of_one(cached):
+    """max_parallel(1) promises one request at a time, in order."""
+    fd, _ = cached
+    linuxaio.max_parallel(1)
+    occupy_workers(1)
+    results, bufs = {}, {}
+    reads(fd, range(3), results, bufs)
+    assert poll_once_with_a_result() == 1
+    assert results == {}
+    linuxaio.flush()
+    assert len(results) == 3
+
+
+def test_no_help_under_o_direct(tmp_path):
+    """RWF_NOWAIT does not stop an O_DIRECT read from waiting for the device."""
+    path = tmp_path / "direct"
+    path.write_bytes(b"x" * 4 * PAGE)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    except OSError as e:
+        pytest.skip(f"O_DIRECT not supported here: {e}")
+    try:
+        occupy_workers()
+        buf = mmap.mmap(-1, PAGE)
+        got = []
+        linuxaio.aio_read(fd, 0, PAGE, buf, 0, got.append)
+        assert poll_once_with_a_result() == 1
+        assert got == [] and linuxaio.nready() == 1
+        linuxaio.flush()
+        assert got == [PAGE] and buf[:] == b"x" * PAGE
+    finally:
+        os.close(fd)
+
+
+def test_cancelled_while_queued_is_never_run(cached):
+    fd, _ = cached
+    occupy_workers()
+    buf = bytearray(b"\xff" * PAGE)
+    got = []
+    req = linuxaio.aio_read(fd, 0, PAGE, buf, 0, got.append)
+    assert req.cancel()
+    poll_once_with_a_result()
+    linuxaio.flush()
+    assert got == [] and buf == b"\xff" * PAGE
+
+
+def test_awaitable_pread_is_helped_by_poll_cb(cached):
+    """The os twins' positioned reads are tryable too (os.pread's row)."""
+    fd, data = cached
+    occupy_workers()
+    got = []
+    linuxaio.aio_read(fd, 7 * PAGE, PAGE, bytearray(PAGE), 0, got.append)
+    assert poll_once_with_a_result() == 2 and got == [PAGE]
+    linuxaio.flush()
+
+
+@pytest.mark.aio_timeout(60)
+def test_threads_polling_at_once_read_the_right_bytes(tmp_path):
+    """Four threads each keep 32 random reads in flight and all call poll_cb:
+    helpers run concurrently with each other and the workers."""
+    size = 256 * PAGE
+    path = tmp_path / "big"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    errors, counts = [], [0] * 4
+    stop = time.monotonic() + 1.0
+
+    def client(k):
+        import random
+        rnd = random.Random(k)
+        inflight = [0]
+
+        def submit():
+            off = rnd.randrange(size // PAGE) * PAGE
+            n = rnd.choice([512, PAGE, 3 * PAGE])
+            buf = bytearray(n)
+
+            def cb(res):
+                inflight[0] -= 1
+                want = data[off:off + n]
+                if res != len(want) or buf[:res] != want:
+                    errors.append((off, n, res))
+                counts[k] += 1
+                if time.monotonic() < stop:
+                    submit()
+            inflight[0] += 1
+            linuxaio.aio_read(fd, off, n, buf, 0, cb)
+
+        for _ in range(32):
+            submit()
+        while inflight[0] > 0 or time.monotonic() < stop:
+            linuxaio.poll_cb()
+            if inflight[0] > 0:
+                time.sleep(0)
+    try:
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads)
+        linuxaio.flush()
+        assert errors == []
+        assert min(counts) > 100
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.aio_timeout(60)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")   # fork with threads (3.12+)
+def test_fork_while_a_thread_helps(cached):
+    """A request in a helping poller's hands when another thread forks is
+    the parent's: it completes there, and the child starts clean."""
+    from aio_helpers import run_forked
+    fd, data = cached
+    stop = threading.Event()
+    errors, count = [], [0]
+
+    def poller():
+        import random
+        rnd = random.Random(1)
+
+        def submit():
+            off = rnd.randrange(64) * PAGE
+            buf = bytearray(PAGE)
+
+            def cb(res):
+                count[0] += 1
+                if res != PAGE or buf != data[off:off + PAGE]:
+                    errors.append((off, res))
+                if not stop.is_set():
+                    submit()
+            linuxaio.aio_read(fd, off, PAGE, buf, 0, cb)
+        for _ in range(64):
+            submit()
+        while not stop.is_set() or linuxaio.nreqs():
+            linuxaio.poll_cb()
+
+    def child():
+        if linuxaio.nreqs() or linuxaio.nready():
+            return 1
+        buf = bytearray(PAGE)
+        got = []
+        linuxaio.aio_read(fd, 3 * PAGE, PAGE, buf, 0, got.append)
+        linuxaio.flush()
+        return 0 if got == [PAGE] and buf == data[3 * PAGE:4 * PAGE] else 2
+
+    t = threading.Thread(target=poller)
+    t.start()
+    try:
+        wait_until(lambda: count[0] > 1000, what="reads flowing")
+        for _ in range(10):
+            assert run_forked(child) == 0
+    finally:
+        stop.set()
+        t.join(20)
+    assert not t.is_alive()
+    assert errors == [] and count[0] > 1000
+    assert linuxaio.nreqs() == 0

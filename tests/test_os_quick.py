@@ -427,6 +427,36 @@ def test_quick_request_behind_a_blocked_worker_runs_soon():
         os.close(wfd)
 
 
+def test_a_burst_of_requests_that_turn_out_slow_all_start():
+    """Requests look quick and one worker spins; the others sleep since
+    nothing was in flight (so they are not the 1 ms standby).  A burst of
+    four slow ones must not queue behind the spinner: every one starts at
+    once on a worker of its own."""
+    import time
+    linuxaio.min_parallel(4)
+    for _ in range(4):
+        linuxaio.aio_busy(0.02)                 # four workers
+    linuxaio.flush()
+    for _ in range(200):                        # requests look quick again
+        linuxaio.aio_nop(None)
+        linuxaio.flush()
+    time.sleep(0.05)                            # all asleep, nothing in flight
+    assert linuxaio.nthreads() == 4
+    linuxaio.aio_nop(None)                      # one wakes and runs it...
+    while not linuxaio.npending():
+        pass
+    t0 = time.monotonic()                       # ...and spins for more now
+    for _ in range(4):
+        linuxaio.aio_busy(0.5)
+    while linuxaio.nready() and time.monotonic() - t0 < 0.4:
+        time.sleep(0.001)
+    started = time.monotonic() - t0
+    left = linuxaio.nready()
+    linuxaio.flush()
+    assert left == 0, f"{left} of 4 slow requests still queued after {started:.3f} s"
+    assert started < 0.2
+
+
 def test_reinit_cancels_tasks_awaiting_dropped_requests():
     """reinit() drops what is in flight; a task awaiting one of those
     requests (or a batch) gets CancelledError instead of waiting for ever."""

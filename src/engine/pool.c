@@ -556,20 +556,21 @@ static int start_worker(void)
 /* Make sure somebody takes the newest queued request.  q_lock held.
  * Waking a sleeping worker costs the submitter a syscall and the wakee
  * ~25 us; a request that takes less than that is served sooner by a worker
- * that is already running and comes back for it.  So while requests are
- * quick, no one is woken for work that a spinning worker will take, or
- * that the running workers can absorb while an armed sleeper stands by in
- * case one of them turns out slow (a read of an empty pipe). */
+ * that is already running and comes back for it.  So no one is woken for
+ * work that the spinning workers take one each, and while requests are
+ * quick, none for work the running workers can absorb (a few each, or
+ * whatever there is once they fill the CPUs), provided an armed sleeper
+ * stands by in case one of them turns out slow (a read of an empty pipe,
+ * or a burst of slow requests queued behind the one spinner). */
 static void dispatch(void)
 {
     if (P.nspinning >= P.nready)
         return;
     if (P.idle) {
         lx_worker *w = P.idle;
-        if (P.service_ns < QUICK_NS
-            && (P.nready <= QUICK_DEPTH * P.nspinning
-                || (P.narmed && (P.nready <= QUICK_DEPTH * (P.nspinning + P.nrunning)
-                                 || P.nspinning + P.nrunning >= P.ncpu))))
+        if (P.service_ns < QUICK_NS && P.narmed
+            && (P.nready <= QUICK_DEPTH * (P.nspinning + P.nrunning)
+                || P.nspinning + P.nrunning >= P.ncpu))
             return;
         P.idle = w->idle_next;
         w->woken = 1;

@@ -40,9 +40,10 @@ struct lx_worker {
 
 /* A polling thread while it runs a request in lx_pool_help(). */
 typedef struct lx_helper lx_helper;
+#define HELP_BATCH 4
 struct lx_helper {
     lx_helper *next;
-    lx_req *current;          /* as a worker's */
+    lx_req *current[HELP_BATCH];   /* as a worker's */
 };
 
 typedef struct {
@@ -169,11 +170,8 @@ static void signal_results(void)   /* res_lock held */
  * there: once it is in the queue it may be taken and freed at any moment,
  * and fork's orphan list (taken with both locks held) must not see it
  * twice. */
-static void finish(lx_req *req, lx_req **current)
+static void queue_result(lx_req *req)   /* res_lock held */
 {
-    pthread_mutex_lock(&P.res_lock);
-    if (current)
-        *current = NULL;
     STORE(req->state, LX_DONE);
     list_append(&P.results, req);
     STORE(P.nresults, P.nresults + 1);
@@ -181,6 +179,14 @@ static void finish(lx_req *req, lx_req **current)
      * it, or finds it here when the spin ends, and signals then). */
     if (!req->awaited)
         signal_results();
+}
+
+static void finish(lx_req *req, lx_req **current)
+{
+    pthread_mutex_lock(&P.res_lock);
+    if (current)
+        *current = NULL;
+    queue_result(req);
     pthread_mutex_unlock(&P.res_lock);
 }
 
@@ -629,35 +635,54 @@ int lx_pool_can_help(void)
  * The most urgent request or none, so priorities hold. */
 int lx_pool_help(void)
 {
-    lx_helper self = {NULL, NULL};
-    lx_req *req = NULL;
-    int64_t started;
-    int done;
+    lx_helper self = {NULL, {NULL}};
+    lx_req *batch[HELP_BATCH];
+    int n = 0, ndone = 0, limit = 0;
 
+    /* A few at a time, for fewer trips through the locks, but at most half
+     * of what the spinning workers leave: the running ones come back soon. */
     pthread_mutex_lock(&P.q_lock);
     if (P.try_run && P.max_threads > 1 && !P.stopping && P.nready > P.nspinning)
+        limit = (int)((P.nready - P.nspinning + 1) / 2);
+    while (n < limit && n < HELP_BATCH) {
+        lx_req *req = NULL;
         for (int i = LX_NPRI - 1; i >= 0 && !req; i--)
             req = P.queue[i].head;
-    if (!req || !req->tryable) {
+        if (!req || !req->tryable)
+            break;
+        list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
+        P.npopped++;
+        req->state = LX_RUNNING;
+        self.current[n] = batch[n] = req;
+        n++;
+        STORE(P.nrunning, P.nrunning + 1);
+        STORE(P.nready, P.nready - 1);
+    }
+    if (!n) {
         pthread_mutex_unlock(&P.q_lock);
         return 0;
     }
-    list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
-    P.npopped++;
-    req->state = LX_RUNNING;
-    self.current = req;
     self.next = P.helpers;
     P.helpers = &self;
-    STORE(P.nrunning, P.nrunning + 1);
-    STORE(P.nready, P.nready - 1);
     pthread_mutex_unlock(&P.q_lock);
 
-    started = now_ns();
-    done = P.try_run(req);
-    if (done) {
-        req->run_ns = now_ns() - started;
-        finish(req, &self.current);
+    for (int k = 0; k < n; k++) {
+        int64_t started = now_ns();
+        if (P.try_run(batch[k])) {
+            batch[k]->run_ns = now_ns() - started;
+        } else {
+            batch[k]->tryable = 0;   /* for a worker, and never tried again */
+            batch[k] = NULL;
+        }
     }
+    pthread_mutex_lock(&P.res_lock);
+    for (int k = 0; k < n; k++)
+        if (batch[k]) {
+            self.current[k] = NULL;
+            queue_result(batch[k]);
+            ndone++;
+        }
+    pthread_mutex_unlock(&P.res_lock);
 
     pthread_mutex_lock(&P.q_lock);
     for (lx_helper **h = &P.helpers; *h; h = &(*h)->next)
@@ -665,18 +690,20 @@ int lx_pool_help(void)
             *h = self.next;
             break;
         }
-    if (!done) {   /* back in front, for a worker, and never tried again */
-        req->tryable = 0;
-        req->state = LX_QUEUED;
-        list_prepend(&P.queue[req->pri - LX_PRI_MIN], req);
-        STORE(P.nready, P.nready + 1);
-        dispatch();
+    for (int k = n - 1; k >= 0; k--) {   /* back in front, in their order */
+        lx_req *req = self.current[k];
+        if (req) {
+            req->state = LX_QUEUED;
+            list_prepend(&P.queue[req->pri - LX_PRI_MIN], req);
+            STORE(P.nready, P.nready + 1);
+            dispatch();
+        }
     }
-    STORE(P.nrunning, P.nrunning - 1);
+    STORE(P.nrunning, P.nrunning - n);
     if (P.stopping)
         pthread_cond_broadcast(&P.exited);
     pthread_mutex_unlock(&P.q_lock);
-    return done;
+    return ndone;
 }
 
 /* ---- limits and counters ---- */
@@ -844,10 +871,11 @@ static void after_fork_child(void)
         free(w);   /* its thread does not exist here */
     }
     for (lx_helper *h = P.helpers; h; h = h->next)
-        if (h->current) {   /* on the stack of a thread not copied here */
-            h->current->next = list;
-            list = h->current;
-        }
+        for (int k = 0; k < HELP_BATCH; k++)
+            if (h->current[k]) {   /* on the stack of a thread not copied here */
+                h->current[k]->next = list;
+                list = h->current[k];
+            }
     orphans = list;
     init_state();
     P.efd = new_eventfd_at(P.efd);

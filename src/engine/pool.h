@@ -78,9 +78,9 @@ int lx_pool_wait_results(int64_t timeout_ns);
  * cheaper than a sleep/wake-up through the eventfd (see lx_pool_spin_ns). */
 int lx_pool_linger(int64_t spin_ns);
 /* A poller with nothing to hand out helps instead of waiting: it runs the
- * most urgent queued request itself if that one is tryable and the try
- * succeeds (see lx_try_fn), while more requests wait than spinning workers
- * will take.  1 if it finished one (on the result queue now), else 0.
+ * most urgent queued requests itself, a few, while they are tryable (see
+ * lx_try_fn) and more wait than spinning workers will take.  Returns how
+ * many it finished (on the result queue now); the others go back in front.
  * lx_pool_can_help() is the cheap, lock-free test for whether to call it.
  * Call without the GIL: the try does I/O. */
 int lx_pool_can_help(void);

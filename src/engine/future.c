@@ -479,3 +479,65 @@ int lx_future_add_to_type(PyTypeObject *type)
     PyType_Modified(type);
     return 0;
 }
+
+/* ---- run(submit, *args): the awaitable for one request ----
+ * The glue of _loop.py on the hot path, in C: every await of a linuxaio call
+ * passes here, and a Python function with *args cost more than the
+ * request's whole trip through the engine.  Under a running asyncio loop
+ * the request is bound to it (submit(*args, loop)); the first request on a
+ * loop calls on_new_loop(loop) (it watches the eventfd); without one,
+ * elsewhere(submit, *args) decides (trio). */
+static struct {
+    PyObject *get_running_loop, *on_new_loop, *elsewhere;
+    PyObject *last_loop;   /* a strong reference: an address may be reused */
+} H;
+
+PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_set_loop_hooks(get_running_loop, on_new_loop, elsewhere)");
+        return NULL;
+    }
+    Py_XSETREF(H.get_running_loop, Py_NewRef(args[0]));
+    Py_XSETREF(H.on_new_loop, Py_NewRef(args[1]));
+    Py_XSETREF(H.elsewhere, Py_NewRef(args[2]));
+    Py_CLEAR(H.last_loop);
+    Py_RETURN_NONE;
+}
+
+#define RUN_MAX_ARGS 8
+
+PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *stack[RUN_MAX_ARGS + 1], *loop, *res;
+    if (!H.get_running_loop) {
+        PyErr_SetString(PyExc_RuntimeError, "linuxaio: loop hooks not set");
+        return NULL;
+    }
+    if (nargs < 1 || nargs > RUN_MAX_ARGS) {
+        PyErr_SetString(PyExc_TypeError, "_run(submit, *args): 0 to 7 arguments after submit");
+        return NULL;
+    }
+    if (!(loop = PyObject_CallNoArgs(H.get_running_loop)))
+        return NULL;
+    if (loop == Py_None) {
+        Py_DECREF(loop);
+        return PyObject_Vectorcall(H.elsewhere, args, (size_t)nargs, NULL);
+    }
+    if (loop != H.last_loop) {
+        PyObject *ok = PyObject_CallOneArg(H.on_new_loop, loop);
+        if (!ok) {
+            Py_DECREF(loop);
+            return NULL;
+        }
+        Py_DECREF(ok);
+        Py_XSETREF(H.last_loop, Py_NewRef(loop));
+    }
+    for (Py_ssize_t i = 1; i < nargs; i++)
+        stack[i - 1] = args[i];
+    stack[nargs - 1] = loop;
+    res = PyObject_Vectorcall(args[0], stack, (size_t)nargs, NULL);
+    Py_DECREF(loop);
+    return res;
+}
+

@@ -18,6 +18,11 @@ PyObject *lx_future_iternext(Request *r);
 /* Add the Future protocol's methods to the request type. */
 int lx_future_add_to_type(PyTypeObject *type);
 
+/* _run(submit, *args) and _set_loop_hooks(get_running_loop, on_new_loop,
+ * elsewhere): see future.c. */
+PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+
 /* Whether the current drain may run a task's wake-up inline. */
 extern int lx_future_inline;
 

@@ -1661,6 +1661,9 @@ static PyMethodDef control_methods[] = {
     {"_drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
      "poll_cb() for an event loop: only the results ready now, no waiting."},
     {"_after_fork", (PyCFunction)after_fork, METH_NOARGS, NULL},
+    {"_run", (PyCFunction)(void (*)(void))lx_loop_run, METH_FASTCALL,
+     "_run(submit, *args)\n--\n\nsubmit(*args, loop) under a running asyncio loop; else the hook's choice."},
+    {"_set_loop_hooks", (PyCFunction)(void (*)(void))lx_set_loop_hooks, METH_FASTCALL, NULL},
     {"_at_exit", (PyCFunction)at_exit, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
     {NULL}};

@@ -36,28 +36,21 @@ class _LoopState:
 
 
 _states: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
-_last: Any = None
 
 
 def _state(loop: asyncio.AbstractEventLoop) -> _LoopState:
-    global _last
     state = _states.get(loop)
     if state is None:
         state = _states[loop] = _LoopState(loop)
-    _last = state
     return state
 
 
-def run(submit: Callable[..., Any], *args: Any) -> Any:
-    """Queue submit(*args, <completion>) and return an awaitable for its result."""
-    loop = _get_running_loop()
-    if loop is not None:
-        if _last is None or _last.loop is not loop:
-            _state(loop)
-        # Bound to the loop, the request is its own future (future.c): the
-        # task waits on it, and a cancellation cancels the request.
-        return submit(*args, loop)
-    return _trio_wait(submit, args)
+# run(submit, *args): queue submit(*args, <completion>) and return an
+# awaitable for its result.  Under a running asyncio loop (_engine._run, in
+# C: it is on every await's path) the request is bound to the loop and is
+# its own future (future.c): the task waits on it, and a cancellation
+# cancels the request.  Otherwise _trio_wait: trio, or an error.
+run: Callable[..., Any] = _engine._run
 
 
 # ---- trio ----
@@ -116,7 +109,7 @@ def _trio_run() -> _TrioRun:
 _NOTHING = object()
 
 
-async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
+async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
     run = _trio_run()
     task = run.current_task()
     aborted = False
@@ -171,3 +164,6 @@ async def _trio_wait(submit: Callable[..., Any], args: tuple) -> Any:
         return run.aborted
 
     return await run.wait(abort)
+
+
+_engine._set_loop_hooks(_get_running_loop, _state, _trio_wait)

@@ -107,34 +107,52 @@ def _trio_run() -> _TrioRun:
 
 
 _NOTHING = object()
+_TAKING, _WAITING, _ABORTED = 0, 1, 2
+_get_ident = threading.get_ident
+
+
+class _TrioWaiter:
+    """One trio task awaiting one request; the request's callback.
+
+    state: _TAKING while the task will take the result itself (it is kept
+    in got), _WAITING once the task sleeps until rescheduled, _ABORTED once
+    cancelled (a result still on its way is undone: an fd is closed)."""
+
+    __slots__ = ("run", "req", "task", "got", "state")
+
+    def __init__(self, run: _TrioRun) -> None:
+        self.run, self.got, self.state = run, _NOTHING, _TAKING
+
+    def __call__(self, value: Any) -> None:
+        run = self.run
+        if _get_ident() == run.owner:
+            self.settle(value)
+        else:                # drained by another thread: settle in this run's own
+            run.token.run_sync_soon(self.settle, value)
+
+    def settle(self, value: Any) -> None:
+        # Always in this run's thread, between task steps: never between
+        # two lines of _trio_wait's body.
+        state = self.state
+        if state == _TAKING:
+            self.got = value
+        elif state == _ABORTED:
+            self.req._undo()     # nobody takes it
+        else:
+            run = self.run
+            run.reschedule(self.task, run.Error(value) if isinstance(value, BaseException)
+                           else run.Value(value))
+
+    def abort(self, raise_cancel: Any) -> Any:
+        self.state = _ABORTED
+        self.req.cancel()        # the callback is suppressed from now on
+        return self.run.aborted
 
 
 async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
     run = _trio_run()
-    task = run.current_task()
-    aborted = False
-    taking = True          # until the task waits: results are kept in `got`
-    got: Any = _NOTHING
-
-    def settle(value: Any) -> None:
-        # Always in this run's thread, between task steps: never between
-        # two lines of this function's body below.
-        nonlocal got
-        if taking:
-            got = value
-        elif aborted:        # cancelled meanwhile: nobody takes it (an fd is closed)
-            req._undo()
-        else:
-            run.reschedule(task, run.Error(value) if isinstance(value, BaseException)
-                           else run.Value(value))
-
-    def done(value: Any) -> None:
-        if threading.get_ident() == run.owner:
-            settle(value)
-        else:                # drained by another thread: settle in this run's own
-            run.token.run_sync_soon(settle, value)
-
-    req = submit(*args, done)
+    w = _TrioWaiter(run)
+    req = w.req = submit(*args, w)
     # A quick request (see module.c): one checkpoint while a worker runs
     # it, then take the result here instead of sleeping until the drainer
     # wakes this task.
@@ -143,27 +161,22 @@ async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
             await run.checkpoint()
         except BaseException:
             req._abandon()
-            taking, aborted = False, True   # a result still on its way is undone
-            if got is not _NOTHING:
+            w.state = _ABORTED
+            if w.got is not _NOTHING:
                 req._undo()      # it finished, but nobody will take it
             else:
                 req.cancel()
             raise
-        if got is _NOTHING:
+        if w.got is _NOTHING:
             req._take()
+    got = w.got
     if got is not _NOTHING:
         if isinstance(got, BaseException):
             raise got
         return got
-    taking = False
-
-    def abort(raise_cancel: Any) -> Any:
-        nonlocal aborted
-        aborted = True
-        req.cancel()         # the callback is suppressed from now on
-        return run.aborted
-
-    return await run.wait(abort)
+    w.task = run.current_task()
+    w.state = _WAITING
+    return await run.wait(w.abort)
 
 
 _engine._set_loop_hooks(_get_running_loop, _state, _trio_wait)

@@ -373,3 +373,201 @@ def test_fork_while_a_thread_helps(cached):
     assert not t.is_alive()
     assert errors == [] and count[0] > 1000
     assert linuxaio.nreqs() == 0
+
+
+def test_reads_larger_than_64k_are_left_to_the_workers(cached):
+    """A try must cost no more than the linger it replaces."""
+    fd, data = cached
+    occupy_workers()
+    got = []
+    linuxaio.aio_read(fd, 0, 32 * PAGE, bytearray(32 * PAGE), 0, got.append)
+    assert poll_once_with_a_result() == 1
+    assert got == [] and linuxaio.nready() == 1
+    linuxaio.flush()
+    assert got == [32 * PAGE]
+
+
+def test_max_poll_time_bounds_the_help(cached):
+    """Under max_poll_time, the poller looks at the clock between reads."""
+    fd, _ = cached
+    occupy_workers()
+    results, bufs = {}, {}
+    reads(fd, range(64), results, bufs)
+    linuxaio.max_poll_time(1e-9)             # the first look ends it
+    handled = poll_once_with_a_result()
+    assert handled <= 2                      # the nop, then at most one read
+    linuxaio.max_poll_time(0)
+    linuxaio.flush()
+    assert len(results) == 64
+
+
+def test_no_help_into_a_file_mapping_not_in_memory(cached, tmp_path):
+    """RWF_NOWAIT covers the file read, not the destination: a copy into a
+    file mapping whose pages are on disk would fault them in, waiting."""
+    fd, data = cached
+    dst = tmp_path / "dst"
+    dst.write_bytes(b"\0" * 4 * PAGE)
+    dfd = os.open(dst, os.O_RDWR)
+    try:
+        os.fsync(dfd)
+        os.posix_fadvise(dfd, 0, 0, os.POSIX_FADV_DONTNEED)
+        target = mmap.mmap(dfd, 4 * PAGE)
+        if is_cached(dfd, 0, 4 * PAGE):
+            pytest.skip("posix_fadvise(DONTNEED) left the pages cached")
+        occupy_workers()
+        got = []
+        linuxaio.aio_read(fd, 0, PAGE, target, 0, got.append)
+        assert poll_once_with_a_result() == 1
+        assert got == [] and linuxaio.nready() == 1
+        linuxaio.flush()
+        assert got == [PAGE] and target[:PAGE] == data[:PAGE]
+        target.close()
+    finally:
+        os.close(dfd)
+
+
+def test_a_file_mapping_where_an_anonymous_one_was_is_not_helped(cached, tmp_path):
+    """What the engine remembers of a buffer's mapping dies with the buffer:
+    a file mapping made later at the same address is not taken for it."""
+    fd, data = cached
+    anon = mmap.mmap(-1, 4 * PAGE)
+    anon[:] = b"\1" * 4 * PAGE
+    linuxaio.aio_read(fd, 0, PAGE, anon, 0, None)
+    linuxaio.flush()
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(anon))
+    anon.close()
+    del anon
+    dst = tmp_path / "dst"
+    dst.write_bytes(b"\0" * 4 * PAGE)
+    dfd = os.open(dst, os.O_RDWR)
+    try:
+        target = mmap.mmap(dfd, 4 * PAGE)
+        occupy_workers()
+        got = []
+        linuxaio.aio_read(fd, 0, PAGE, target, 0, got.append)
+        assert poll_once_with_a_result() == 1      # a file mapping: not tried
+        assert got == [] and linuxaio.nready() == 1
+        linuxaio.flush()
+        assert got == [PAGE] and target[:PAGE] == data[:PAGE]
+        print("same address again:", ctypes.addressof(ctypes.c_char.from_buffer(target)) == addr)
+        target.close()
+    finally:
+        os.close(dfd)
+
+
+def test_into_anonymous_mapping_in_memory_is_helped(cached):
+    fd, data = cached
+    target = mmap.mmap(-1, 2 * PAGE)
+    target[:] = b"\1" * 2 * PAGE              # touched: in memory
+    occupy_workers()
+    got = []
+    linuxaio.aio_read(fd, 5 * PAGE, PAGE, memoryview(target)[PAGE:], 0, got.append)
+    assert poll_once_with_a_result() == 2 and got == [PAGE]
+    assert target[PAGE:] == data[5 * PAGE:6 * PAGE]
+    linuxaio.flush()
+
+
+def test_cancel_after_a_read_stopped_short(cached):
+    """The poller read the first page, a worker is to read the rest: a
+    cancel then suppresses the callback; nothing is left behind."""
+    fd, data = cached
+    evict(fd, 0, len(data))
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+    os.pread(fd, PAGE, 0)
+    if not is_cached(fd, 0) or is_cached(fd, PAGE):
+        pytest.skip("cannot cache just the first page of a file here")
+    occupy_workers()
+    got = []
+    req = linuxaio.aio_read(fd, 0, 2 * PAGE, bytearray(2 * PAGE), 0, got.append)
+    assert poll_once_with_a_result() == 1 and linuxaio.nready() == 1
+    assert req.cancel()
+    linuxaio.flush()
+    assert got == [] and linuxaio.nreqs() == 0 and req.cancelled()
+
+
+@pytest.mark.aio_timeout(30)
+def test_helping_does_not_starve_a_request_it_cannot_try(cached):
+    """One worker blocked, the others asleep as the standby.  While poll_cb
+    keeps helping with a chain of urgent reads, a less urgent nop behind
+    them must still be taken by a worker within a few ms (the helper's
+    pops must not look like the workers' progress)."""
+    fd, _ = cached
+    linuxaio.min_parallel(4)
+    for _ in range(4):
+        linuxaio.aio_busy(0.01)
+    linuxaio.flush()
+    for _ in range(200):                      # requests look quick
+        linuxaio.aio_nop(None)
+        linuxaio.flush()
+    rp, wp = os.pipe()
+    try:
+        linuxaio.aio_read(rp, None, 1, bytearray(1), 0, None)   # blocks a worker
+        time.sleep(0.05)
+        end = time.monotonic() + 1.0
+        x_done, x_sent = [], []
+
+        def cb(res):
+            now = time.monotonic()
+            if not x_sent and now > end - 0.8:   # from a callback, as a chain would
+                x_sent.append(now)
+                linuxaio.aio_nop(lambda r: x_done.append(time.monotonic() - x_sent[0]))
+            if now < end:
+                linuxaio.aio_read(fd, 0, PAGE, bytearray(PAGE), 0, cb, pri=1)
+        for _ in range(2):
+            linuxaio.aio_read(fd, 0, PAGE, bytearray(PAGE), 0, cb, pri=1)
+        while time.monotonic() < end + 0.1 and not (x_done and time.monotonic() > end):
+            linuxaio.poll_cb()
+        assert x_done, "the nop waited for as long as the poller helped"
+        assert x_done[0] < 0.2
+    finally:
+        os.write(wp, b"x")
+        linuxaio.flush()
+        os.close(rp)
+        os.close(wp)
+
+
+@pytest.mark.aio_timeout(30)
+def test_poll_wait_never_sees_nothing_in_flight_while_a_helper_gives_back(tmp_path):
+    """Reads the poller always gives back (tmpfs: RWF_NOWAIT unsupported)
+    race another thread's poll_wait(), whose "can anything finish?" check
+    must never miss the request being given back."""
+    shm = "/dev/shm"
+    if not os.path.isdir(shm):
+        pytest.skip("no /dev/shm")
+    path = os.path.join(shm, f"linuxaio-test-{os.getpid()}")
+    with open(path, "wb") as f:
+        f.write(b"z" * 65536)
+    fd = os.open(path, os.O_RDONLY)
+    stop = time.monotonic() + 1.5
+    errors, count = [], [0]
+
+    def cb(res):
+        count[0] += 1
+        if time.monotonic() < stop:
+            linuxaio.aio_read(fd, 0, PAGE, bytearray(PAGE), 0, cb)
+
+    def poller():
+        for _ in range(2):
+            linuxaio.aio_read(fd, 0, PAGE, bytearray(PAGE), 0, cb)
+        while time.monotonic() < stop + 0.5:
+            linuxaio.poll_cb()
+
+    def waiter():
+        while time.monotonic() < stop:
+            try:
+                linuxaio.poll_wait()
+            except RuntimeError as e:
+                errors.append(str(e))
+            time.sleep(0)
+    try:
+        threads = [threading.Thread(target=poller), threading.Thread(target=waiter)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        linuxaio.flush()
+        assert errors == []
+        assert count[0] > 100
+    finally:
+        os.close(fd)
+        os.unlink(path)

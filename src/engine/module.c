@@ -186,16 +186,20 @@ static void run_request(lx_req *base)
     r->ran = 1;
 }
 
+/* What a poller may try itself (lx_pool_help): how large, how many. */
+#define TRY_MAX_BYTES (64 * 1024)
+#define HELP_MAX 4
+
 /* In a poller with nothing else to do (lx_pool_help): no GIL either. */
 static int try_request(lx_req *base)
 {
     Request *r = REQ_OF(base);
+    int rc;
     if (__atomic_load_n(&base->cancelled, __ATOMIC_ACQUIRE))
         return 1;   /* finished unrun, as a worker would leave it */
-    if (!lx_ops[r->op].try_now(r))
-        return 0;
-    r->ran = 1;
-    return 1;
+    if ((rc = lx_ops[r->op].try_now(r)) > 0)
+        r->ran = 1;
+    return rc;
 }
 
 static int group_cancel_inner(Group *g)
@@ -421,6 +425,74 @@ static int parse_os_count(PyObject *o, int64_t *out)
 /* Hold the caller's buffer for the life of the request; check that
  * [doff, doff + length) lies inside it, growing a bytearray that reads
  * would overrun (as Linux::AIO grows its scalar). */
+/* Whether a copy into this buffer can never wait for a disk: Python heap
+ * memory (a bytearray or bytes, or a memoryview of one), or a mapping of
+ * anonymous memory (an anonymous mmap).  A file mapping whose page is not
+ * in memory would be read in by the copy (a poller's try must not do that,
+ * ops.c).  A mapping is looked up once in /proc/self/maps and remembered
+ * for its exporter while that object lives (a weak reference), with the
+ * range of addresses the answer holds for. */
+#define MAP_CACHE 4
+static struct {
+    PyObject *ref;             /* weak reference to the exporter */
+    uintptr_t lo, hi;
+    int anon;
+} map_cache[MAP_CACHE];
+static unsigned map_next;
+
+/* The mapping holding addr: anonymous memory?  Sets [*lo, *hi). */
+static int mapping_is_anonymous(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
+{
+    char line[512];
+    int anon = 0;
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        int path = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &a, &b, &path) < 2 || addr < a || addr >= b)
+            continue;
+        const char *name = path ? line + path : "";
+        *lo = a;
+        *hi = b;
+        /* no file: private anonymous memory, the heap, a stack; shared
+         * anonymous memory shows as /dev/zero, a memfd as /memfd: */
+        anon = name[0] == '\n' || name[0] == '\0' || name[0] == '['
+               || !strncmp(name, "/dev/zero ", 10) || !strncmp(name, "/memfd:", 7);
+        break;
+    }
+    fclose(f);
+    return anon;
+}
+
+static int memory_only_buffer(PyObject *obj, const char *data)
+{
+    uintptr_t addr = (uintptr_t)data, lo = 0, hi = 0;
+    int anon;
+    PyObject *ref;
+    if (PyMemoryView_Check(obj) && PyMemoryView_GET_BASE(obj))
+        obj = PyMemoryView_GET_BASE(obj);
+    if (PyByteArray_Check(obj) || PyBytes_Check(obj))
+        return 1;
+    if (!PyType_SUPPORTS_WEAKREFS(Py_TYPE(obj)))
+        return 0;
+    for (int i = 0; i < MAP_CACHE; i++)
+        if (map_cache[i].ref && PyWeakref_GetObject(map_cache[i].ref) == obj
+            && addr >= map_cache[i].lo && addr < map_cache[i].hi)
+            return map_cache[i].anon;
+    anon = mapping_is_anonymous(addr, &lo, &hi);
+    if (hi && (ref = PyWeakref_NewRef(obj, NULL))) {
+        unsigned k = map_next++ % MAP_CACHE;
+        Py_XSETREF(map_cache[k].ref, ref);
+        map_cache[k].lo = lo;
+        map_cache[k].hi = hi;
+        map_cache[k].anon = anon;
+    }
+    PyErr_Clear();
+    return anon;
+}
+
 static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff, int whole)
 {
     int64_t need = doff + r->length;
@@ -460,6 +532,8 @@ static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff, in
         return -1;
     }
     r->data = (char *)r->view.buf + doff;
+    /* Only a request a poller may try needs to know (see ops.c's try_read). */
+    r->memory_only = lx_ops[r->op].try_now && memory_only_buffer(obj, r->data);
     return 0;
 }
 
@@ -661,6 +735,7 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 if (!(r->value = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)r->length)))
                     return -1;
                 r->data = PyBytes_AS_STRING(r->value);
+                r->memory_only = 1;
             }
             break;
         case 'W':
@@ -692,8 +767,10 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
         }
     }
     /* Only positioned I/O is tried first: a try that stops short leaves the
-     * rest to a worker, which a file position moved meanwhile would break. */
-    r->base.tryable = lx_ops[r->op].try_now && r->offset >= 0;
+     * rest to a worker, which a file position moved meanwhile would break.
+     * And only small requests: a try must cost no more than the linger it
+     * replaces (a 64 KiB copy from the page cache: a few microseconds). */
+    r->base.tryable = lx_ops[r->op].try_now && r->offset >= 0 && r->length <= TRY_MAX_BYTES;
     return 0;
 }
 
@@ -1267,7 +1344,9 @@ static int progress_possible(void)
     unsigned long running = lx_pool_nrunning();
     if (lx_pool_nresults() || E.in_hand || running)
         return 1;
-    return ready && lx_pool_max_threads() > 0;
+    if (ready)
+        return lx_pool_max_threads() > 0;
+    return lx_pool_in_flight();   /* one a helper is giving back (pool.h) */
 }
 
 static int check_progress(void)
@@ -1348,8 +1427,10 @@ static PyObject *poll_results(int for_loop)
                 if (done && !for_loop && E.help && (!deadline || now_ns() < deadline)
                     && lx_pool_can_help()) {
                     int helped;
+                    /* under max_poll_time, one at a time between looks at the clock */
+                    int max = deadline ? 1 : HELP_MAX;
                     Py_BEGIN_ALLOW_THREADS
-                    helped = lx_pool_help();
+                    helped = lx_pool_help(max);
                     Py_END_ALLOW_THREADS
                     if (helped)
                         continue;

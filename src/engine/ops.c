@@ -514,16 +514,19 @@ static void run_slurp(Request *r)
 /* A positioned read, if the page cache holds it: RWF_NOWAIT fails with
  * EAGAIN rather than wait for the disk or a lock, and a file system that
  * cannot promise that refuses the flag (EOPNOTSUPP).  Not under O_DIRECT,
- * where it still waits for the device.  A short read means the end of the
- * file, or that the rest is not cached: then a worker reads the rest
- * (run_read). */
+ * where it still waits for the device, nor into a buffer that may be a
+ * file mapping (the copy would read in a page of it that is on disk).  A short read means the end of the file, or
+ * that the rest is not cached: then a worker reads the rest (run_read). */
 static int try_read(Request *r)
 {
     struct iovec iov = {r->data, (size_t)r->length};
     struct stat st;
     ssize_t n;
-    int fl = fcntl(r->fd, F_GETFL);
-    if (r->offset < 0 || fl < 0 || (fl & O_DIRECT))
+    int fl;
+    if (r->offset < 0 || !r->memory_only)
+        return 0;
+    fl = fcntl(r->fd, F_GETFL);
+    if (fl < 0 || (fl & O_DIRECT))
         return 0;
     n = preadv2(r->fd, &iov, 1, r->offset, RWF_NOWAIT);
     if (n < 0)   /* would block, or an error the worker's pread will report */
@@ -535,7 +538,7 @@ static int try_read(Request *r)
         return 1;
     }
     r->io.nowait_done = n;
-    return 0;
+    return -1;   /* started: the bytes so far are in the buffer */
 }
 
 /* ---- the table ----

@@ -36,7 +36,8 @@ typedef struct {
     void (*run)(Request *r);          /* in a worker: no GIL, no objects */
     /* Optional: run it at once if that cannot block (a read the page cache
      * serves), in a polling thread that would otherwise wait (pool.c's
-     * help).  1 if done, 0 to leave it, or what is left of it, to run. */
+     * help).  1 if done, 0 to leave it untouched to run, -1 if started and
+     * what is left must run. */
     int (*try_now)(Request *r);
     PyObject *(*result)(Request *r);  /* with the GIL: the callback's value */
     void (*undo)(Request *r);         /* a cancelled request's effect undone */

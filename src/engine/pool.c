@@ -74,7 +74,7 @@ static struct {
     unsigned long nready;     /* atomic reads outside the lock */
     unsigned nspinning;
     unsigned narmed;          /* sleepers that look for stuck work within STANDBY_NS */
-    unsigned long npopped;    /* requests taken by workers, ever */
+    unsigned long npopped;    /* requests taken by workers (not helpers), ever */
     lx_worker *idle;          /* sleeping workers, most recent first */
     lx_helper *helpers;       /* polling threads running a request now */
     lx_list queue[LX_NPRI];
@@ -633,10 +633,11 @@ int lx_pool_can_help(void)
  * read from the page cache) puts that CPU to work too.  Not with a limit of
  * one thread: whoever sets it may count on one request at a time, in order.
  * The most urgent request or none, so priorities hold. */
-int lx_pool_help(void)
+int lx_pool_help(int max)
 {
     lx_helper self = {NULL, {NULL}};
     lx_req *batch[HELP_BATCH];
+    int started[HELP_BATCH];
     int n = 0, ndone = 0, limit = 0;
 
     /* A few at a time, for fewer trips through the locks, but at most half
@@ -644,14 +645,16 @@ int lx_pool_help(void)
     pthread_mutex_lock(&P.q_lock);
     if (P.try_run && P.max_threads > 1 && !P.stopping && P.nready > P.nspinning)
         limit = (int)((P.nready - P.nspinning + 1) / 2);
-    while (n < limit && n < HELP_BATCH) {
+    while (n < limit && n < HELP_BATCH && n < max) {
         lx_req *req = NULL;
         for (int i = LX_NPRI - 1; i >= 0 && !req; i--)
             req = P.queue[i].head;
         if (!req || !req->tryable)
             break;
+        /* Not counted in npopped: a helper taking work must not hide from
+         * the standby that the workers are stuck (help takes only the
+         * urgent end of the queue, and only while it is tryable). */
         list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
-        P.npopped++;
         req->state = LX_RUNNING;
         self.current[n] = batch[n] = req;
         n++;
@@ -667,11 +670,13 @@ int lx_pool_help(void)
     pthread_mutex_unlock(&P.q_lock);
 
     for (int k = 0; k < n; k++) {
-        int64_t started = now_ns();
-        if (P.try_run(batch[k])) {
-            batch[k]->run_ns = now_ns() - started;
+        int64_t t0 = now_ns();
+        int rc = P.try_run(batch[k]);
+        if (rc > 0) {
+            batch[k]->run_ns = now_ns() - t0;
         } else {
             batch[k]->tryable = 0;   /* for a worker, and never tried again */
+            started[k] = rc < 0;
             batch[k] = NULL;
         }
     }
@@ -690,20 +695,38 @@ int lx_pool_help(void)
             *h = self.next;
             break;
         }
-    for (int k = n - 1; k >= 0; k--) {   /* back in front, in their order */
+    /* Back in front for a worker, in their order.  This one move goes
+     * backwards (running -> ready): lock-free readers of the counters may
+     * miss the request meanwhile, hence lx_pool_in_flight().  One cancelled
+     * meanwhile finishes now instead; one that a try started (a read that
+     * stopped short) stays "running" for cancel(), which only flags it. */
+    for (int k = n - 1; k >= 0; k--) {
         lx_req *req = self.current[k];
-        if (req) {
-            req->state = LX_QUEUED;
-            list_prepend(&P.queue[req->pri - LX_PRI_MIN], req);
-            STORE(P.nready, P.nready + 1);
-            dispatch();
+        if (!req)
+            continue;
+        if (LOAD(req->cancelled)) {
+            lx_pool_complete(req);
+            continue;
         }
+        req->state = started[k] ? LX_RUNNING : LX_QUEUED;
+        list_prepend(&P.queue[req->pri - LX_PRI_MIN], req);
+        STORE(P.nready, P.nready + 1);
+        dispatch();
     }
     STORE(P.nrunning, P.nrunning - n);
     if (P.stopping)
         pthread_cond_broadcast(&P.exited);
     pthread_mutex_unlock(&P.q_lock);
     return ndone;
+}
+
+int lx_pool_in_flight(void)
+{
+    int any;
+    pthread_mutex_lock(&P.q_lock);   /* no move between ready and running now */
+    any = P.nready || P.nrunning || LOAD(P.nresults);
+    pthread_mutex_unlock(&P.q_lock);
+    return any;
 }
 
 /* ---- limits and counters ---- */
@@ -895,7 +918,9 @@ int lx_pool_init(lx_run_fn run, lx_try_fn try_run)
     P.try_run = try_run;
     {
         cpu_set_t cpus;
-        P.ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (unsigned)CPU_COUNT(&cpus) : 2;
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        P.ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (unsigned)CPU_COUNT(&cpus)
+                 : online > 0 ? (unsigned)online : 2;
     }
     init_state();
     P.max_threads = 4;

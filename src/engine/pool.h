@@ -41,7 +41,8 @@ struct lx_req {
 
 typedef void (*lx_run_fn)(lx_req *req);
 /* Run req only if that cannot block: 1 if it is done, 0 if it must go to a
- * worker (it is then run with lx_run_fn as usual). */
+ * worker untouched, -1 if it was started (part done) and a worker must
+ * finish it: it is then run with lx_run_fn as usual. */
 typedef int (*lx_try_fn)(lx_req *req);
 
 /* Returns 0, or -1 with errno set. */
@@ -78,13 +79,17 @@ int lx_pool_wait_results(int64_t timeout_ns);
  * cheaper than a sleep/wake-up through the eventfd (see lx_pool_spin_ns). */
 int lx_pool_linger(int64_t spin_ns);
 /* A poller with nothing to hand out helps instead of waiting: it runs the
- * most urgent queued requests itself, a few, while they are tryable (see
- * lx_try_fn) and more wait than spinning workers will take.  Returns how
- * many it finished (on the result queue now); the others go back in front.
- * lx_pool_can_help() is the cheap, lock-free test for whether to call it.
- * Call without the GIL: the try does I/O. */
+ * most urgent queued requests itself, up to max of them, while they are
+ * tryable (see lx_try_fn) and more wait than spinning workers will take.
+ * Returns how many it finished (on the result queue now); the others go
+ * back in front.  lx_pool_can_help() is the cheap, lock-free test for
+ * whether to call it.  Call without the GIL: the try does I/O. */
 int lx_pool_can_help(void);
-int lx_pool_help(void);
+int lx_pool_help(int max);
+/* Whether any request is queued, running or finished, read under the
+ * queue lock: the lock-free counters can miss one that a helper is giving
+ * back to the queue. */
+int lx_pool_in_flight(void);
 
 /* Counters; approximate when read without the caller's serialisation. */
 unsigned long lx_pool_nready(void);    /* queued, not started */

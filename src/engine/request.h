@@ -27,6 +27,7 @@ struct Request {
     unsigned char finished;    /* handed to its callback (or dropped) */
     unsigned char has_view;
     unsigned char delivery;    /* DELIVER_CALLBACK, _FUTURE or _SLOT (module.c) */
+    unsigned char memory_only; /* data is not a file mapping (module.c) */
     int fd;
     int fd2;                   /* dir_fd for the *at() calls; AT_FDCWD by default */
     int flags;                 /* open(2) flags, AT_* flags and the like */

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 /* The op index of groups, which never reach a worker. */
@@ -184,6 +185,17 @@ static void run_request(lx_req *base)
         return;
     lx_ops[r->op].run(r);
     r->ran = 1;
+}
+
+/* Before Linux 5.9, RWF_NOWAIT did not stop a read from starting readahead
+ * I/O: a poller's try could wait to submit it.  Helping is off there. */
+static int kernel_at_least(int major, int minor)
+{
+    struct utsname u;
+    int ma = 0, mi = 0;
+    if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+        return 0;
+    return ma > major || (ma == major && mi >= minor);
 }
 
 /* What a poller may try itself (lx_pool_help): how large, how many. */
@@ -1772,7 +1784,7 @@ PyMODINIT_FUNC PyInit__engine(void)
         return PyErr_SetFromErrno(PyExc_OSError);
     E.live.live_next = E.live.live_prev = &E.live;
     E.linger_ns = 20 * 1000;
-    E.help = 1;
+    E.help = kernel_at_least(5, 9);
     if (!(m = PyModule_Create(&engine_module)))
         return NULL;
     row_methods = PyMem_Calloc(lx_nops, sizeof *row_methods);

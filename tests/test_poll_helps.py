@@ -571,3 +571,29 @@ def test_poll_wait_never_sees_nothing_in_flight_while_a_helper_gives_back(tmp_pa
     finally:
         os.close(fd)
         os.unlink(path)
+
+
+@pytest.mark.aio_timeout(30)
+def test_poll_cb_returns_while_callbacks_keep_the_results_coming(cached):
+    """Callbacks that submit the next read keep results coming for ever (the
+    poller makes them itself when it helps): one poll_cb() must still
+    return soon, or the event loop that calls it never gets its turn."""
+    fd, _ = cached
+    stop = [False]
+
+    def cb(res):
+        if not stop[0]:
+            linuxaio.aio_read(fd, 0, PAGE, bytearray(PAGE), 0, cb)
+    for _ in range(64):
+        linuxaio.aio_read(fd, 0, PAGE, bytearray(PAGE), 0, cb)
+    linuxaio.poll_wait()
+    try:
+        times = []
+        for _ in range(20):
+            t0 = time.monotonic()
+            linuxaio.poll_cb()
+            times.append(time.monotonic() - t0)
+        assert max(times) < 0.05, f"poll_cb() ran {max(times):.3f} s"
+    finally:
+        stop[0] = True
+        linuxaio.flush()

@@ -1402,8 +1402,13 @@ static int wait_results(void)
  * again (even flush()) goes on with: nothing is stranded in a caller's frame.
  * A loop's drain stops at a request submitted during this same drain, so
  * every await yields to the loop at least once. */
+/* How long a poll goes on waiting for, or helping to make, results beyond
+ * those it found (see below). */
+#define MORE_NS (1000 * 1000)
+
 static PyObject *poll_results(int for_loop)
 {
+    int64_t started;
     unsigned long done = 0;
     int64_t budget = E.max_poll_time_ns;
     int64_t deadline;
@@ -1417,7 +1422,8 @@ static PyObject *poll_results(int for_loop)
         D.draining++;
         D.submitted = 0;
     }
-    deadline = budget ? now_ns() + budget : 0;
+    started = now_ns();
+    deadline = budget ? started + budget : 0;
     for (;;) {
         lx_req *b;
         if (!E.hand) {
@@ -1436,8 +1442,16 @@ static PyObject *poll_results(int for_loop)
                  * worker's job meanwhile if one cannot block, or spin for
                  * them.  Not in a loop's drain: that would wait for, or
                  * run, requests whose results it may not hand out now. */
-                if (done && !for_loop && E.help && (!deadline || now_ns() < deadline)
-                    && lx_pool_can_help()) {
+                int64_t t;
+                if (!done)
+                    break;   /* none was ready: return at once */
+                /* Only so long: while callbacks submit more, results (its
+                 * own, when it helps) would never run out, and the caller
+                 * (an event loop's reader callback) must get its turn. */
+                t = now_ns();
+                if (t - started > MORE_NS || (deadline && t >= deadline))
+                    break;
+                if (!for_loop && E.help && lx_pool_can_help()) {
                     int helped;
                     /* under max_poll_time, one at a time between looks at the clock */
                     int max = deadline ? 1 : HELP_MAX;
@@ -1447,7 +1461,7 @@ static PyObject *poll_results(int for_loop)
                     if (helped)
                         continue;
                 }
-                if (done && E.linger_ns && (!deadline || now_ns() < deadline)
+                if (E.linger_ns
                     && (!for_loop || lx_pool_nready() + lx_pool_nrunning() > D.submitted)
                     && lx_pool_linger(E.linger_ns))
                     continue;

@@ -444,13 +444,17 @@ static int parse_os_count(PyObject *o, int64_t *out)
  * ops.c).  A mapping is looked up once in /proc/self/maps and remembered
  * for its exporter while that object lives (a weak reference), with the
  * range of addresses the answer holds for. */
-#define MAP_CACHE 4
+#define MAP_CACHE 1024          /* buffers remembered, by object address */
+#define MAP_PROBES 4
+#define LOOKUPS_BURST 64.0      /* then LOOKUPS_PER_S: a lookup costs ~0.15 ms */
+#define LOOKUPS_PER_S 200.0
 static struct {
     PyObject *ref;             /* weak reference to the exporter */
     uintptr_t lo, hi;
     int anon;
 } map_cache[MAP_CACHE];
-static unsigned map_next;
+static double lookup_tokens = LOOKUPS_BURST;
+static int64_t lookup_refill_ns;
 
 /* The mapping holding addr: anonymous memory?  Sets [*lo, *hi). */
 static int mapping_is_anonymous(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
@@ -478,9 +482,27 @@ static int mapping_is_anonymous(uintptr_t addr, uintptr_t *lo, uintptr_t *hi)
     return anon;
 }
 
+/* A buffer object seen for the first time costs a lookup; a program that
+ * makes a new mapping per request would pay one each time, so lookups are
+ * rationed (a burst, then a steady rate) and a buffer not looked up is
+ * simply not tried. */
+static int lookup_allowed(void)
+{
+    int64_t t = now_ns();
+    lookup_tokens += (double)(t - lookup_refill_ns) * 1e-9 * LOOKUPS_PER_S;
+    if (lookup_tokens > LOOKUPS_BURST)
+        lookup_tokens = LOOKUPS_BURST;
+    lookup_refill_ns = t;
+    if (lookup_tokens < 1.0)
+        return 0;
+    lookup_tokens -= 1.0;
+    return 1;
+}
+
 static int memory_only_buffer(PyObject *obj, const char *data)
 {
     uintptr_t addr = (uintptr_t)data, lo = 0, hi = 0;
+    unsigned k;
     int anon;
     PyObject *ref;
     if (PyMemoryView_Check(obj) && PyMemoryView_GET_BASE(obj))
@@ -489,13 +511,24 @@ static int memory_only_buffer(PyObject *obj, const char *data)
         return 1;
     if (!PyType_SUPPORTS_WEAKREFS(Py_TYPE(obj)))
         return 0;
-    for (int i = 0; i < MAP_CACHE; i++)
-        if (map_cache[i].ref && PyWeakref_GetObject(map_cache[i].ref) == obj
-            && addr >= map_cache[i].lo && addr < map_cache[i].hi)
-            return map_cache[i].anon;
+    k = (unsigned)((((uintptr_t)obj >> 4) * 0x9E3779B97F4A7C15ull) >> 54);   /* 10 bits */
+    for (unsigned i = 0; i < MAP_PROBES; i++) {
+        unsigned j = (k + i) % MAP_CACHE;
+        if (map_cache[j].ref && PyWeakref_GetObject(map_cache[j].ref) == obj
+            && addr >= map_cache[j].lo && addr < map_cache[j].hi)
+            return map_cache[j].anon;
+    }
+    if (!lookup_allowed())
+        return 0;
     anon = mapping_is_anonymous(addr, &lo, &hi);
+    for (unsigned i = 0; i < MAP_PROBES; i++) {   /* a free slot, or one whose buffer died */
+        unsigned j = (k + i) % MAP_CACHE;
+        if (!map_cache[j].ref || PyWeakref_GetObject(map_cache[j].ref) == Py_None) {
+            k = j;
+            break;
+        }
+    }
     if (hi && (ref = PyWeakref_NewRef(obj, NULL))) {
-        unsigned k = map_next++ % MAP_CACHE;
         Py_XSETREF(map_cache[k].ref, ref);
         map_cache[k].lo = lo;
         map_cache[k].hi = hi;
@@ -544,8 +577,6 @@ static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff, in
         return -1;
     }
     r->data = (char *)r->view.buf + doff;
-    /* Only a request a poller may try needs to know (see ops.c's try_read). */
-    r->memory_only = lx_ops[r->op].try_now && memory_only_buffer(obj, r->data);
     return 0;
 }
 
@@ -780,9 +811,15 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
     }
     /* Only positioned I/O is tried first: a try that stops short leaves the
      * rest to a worker, which a file position moved meanwhile would break.
-     * And only small requests: a try must cost no more than the linger it
-     * replaces (a 64 KiB copy from the page cache: a few microseconds). */
-    r->base.tryable = lx_ops[r->op].try_now && r->offset >= 0 && r->length <= TRY_MAX_BYTES;
+     * Only small requests: a try must cost no more than the linger it
+     * replaces (a 64 KiB copy from the page cache: a few microseconds).
+     * Only into memory that is not a file mapping: the copy would read in a
+     * page of one that is on disk. */
+    if (lx_ops[r->op].try_now && E.help && r->offset >= 0 && r->length <= TRY_MAX_BYTES) {
+        if (!r->memory_only && buffer)
+            r->memory_only = memory_only_buffer(buffer, r->data);
+        r->base.tryable = r->memory_only;
+    }
     return 0;
 }
 

@@ -514,8 +514,8 @@ static void run_slurp(Request *r)
 /* A positioned read, if the page cache holds it: RWF_NOWAIT fails with
  * EAGAIN rather than wait for the disk or a lock, and a file system that
  * cannot promise that refuses the flag (EOPNOTSUPP).  Not under O_DIRECT,
- * where it still waits for the device, nor into a buffer that may be a
- * file mapping (the copy would read in a page of it that is on disk).  A short read means the end of the file, or
+ * where it still waits for the device.  (The submitter marks a read
+ * tryable only into memory that is no file mapping: module.c.)  A short read means the end of the file, or
  * that the rest is not cached: then a worker reads the rest (run_read). */
 static int try_read(Request *r)
 {
@@ -523,7 +523,7 @@ static int try_read(Request *r)
     struct stat st;
     ssize_t n;
     int fl;
-    if (r->offset < 0 || !r->memory_only)
+    if (r->offset < 0)
         return 0;
     fl = fcntl(r->fd, F_GETFL);
     if (fl < 0 || (fl & O_DIRECT))

@@ -434,9 +434,6 @@ static int parse_os_count(PyObject *o, int64_t *out)
     return 0;
 }
 
-/* Hold the caller's buffer for the life of the request; check that
- * [doff, doff + length) lies inside it, growing a bytearray that reads
- * would overrun (as Linux::AIO grows its scalar). */
 /* Whether a copy into this buffer can never wait for a disk: Python heap
  * memory (a bytearray or bytes, or a memoryview of one), or a mapping of
  * anonymous memory (an anonymous mmap).  A file mapping whose page is not
@@ -538,6 +535,9 @@ static int memory_only_buffer(PyObject *obj, const char *data)
     return anon;
 }
 
+/* Hold the caller's buffer for the life of the request; check that
+ * [doff, doff + length) lies inside it, growing a bytearray that reads
+ * would overrun (as Linux::AIO grows its scalar). */
 static int hold_buffer(Request *r, PyObject *obj, int writable, int64_t doff, int whole)
 {
     int64_t need = doff + r->length;
@@ -1477,8 +1477,9 @@ static PyObject *poll_results(int for_loop)
                 /* Results often follow within microseconds: rather than
                  * return to a trip through the eventfd and the poll, do a
                  * worker's job meanwhile if one cannot block, or spin for
-                 * them.  Not in a loop's drain: that would wait for, or
-                 * run, requests whose results it may not hand out now. */
+                 * them.  A loop's drain does not help, and spins only for
+                 * requests it did not submit itself: it may not hand out
+                 * the results of those before the loop's next turn. */
                 int64_t t;
                 if (!done)
                     break;   /* none was ready: return at once */

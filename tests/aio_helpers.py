@@ -44,6 +44,20 @@ def wait_started(timeout=5.0):
     wait_until(lambda: linuxaio.nready() == 0, timeout, "nready() == 0")
 
 
+def idle_workers_after_quick_requests(n):
+    """n workers started, requests looking quick to the engine (its moving
+    average of run time), and every worker asleep since nothing was in
+    flight: the state in which dispatch() trusts spinners and a standby."""
+    linuxaio.min_parallel(n)
+    for _ in range(n):
+        linuxaio.aio_busy(0.02)                 # n workers at once
+    linuxaio.flush()
+    for _ in range(200):
+        linuxaio.aio_nop(None)
+        linuxaio.flush()
+    time.sleep(0.05)
+
+
 def stat_fields(st):
     """Every named field of an os.stat_result (nanosecond times included)."""
     names = sorted(n for n in dir(os.stat_result) if n.startswith("st_"))

@@ -17,6 +17,7 @@ import linuxaio
 import linuxaio.os as aos
 
 from async_helpers import fd_count
+from aio_helpers import idle_workers_after_quick_requests
 
 LOOPS = ["asyncio", "uvloop"]
 
@@ -396,14 +397,7 @@ def test_quick_request_behind_a_blocked_worker_runs_soon():
     in flight: a quick request must not wait for the sleeper's idle timeout
     (the standby, not a wake-up, was trusted to catch it)."""
     import time
-    linuxaio.min_parallel(3)
-    for _ in range(3):
-        linuxaio.aio_busy(0.02)                 # three workers
-    linuxaio.flush()
-    for _ in range(200):                        # requests look quick again
-        linuxaio.aio_nop(None)
-        linuxaio.flush()
-    time.sleep(0.05)                            # both asleep, nothing in flight
+    idle_workers_after_quick_requests(3)
     assert linuxaio.nthreads() >= 3
     rfd, wfd = os.pipe()
     try:
@@ -433,14 +427,7 @@ def test_a_burst_of_requests_that_turn_out_slow_all_start():
     four slow ones must not queue behind the spinner: every one starts at
     once on a worker of its own."""
     import time
-    linuxaio.min_parallel(4)
-    for _ in range(4):
-        linuxaio.aio_busy(0.02)                 # four workers
-    linuxaio.flush()
-    for _ in range(200):                        # requests look quick again
-        linuxaio.aio_nop(None)
-        linuxaio.flush()
-    time.sleep(0.05)                            # all asleep, nothing in flight
+    idle_workers_after_quick_requests(4)
     assert linuxaio.nthreads() == 4
     linuxaio.aio_nop(None)                      # one wakes and runs it...
     while not linuxaio.npending():

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import linuxaio
-from aio_helpers import wait_started, wait_until
+from aio_helpers import idle_workers_after_quick_requests, wait_started, wait_until
 
 PAGE = mmap.PAGESIZE
 THREADS = 4          # conftest's default thread limit
@@ -492,13 +492,7 @@ def test_helping_does_not_starve_a_request_it_cannot_try(cached):
     them must still be taken by a worker within a few ms (the helper's
     pops must not look like the workers' progress)."""
     fd, _ = cached
-    linuxaio.min_parallel(4)
-    for _ in range(4):
-        linuxaio.aio_busy(0.01)
-    linuxaio.flush()
-    for _ in range(200):                      # requests look quick
-        linuxaio.aio_nop(None)
-        linuxaio.flush()
+    idle_workers_after_quick_requests(4)
     rp, wp = os.pipe()
     try:
         linuxaio.aio_read(rp, None, 1, bytearray(1), 0, None)   # blocks a worker

@@ -1,0 +1,95 @@
+"""A/B: two builds of linuxaio side by side in one sitting, as ratios.
+
+    python benchmarks/ab.py --a /path/to/old/src --b src W1:linuxaio W1:linuxaio-asyncio \\
+        W2s:linuxaio-stat W7:linuxaio-asyncio seq-stat --rounds 5
+
+Each item is WORKLOAD:contender (run.py's workloads) or `seq-stat` (sequential
+`await linuxaio.os.stat(p)` under asyncio, microseconds per await).  Every
+round runs each item once per build, the two builds in alternating order, each
+in a fresh process with PYTHONPATH set to that build's src directory (an
+in-place build: `python setup.py build_ext --inplace`).  It prints the median
+of each side and B/A: the issues' "within 5% of before" checks.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+import run  # noqa: E402
+
+SEQ_STAT = """
+import asyncio, os, sys, time
+import linuxaio
+from linuxaio import os as aos
+p = sys.argv[1]
+async def main(n):
+    for _ in range(2000):
+        await aos.stat(p)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await aos.stat(p)
+    return (time.perf_counter() - t0) / n * 1e6
+print(asyncio.run(main(int(sys.argv[2]))))
+"""
+
+
+def measure(item: str, src: Path, a) -> float:
+    env = dict(os.environ, PYTHONPATH=str(src.resolve()))
+    if item == "seq-stat":
+        proc = subprocess.run([sys.executable, "-c", SEQ_STAT, __file__, "100000"],
+                              capture_output=True, text=True, env=env, timeout=120)
+        return float(proc.stdout.strip().splitlines()[-1])
+    wl, name = item.split(":")
+    script, kind, _ = run.WORKLOADS[wl]
+    if kind == "file":
+        data = ["--file", str(common.big_file(a.size, a.dir))]
+    elif kind == "lines":
+        data = []
+    else:
+        data = ["--tree", str(common.small_tree(a.files, 1, a.dir))]
+    cmd = [sys.executable, str(common.HERE / f"{script}.py"), "--contender", name,
+           "--seconds", str(a.seconds), "--warmup", str(a.warmup), "--dir", str(a.dir), *data]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    out = common.last_json(proc.stdout)
+    if "iops" not in out:
+        raise SystemExit(f"{item} with {src}: {out} {proc.stderr[-500:]}")
+    return out["iops"]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("items", nargs="+", help="WORKLOAD:contender or seq-stat")
+    p.add_argument("--a", type=Path, required=True, help="src directory of build A (before)")
+    p.add_argument("--b", type=Path, required=True, help="src directory of build B (after)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--warmup", type=float, default=0.5)
+    p.add_argument("--size", type=common.parse_size, default=common.parse_size("256M"))
+    p.add_argument("--files", type=int, default=20000)
+    p.add_argument("--dir", type=Path, default=common.DATA_DIR)
+    a = p.parse_args()
+    cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+               if ln.startswith("model name"))
+    print(f"cpu: {cpu} x {os.cpu_count()}; A={a.a}  B={a.b}")
+    results = {}
+    for item in a.items:
+        runs = {"A": [], "B": []}
+        for rnd in range(a.rounds):
+            for side in (("A", "B") if rnd % 2 == 0 else ("B", "A")):
+                runs[side].append(measure(item, a.a if side == "A" else a.b, a))
+        ma, mb = statistics.median(runs["A"]), statistics.median(runs["B"])
+        unit = "us/await (lower is better)" if item == "seq-stat" else "IOPS"
+        print(f"{item:>24}: A {ma:,.2f}  B {mb:,.2f}  B/A {mb / ma:.3f}  ({unit}; "
+              f"A {min(runs['A']):,.1f}-{max(runs['A']):,.1f}, "
+              f"B {min(runs['B']):,.1f}-{max(runs['B']):,.1f})", flush=True)
+        results[item] = {"A": runs["A"], "B": runs["B"], "ratio": mb / ma}
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()

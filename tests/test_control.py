@@ -456,6 +456,36 @@ def test_flush_inside_a_callback():
     assert proc.stdout.strip().splitlines()[-1] == "inner 5 zeros 5 nreqs 0 npending 0", proc.stdout
 
 
+WAIT_IN_CALLBACK = r"""
+import linuxaio, sys, time
+got = []
+
+def cb(v):
+    got.append(v)
+    if len(got) == 1:                   # the other two are in poll_cb's hand
+        getattr(linuxaio, sys.argv[1])()
+        got.append("returned")
+
+for _ in range(3):
+    linuxaio.aio_nop(cb)
+while linuxaio.npending() < 3:
+    time.sleep(0.001)
+linuxaio.poll_cb()
+linuxaio.flush()
+print(got.count(0), got.count("returned"), linuxaio.nreqs(), linuxaio.npending())
+"""
+
+
+@pytest.mark.parametrize("wait", ["poll_wait", "poll", "flush"])
+def test_wait_in_a_callback_counts_the_results_its_poll_cb_holds(wait):
+    """poll_wait(), poll() or flush() called by a callback while nothing is in
+    flight but the rest of that poll_cb's batch: those results are ready, so
+    it returns (poll and flush handle them) instead of waiting for ever."""
+    proc, _ = run_python(WAIT_IN_CALLBACK.replace("sys.argv[1]", repr(wait)), timeout=10)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["3", "1", "0", "0"], proc.stdout
+
+
 class Interrupted(Exception):
     pass
 

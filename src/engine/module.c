@@ -1409,10 +1409,13 @@ static int check_progress(void)
 }
 
 /* Block, without the GIL, until results are ready or nothing is left.
- * Wakes up now and then to see signals and requests finished elsewhere. */
+ * Wakes up now and then to see signals and requests finished elsewhere.
+ * Results in hand count as ready: a callback that waits (poll_wait, poll,
+ * flush) while its poll_cb holds the rest of the batch would otherwise
+ * wait for results that are never coming back to the pool. */
 static int wait_results(void)
 {
-    while (E.nreqs > 0 && !lx_pool_nresults()) {
+    while (E.nreqs > 0 && !lx_pool_nresults() && !E.in_hand) {
         int rc;
         if (check_progress() < 0)
             return -1;

@@ -13,7 +13,7 @@ import pytest
 import linuxaio
 from linuxaio import os as aos
 
-from aio_helpers import stat_fields
+from aio_helpers import run_python, stat_fields
 from async_helpers import fd_count, patterned, runner, single_worker  # noqa: F401 (fixture)
 
 PAGESIZE = mmap.PAGESIZE
@@ -754,3 +754,49 @@ def test_truncate_and_sync_match_os(runner, scratch):
         finally:
             os.close(fd)
     runner.run(main)
+
+
+# ---- a synchronous poll inside a task ----
+
+SYNC_POLL_IN_A_TASK = r"""
+import asyncio, os, sys, time, linuxaio
+from linuxaio import os as aos
+how, loop_name = sys.argv[1], sys.argv[2]
+
+async def other():
+    return (await aos.stat("/")).st_ino
+
+async def poller():
+    while linuxaio.npending() < 1:      # the other task's result is ready
+        time.sleep(0.001)
+    getattr(linuxaio, how)()            # and is delivered here, inside this task
+
+async def main():
+    await aos.stat("/")                 # the loop watches the engine
+    linuxaio.max_parallel(1)
+    linuxaio.aio_busy(0.02)             # the other task's request waits behind it
+    t = asyncio.ensure_future(other())
+    await asyncio.sleep(0)              # t awaits its request
+    await asyncio.ensure_future(poller())
+    print(await asyncio.wait_for(t, 5) == os.stat("/").st_ino)
+
+if loop_name == "uvloop":
+    import uvloop
+    uvloop.run(main())
+else:
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("how", ["poll_cb", "flush"])
+def test_sync_poll_inside_a_task_wakes_other_tasks_through_their_loop(how, loop_name):
+    """poll_cb() or flush() called synchronously inside a task delivers the
+    result another task awaits: that task is woken through its loop (asyncio
+    cannot step one task inside another), and gets its result."""
+    if loop_name == "uvloop":
+        pytest.importorskip("uvloop")
+    code = SYNC_POLL_IN_A_TASK.replace("sys.argv[1], sys.argv[2]", f"{how!r}, {loop_name!r}")
+    proc, _ = run_python(code, timeout=15)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True"], proc.stdout

@@ -1531,7 +1531,18 @@ static PyObject *poll_results(int for_loop)
     return rc < 0 ? NULL : PyLong_FromUnsignedLong(done);
 }
 
-static PyObject *poll_cb(PyObject *m, PyObject *unused) { return poll_results(0); }
+/* A synchronous poll (poll_cb, poll, flush) wakes awaiting tasks through
+ * their loop only: it may run inside a task, even one a drain stepped
+ * inline, and asyncio cannot enter one task inside another. */
+static PyObject *poll_cb(PyObject *m, PyObject *unused)
+{
+    int saved = lx_future_inline;
+    PyObject *res;
+    lx_future_inline = 0;
+    res = poll_results(0);
+    lx_future_inline = saved;
+    return res;
+}
 
 /* _drain(inline=True): poll_cb for an event loop (see poll_results). */
 static PyObject *drain(PyObject *m, PyObject *const *args, Py_ssize_t nargs)

@@ -800,3 +800,34 @@ def test_sync_poll_inside_a_task_wakes_other_tasks_through_their_loop(how, loop_
     proc, _ = run_python(code, timeout=15)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True"], proc.stdout
+
+
+# ---- many results waiting ----
+
+MANY_AWAITED_STATS = r"""
+import asyncio, gc, time, linuxaio
+from linuxaio import os as aos
+
+async def gather_stats(n):
+    await aos.stat("/")
+    linuxaio.max_poll_time(20e-6)       # many short drains, as under a long queue
+    t0 = time.perf_counter()
+    await asyncio.gather(*[aos.stat("/") for _ in range(n)])
+    return time.perf_counter() - t0
+
+gc.disable()                            # the engine's cost, not the collector's
+small, big = [], []
+for _ in range(3):
+    small.append(asyncio.run(gather_stats(4000)))
+    big.append(asyncio.run(gather_stats(16000)))
+print(min(big) / min(small))
+"""
+
+
+def test_gather_of_awaited_stats_takes_time_linear_in_their_number():
+    """asyncio.gather of many awaited stats: the loop's drains take the waiting
+    results a chunk at a time, so 4x the stats take about 4x as long (each
+    drain took and walked back every waiting result: quadratic)."""
+    proc, _ = run_python(MANY_AWAITED_STATS, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) < 6, proc.stdout

@@ -1445,6 +1445,11 @@ static int wait_results(void)
 /* How long a poll goes on waiting for, or helping to make, results beyond
  * those it found (see below). */
 #define MORE_NS (1000 * 1000)
+/* Results are taken a chunk at a time: taking marks each one, and a poll
+ * that stops early (a drain's budget, max_poll_time) walks what it did not
+ * handle back.  Taking them all made each drain cost as much as everything
+ * waiting, and a long queue drained in many turns quadratic. */
+#define TAKE_CHUNK 256
 
 static PyObject *poll_results(int for_loop)
 {
@@ -1467,14 +1472,15 @@ static PyObject *poll_results(int for_loop)
     for (;;) {
         lx_req *b;
         if (!E.hand) {
-            unsigned long want = 0;
+            unsigned long want = TAKE_CHUNK;
             if (E.max_outstanding && E.nreqs >= E.max_outstanding && !for_loop
                 && (rc = wait_results()) < 0)
                 break;
             if (E.max_poll_reqs) {
                 if (done >= E.max_poll_reqs)
                     break;
-                want = E.max_poll_reqs - done;
+                if (E.max_poll_reqs - done < want)
+                    want = E.max_poll_reqs - done;
             }
             if (!(E.hand = lx_pool_take_results(want, &E.in_hand))) {
                 /* Results often follow within microseconds: rather than

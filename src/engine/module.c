@@ -42,6 +42,8 @@ struct Group {
 };
 
 static PyTypeObject RequestType, GroupType;
+static void tell_awaiter(Request *r, PyObject *cb);
+static void engine_cancelled(Request *r, PyObject *cb);
 
 /* Engine state; every field is guarded by the GIL. */
 static struct {
@@ -1000,7 +1002,8 @@ static int finish_group(Group *g)
         PyObject *value = g->slots ? g->slots : g->result ? g->result : Py_None;
         rc = hand_over(r, cb, Py_NewRef(value), 0);
         Py_DECREF(value);
-    }
+    } else if (r->base.cancelled)
+        tell_awaiter(r, cb);
     Py_XDECREF(cb);
     rc = leave_group(r, rc);
     Py_DECREF(r);   /* the engine's reference */
@@ -1310,9 +1313,11 @@ static int deliver(Request *r)
     E.nreqs--;
     if (r->ran)
         E.op_ns[r->op] += (r->base.run_ns - E.op_ns[r->op]) / 8;
-    if (!wanted)
+    if (!wanted) {
         lx_undo_effect(r);
-    else
+        if (r->base.cancelled)
+            engine_cancelled(r, cb);
+    } else
         value = r->result < 0 ? lx_oserror((int)-r->result, r->filename, r->filename2)
                               : row->result(r);
     /* The buffer is free again before the callback, which may reuse it. */
@@ -1594,12 +1599,51 @@ static PyObject *flush(PyObject *m, PyObject *unused)
 
 /* ---- dropping: reinit and fork abandon what is in flight ---- */
 
-/* A task still awaiting a dropped request would wait for ever: it gets
- * CancelledError instead (through its loop, in its own time). */
-static void tell_awaiter(Request *r)
+/* The glue's trio waiter type (_loop.py): a callback that is a task. */
+static PyObject *task_waiter_type;
+
+/* A task still awaiting a dropped request would wait for ever: under
+ * asyncio it gets CancelledError (its future is cancelled, woken through
+ * its loop); under trio OSError(ECANCELED) (its waiter settles it in its
+ * run's thread).  Harmless when the task itself cancelled: a cancelled
+ * future stays so, an aborted trio waiter ignores it. */
+static void tell_awaiter(Request *r, PyObject *cb)
 {
-    if (r->loop && !lx_future_done(r) && lx_future_cancel(r, NULL) < 0)
-        PyErr_Clear();   /* its loop is closed: nobody awaits any more */
+    if (r->loop) {
+        if (!lx_future_done(r) && lx_future_cancel(r, NULL) < 0)
+            PyErr_Clear();   /* its loop is closed: nobody awaits any more */
+    } else if (cb && (PyObject *)Py_TYPE(cb) == task_waiter_type) {
+        PyObject *exc = lx_oserror(ECANCELED, r->filename, r->filename2);
+        PyObject *res = exc ? PyObject_CallOneArg(cb, exc) : NULL;
+        Py_XDECREF(exc);
+        if (res)
+            Py_DECREF(res);
+        else
+            PyErr_Clear();   /* its run is over: nobody awaits any more */
+    }
+}
+
+/* A cancelled request was delivered.  The engine may have cancelled it
+ * (reinit's stop, in another thread, while a drain here runs): a task
+ * awaiting it, or the batch it belongs to, must hear so. */
+static void engine_cancelled(Request *r, PyObject *cb)
+{
+    Group *g = r->group;
+    if (r->delivery != DELIVER_SLOT)
+        tell_awaiter(r, cb);
+    else if (!g->req.base.cancelled) {   /* its batch cannot be whole */
+        if (g->req.loop) {
+            if (lx_future_cancel(&g->req, NULL) < 0)
+                PyErr_Clear();
+        } else
+            lx_request_cancel(&g->req);   /* its waiter is told as it finishes */
+    }
+}
+
+static PyObject *set_task_waiter(PyObject *m, PyObject *type)
+{
+    Py_XSETREF(task_waiter_type, Py_NewRef(type));
+    Py_RETURN_NONE;
 }
 
 static void drop(Request *r)
@@ -1613,7 +1657,7 @@ static void drop(Request *r)
     if (r->ran && r->result >= 0 && row->undo)
         row->undo(r);
     r->finished = 1;
-    tell_awaiter(r);
+    tell_awaiter(r, r->callback);
     release_args(r);
     Py_CLEAR(r->callback);
     if (r->group) {
@@ -1646,7 +1690,7 @@ static void drop_all(lx_req *list)
         Group *g = E.live.live_next;
         live_unlink(g);
         g->req.finished = 1;
-        tell_awaiter(&g->req);
+        tell_awaiter(&g->req, g->req.callback);
         Py_CLEAR(g->req.callback);
         Py_CLEAR(g->feeder);
         Py_DECREF(g);
@@ -1829,6 +1873,7 @@ static PyMethodDef control_methods[] = {
     {"_run", (PyCFunction)(void (*)(void))lx_loop_run, METH_FASTCALL,
      "_run(submit, *args)\n--\n\nsubmit(*args, loop) under a running asyncio loop; else the hook's choice."},
     {"_set_loop_hooks", (PyCFunction)(void (*)(void))lx_set_loop_hooks, METH_FASTCALL, NULL},
+    {"_set_task_waiter", (PyCFunction)set_task_waiter, METH_O, NULL},
     {"_at_exit", (PyCFunction)at_exit, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
     {NULL}};

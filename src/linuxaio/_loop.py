@@ -180,3 +180,5 @@ async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
 
 
 _engine._set_loop_hooks(_get_running_loop, _state, _trio_wait)
+# reinit() tells a trio task awaiting a request it drops: OSError(ECANCELED)
+_engine._set_task_waiter(_TrioWaiter)

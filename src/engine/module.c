@@ -1453,7 +1453,10 @@ static int wait_results(void)
 /* Results are taken a chunk at a time: taking marks each one, and a poll
  * that stops early (a drain's budget, max_poll_time) walks what it did not
  * handle back.  Taking them all made each drain cost as much as everything
- * waiting, and a long queue drained in many turns quadratic. */
+ * waiting, and a long queue drained in many turns quadratic.  The chunk
+ * starts small and doubles as the poll goes on: a drain that handles a few
+ * touches few (a walk over a long queue misses the cache at every step). */
+#define TAKE_FIRST 16
 #define TAKE_CHUNK 256
 
 static PyObject *poll_results(int for_loop)
@@ -1463,6 +1466,7 @@ static PyObject *poll_results(int for_loop)
     int64_t budget = E.max_poll_time_ns;
     int64_t deadline;
     unsigned serial = 0;
+    unsigned long chunk = TAKE_FIRST;
     int rc = 0;
 
     if (for_loop) {
@@ -1477,7 +1481,7 @@ static PyObject *poll_results(int for_loop)
     for (;;) {
         lx_req *b;
         if (!E.hand) {
-            unsigned long want = TAKE_CHUNK;
+            unsigned long want = chunk;
             if (E.max_outstanding && E.nreqs >= E.max_outstanding && !for_loop
                 && (rc = wait_results()) < 0)
                 break;
@@ -1487,6 +1491,8 @@ static PyObject *poll_results(int for_loop)
                 if (E.max_poll_reqs - done < want)
                     want = E.max_poll_reqs - done;
             }
+            if (chunk < TAKE_CHUNK)
+                chunk *= 2;
             if (!(E.hand = lx_pool_take_results(want, &E.in_hand))) {
                 /* Results often follow within microseconds: rather than
                  * return to a trip through the eventfd and the poll, do a
@@ -1709,8 +1715,19 @@ static PyObject *reinit(PyObject *m, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* What the loop glue watches: a duplicate of poll_fileno(), the same
+ * eventfd and so ready at the same times, under a number of its own.  A
+ * program that watches poll_fileno() itself (add_reader, then remove_reader)
+ * then leaves the glue's watch alone: loops key readers by number. */
+static int loop_fd = -1;
+
+static PyObject *loop_fileno(PyObject *m, PyObject *unused) { return PyLong_FromLong(loop_fd); }
+
 static PyObject *after_fork(PyObject *m, PyObject *unused)
 {
+    /* the child's eventfd is new: the duplicate must follow it */
+    if (dup3(lx_pool_fileno(), loop_fd, O_CLOEXEC) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
     drop_all(lx_pool_orphans());
     Py_RETURN_NONE;
 }
@@ -1870,6 +1887,8 @@ static PyMethodDef control_methods[] = {
     {"_drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
      "poll_cb() for an event loop: only the results ready now, no waiting."},
     {"_after_fork", (PyCFunction)after_fork, METH_NOARGS, NULL},
+    {"_loop_fileno", (PyCFunction)loop_fileno, METH_NOARGS,
+     "The descriptor the loop glue watches: poll_fileno()'s eventfd under another number."},
     {"_run", (PyCFunction)(void (*)(void))lx_loop_run, METH_FASTCALL,
      "_run(submit, *args)\n--\n\nsubmit(*args, loop) under a running asyncio loop; else the hook's choice."},
     {"_set_loop_hooks", (PyCFunction)(void (*)(void))lx_set_loop_hooks, METH_FASTCALL, NULL},
@@ -1897,7 +1916,8 @@ PyMODINIT_FUNC PyInit__engine(void)
     if (PyType_Ready(&RequestType) < 0 || lx_future_add_to_type(&RequestType) < 0
         || PyType_Ready(&GroupType) < 0 || lx_ops_init() < 0)
         return NULL;
-    if (lx_pool_init(run_request, try_request) < 0)
+    if (lx_pool_init(run_request, try_request) < 0
+        || (loop_fd = fcntl(lx_pool_fileno(), F_DUPFD_CLOEXEC, 0)) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     E.live.live_next = E.live.live_prev = &E.live;
     E.linger_ns = 20 * 1000;

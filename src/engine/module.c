@@ -38,6 +38,7 @@ struct Group {
     PyObject *slots;           /* a batch's results, in submission order */
     unsigned char armed;       /* poll_cb has seen it once */
     unsigned char queued;      /* its event sits in the result queue */
+    unsigned char batch_op;    /* a batch's (slots') operation */
     Group *live_prev, *live_next;  /* unfinished groups, for reinit/fork */
 };
 
@@ -216,9 +217,12 @@ static int try_request(lx_req *base)
     return rc;
 }
 
+static void undo_slots(Group *g);
+
 static int group_cancel_inner(Group *g)
 {
     g->req.base.cancelled = 1;
+    undo_slots(g);   /* what its children delivered, nobody will take */
     Py_CLEAR(g->feeder);
     for (Request *c = g->children; c; c = c->gnext)
         lx_request_cancel(c);
@@ -928,10 +932,33 @@ static void group_kick(Group *g)
 
 static int child_done(Request *r);
 
+/* A batch nobody will take the results of (cancelled, dropped, or its
+ * result not taken): undo what its delivered children did (close the fds
+ * of opens), once.  A slot holds the result (an open_stat's: the fd first). */
+static void undo_slots(Group *g)
+{
+    const lx_op *row = &lx_ops[g->batch_op];
+    if (!g->slots || !row->undo)
+        return;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(g->slots); i++) {
+        PyObject *v = PyList_GET_ITEM(g->slots, i), *fd = v;
+        if (PyTuple_Check(v) && PyTuple_GET_SIZE(v))
+            fd = PyTuple_GET_ITEM(v, 0);
+        if (PyLong_Check(fd)) {
+            Request done;   /* undo needs only the raw result */
+            done.result = PyLong_AsLongLong(fd);
+            row->undo(&done);
+            PyList_SetItem(g->slots, i, Py_NewRef(Py_None));
+        }
+    }
+}
+
 /* Undo what a request did when nobody will take its result. */
 void lx_undo_effect(Request *r)
 {
-    if (r->op != OP_GROUP && r->ran && r->result >= 0 && lx_ops[r->op].undo) {
+    if (r->op == OP_GROUP)
+        undo_slots((Group *)r);
+    else if (r->ran && r->result >= 0 && lx_ops[r->op].undo) {
         r->ran = 0;   /* once */
         lx_ops[r->op].undo(r);
     }
@@ -1258,6 +1285,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     if (!(g = (Group *)request_new(&GroupType, OP_GROUP)) || !(g->slots = PyList_New(n))
         || parse_callback(&g->req, cb) < 0)
         goto fail;
+    g->batch_op = (unsigned char)op;
     for (Py_ssize_t i = 0; i < n; i++)
         PyList_SET_ITEM(g->slots, i, Py_NewRef(Py_None));
     stamp(&g->req, 0);   /* even an empty batch waits for the next drain */
@@ -1696,6 +1724,7 @@ static void drop_all(lx_req *list)
         Group *g = E.live.live_next;
         live_unlink(g);
         g->req.finished = 1;
+        undo_slots(g);
         tell_awaiter(&g->req, g->req.callback);
         Py_CLEAR(g->req.callback);
         Py_CLEAR(g->feeder);

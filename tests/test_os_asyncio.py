@@ -13,7 +13,7 @@ import pytest
 import linuxaio
 from linuxaio import os as aos
 
-from aio_helpers import stat_fields
+from aio_helpers import run_python, stat_fields
 from async_helpers import fd_count, patterned, runner, single_worker  # noqa: F401 (fixture)
 
 PAGESIZE = mmap.PAGESIZE
@@ -754,3 +754,171 @@ def test_truncate_and_sync_match_os(runner, scratch):
         finally:
             os.close(fd)
     runner.run(main)
+
+
+# ---- a synchronous poll inside a task ----
+
+SYNC_POLL_IN_A_TASK = r"""
+import asyncio, os, sys, time, linuxaio
+from linuxaio import os as aos
+how, loop_name = sys.argv[1], sys.argv[2]
+
+async def other():
+    return (await aos.stat("/")).st_ino
+
+async def poller():
+    while linuxaio.npending() < 1:      # the other task's result is ready
+        time.sleep(0.001)
+    getattr(linuxaio, how)()            # and is delivered here, inside this task
+
+async def main():
+    await aos.stat("/")                 # the loop watches the engine
+    linuxaio.max_parallel(1)
+    linuxaio.aio_busy(0.02)             # the other task's request waits behind it
+    t = asyncio.ensure_future(other())
+    await asyncio.sleep(0)              # t awaits its request
+    await asyncio.ensure_future(poller())
+    print(await asyncio.wait_for(t, 5) == os.stat("/").st_ino)
+
+if loop_name == "uvloop":
+    import uvloop
+    uvloop.run(main())
+else:
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("how", ["poll_cb", "flush"])
+def test_sync_poll_inside_a_task_wakes_other_tasks_through_their_loop(how, loop_name):
+    """poll_cb() or flush() called synchronously inside a task delivers the
+    result another task awaits: that task is woken through its loop (asyncio
+    cannot step one task inside another), and gets its result."""
+    if loop_name == "uvloop":
+        pytest.importorskip("uvloop")
+    code = SYNC_POLL_IN_A_TASK.replace("sys.argv[1], sys.argv[2]", f"{how!r}, {loop_name!r}")
+    proc, _ = run_python(code, timeout=15)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True"], proc.stdout
+
+
+# ---- many results waiting ----
+
+MANY_AWAITED_STATS = r"""
+import asyncio, gc, time, linuxaio
+from linuxaio import os as aos
+
+async def gather_stats(n):
+    await aos.stat("/")
+    linuxaio.max_poll_time(20e-6)       # many short drains, as under a long queue
+    t0 = time.process_time()            # CPU time: the machine may be busy
+    await asyncio.gather(*[aos.stat("/") for _ in range(n)])
+    return time.process_time() - t0
+
+gc.disable()                            # the engine's cost, not the collector's
+small, big = [], []
+for _ in range(3):
+    small.append(asyncio.run(gather_stats(4000)))
+    big.append(asyncio.run(gather_stats(16000)))
+print(min(big) / min(small))
+"""
+
+
+def test_gather_of_awaited_stats_takes_time_linear_in_their_number():
+    """asyncio.gather of many awaited stats: the loop's drains take the waiting
+    results a chunk at a time, so 4x the stats take about 4x as long (each
+    drain took and walked back every waiting result: quadratic)."""
+    proc, _ = run_python(MANY_AWAITED_STATS, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) < 6, proc.stdout
+
+
+# ---- the callback style and linuxaio.os on one loop ----
+
+README_SNIPPET_AND_AWAITS = r"""
+import asyncio, os, sys, linuxaio
+from linuxaio import os as aos
+loop_name = sys.argv[1]
+
+async def snippet():                    # README's asyncio example, as written
+    loop = asyncio.get_running_loop()
+    loop.add_reader(linuxaio.poll_fileno(), linuxaio.poll_cb)
+    done = loop.create_future()
+    linuxaio.aio_stat("/", done.set_result)
+    ino = (await done).st_ino
+    loop.remove_reader(linuxaio.poll_fileno())
+    return ino
+
+async def awaited():
+    linuxaio.max_parallel(1)
+    linuxaio.aio_busy(0.02)             # no quick await: the loop must see the result
+    ino = (await asyncio.wait_for(aos.stat("/"), 5)).st_ino
+    linuxaio.max_parallel(4)
+    return ino
+
+async def main():
+    want = os.stat("/").st_ino
+    got = [await awaited(), await snippet(), await awaited()]   # os first, then the snippet
+    print(got == [want] * 3)
+
+async def main_snippet_first():
+    want = os.stat("/").st_ino
+    got = [await snippet(), await awaited(), await snippet(), await awaited()]
+    print(got == [want] * 4)
+
+for m in (main, main_snippet_first):
+    if loop_name == "uvloop":
+        import uvloop
+        uvloop.run(m())
+    else:
+        asyncio.run(m())
+"""
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_readme_add_reader_snippet_and_awaits_share_a_loop(loop_name):
+    """The README's add_reader(poll_fileno(), poll_cb) ... remove_reader
+    snippet on a loop that linuxaio.os uses too, in either order: removing
+    the program's reader leaves linuxaio.os's watch (its own descriptor), and
+    later awaits still complete."""
+    if loop_name == "uvloop":
+        pytest.importorskip("uvloop")
+    proc, _ = run_python(README_SNIPPET_AND_AWAITS.replace("sys.argv[1]", repr(loop_name)),
+                         timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "True"], proc.stdout
+
+
+TRIO_WAITING_ON_POLL_FILENO = r"""
+import os, trio, linuxaio
+from linuxaio import os as aos
+
+async def main():
+    got = []
+    async def callback_style():
+        done = trio.Event()
+        linuxaio.aio_stat("/", lambda st: (got.append(st.st_ino), done.set()))
+        while not done.is_set():
+            await trio.lowlevel.wait_readable(linuxaio.poll_fileno())
+            linuxaio.poll_cb()
+    with trio.fail_after(5):
+        got.append((await aos.stat("/")).st_ino)
+        async with trio.open_nursery() as n:
+            n.start_soon(callback_style)
+            linuxaio.max_parallel(1)
+            linuxaio.aio_busy(0.02)
+            got.append((await aos.stat("/")).st_ino)
+    print(got == [os.stat("/").st_ino] * 3)
+
+trio.run(main)
+"""
+
+
+def test_trio_task_waiting_on_poll_fileno_and_awaits_share_a_run():
+    """Under trio, a task of the callback style waiting for poll_fileno() to
+    be readable, while other tasks await linuxaio.os: trio allows one waiter
+    per descriptor, and linuxaio.os waits on one of its own."""
+    pytest.importorskip("trio")
+    proc, _ = run_python(TRIO_WAITING_ON_POLL_FILENO, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True"], proc.stdout

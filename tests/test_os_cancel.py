@@ -425,3 +425,54 @@ def test_every_call_yields_to_the_asyncio_loop(name, scratch, datafile):
             os.close(fd)
         await rt.drained()
     rt.run(main)
+
+
+# ---- a batch of opens cancelled after part of it was delivered ----
+
+OPENS = 400
+
+
+def test_cancelled_awaited_batch_of_opens_closes_the_fds_it_delivered(datafile):
+    """An awaited batch of opens (submit_many, as stat_many batches stats)
+    cancelled while part of it has been delivered into the batch's results:
+    those fds are closed too, not only the ones still in flight."""
+    from linuxaio import _engine
+    args = [(str(datafile[0]), os.O_RDONLY, 0, None)] * OPENS
+
+    async def main():
+        await aos.stat("/")
+        base, partial = fd_count(), 0
+        for _ in range(20):
+            t = asyncio.ensure_future(_engine._run(_engine.submit_many, "open", args))
+            await asyncio.sleep(0.001)
+            partial += fd_count() > base   # some opened, the batch not done
+            t.cancel()
+            try:
+                for fd in await t:         # finished before the cancel: ours to close
+                    os.close(fd)
+            except asyncio.CancelledError:
+                pass
+        linuxaio.flush()
+        assert partial
+        assert fd_count() == base
+    asyncio.run(main())
+
+
+def test_cancelled_callback_batch_of_opens_closes_the_fds_it_delivered(datafile):
+    """The same through the callback API: a submit_many batch of opens, part of
+    it handled by poll_cb, then cancelled: no fd stays open."""
+    args = [(str(datafile[0]), os.O_RDONLY, 0, None)] * OPENS
+    base, partial = fd_count(), 0
+    for _ in range(20):
+        got = []
+        batch = linuxaio.submit_many("open", args, got.append)
+        time.sleep(0.001)
+        linuxaio.poll_cb()
+        partial += fd_count() > base
+        batch.cancel()
+        linuxaio.flush()
+        for fds in got:                    # finished before the cancel: ours to close
+            for fd in fds:
+                os.close(fd)
+    assert partial
+    assert fd_count() == base

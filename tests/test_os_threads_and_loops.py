@@ -288,3 +288,76 @@ def test_the_loop_is_never_starved_while_64_tasks_read(runner, blocks):
 
 
 
+
+
+REINIT_FROM_ANOTHER_THREAD = r"""
+import asyncio, errno, os, sys, threading, time, linuxaio
+from linuxaio import os as aos
+loop_name = sys.argv[1]
+
+def reinit_soon():
+    linuxaio.max_parallel(1)
+    linuxaio.aio_busy(0.2)              # running: reinit waits for it ...
+    time.sleep(0.05)                    # ... while the loop drains what it drops
+    linuxaio.reinit()
+
+async def one(call, arg):
+    try:
+        await call(arg)
+        return "result"
+    except BaseException as e:          # the loop's own cancellation type too
+        return "ECANCELED" if getattr(e, "errno", None) == errno.ECANCELED else type(e).__name__
+
+CALLS = [(aos.stat, "/")] * 5 + [(aos.stat_many, ["/", "/tmp"])]
+
+async def asyncio_main():
+    await aos.stat("/")
+    t = threading.Thread(target=reinit_soon)
+    t.start()
+    time.sleep(0.02)                    # the busy request is running
+    got = await asyncio.wait_for(asyncio.gather(*[one(c, a) for c, a in CALLS]), 5)
+    t.join()
+    print(*got)
+
+async def trio_main():
+    import trio
+    await aos.stat("/")
+    got = []
+    async def run_one(c, a):
+        got.append(await one(c, a))
+    t = threading.Thread(target=reinit_soon)
+    t.start()
+    time.sleep(0.02)
+    with trio.fail_after(5):
+        async with trio.open_nursery() as n:
+            for c, a in CALLS:
+                n.start_soon(run_one, c, a)
+    t.join()
+    print(*got)
+
+if loop_name == "trio":
+    import trio
+    trio.run(trio_main)
+elif loop_name == "uvloop":
+    import uvloop
+    uvloop.run(asyncio_main())
+else:
+    asyncio.run(asyncio_main())
+"""
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop", "trio"])
+def test_reinit_from_another_thread_ends_every_awaiting_task(loop_name):
+    """reinit() in another thread while tasks await requests (one at a time
+    and a batch) queued behind a running one: while reinit waits for that
+    one, the loop drains what reinit dropped; every awaiting task still ends
+    at once, with the exception the README names (asyncio: CancelledError;
+    trio: OSError ECANCELED)."""
+    from aio_helpers import run_python
+    if loop_name != "asyncio":
+        pytest.importorskip(loop_name)
+    code = REINIT_FROM_ANOTHER_THREAD.replace("sys.argv[1]", repr(loop_name))
+    proc, _ = run_python(code, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    want = "ECANCELED" if loop_name == "trio" else "CancelledError"
+    assert proc.stdout.split() == [want] * 6, proc.stdout

@@ -43,13 +43,18 @@ int lx_future_bind(Request *r, PyObject *loop)
 }
 
 /* Run one done callback now, in its context (the Task's wake-up enters
- * none itself: the loop's Handle would have). */
+ * none itself: the loop's Handle would have).  While it runs (a task
+ * stepped inline), nothing it calls may step another task inline: asyncio
+ * refuses to enter a task inside another, and that task's wake-up is lost. */
 static int call_in_context(PyObject *fn, PyObject *ctx, PyObject *arg)
 {
     PyObject *res;
+    int saved = lx_future_inline;
     if (ctx && ctx != Py_None && PyContext_Enter(ctx) < 0)
         return -1;
+    lx_future_inline = 0;
     res = PyObject_CallOneArg(fn, arg);
+    lx_future_inline = saved;
     if (ctx && ctx != Py_None)
         PyContext_Exit(ctx);
     Py_XDECREF(res);
@@ -71,7 +76,7 @@ static int schedule(Request *r, PyObject *how, PyObject *fn, PyObject *ctx)
     return res ? 0 : -1;
 }
 
-int lx_future_inline = 1;
+_Thread_local int lx_future_inline;   /* set by a drain (module.c) */
 
 static PyObject *str_ready;
 
@@ -156,11 +161,17 @@ int lx_future_settle(Request *r, PyObject *value, int failed)
 
 static PyObject *fut_settle_method(Request *r, PyObject *const *args, Py_ssize_t nargs)
 {
+    int rc, saved = lx_future_inline;
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "_settle(value, failed)");
         return NULL;
     }
-    if (settle_here(r, args[0], PyObject_IsTrue(args[1])) < 0)
+    /* A callback of the loop's own (call_soon_threadsafe), not in a task:
+     * it may wake the task inline, as a drain would. */
+    lx_future_inline = 1;
+    rc = settle_here(r, args[0], PyObject_IsTrue(args[1]));
+    lx_future_inline = saved;
+    if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
 }

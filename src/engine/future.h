@@ -23,8 +23,9 @@ int lx_future_add_to_type(PyTypeObject *type);
 PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
 PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
 
-/* Whether the current drain may run a task's wake-up inline. */
-extern int lx_future_inline;
+/* Whether a task's wake-up may run inline: only in a loop's own drain
+ * (a reader callback, never inside a task), and per thread. */
+extern _Thread_local int lx_future_inline;
 
 /* From module.c. */
 int lx_request_fresh(Request *r);

@@ -38,10 +38,13 @@ struct Group {
     PyObject *slots;           /* a batch's results, in submission order */
     unsigned char armed;       /* poll_cb has seen it once */
     unsigned char queued;      /* its event sits in the result queue */
+    unsigned char batch_op;    /* a batch's (slots') operation */
     Group *live_prev, *live_next;  /* unfinished groups, for reinit/fork */
 };
 
 static PyTypeObject RequestType, GroupType;
+static void tell_awaiter(Request *r, PyObject *cb);
+static void engine_cancelled(Request *r, PyObject *cb);
 
 /* Engine state; every field is guarded by the GIL. */
 static struct {
@@ -214,9 +217,12 @@ static int try_request(lx_req *base)
     return rc;
 }
 
+static void undo_slots(Group *g);
+
 static int group_cancel_inner(Group *g)
 {
     g->req.base.cancelled = 1;
+    undo_slots(g);   /* what its children delivered, nobody will take */
     Py_CLEAR(g->feeder);
     for (Request *c = g->children; c; c = c->gnext)
         lx_request_cancel(c);
@@ -926,10 +932,33 @@ static void group_kick(Group *g)
 
 static int child_done(Request *r);
 
+/* A batch nobody will take the results of (cancelled, dropped, or its
+ * result not taken): undo what its delivered children did (close the fds
+ * of opens), once.  A slot holds the result (an open_stat's: the fd first). */
+static void undo_slots(Group *g)
+{
+    const lx_op *row = &lx_ops[g->batch_op];
+    if (!g->slots || !row->undo)
+        return;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(g->slots); i++) {
+        PyObject *v = PyList_GET_ITEM(g->slots, i), *fd = v;
+        if (PyTuple_Check(v) && PyTuple_GET_SIZE(v))
+            fd = PyTuple_GET_ITEM(v, 0);
+        if (PyLong_Check(fd)) {
+            Request done;   /* undo needs only the raw result */
+            done.result = PyLong_AsLongLong(fd);
+            row->undo(&done);
+            PyList_SetItem(g->slots, i, Py_NewRef(Py_None));
+        }
+    }
+}
+
 /* Undo what a request did when nobody will take its result. */
 void lx_undo_effect(Request *r)
 {
-    if (r->op != OP_GROUP && r->ran && r->result >= 0 && lx_ops[r->op].undo) {
+    if (r->op == OP_GROUP)
+        undo_slots((Group *)r);
+    else if (r->ran && r->result >= 0 && lx_ops[r->op].undo) {
         r->ran = 0;   /* once */
         lx_ops[r->op].undo(r);
     }
@@ -1000,7 +1029,8 @@ static int finish_group(Group *g)
         PyObject *value = g->slots ? g->slots : g->result ? g->result : Py_None;
         rc = hand_over(r, cb, Py_NewRef(value), 0);
         Py_DECREF(value);
-    }
+    } else if (r->base.cancelled)
+        tell_awaiter(r, cb);
     Py_XDECREF(cb);
     rc = leave_group(r, rc);
     Py_DECREF(r);   /* the engine's reference */
@@ -1255,6 +1285,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     if (!(g = (Group *)request_new(&GroupType, OP_GROUP)) || !(g->slots = PyList_New(n))
         || parse_callback(&g->req, cb) < 0)
         goto fail;
+    g->batch_op = (unsigned char)op;
     for (Py_ssize_t i = 0; i < n; i++)
         PyList_SET_ITEM(g->slots, i, Py_NewRef(Py_None));
     stamp(&g->req, 0);   /* even an empty batch waits for the next drain */
@@ -1310,9 +1341,11 @@ static int deliver(Request *r)
     E.nreqs--;
     if (r->ran)
         E.op_ns[r->op] += (r->base.run_ns - E.op_ns[r->op]) / 8;
-    if (!wanted)
+    if (!wanted) {
         lx_undo_effect(r);
-    else
+        if (r->base.cancelled)
+            engine_cancelled(r, cb);
+    } else
         value = r->result < 0 ? lx_oserror((int)-r->result, r->filename, r->filename2)
                               : row->result(r);
     /* The buffer is free again before the callback, which may reuse it. */
@@ -1409,10 +1442,13 @@ static int check_progress(void)
 }
 
 /* Block, without the GIL, until results are ready or nothing is left.
- * Wakes up now and then to see signals and requests finished elsewhere. */
+ * Wakes up now and then to see signals and requests finished elsewhere.
+ * Results in hand count as ready: a callback that waits (poll_wait, poll,
+ * flush) while its poll_cb holds the rest of the batch would otherwise
+ * wait for results that are never coming back to the pool. */
 static int wait_results(void)
 {
-    while (E.nreqs > 0 && !lx_pool_nresults()) {
+    while (E.nreqs > 0 && !lx_pool_nresults() && !E.in_hand) {
         int rc;
         if (check_progress() < 0)
             return -1;
@@ -1442,6 +1478,14 @@ static int wait_results(void)
 /* How long a poll goes on waiting for, or helping to make, results beyond
  * those it found (see below). */
 #define MORE_NS (1000 * 1000)
+/* Results are taken a chunk at a time: taking marks each one, and a poll
+ * that stops early (a drain's budget, max_poll_time) walks what it did not
+ * handle back.  Taking them all made each drain cost as much as everything
+ * waiting, and a long queue drained in many turns quadratic.  The chunk
+ * starts small and doubles as the poll goes on: a drain that handles a few
+ * touches few (a walk over a long queue misses the cache at every step). */
+#define TAKE_FIRST 16
+#define TAKE_CHUNK 256
 
 static PyObject *poll_results(int for_loop)
 {
@@ -1450,6 +1494,7 @@ static PyObject *poll_results(int for_loop)
     int64_t budget = E.max_poll_time_ns;
     int64_t deadline;
     unsigned serial = 0;
+    unsigned long chunk = TAKE_FIRST;
     int rc = 0;
 
     if (for_loop) {
@@ -1464,15 +1509,18 @@ static PyObject *poll_results(int for_loop)
     for (;;) {
         lx_req *b;
         if (!E.hand) {
-            unsigned long want = 0;
+            unsigned long want = chunk;
             if (E.max_outstanding && E.nreqs >= E.max_outstanding && !for_loop
                 && (rc = wait_results()) < 0)
                 break;
             if (E.max_poll_reqs) {
                 if (done >= E.max_poll_reqs)
                     break;
-                want = E.max_poll_reqs - done;
+                if (E.max_poll_reqs - done < want)
+                    want = E.max_poll_reqs - done;
             }
+            if (chunk < TAKE_CHUNK)
+                chunk *= 2;
             if (!(E.hand = lx_pool_take_results(want, &E.in_hand))) {
                 /* Results often follow within microseconds: rather than
                  * return to a trip through the eventfd and the poll, do a
@@ -1528,7 +1576,18 @@ static PyObject *poll_results(int for_loop)
     return rc < 0 ? NULL : PyLong_FromUnsignedLong(done);
 }
 
-static PyObject *poll_cb(PyObject *m, PyObject *unused) { return poll_results(0); }
+/* A synchronous poll (poll_cb, poll, flush) wakes awaiting tasks through
+ * their loop only: it may run inside a task, even one a drain stepped
+ * inline, and asyncio cannot enter one task inside another. */
+static PyObject *poll_cb(PyObject *m, PyObject *unused)
+{
+    int saved = lx_future_inline;
+    PyObject *res;
+    lx_future_inline = 0;
+    res = poll_results(0);
+    lx_future_inline = saved;
+    return res;
+}
 
 /* _drain(inline=True): poll_cb for an event loop (see poll_results). */
 static PyObject *drain(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
@@ -1574,12 +1633,51 @@ static PyObject *flush(PyObject *m, PyObject *unused)
 
 /* ---- dropping: reinit and fork abandon what is in flight ---- */
 
-/* A task still awaiting a dropped request would wait for ever: it gets
- * CancelledError instead (through its loop, in its own time). */
-static void tell_awaiter(Request *r)
+/* The glue's trio waiter type (_loop.py): a callback that is a task. */
+static PyObject *task_waiter_type;
+
+/* A task still awaiting a dropped request would wait for ever: under
+ * asyncio it gets CancelledError (its future is cancelled, woken through
+ * its loop); under trio OSError(ECANCELED) (its waiter settles it in its
+ * run's thread).  Harmless when the task itself cancelled: a cancelled
+ * future stays so, an aborted trio waiter ignores it. */
+static void tell_awaiter(Request *r, PyObject *cb)
 {
-    if (r->loop && !lx_future_done(r) && lx_future_cancel(r, NULL) < 0)
-        PyErr_Clear();   /* its loop is closed: nobody awaits any more */
+    if (r->loop) {
+        if (!lx_future_done(r) && lx_future_cancel(r, NULL) < 0)
+            PyErr_Clear();   /* its loop is closed: nobody awaits any more */
+    } else if (cb && (PyObject *)Py_TYPE(cb) == task_waiter_type) {
+        PyObject *exc = lx_oserror(ECANCELED, r->filename, r->filename2);
+        PyObject *res = exc ? PyObject_CallOneArg(cb, exc) : NULL;
+        Py_XDECREF(exc);
+        if (res)
+            Py_DECREF(res);
+        else
+            PyErr_Clear();   /* its run is over: nobody awaits any more */
+    }
+}
+
+/* A cancelled request was delivered.  The engine may have cancelled it
+ * (reinit's stop, in another thread, while a drain here runs): a task
+ * awaiting it, or the batch it belongs to, must hear so. */
+static void engine_cancelled(Request *r, PyObject *cb)
+{
+    Group *g = r->group;
+    if (r->delivery != DELIVER_SLOT)
+        tell_awaiter(r, cb);
+    else if (!g->req.base.cancelled) {   /* its batch cannot be whole */
+        if (g->req.loop) {
+            if (lx_future_cancel(&g->req, NULL) < 0)
+                PyErr_Clear();
+        } else
+            lx_request_cancel(&g->req);   /* its waiter is told as it finishes */
+    }
+}
+
+static PyObject *set_task_waiter(PyObject *m, PyObject *type)
+{
+    Py_XSETREF(task_waiter_type, Py_NewRef(type));
+    Py_RETURN_NONE;
 }
 
 static void drop(Request *r)
@@ -1593,7 +1691,7 @@ static void drop(Request *r)
     if (r->ran && r->result >= 0 && row->undo)
         row->undo(r);
     r->finished = 1;
-    tell_awaiter(r);
+    tell_awaiter(r, r->callback);
     release_args(r);
     Py_CLEAR(r->callback);
     if (r->group) {
@@ -1626,7 +1724,8 @@ static void drop_all(lx_req *list)
         Group *g = E.live.live_next;
         live_unlink(g);
         g->req.finished = 1;
-        tell_awaiter(&g->req);
+        undo_slots(g);
+        tell_awaiter(&g->req, g->req.callback);
         Py_CLEAR(g->req.callback);
         Py_CLEAR(g->feeder);
         Py_DECREF(g);
@@ -1645,8 +1744,19 @@ static PyObject *reinit(PyObject *m, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* What the loop glue watches: a duplicate of poll_fileno(), the same
+ * eventfd and so ready at the same times, under a number of its own.  A
+ * program that watches poll_fileno() itself (add_reader, then remove_reader)
+ * then leaves the glue's watch alone: loops key readers by number. */
+static int loop_fd = -1;
+
+static PyObject *loop_fileno(PyObject *m, PyObject *unused) { return PyLong_FromLong(loop_fd); }
+
 static PyObject *after_fork(PyObject *m, PyObject *unused)
 {
+    /* the child's eventfd is new: the duplicate must follow it */
+    if (dup3(lx_pool_fileno(), loop_fd, O_CLOEXEC) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
     drop_all(lx_pool_orphans());
     Py_RETURN_NONE;
 }
@@ -1806,9 +1916,12 @@ static PyMethodDef control_methods[] = {
     {"_drain", (PyCFunction)(void (*)(void))drain, METH_FASTCALL,
      "poll_cb() for an event loop: only the results ready now, no waiting."},
     {"_after_fork", (PyCFunction)after_fork, METH_NOARGS, NULL},
+    {"_loop_fileno", (PyCFunction)loop_fileno, METH_NOARGS,
+     "The descriptor the loop glue watches: poll_fileno()'s eventfd under another number."},
     {"_run", (PyCFunction)(void (*)(void))lx_loop_run, METH_FASTCALL,
      "_run(submit, *args)\n--\n\nsubmit(*args, loop) under a running asyncio loop; else the hook's choice."},
     {"_set_loop_hooks", (PyCFunction)(void (*)(void))lx_set_loop_hooks, METH_FASTCALL, NULL},
+    {"_set_task_waiter", (PyCFunction)set_task_waiter, METH_O, NULL},
     {"_at_exit", (PyCFunction)at_exit, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
     {NULL}};
@@ -1832,7 +1945,8 @@ PyMODINIT_FUNC PyInit__engine(void)
     if (PyType_Ready(&RequestType) < 0 || lx_future_add_to_type(&RequestType) < 0
         || PyType_Ready(&GroupType) < 0 || lx_ops_init() < 0)
         return NULL;
-    if (lx_pool_init(run_request, try_request) < 0)
+    if (lx_pool_init(run_request, try_request) < 0
+        || (loop_fd = fcntl(lx_pool_fileno(), F_DUPFD_CLOEXEC, 0)) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     E.live.live_next = E.live.live_prev = &E.live;
     E.linger_ns = 20 * 1000;

@@ -2,7 +2,8 @@
 
 ``run(submit, *args)`` queues one engine request and waits for it in
 whichever loop is running in this thread (asyncio, uvloop, or trio, found at
-call time, so anyio works on both).  Each loop watches ``poll_fileno()`` and
+call time, so anyio works on both).  Each loop watches a duplicate of
+``poll_fileno()`` (``_loop_fileno()``: the program may watch the original) and
 drains what is ready; a result drained by another thread's loop is handed
 to the loop that awaits it (call_soon_threadsafe, trio's token).
 
@@ -32,7 +33,9 @@ class _LoopState:
         # asyncio's loops run reader callbacks after the callbacks already
         # queued, so a drain may wake tasks inline; uvloop polls first.
         self.inline = type(loop).__module__.startswith("asyncio")
-        loop.add_reader(_engine.poll_fileno(), _engine._drain, self.inline)
+        # A number of its own: a program's add_reader/remove_reader of
+        # poll_fileno() (the README's callback style) must not touch it.
+        loop.add_reader(_engine._loop_fileno(), _engine._drain, self.inline)
 
 
 _states: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState]" = weakref.WeakKeyDictionary()
@@ -75,7 +78,7 @@ class _TrioRun:
     async def _drain(self) -> None:
         lowlevel = self.trio.lowlevel
         wait_readable, pass_turn = lowlevel.wait_readable, lowlevel.cancel_shielded_checkpoint
-        drain, npending, fd = _engine._drain, _engine.npending, _engine.poll_fileno()
+        drain, npending, fd = _engine._drain, _engine.npending, _engine._loop_fileno()
         while True:
             # While results keep coming, a turn of the scheduler is cheaper
             # than registering the eventfd with epoll again.
@@ -180,3 +183,5 @@ async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
 
 
 _engine._set_loop_hooks(_get_running_loop, _state, _trio_wait)
+# reinit() tells a trio task awaiting a request it drops: OSError(ECANCELED)
+_engine._set_task_waiter(_TrioWaiter)

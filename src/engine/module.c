@@ -636,11 +636,17 @@ static int parse_seconds_time(PyObject *o, struct timespec *ts)
 /* preadv/pwritev: hold every buffer of a sequence, as os.preadv does. */
 static int hold_buffers(Request *r, PyObject *seq, int writable)
 {
-    PyObject *fast = PySequence_Fast(seq, "buffers must be a sequence of bytes-like objects");
+    /* A tuple of our own: a Python __buffer__ (3.12+) may change the list. */
+    PyObject *fast = PySequence_Tuple(seq);
     Py_ssize_t n;
-    if (!fast)
+    if (!fast) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "buffers must be a sequence of bytes-like objects");
+        }
         return -1;
-    n = PySequence_Fast_GET_SIZE(fast);
+    }
+    n = PyTuple_GET_SIZE(fast);
     if (n > 1024) {   /* IOV_MAX */
         Py_DECREF(fast);
         PyErr_SetString(PyExc_ValueError, "at most 1024 buffers (IOV_MAX)");
@@ -654,7 +660,7 @@ static int hold_buffers(Request *r, PyObject *seq, int writable)
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *o = PySequence_Fast_GET_ITEM(fast, i);
+        PyObject *o = PyTuple_GET_ITEM(fast, i);
         if (PyObject_GetBuffer(o, &r->views[i], writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
             Py_DECREF(fast);   /* BufferError, as os.preadv raises */
             return -1;
@@ -1206,8 +1212,9 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     PyObject *cb, *fast = NULL, *name;
     Request **kids = NULL;
     lx_req **bases = NULL;
-    Py_ssize_t n = 0, made = 0, nspec;
+    Py_ssize_t n = 0, made = 0, nspec, len;
     Group *g = NULL;
+    const char *utf8;
     int pri, op;
 
     if (nargs < 2) {
@@ -1215,16 +1222,30 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     name = args[0];
-    if (!PyUnicode_Check(name) || (op = lx_op_index(PyUnicode_AsUTF8(name))) < 0) {
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_ValueError, "no operation named %R", name);
+        return NULL;
+    }
+    if (!(utf8 = PyUnicode_AsUTF8AndSize(name, &len)))   /* a lone surrogate: UnicodeEncodeError */
+        return NULL;
+    if ((size_t)len != strlen(utf8) || (op = lx_op_index(utf8)) < 0) {   /* "aio_nop\0..." too */
         PyErr_Format(PyExc_ValueError, "no operation named %R", name);
         return NULL;
     }
     nspec = (Py_ssize_t)strlen(lx_ops[op].args);
     if (parse_common("submit_many", 1, args + 1, nargs - 1, kwnames, &cb, &pri) < 0)
         return NULL;
-    if (!(fast = PySequence_Fast(args[1], "argument_tuples must be a sequence")))
+    /* A tuple of our own: parsing runs Python code (__fspath__, __index__,
+     * fileno()) that may clear or refill the caller's list, which would
+     * free the argument tuples being parsed. */
+    if (!(fast = PySequence_Tuple(args[1]))) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "argument_tuples must be a sequence");
+        }
         return NULL;
-    n = PySequence_Fast_GET_SIZE(fast);
+    }
+    n = PyTuple_GET_SIZE(fast);
     if (!(kids = PyMem_Calloc(n ? n : 1, sizeof *kids))
         || !(bases = PyMem_Calloc(n ? n : 1, sizeof *bases))) {
         PyErr_NoMemory();
@@ -1232,7 +1253,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     }
     /* Parse every request before queueing any: a bad one queues nothing. */
     for (; made < n; made++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, made), *const *a = &item;
+        PyObject *item = PyTuple_GET_ITEM(fast, made), *const *a = &item;
         if (PyTuple_Check(item)) {
             if (PyTuple_GET_SIZE(item) != nspec) {
                 PyErr_Format(PyExc_TypeError, "%s takes %zd arguments per request, got %zd",

@@ -38,6 +38,7 @@ struct Group {
     PyObject *slots;           /* a batch's results, in submission order */
     unsigned char armed;       /* poll_cb has seen it once */
     unsigned char queued;      /* its event sits in the result queue */
+    unsigned char feeding;     /* its feeder is running (group_feed) */
     Group *live_prev, *live_next;  /* unfinished groups, for reinit/fork */
 };
 
@@ -214,29 +215,38 @@ static int try_request(lx_req *base)
     return rc;
 }
 
-static int group_cancel_inner(Group *g)
-{
-    g->req.base.cancelled = 1;
-    Py_CLEAR(g->feeder);
-    for (Request *c = g->children; c; c = c->gnext)
-        lx_request_cancel(c);
-    return 0;
-}
-
 static void group_kick(Group *g);
 
+/* Cancel r and, for a group, everything under it: a walk down the children
+ * and back up through their r->group, not recursion, since chains of nested
+ * groups may be a million deep.  It runs no Python code, so the tree cannot
+ * change under it: a cancelled group's feeder is never called again, and is
+ * let go when the group finishes. */
 void lx_request_cancel(Request *r)
 {
+    Request *c = r;
     if (r->finished)
         return;
-    if (r->op == OP_GROUP) {
-        Group *g = (Group *)r;
-        group_cancel_inner(g);
-        if (!g->nchildren)
-            group_kick(g);
-        return;
+    for (;;) {
+        if (c->finished)
+            ;   /* its callback is running, and it leaves the group after */
+        else if (c->op != OP_GROUP)
+            lx_pool_cancel(&c->base);
+        else {
+            Group *g = (Group *)c;
+            g->req.base.cancelled = 1;
+            if (g->children) {
+                c = g->children;
+                continue;
+            }
+            group_kick(g);   /* nothing to wait for: finish it */
+        }
+        while (c != r && !c->gnext)
+            c = &c->group->req;
+        if (c == r)
+            break;
+        c = c->gnext;
     }
-    lx_pool_cancel(&r->base);
 }
 
 /* cancel(msg=None): as asyncio.Future.cancel for a request bound to a loop;
@@ -930,8 +940,6 @@ static void group_kick(Group *g)
     }
 }
 
-static int child_done(Request *r);
-
 /* Undo what a request did when nobody will take its result. */
 void lx_undo_effect(Request *r)
 {
@@ -972,24 +980,27 @@ static int hand_over(Request *r, PyObject *cb, PyObject *value, int failed)
     }
 }
 
-/* A finished child tells its group; errors from both ends are kept. */
-static int leave_group(Request *r, int rc)
+/* Nothing left for the group to wait for: no child, and no feeder that may
+ * add one (a cancelled group's is never called). */
+static int group_idle(Group *g)
 {
-    PyObject *et, *ev, *tb;
-    if (!r->group)
-        return rc;
-    PyErr_Fetch(&et, &ev, &tb);
-    if (child_done(r) < 0) {
-        if (et)
-            PyErr_WriteUnraisable((PyObject *)r);
-        else
-            rc = -1;
-    }
-    if (et)
-        PyErr_Restore(et, ev, tb);
-    return rc;
+    return !g->nchildren && (!g->feeder || g->req.base.cancelled);
 }
 
+/* Take r out of its group's list; r's reference to the group passes to the
+ * caller. */
+static void unlink_child(Request *r)
+{
+    Group *g = r->group;
+    if (r->gprev) r->gprev->gnext = r->gnext; else g->children = r->gnext;
+    if (r->gnext) r->gnext->gprev = r->gprev;
+    r->gnext = r->gprev = NULL;
+    r->group = NULL;
+    g->nchildren--;
+}
+
+/* The group is done: its callback gets the result.  The caller holds a
+ * reference besides the engine's, dropped here. */
 static int finish_group(Group *g)
 {
     Request *r = &g->req;
@@ -1008,81 +1019,143 @@ static int finish_group(Group *g)
         Py_DECREF(value);
     }
     Py_XDECREF(cb);
-    rc = leave_group(r, rc);
     Py_DECREF(r);   /* the engine's reference */
     return rc;
 }
 
 /* Call the feeder while the group holds fewer than limit requests; a call
- * that adds nothing removes it (IO::AIO's feed). */
+ * that adds nothing removes it (IO::AIO's feed).  So does a call that
+ * raises: kept, the feeder would hold the group open for ever (each poll
+ * raising again, or none calling it).  A feeder that polls (flush) is not
+ * called again from inside itself. */
 static int group_feed(Group *g)
 {
+    int rc = 0;
+    if (g->feeding)
+        return 0;
+    g->feeding = 1;
     Py_INCREF(g);
     while (g->feeder && !g->req.finished && !g->req.base.cancelled && g->nchildren < g->limit) {
         Py_ssize_t before = g->nadded;
         PyObject *feeder = Py_NewRef(g->feeder);
         PyObject *res = PyObject_CallOneArg(feeder, (PyObject *)g);
+        if (!res && g->feeder == feeder)
+            Py_CLEAR(g->feeder);
         Py_DECREF(feeder);
         if (!res) {
-            Py_DECREF(g);
-            return -1;
+            rc = -1;
+            break;
         }
         Py_DECREF(res);
         if (g->nadded == before)
             Py_CLEAR(g->feeder);
     }
+    g->feeding = 0;
     Py_DECREF(g);
-    return 0;
-}
-
-static int group_settle(Group *g)
-{
-    int rc = group_feed(g);
-    if (g->armed && !g->nchildren && !g->feeder && !g->req.finished)
-        rc |= finish_group(g);
     return rc;
 }
 
-static int child_done(Request *r)
+/* Of several errors the first propagates; the others are unraisable. */
+static void keep_first_error(PyObject **et, PyObject **ev, PyObject **tb, PyObject *where)
+{
+    if (*et)
+        PyErr_WriteUnraisable(where);
+    else
+        PyErr_Fetch(et, ev, tb);
+}
+
+/* The group lost a child, or poll_cb armed it: feed it, and once it has
+ * nothing left to wait for, finish it and go on with its own group, which
+ * may finish in turn.  A loop, not recursion: chains of nested groups may
+ * be a million deep.  Takes over a reference to g.  An error already set
+ * (the child's callback raised) comes first. */
+static int settle_up(Group *g)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    for (;;) {
+        Group *parent;
+        if (group_feed(g) < 0)
+            keep_first_error(&et, &ev, &tb, (PyObject *)g);
+        if (!g->armed || !group_idle(g) || g->req.finished)
+            break;
+        if (finish_group(g) < 0)
+            keep_first_error(&et, &ev, &tb, (PyObject *)g);
+        if (!(parent = g->req.group))
+            break;
+        unlink_child(&g->req);   /* g's reference to parent is ours now */
+        Py_DECREF(g);
+        g = parent;
+    }
+    Py_DECREF(g);
+    if (!et)
+        return 0;
+    PyErr_Restore(et, ev, tb);
+    return -1;
+}
+
+/* A finished child leaves its group; errors from both ends are kept. */
+static int leave_group(Request *r, int rc)
 {
     Group *g = r->group;
-    int rc;
-    if (r->gprev) r->gprev->gnext = r->gnext; else g->children = r->gnext;
-    if (r->gnext) r->gnext->gprev = r->gprev;
-    r->gnext = r->gprev = NULL;
-    r->group = NULL;
-    g->nchildren--;
-    rc = group_settle(g);
-    Py_DECREF(g);   /* the child's reference */
-    return rc;
+    if (!g)
+        return rc;
+    unlink_child(r);
+    return settle_up(g) < 0 ? -1 : rc;
 }
+
+/* A request being checked by group_add: a group nobody can reach, so a
+ * request given twice is found in the same pass. */
+#define ADDING (&E.live)
 
 static PyObject *group_add(Group *g, PyObject *args)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    Py_ssize_t n = PyTuple_GET_SIZE(args), i;
+    PyObject *bad = NULL;
+    const char *why = NULL;
     if (g->req.finished) {
         PyErr_SetString(PyExc_ValueError, "cannot add to a finished group");
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *o = PyTuple_GET_ITEM(args, i);
-        Request *r = (Request *)o;
-        if (!PyObject_TypeCheck(o, &RequestType)) {
-            PyErr_Format(PyExc_TypeError, "can only add requests to a group, not %.100s", Py_TYPE(o)->tp_name);
-            return NULL;
+    /* Every argument is checked before anything changes.  Each one checked
+     * is marked (r->group = ADDING) until the end of the checks, which run
+     * no Python code: the marks are gone before an error is raised. */
+    for (i = 0; i < n; i++) {
+        Request *r = (Request *)PyTuple_GET_ITEM(args, i);
+        if (!PyObject_TypeCheck((PyObject *)r, &RequestType)) {
+            bad = (PyObject *)r;
+            break;
         }
-        if (r->finished || r->group) {
-            PyErr_SetString(PyExc_ValueError, r->finished ? "request already finished"
-                                                          : "request already belongs to a group");
-            return NULL;
+        if (r->finished)
+            why = "request already finished";
+        else if (r->group == ADDING)
+            why = "request given twice";
+        else if (r->group)
+            why = "request already belongs to a group";
+        else if (r == &g->req)
+            why = "a group cannot contain itself";
+        else if (r->op == OP_GROUP && ((Group *)r)->nchildren) {
+            /* only a group with children can be an ancestor of g: adding
+             * fresh groups (a chain built top-down) walks nothing */
+            for (Group *a = g->req.group; a && !why; a = a->req.group)
+                if ((Request *)a == r)
+                    why = "a group cannot contain itself";
         }
-        for (Group *a = g; a; a = a->req.group)
-            if ((Request *)a == r) {
-                PyErr_SetString(PyExc_ValueError, "a group cannot contain itself");
-                return NULL;
-            }
+        if (why)
+            break;
+        r->group = ADDING;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
+    if (bad || why) {
+        while (i-- > 0)
+            ((Request *)PyTuple_GET_ITEM(args, i))->group = NULL;
+        if (bad)
+            PyErr_Format(PyExc_TypeError, "can only add requests to a group, not %.100s",
+                         Py_TYPE(bad)->tp_name);
+        else
+            PyErr_SetString(PyExc_ValueError, why);
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
         Request *r = (Request *)PyTuple_GET_ITEM(args, i);
         r->group = (Group *)Py_NewRef(g);
         r->gnext = g->children;
@@ -1099,10 +1172,11 @@ static PyObject *group_add(Group *g, PyObject *args)
 
 static PyObject *group_after_change(Group *g)
 {
-    if (group_feed(g) < 0)
-        return NULL;
-    if (g->armed && !g->nchildren && !g->feeder)
+    int rc = group_feed(g);
+    if (g->armed && group_idle(g))
         group_kick(g);   /* finish it from poll_cb, where callbacks belong */
+    if (rc < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1355,7 +1429,7 @@ static int handle(Request *r)
         Group *g = (Group *)r;
         g->queued = 0;
         g->armed = 1;
-        return group_settle(g) < 0 ? -1 : 0;
+        return settle_up((Group *)Py_NewRef(g)) < 0 ? -1 : 0;
     }
     return deliver(r) < 0 ? -1 : 1;
 }

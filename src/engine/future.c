@@ -288,30 +288,47 @@ static PyObject *fut_add_done_callback(Request *r, PyObject *const *args, Py_ssi
     Py_RETURN_NONE;
 }
 
+/* A comparison runs __eq__, which may add or remove callbacks: what is
+ * compared is held meanwhile, and removed only if it is still in place. */
 static PyObject *fut_remove_done_callback(Request *r, PyObject *fn)
 {
     Py_ssize_t removed = 0;
+    PyObject *list;
     if (r->waiter) {
-        int eq = PyObject_RichCompareBool(r->waiter, fn, Py_EQ);
-        if (eq < 0)
-            return NULL;
-        if (eq) {
+        PyObject *w = Py_NewRef(r->waiter);
+        int eq = PyObject_RichCompareBool(w, fn, Py_EQ);
+        if (eq > 0 && r->waiter == w) {
             Py_CLEAR(r->waiter);
             Py_CLEAR(r->waiter_ctx);
             removed++;
         }
-    }
-    for (Py_ssize_t i = r->more_waiters ? PyList_GET_SIZE(r->more_waiters) - 1 : -1; i >= 0; i--) {
-        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(PyList_GET_ITEM(r->more_waiters, i), 0),
-                                          fn, Py_EQ);
+        Py_DECREF(w);
         if (eq < 0)
             return NULL;
-        if (eq) {
-            if (PySequence_DelItem(r->more_waiters, i) < 0)
-                return NULL;
-            removed++;
+    }
+    if (!(list = Py_XNewRef(r->more_waiters)))
+        return PyLong_FromSsize_t(removed);
+    for (Py_ssize_t i = PyList_GET_SIZE(list) - 1; i >= 0; i--) {
+        PyObject *pair;
+        int eq;
+        if (i >= PyList_GET_SIZE(list))
+            continue;   /* shrunk by the last comparison */
+        pair = Py_NewRef(PyList_GET_ITEM(list, i));
+        eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair, 0), fn, Py_EQ);
+        if (eq > 0 && list == r->more_waiters && i < PyList_GET_SIZE(list)
+            && PyList_GET_ITEM(list, i) == pair) {
+            if (PySequence_DelItem(list, i) < 0)
+                eq = -1;
+            else
+                removed++;
+        }
+        Py_DECREF(pair);
+        if (eq < 0) {
+            Py_DECREF(list);
+            return NULL;
         }
     }
+    Py_DECREF(list);
     return PyLong_FromSsize_t(removed);
 }
 

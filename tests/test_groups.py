@@ -1,6 +1,8 @@
 """aio_group: IO::AIO's groups (add, limit, feed, result, cancel)."""
+import gc
 import os
 import time
+import weakref
 
 import pytest
 
@@ -101,6 +103,22 @@ def test_child_callback_can_add_to_its_group():
     g.add(linuxaio.aio_nop(chain))
     linuxaio.flush()
     assert got == [0, 1, 2, 3, 4, "group"]
+
+
+def test_a_cycle_through_a_groups_result_is_collected():
+    class Box:
+        pass
+    g = linuxaio.aio_group()
+    box = Box()
+    box.group = g                       # the group -> box -> the group
+    g.result(box)
+    g.add(linuxaio.aio_nop())
+    linuxaio.flush()
+    assert is_done(g)
+    alive = weakref.ref(box)
+    del g, box
+    gc.collect()
+    assert alive() is None
 
 
 # ------------------------------------------------------------ feed and limit
@@ -490,6 +508,10 @@ def test_finishing_a_chain_of_100k_nested_groups_does_not_overflow_the_stack(how
 
 def test_cancelling_a_chain_of_100k_nested_groups_does_not_overflow_the_stack():
     assert in_child(DEEP_CHAIN % "cancel")[1:] == ["0", "0"]   # no callback after a cancel
+
+
+def test_dropping_a_chain_of_100k_nested_groups_does_not_overflow_the_stack():
+    assert in_child(DEEP_CHAIN % "reinit")[1:] == ["dropped", "0"]
 
 
 def test_building_a_chain_of_nested_groups_top_down_is_linear():

@@ -98,12 +98,14 @@ static int loop_has_nothing_queued(PyObject *loop)
  * call_soon, to keep a task from overtaking what was queued before. */
 static int wake(Request *r, int now)
 {
-    PyObject *fn = r->waiter, *ctx = r->waiter_ctx, *more = r->more_waiters;
+    PyObject *fn = r->waiter, *ctx = r->waiter_ctx, *more = r->rare ? r->rare->more_waiters : NULL;
     int rc = 0, mine = r->owner == PyThread_get_thread_ident();
     int here = now && mine && lx_future_inline
                && (!lx_request_fresh(r) || loop_has_nothing_queued(r->loop));
     PyObject *how = mine ? str_call_soon : str_call_soon_threadsafe;
-    r->waiter = r->waiter_ctx = r->more_waiters = NULL;
+    r->waiter = r->waiter_ctx = NULL;
+    if (more)
+        r->rare->more_waiters = NULL;
     if (fn) {
         rc = here ? call_in_context(fn, ctx, (PyObject *)r) : schedule(r, how, fn, ctx);
         Py_DECREF(fn);
@@ -278,8 +280,9 @@ static PyObject *fut_add_done_callback(Request *r, PyObject *const *args, Py_ssi
         r->waiter_ctx = Py_NewRef(ctx);
     } else {
         PyObject *pair = PyTuple_Pack(2, fn, ctx);
-        if (!pair || (!r->more_waiters && !(r->more_waiters = PyList_New(0)))
-            || PyList_Append(r->more_waiters, pair) < 0) {
+        lx_rare *x = pair ? lx_request_rare(r) : NULL;
+        if (!x || (!x->more_waiters && !(x->more_waiters = PyList_New(0)))
+            || PyList_Append(x->more_waiters, pair) < 0) {
             Py_XDECREF(pair);
             return NULL;
         }
@@ -306,7 +309,7 @@ static PyObject *fut_remove_done_callback(Request *r, PyObject *fn)
         if (eq < 0)
             return NULL;
     }
-    if (!(list = Py_XNewRef(r->more_waiters)))
+    if (!r->rare || !(list = Py_XNewRef(r->rare->more_waiters)))
         return PyLong_FromSsize_t(removed);
     for (Py_ssize_t i = PyList_GET_SIZE(list) - 1; i >= 0; i--) {
         PyObject *pair;
@@ -315,7 +318,7 @@ static PyObject *fut_remove_done_callback(Request *r, PyObject *fn)
             continue;   /* shrunk by the last comparison */
         pair = Py_NewRef(PyList_GET_ITEM(list, i));
         eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair, 0), fn, Py_EQ);
-        if (eq > 0 && list == r->more_waiters && i < PyList_GET_SIZE(list)
+        if (eq > 0 && list == r->rare->more_waiters && i < PyList_GET_SIZE(list)
             && PyList_GET_ITEM(list, i) == pair) {
             if (PySequence_DelItem(list, i) < 0)
                 eq = -1;

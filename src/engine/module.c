@@ -127,14 +127,14 @@ static void release_args(Request *r)
         r->has_view = 0;
         PyBuffer_Release(&r->view);
     }
-    if (r->views) {
-        for (int i = 0; i < r->niov; i++)
-            PyBuffer_Release(&r->views[i]);
-        PyMem_Free(r->views);
-        PyMem_Free(r->iov);
-        r->views = NULL;
-        r->iov = NULL;
-        r->niov = 0;
+    if (r->rare && r->rare->views) {
+        lx_rare *x = r->rare;
+        for (int i = 0; i < x->niov; i++)
+            PyBuffer_Release(&x->views[i]);
+        PyMem_Free(x->views);   /* and the iovecs after them */
+        x->views = NULL;
+        x->iov = NULL;
+        x->niov = 0;
     }
     free(r->heap);
     r->heap = NULL;
@@ -142,8 +142,13 @@ static void release_args(Request *r)
     Py_CLEAR(r->path2);
 }
 
+/* Never called for a request in flight: the engine holds a reference. */
 static void request_dealloc(Request *r)
 {
+    PyObject_GC_UnTrack(r);
+    /* the trashcan bounds the C stack when freeing one frees the next (a
+     * chain of groups dropped by reinit, each holding its parent) */
+    Py_TRASHCAN_BEGIN(r, request_dealloc)
     release_args(r);
     Py_XDECREF(r->filename);
     Py_XDECREF(r->filename2);
@@ -151,7 +156,10 @@ static void request_dealloc(Request *r)
     Py_XDECREF(r->loop);
     Py_XDECREF(r->waiter);
     Py_XDECREF(r->waiter_ctx);
-    Py_XDECREF(r->more_waiters);
+    if (r->rare) {
+        Py_XDECREF(r->rare->more_waiters);
+        PyMem_Free(r->rare);
+    }
     Py_XDECREF(r->outcome);
     Py_XDECREF(r->value);
     Py_XDECREF(r->group);
@@ -162,11 +170,67 @@ static void request_dealloc(Request *r)
         Py_XDECREF(g->slots);
     }
     Py_TYPE(r)->tp_free((PyObject *)r);
+    Py_TRASHCAN_END
+}
+
+/* The collector sees the objects a request holds (only once it finished:
+ * see set_finished).  Not the paths (bytes: no cycle passes through them)
+ * nor a held buffer's exporter, released at completion.  Workers never
+ * touch these fields. */
+static int request_traverse(Request *r, visitproc visit, void *arg)
+{
+    Py_VISIT(r->filename);
+    Py_VISIT(r->filename2);
+    Py_VISIT(r->callback);
+    Py_VISIT(r->loop);
+    Py_VISIT(r->waiter);
+    Py_VISIT(r->waiter_ctx);
+    if (r->rare)
+        Py_VISIT(r->rare->more_waiters);
+    Py_VISIT(r->outcome);
+    Py_VISIT(r->value);
+    Py_VISIT(r->group);
+    if (Py_TYPE(r) == &GroupType) {
+        Group *g = (Group *)r;
+        Py_VISIT(g->feeder);
+        Py_VISIT(g->result);
+        Py_VISIT(g->slots);
+    }
+    return 0;
+}
+
+/* Breaks a cycle through a finished request (a group whose result refers to
+ * it, a failure whose traceback does).  An unfinished one is the engine's
+ * and not even tracked: left alone all the same.  r->group stays (it is
+ * NULL once finished, but in groups dropped by reinit): every cycle also
+ * passes through a field cleared here, since groups only point up. */
+static int request_clear(Request *r)
+{
+    if (!r->finished)
+        return 0;
+    Py_CLEAR(r->filename);
+    Py_CLEAR(r->filename2);
+    Py_CLEAR(r->callback);
+    Py_CLEAR(r->loop);
+    Py_CLEAR(r->waiter);
+    Py_CLEAR(r->waiter_ctx);
+    if (r->rare)
+        Py_CLEAR(r->rare->more_waiters);
+    Py_CLEAR(r->outcome);
+    r->fut_state = 3;   /* FUT_CANCELLED (future.c): no outcome is expected */
+    Py_CLEAR(r->value);
+    if (Py_TYPE(r) == &GroupType) {
+        Group *g = (Group *)r;
+        Py_CLEAR(g->feeder);
+        Py_CLEAR(g->result);
+        Py_CLEAR(g->slots);
+    }
+    return 0;
 }
 
 static Request *request_new(PyTypeObject *type, int op)
 {
-    Request *r = PyObject_New(Request, type);
+    Request *r = PyObject_GC_New(Request, type);
     if (!r)
         return NULL;
     memset((char *)r + sizeof(PyObject), 0, type->tp_basicsize - sizeof(PyObject));
@@ -177,6 +241,17 @@ static Request *request_new(PyTypeObject *type, int op)
     if (op != OP_GROUP)
         r->flags = lx_ops[op].flags;
     return r;
+}
+
+/* The engine is done with r.  Only now does the collector track it: in
+ * flight, the engine's reference keeps it alive whatever cycle it is in,
+ * and a million queued requests would be traversed by every collection
+ * (submitting cost a third more). */
+static void set_finished(Request *r)
+{
+    r->finished = 1;
+    if (!PyObject_GC_IsTracked((PyObject *)r))
+        PyObject_GC_Track(r);
 }
 
 static void run_request(lx_req *base)
@@ -347,7 +422,10 @@ static PyTypeObject RequestType = {
     .tp_repr = (reprfunc)request_repr,
     .tp_as_async = &request_async,
     .tp_iternext = (iternextfunc)lx_future_iternext,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)request_traverse,
+    .tp_clear = (inquiry)request_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_doc = "An outstanding request, as returned by every aio_* function.",
     .tp_methods = request_methods,
     .tp_getset = request_getset,
@@ -649,6 +727,7 @@ static int hold_buffers(Request *r, PyObject *seq, int writable)
     /* A tuple of our own: a Python __buffer__ (3.12+) may change the list. */
     PyObject *fast = PySequence_Tuple(seq);
     Py_ssize_t n;
+    lx_rare *x;
     if (!fast) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_Clear();
@@ -662,22 +741,26 @@ static int hold_buffers(Request *r, PyObject *seq, int writable)
         PyErr_SetString(PyExc_ValueError, "at most 1024 buffers (IOV_MAX)");
         return -1;
     }
-    r->views = PyMem_Calloc(n ? n : 1, sizeof *r->views);
-    r->iov = PyMem_Calloc(n ? n : 1, sizeof *r->iov);
-    if (!r->views || !r->iov) {
+    if (!(x = lx_request_rare(r))) {
+        Py_DECREF(fast);
+        return -1;
+    }
+    /* the views, then the iovecs: one allocation */
+    if (!(x->views = PyMem_Calloc(n ? n : 1, sizeof *x->views + sizeof *x->iov))) {
         Py_DECREF(fast);
         PyErr_NoMemory();
         return -1;
     }
+    x->iov = (struct iovec *)(x->views + (n ? n : 1));
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PyTuple_GET_ITEM(fast, i);
-        if (PyObject_GetBuffer(o, &r->views[i], writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+        if (PyObject_GetBuffer(o, &x->views[i], writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
             Py_DECREF(fast);   /* BufferError, as os.preadv raises */
             return -1;
         }
-        r->niov = (int)i + 1;
-        r->iov[i].iov_base = r->views[i].buf;
-        r->iov[i].iov_len = r->views[i].len;
+        x->niov = (int)i + 1;
+        x->iov[i].iov_base = x->views[i].buf;
+        x->iov[i].iov_len = x->views[i].len;
     }
     Py_DECREF(fast);
     return 0;
@@ -769,7 +852,7 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 PyErr_SetString(PyExc_ValueError, "seconds must be a finite number >= 0");
                 return -1;
             }
-            r->seconds = s;
+            r->io.seconds = s;
             break;
         }
         case 'o':
@@ -1007,7 +1090,7 @@ static int finish_group(Group *g)
     PyObject *cb = r->callback;
     int rc = 0;
     r->callback = NULL;
-    r->finished = 1;
+    set_finished(r);
     E.nreqs--;
     if (r->ran)
         E.op_ns[r->op] += (r->base.run_ns - E.op_ns[r->op]) / 8;
@@ -1105,7 +1188,8 @@ static int leave_group(Request *r, int rc)
 }
 
 /* A request being checked by group_add: a group nobody can reach, so a
- * request given twice is found in the same pass. */
+ * request given twice is found in the same pass.  (Not an object: no
+ * collection, which would visit r->group, can run during the checks.) */
 #define ADDING (&E.live)
 
 static PyObject *group_add(Group *g, PyObject *args)
@@ -1246,7 +1330,10 @@ static PyTypeObject GroupType = {
     .tp_name = "linuxaio.Group",
     .tp_basicsize = sizeof(Group),
     .tp_dealloc = (destructor)request_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)request_traverse,
+    .tp_clear = (inquiry)request_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_doc = "A group of requests: its callback runs once every child has finished.",
     .tp_methods = group_methods,
     .tp_getset = group_getset,
@@ -1401,7 +1488,7 @@ static int deliver(Request *r)
     int rc = 0, wanted = !r->base.cancelled && (cb || r->delivery != DELIVER_CALLBACK);
 
     r->callback = NULL;
-    r->finished = 1;
+    set_finished(r);
     E.nreqs--;
     if (r->ran)
         E.op_ns[r->op] += (r->base.run_ns - E.op_ns[r->op]) / 8;
@@ -1687,7 +1774,7 @@ static void drop(Request *r)
     row = &lx_ops[r->op];
     if (r->ran && r->result >= 0 && row->undo)
         row->undo(r);
-    r->finished = 1;
+    set_finished(r);
     tell_awaiter(r);
     release_args(r);
     Py_CLEAR(r->callback);
@@ -1720,7 +1807,7 @@ static void drop_all(lx_req *list)
     while (E.live.live_next != &E.live) {
         Group *g = E.live.live_next;
         live_unlink(g);
-        g->req.finished = 1;
+        set_finished(&g->req);
         tell_awaiter(&g->req);
         Py_CLEAR(g->req.callback);
         Py_CLEAR(g->feeder);

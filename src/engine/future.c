@@ -189,6 +189,18 @@ int lx_future_cancel(Request *r, PyObject *msg)
     return wake(r, 0) < 0 ? -1 : 1;
 }
 
+void lx_future_clear(Request *r)
+{
+    Py_CLEAR(r->loop);
+    Py_CLEAR(r->waiter);
+    Py_CLEAR(r->waiter_ctx);
+    if (r->rare)
+        Py_CLEAR(r->rare->more_waiters);
+    Py_CLEAR(r->outcome);
+    if (r->fut_state != FUT_PENDING)
+        r->fut_state = FUT_CANCELLED;   /* the one state that needs no outcome */
+}
+
 int lx_future_done(Request *r) { return r->fut_state != FUT_PENDING; }
 int lx_future_cancelled(Request *r) { return r->fut_state == FUT_CANCELLED; }
 

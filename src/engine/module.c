@@ -211,13 +211,7 @@ static int request_clear(Request *r)
     Py_CLEAR(r->filename);
     Py_CLEAR(r->filename2);
     Py_CLEAR(r->callback);
-    Py_CLEAR(r->loop);
-    Py_CLEAR(r->waiter);
-    Py_CLEAR(r->waiter_ctx);
-    if (r->rare)
-        Py_CLEAR(r->rare->more_waiters);
-    Py_CLEAR(r->outcome);
-    r->fut_state = 3;   /* FUT_CANCELLED (future.c): no outcome is expected */
+    lx_future_clear(r);
     Py_CLEAR(r->value);
     if (Py_TYPE(r) == &GroupType) {
         Group *g = (Group *)r;

@@ -464,9 +464,9 @@ def test_deeply_nested_groups():
 # A chain of nested groups, deep enough to overflow any recursion over it: in
 # a thread with a small stack (1 MiB), so the depth stays cheap.
 DEEP_CHAIN = """
-import sys, threading, time, linuxaio
+import threading, time, linuxaio
 DEPTH = 100_000
-how = sys.argv[1] if len(sys.argv) > 1 else "%s"
+how = "%s"
 out = []
 def main():
     got = []

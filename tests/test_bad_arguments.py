@@ -7,6 +7,7 @@ import os
 import pytest
 
 import linuxaio
+from aio_helpers import run_python
 
 ERRORS = (TypeError, ValueError, OverflowError)
 
@@ -313,3 +314,79 @@ def test_bad_control_arguments(case):
     linuxaio.aio_nop(got.append)
     linuxaio.flush()
     assert got == [0]
+
+
+# ------------------------------------------------------------ submit_many
+
+def _in_child(code, timeout=30):
+    """Run code in a fresh interpreter: a crash or a hang there fails the test."""
+    proc, _ = run_python(code, timeout=timeout)
+    assert proc.returncode == 0, f"rc={proc.returncode} stdout={proc.stdout!r} stderr={proc.stderr!r}"
+    return proc.stdout.split()
+
+
+def test_submit_many_with_an_unencodable_op_name_raises():
+    out = _in_child("""
+import linuxaio
+for name in ("\\udc80", "aio_nop\\udc80"):
+    try:
+        linuxaio.submit_many(name, [])
+    except ValueError:   # UnicodeEncodeError is one
+        print("refused")
+print(linuxaio.nreqs())
+""")
+    assert out == ["refused", "refused", "0"]
+
+
+def test_submit_many_with_a_nul_in_the_op_name_raises():
+    with pytest.raises(ValueError):
+        linuxaio.submit_many("aio_nop\0tail", [()])
+    assert linuxaio.nreqs() == 0
+
+
+MUTATED_BATCH = """
+import gc, os, linuxaio
+
+class Clears:
+    # Python code run while submit_many parses the batch: it empties (or
+    # refills) the list, freeing the tuples that are being parsed.
+    def __init__(self, lst, how):
+        self.lst, self.how = lst, how
+    def _mutate(self):
+        if self.how == "clear":
+            self.lst.clear()
+        else:
+            self.lst[:] = [(bytearray(64),) for _ in range(len(self.lst))]
+        gc.collect()
+        [bytes(48) for _ in range(1000)]   # reuse the freed memory
+    def __fspath__(self):
+        self._mutate()
+        return "/"
+    def __index__(self):
+        self._mutate()
+        return 0
+    def fileno(self):
+        self._mutate()
+        return 0
+
+ok = 0
+for how in ("clear", "replace"):
+    for op, make in (("aio_stat", lambda o: (o,)),
+                     ("aio_read", lambda o: (0, o, 4, bytearray(8), 0)),
+                     ("aio_fsync", lambda o: (o,))):
+        lst = []
+        lst += [make(Clears(lst, how))] + [make("/" if op == "aio_stat" else 0) for _ in range(20)]
+        if op == "aio_read":
+            lst[1:] = [(0, 0, 4, bytearray(8) + b"x" * i, 0) for i in range(20)]
+        try:
+            linuxaio.submit_many(op, lst, None)
+        except (TypeError, ValueError, OSError):
+            pass
+        linuxaio.flush()
+        ok += 1
+print(ok, linuxaio.nreqs())
+"""
+
+
+def test_submit_many_survives_a_batch_that_argument_code_clears_or_replaces():
+    assert _in_child(MUTATED_BATCH) == ["6", "0"]

@@ -1,11 +1,21 @@
 """aio_group: IO::AIO's groups (add, limit, feed, result, cancel)."""
+import gc
 import os
 import time
+import weakref
 
 import pytest
 
 import linuxaio
-from aio_helpers import Collector, is_cancelled, is_done
+from aio_helpers import Collector, is_cancelled, is_done, run_python
+
+
+def in_child(code, timeout=60):
+    """Run code in a fresh interpreter: a crash or a hang there fails the test
+    (and leaves this process's engine alone).  Returns its output's words."""
+    proc, _ = run_python(code, timeout=timeout)
+    assert proc.returncode == 0, f"rc={proc.returncode} stdout={proc.stdout!r} stderr={proc.stderr!r}"
+    return proc.stdout.split()
 
 
 def test_group_callback_runs_after_all_children():
@@ -93,6 +103,22 @@ def test_child_callback_can_add_to_its_group():
     g.add(linuxaio.aio_nop(chain))
     linuxaio.flush()
     assert got == [0, 1, 2, 3, 4, "group"]
+
+
+def test_a_cycle_through_a_groups_result_is_collected():
+    class Box:
+        pass
+    g = linuxaio.aio_group()
+    box = Box()
+    box.group = g                       # the group -> box -> the group
+    g.result(box)
+    g.add(linuxaio.aio_nop())
+    linuxaio.flush()
+    assert is_done(g)
+    alive = weakref.ref(box)
+    del g, box
+    gc.collect()
+    assert alive() is None
 
 
 # ------------------------------------------------------------ feed and limit
@@ -266,6 +292,59 @@ def test_exception_in_feeder_propagates():
     assert is_done(g)
 
 
+FEEDER_RAISES = """
+import linuxaio
+calls = []
+def feeder(g):
+    calls.append(1)
+    if len(calls) == 3:
+        raise KeyError("feeder")
+    g.add(linuxaio.aio_nop())
+got = []
+g = linuxaio.aio_group(got.append)
+g.limit(1)
+g.feed(feeder)          # one child now; the third call raises inside poll_cb
+raised = 0
+for _ in range(3):
+    try:
+        linuxaio.flush()
+    except KeyError:
+        raised += 1
+print(raised, len(calls), got, linuxaio.nreqs())
+"""
+
+
+def test_a_raising_feeder_propagates_once_and_its_group_still_finishes():
+    assert in_child(FEEDER_RAISES, timeout=20) == ["1", "3", "[None]", "0"]
+
+
+FEEDER_FLUSHES = """
+import linuxaio
+calls = []
+def feeder(g):
+    calls.append(1)
+    if len(calls) < 4:
+        linuxaio.flush()    # the group itself cannot finish while it feeds
+        g.add(linuxaio.aio_nop())
+got = []
+g = linuxaio.aio_group(got.append)
+g.limit(1)
+g.add(linuxaio.aio_busy(0.01))
+g.feed(feeder)
+errors = []
+for _ in range(3):
+    try:
+        linuxaio.flush()
+    except RuntimeError as e:
+        errors.append(e)
+print(len(errors), len(calls), got, linuxaio.nreqs())
+"""
+
+
+def test_a_feeder_that_flushes_propagates_once_and_its_group_still_finishes():
+    assert in_child(FEEDER_FLUSHES, timeout=20) == ["1", "1", "[None]", "0"]
+
+
 # ------------------------------------------------------------ cancel
 
 def test_cancel_cancels_children_and_suppresses_all_callbacks(scratch):
@@ -382,6 +461,66 @@ def test_deeply_nested_groups():
     assert got == list(range(19, -1, -1))
 
 
+# A chain of nested groups, deep enough to overflow any recursion over it: in
+# a thread with a small stack (1 MiB), so the depth stays cheap.
+DEEP_CHAIN = """
+import threading, time, linuxaio
+DEPTH = 100_000
+how = "%s"
+out = []
+def main():
+    got = []
+    linuxaio.max_parallel(0)
+    groups = [linuxaio.aio_group(got.append) for _ in range(DEPTH)]
+    t = time.monotonic()
+    if how == "bottom-up":
+        for parent, child in zip(reversed(groups[:-1]), reversed(groups[1:])):
+            parent.add(child)
+    else:
+        for parent, child in zip(groups, groups[1:]):
+            parent.add(child)
+    out.append(round(time.monotonic() - t, 1))
+    groups[-1].add(linuxaio.aio_nop())
+    if how == "cancel":
+        groups[0].cancel()
+    if how == "reinit":
+        linuxaio.reinit()
+        del groups[:]       # each group held its parent: freed in a cascade
+        out.append("dropped")
+    else:
+        linuxaio.min_parallel(4)
+        linuxaio.flush()
+        out.append(len(got))
+    out.append(linuxaio.nreqs())
+threading.stack_size(1 << 20)
+th = threading.Thread(target=main)
+th.start()
+th.join()
+print(*out)
+"""
+
+
+@pytest.mark.parametrize("how", ["top-down", "bottom-up"])
+def test_finishing_a_chain_of_100k_nested_groups_does_not_overflow_the_stack(how):
+    built, finished, left = in_child(DEEP_CHAIN % how)
+    assert (finished, left) == ("100000", "0")
+
+
+def test_cancelling_a_chain_of_100k_nested_groups_does_not_overflow_the_stack():
+    assert in_child(DEEP_CHAIN % "cancel")[1:] == ["0", "0"]   # no callback after a cancel
+
+
+def test_dropping_a_chain_of_100k_nested_groups_does_not_overflow_the_stack():
+    assert in_child(DEEP_CHAIN % "reinit")[1:] == ["dropped", "0"]
+
+
+def test_building_a_chain_of_nested_groups_top_down_is_linear():
+    """Each add used to walk every ancestor to look for a cycle: 100k adds
+    took ~20 s; a request without children cannot close one."""
+    built = float(in_child(DEEP_CHAIN % "top-down")[0])
+    assert built < 3.0
+
+
 def test_cancel_outer_group_cancels_inner():
     fail = lambda v: pytest.fail("callback after cancel")  # noqa: E731
     linuxaio.max_parallel(0)
@@ -460,6 +599,33 @@ def test_failed_add_adds_nothing():
     linuxaio.min_parallel(4)
     linuxaio.flush()
     assert is_done(g)
+
+
+ADD_TWICE = """
+import linuxaio
+linuxaio.max_parallel(0)
+g = linuxaio.aio_group()
+r, other = linuxaio.aio_nop(), linuxaio.aio_nop()
+for args in ((r, r), (other, r, other)):
+    try:
+        g.add(*args)
+        print("added")
+    except ValueError:
+        print("refused", g.size)
+g.add(r)
+try:
+    g.add(r)     # already in this group
+except ValueError:
+    print("refused", g.size)
+g.cancel()       # spun for ever on a child linked to itself
+linuxaio.min_parallel(4)
+linuxaio.flush()
+print(linuxaio.nreqs())
+"""
+
+
+def test_adding_a_request_twice_raises_and_leaves_the_group_unchanged():
+    assert in_child(ADD_TWICE, timeout=20) == ["refused", "0", "refused", "0", "refused", "1", "0"]
 
 
 # ------------------------------------------------------------ exceptions

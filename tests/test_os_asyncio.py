@@ -922,3 +922,57 @@ def test_trio_task_waiting_on_poll_fileno_and_awaits_share_a_run():
     proc, _ = run_python(TRIO_WAITING_ON_POLL_FILENO, timeout=20)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True"], proc.stdout
+
+
+# ---- the Future protocol's remove_done_callback, against code that changes the callbacks ----
+
+REMOVE_DONE_CALLBACK = """
+import asyncio, linuxaio
+loop = asyncio.new_event_loop()
+linuxaio.max_parallel(0)            # the request stays pending
+r = linuxaio.aio_nop(loop)
+fns = [(lambda f, i=i: ran.append(i)) for i in range(200)]
+ran = []
+for f in fns:
+    r.add_done_callback(f)
+
+class RemovesAll:
+    calls = 0
+    def __eq__(self, other):        # called for each callback compared
+        RemovesAll.calls += 1
+        if RemovesAll.calls == 2:   # the first in the list, after the first callback
+            for f in fns:
+                r.remove_done_callback(f)
+            junk = [(object(), object()) for _ in range(1000)]   # reuses freed memory
+        return False
+    __hash__ = object.__hash__
+
+print(r.remove_done_callback(RemovesAll()), RemovesAll.calls)
+
+class Replaces:
+    def __eq__(self, other):        # removes the callback being compared, adds another
+        r.remove_done_callback(fns[0])
+        r.add_done_callback(fns[1])
+        return True
+    __hash__ = object.__hash__
+
+r.add_done_callback(fns[0])
+print(r.remove_done_callback(Replaces()))
+r.cancel()
+loop.run_until_complete(asyncio.sleep(0))
+print(ran)
+linuxaio.min_parallel(4)
+linuxaio.flush()
+print(linuxaio.nreqs())
+"""
+
+
+def test_remove_done_callback_survives_an_eq_that_removes_or_replaces_callbacks():
+    """Each comparison may run __eq__, which may change the callbacks: the
+    compared one is held meanwhile, the index checked again after, and only
+    the callback that compared equal is removed."""
+    proc, _ = run_python(REMOVE_DONE_CALLBACK, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    # all removed at the second comparison: no more comparisons, none counted;
+    # the replacement was not the callback compared, so it stays and runs
+    assert proc.stdout.split("\n")[:4] == ["0 2", "0", "[1]", "0"], proc.stdout

@@ -1,8 +1,11 @@
 """A million queued requests: bounded memory, all complete, memory comes back."""
+import asyncio
 import ctypes
 import gc
+import sys
 import time
 import tracemalloc
+import weakref
 
 import pytest
 
@@ -120,3 +123,55 @@ def test_cancelled_and_grouped_requests_are_freed(datafile):
     finally:
         tracemalloc.stop()
     assert left < 64 * 1024, f"{left} bytes still allocated"
+
+
+def test_a_request_with_the_collectors_header_fits_in_pymalloc():
+    """pymalloc serves up to 512 bytes; a larger request would go to malloc."""
+    r = linuxaio.aio_nop()
+    linuxaio.flush()
+    assert gc.is_tracked(r)
+    assert linuxaio.Request.__basicsize__ <= 496
+    assert sys.getsizeof(r) <= 512      # the collector's header included
+
+
+class Box:
+    pass
+
+
+def test_a_cycle_through_a_finished_requests_exception_is_collected():
+    loop = asyncio.new_event_loop()
+    try:
+        r = linuxaio.aio_stat("/no/such/path", loop)   # a future bound to the loop
+        linuxaio.flush()
+        exc = r.exception()
+        box = Box()
+        box.request = r                 # the request -> exc -> box -> the request
+        exc.box = box
+        alive = weakref.ref(box)
+        del r, exc, box
+        gc.collect()
+        assert alive() is None
+    finally:
+        loop.close()
+
+
+def test_a_request_in_a_cycle_survives_a_collection_while_in_flight():
+    """In flight, the engine holds the request: the collector must not clear it."""
+    got = []
+
+    class Holder:
+        def done(self, v):
+            got.append((v, self.request.name))
+
+    linuxaio.max_parallel(0)
+    box = Holder()
+    box.request = linuxaio.aio_nop(box.done)   # the request -> box.done -> box -> the request
+    alive = weakref.ref(box)
+    del box
+    gc.collect()
+    assert alive() is not None
+    linuxaio.min_parallel(4)
+    linuxaio.flush()
+    assert got == [(0, "aio_nop")]
+    gc.collect()
+    assert alive() is None

@@ -103,12 +103,14 @@ static int loop_has_nothing_queued(PyObject *loop)
  * call_soon, to keep a task from overtaking what was queued before. */
 static int wake(Request *r, int now)
 {
-    PyObject *fn = r->waiter, *ctx = r->waiter_ctx, *more = r->more_waiters;
+    PyObject *fn = r->waiter, *ctx = r->waiter_ctx, *more = r->rare ? r->rare->more_waiters : NULL;
     int rc = 0, mine = r->owner == PyThread_get_thread_ident();
     int here = now && mine && lx_future_inline
                && (!lx_request_fresh(r) || loop_has_nothing_queued(r->loop));
     PyObject *how = mine ? str_call_soon : str_call_soon_threadsafe;
-    r->waiter = r->waiter_ctx = r->more_waiters = NULL;
+    r->waiter = r->waiter_ctx = NULL;
+    if (more)
+        r->rare->more_waiters = NULL;
     if (fn) {
         rc = here ? call_in_context(fn, ctx, (PyObject *)r) : schedule(r, how, fn, ctx);
         Py_DECREF(fn);
@@ -196,6 +198,18 @@ int lx_future_cancel(Request *r, PyObject *msg)
     lx_request_cancel(r);
     /* Never inline: cancel() is called from inside the awaiting task. */
     return wake(r, 0) < 0 ? -1 : 1;
+}
+
+void lx_future_clear(Request *r)
+{
+    Py_CLEAR(r->loop);
+    Py_CLEAR(r->waiter);
+    Py_CLEAR(r->waiter_ctx);
+    if (r->rare)
+        Py_CLEAR(r->rare->more_waiters);
+    Py_CLEAR(r->outcome);
+    if (r->fut_state != FUT_PENDING)
+        r->fut_state = FUT_CANCELLED;   /* the one state that needs no outcome */
 }
 
 int lx_future_done(Request *r) { return r->fut_state != FUT_PENDING; }
@@ -289,8 +303,9 @@ static PyObject *fut_add_done_callback(Request *r, PyObject *const *args, Py_ssi
         r->waiter_ctx = Py_NewRef(ctx);
     } else {
         PyObject *pair = PyTuple_Pack(2, fn, ctx);
-        if (!pair || (!r->more_waiters && !(r->more_waiters = PyList_New(0)))
-            || PyList_Append(r->more_waiters, pair) < 0) {
+        lx_rare *x = pair ? lx_request_rare(r) : NULL;
+        if (!x || (!x->more_waiters && !(x->more_waiters = PyList_New(0)))
+            || PyList_Append(x->more_waiters, pair) < 0) {
             Py_XDECREF(pair);
             return NULL;
         }
@@ -299,30 +314,47 @@ static PyObject *fut_add_done_callback(Request *r, PyObject *const *args, Py_ssi
     Py_RETURN_NONE;
 }
 
+/* A comparison runs __eq__, which may add or remove callbacks: what is
+ * compared is held meanwhile, and removed only if it is still in place. */
 static PyObject *fut_remove_done_callback(Request *r, PyObject *fn)
 {
     Py_ssize_t removed = 0;
+    PyObject *list;
     if (r->waiter) {
-        int eq = PyObject_RichCompareBool(r->waiter, fn, Py_EQ);
-        if (eq < 0)
-            return NULL;
-        if (eq) {
+        PyObject *w = Py_NewRef(r->waiter);
+        int eq = PyObject_RichCompareBool(w, fn, Py_EQ);
+        if (eq > 0 && r->waiter == w) {
             Py_CLEAR(r->waiter);
             Py_CLEAR(r->waiter_ctx);
             removed++;
         }
-    }
-    for (Py_ssize_t i = r->more_waiters ? PyList_GET_SIZE(r->more_waiters) - 1 : -1; i >= 0; i--) {
-        int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(PyList_GET_ITEM(r->more_waiters, i), 0),
-                                          fn, Py_EQ);
+        Py_DECREF(w);
         if (eq < 0)
             return NULL;
-        if (eq) {
-            if (PySequence_DelItem(r->more_waiters, i) < 0)
-                return NULL;
-            removed++;
+    }
+    if (!r->rare || !(list = Py_XNewRef(r->rare->more_waiters)))
+        return PyLong_FromSsize_t(removed);
+    for (Py_ssize_t i = PyList_GET_SIZE(list) - 1; i >= 0; i--) {
+        PyObject *pair;
+        int eq;
+        if (i >= PyList_GET_SIZE(list))
+            continue;   /* shrunk by the last comparison */
+        pair = Py_NewRef(PyList_GET_ITEM(list, i));
+        eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(pair, 0), fn, Py_EQ);
+        if (eq > 0 && list == r->rare->more_waiters && i < PyList_GET_SIZE(list)
+            && PyList_GET_ITEM(list, i) == pair) {
+            if (PySequence_DelItem(list, i) < 0)
+                eq = -1;
+            else
+                removed++;
+        }
+        Py_DECREF(pair);
+        if (eq < 0) {
+            Py_DECREF(list);
+            return NULL;
         }
     }
+    Py_DECREF(list);
     return PyLong_FromSsize_t(removed);
 }
 

@@ -15,6 +15,8 @@ PyObject *lx_future_result(Request *r);
 int lx_future_cancelled(Request *r);
 PyObject *lx_future_await(Request *r);
 PyObject *lx_future_iternext(Request *r);
+/* tp_clear's part: drop the loop, the done callbacks and the outcome. */
+void lx_future_clear(Request *r);
 /* Add the Future protocol's methods to the request type. */
 int lx_future_add_to_type(PyTypeObject *type);
 

@@ -39,6 +39,7 @@ struct Group {
     unsigned char armed;       /* poll_cb has seen it once */
     unsigned char queued;      /* its event sits in the result queue */
     unsigned char batch_op;    /* a batch's (slots') operation */
+    unsigned char feeding;     /* its feeder is running (group_feed) */
     Group *live_prev, *live_next;  /* unfinished groups, for reinit/fork */
 };
 
@@ -129,14 +130,14 @@ static void release_args(Request *r)
         r->has_view = 0;
         PyBuffer_Release(&r->view);
     }
-    if (r->views) {
-        for (int i = 0; i < r->niov; i++)
-            PyBuffer_Release(&r->views[i]);
-        PyMem_Free(r->views);
-        PyMem_Free(r->iov);
-        r->views = NULL;
-        r->iov = NULL;
-        r->niov = 0;
+    if (r->rare && r->rare->views) {
+        lx_rare *x = r->rare;
+        for (int i = 0; i < x->niov; i++)
+            PyBuffer_Release(&x->views[i]);
+        PyMem_Free(x->views);   /* and the iovecs after them */
+        x->views = NULL;
+        x->iov = NULL;
+        x->niov = 0;
     }
     free(r->heap);
     r->heap = NULL;
@@ -144,8 +145,13 @@ static void release_args(Request *r)
     Py_CLEAR(r->path2);
 }
 
+/* Never called for a request in flight: the engine holds a reference. */
 static void request_dealloc(Request *r)
 {
+    PyObject_GC_UnTrack(r);
+    /* the trashcan bounds the C stack when freeing one frees the next (a
+     * chain of groups dropped by reinit, each holding its parent) */
+    Py_TRASHCAN_BEGIN(r, request_dealloc)
     release_args(r);
     Py_XDECREF(r->filename);
     Py_XDECREF(r->filename2);
@@ -153,7 +159,10 @@ static void request_dealloc(Request *r)
     Py_XDECREF(r->loop);
     Py_XDECREF(r->waiter);
     Py_XDECREF(r->waiter_ctx);
-    Py_XDECREF(r->more_waiters);
+    if (r->rare) {
+        Py_XDECREF(r->rare->more_waiters);
+        PyMem_Free(r->rare);
+    }
     Py_XDECREF(r->outcome);
     Py_XDECREF(r->value);
     Py_XDECREF(r->group);
@@ -164,11 +173,61 @@ static void request_dealloc(Request *r)
         Py_XDECREF(g->slots);
     }
     Py_TYPE(r)->tp_free((PyObject *)r);
+    Py_TRASHCAN_END
+}
+
+/* The collector sees the objects a request holds (only once it finished:
+ * see set_finished).  Not the paths (bytes: no cycle passes through them)
+ * nor a held buffer's exporter, released at completion.  Workers never
+ * touch these fields. */
+static int request_traverse(Request *r, visitproc visit, void *arg)
+{
+    Py_VISIT(r->filename);
+    Py_VISIT(r->filename2);
+    Py_VISIT(r->callback);
+    Py_VISIT(r->loop);
+    Py_VISIT(r->waiter);
+    Py_VISIT(r->waiter_ctx);
+    if (r->rare)
+        Py_VISIT(r->rare->more_waiters);
+    Py_VISIT(r->outcome);
+    Py_VISIT(r->value);
+    Py_VISIT(r->group);
+    if (Py_TYPE(r) == &GroupType) {
+        Group *g = (Group *)r;
+        Py_VISIT(g->feeder);
+        Py_VISIT(g->result);
+        Py_VISIT(g->slots);
+    }
+    return 0;
+}
+
+/* Breaks a cycle through a finished request (a group whose result refers to
+ * it, a failure whose traceback does).  An unfinished one is the engine's
+ * and not even tracked: left alone all the same.  r->group stays (it is
+ * NULL once finished, but in groups dropped by reinit): every cycle also
+ * passes through a field cleared here, since groups only point up. */
+static int request_clear(Request *r)
+{
+    if (!r->finished)
+        return 0;
+    Py_CLEAR(r->filename);
+    Py_CLEAR(r->filename2);
+    Py_CLEAR(r->callback);
+    lx_future_clear(r);
+    Py_CLEAR(r->value);
+    if (Py_TYPE(r) == &GroupType) {
+        Group *g = (Group *)r;
+        Py_CLEAR(g->feeder);
+        Py_CLEAR(g->result);
+        Py_CLEAR(g->slots);
+    }
+    return 0;
 }
 
 static Request *request_new(PyTypeObject *type, int op)
 {
-    Request *r = PyObject_New(Request, type);
+    Request *r = PyObject_GC_New(Request, type);
     if (!r)
         return NULL;
     memset((char *)r + sizeof(PyObject), 0, type->tp_basicsize - sizeof(PyObject));
@@ -179,6 +238,17 @@ static Request *request_new(PyTypeObject *type, int op)
     if (op != OP_GROUP)
         r->flags = lx_ops[op].flags;
     return r;
+}
+
+/* The engine is done with r.  Only now does the collector track it: in
+ * flight, the engine's reference keeps it alive whatever cycle it is in,
+ * and a million queued requests would be traversed by every collection
+ * (submitting cost a third more). */
+static void set_finished(Request *r)
+{
+    r->finished = 1;
+    if (!PyObject_GC_IsTracked((PyObject *)r))
+        PyObject_GC_Track(r);
 }
 
 static void run_request(lx_req *base)
@@ -219,30 +289,39 @@ static int try_request(lx_req *base)
 
 static void undo_slots(Group *g);
 
-static int group_cancel_inner(Group *g)
-{
-    g->req.base.cancelled = 1;
-    undo_slots(g);   /* what its children delivered, nobody will take */
-    Py_CLEAR(g->feeder);
-    for (Request *c = g->children; c; c = c->gnext)
-        lx_request_cancel(c);
-    return 0;
-}
-
 static void group_kick(Group *g);
 
+/* Cancel r and, for a group, everything under it: a walk down the children
+ * and back up through their r->group, not recursion, since chains of nested
+ * groups may be a million deep.  It runs no Python code, so the tree cannot
+ * change under it: a cancelled group's feeder is never called again, and is
+ * let go when the group finishes. */
 void lx_request_cancel(Request *r)
 {
+    Request *c = r;
     if (r->finished)
         return;
-    if (r->op == OP_GROUP) {
-        Group *g = (Group *)r;
-        group_cancel_inner(g);
-        if (!g->nchildren)
-            group_kick(g);
-        return;
+    for (;;) {
+        if (c->finished)
+            ;   /* its callback is running, and it leaves the group after */
+        else if (c->op != OP_GROUP)
+            lx_pool_cancel(&c->base);
+        else {
+            Group *g = (Group *)c;
+            g->req.base.cancelled = 1;
+            undo_slots(g);   /* what its children delivered, nobody will take */
+            if (g->children) {
+                c = g->children;
+                continue;
+            }
+            group_kick(g);   /* nothing to wait for: finish it */
+        }
+        while (c != r && !c->gnext)
+            c = &c->group->req;
+        if (c == r)
+            break;
+        c = c->gnext;
     }
-    lx_pool_cancel(&r->base);
 }
 
 /* cancel(msg=None): as asyncio.Future.cancel for a request bound to a loop;
@@ -343,7 +422,10 @@ static PyTypeObject RequestType = {
     .tp_repr = (reprfunc)request_repr,
     .tp_as_async = &request_async,
     .tp_iternext = (iternextfunc)lx_future_iternext,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)request_traverse,
+    .tp_clear = (inquiry)request_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_doc = "An outstanding request, as returned by every aio_* function.",
     .tp_methods = request_methods,
     .tp_getset = request_getset,
@@ -642,32 +724,43 @@ static int parse_seconds_time(PyObject *o, struct timespec *ts)
 /* preadv/pwritev: hold every buffer of a sequence, as os.preadv does. */
 static int hold_buffers(Request *r, PyObject *seq, int writable)
 {
-    PyObject *fast = PySequence_Fast(seq, "buffers must be a sequence of bytes-like objects");
+    /* A tuple of our own: a Python __buffer__ (3.12+) may change the list. */
+    PyObject *fast = PySequence_Tuple(seq);
     Py_ssize_t n;
-    if (!fast)
+    lx_rare *x;
+    if (!fast) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "buffers must be a sequence of bytes-like objects");
+        }
         return -1;
-    n = PySequence_Fast_GET_SIZE(fast);
+    }
+    n = PyTuple_GET_SIZE(fast);
     if (n > 1024) {   /* IOV_MAX */
         Py_DECREF(fast);
         PyErr_SetString(PyExc_ValueError, "at most 1024 buffers (IOV_MAX)");
         return -1;
     }
-    r->views = PyMem_Calloc(n ? n : 1, sizeof *r->views);
-    r->iov = PyMem_Calloc(n ? n : 1, sizeof *r->iov);
-    if (!r->views || !r->iov) {
+    if (!(x = lx_request_rare(r))) {
+        Py_DECREF(fast);
+        return -1;
+    }
+    /* the views, then the iovecs: one allocation */
+    if (!(x->views = PyMem_Calloc(n ? n : 1, sizeof *x->views + sizeof *x->iov))) {
         Py_DECREF(fast);
         PyErr_NoMemory();
         return -1;
     }
+    x->iov = (struct iovec *)(x->views + (n ? n : 1));
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *o = PySequence_Fast_GET_ITEM(fast, i);
-        if (PyObject_GetBuffer(o, &r->views[i], writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
+        PyObject *o = PyTuple_GET_ITEM(fast, i);
+        if (PyObject_GetBuffer(o, &x->views[i], writable ? PyBUF_WRITABLE : PyBUF_SIMPLE) < 0) {
             Py_DECREF(fast);   /* BufferError, as os.preadv raises */
             return -1;
         }
-        r->niov = (int)i + 1;
-        r->iov[i].iov_base = r->views[i].buf;
-        r->iov[i].iov_len = r->views[i].len;
+        x->niov = (int)i + 1;
+        x->iov[i].iov_base = x->views[i].buf;
+        x->iov[i].iov_len = x->views[i].len;
     }
     Py_DECREF(fast);
     return 0;
@@ -759,7 +852,7 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 PyErr_SetString(PyExc_ValueError, "seconds must be a finite number >= 0");
                 return -1;
             }
-            r->seconds = s;
+            r->io.seconds = s;
             break;
         }
         case 'o':
@@ -930,8 +1023,6 @@ static void group_kick(Group *g)
     }
 }
 
-static int child_done(Request *r);
-
 /* A batch nobody will take the results of (cancelled, dropped, or its
  * result not taken): undo what its delivered children did (close the fds
  * of opens), once.  A slot holds the result (an open_stat's: the fd first). */
@@ -995,31 +1086,34 @@ static int hand_over(Request *r, PyObject *cb, PyObject *value, int failed)
     }
 }
 
-/* A finished child tells its group; errors from both ends are kept. */
-static int leave_group(Request *r, int rc)
+/* Nothing left for the group to wait for: no child, and no feeder that may
+ * add one (a cancelled group's is never called). */
+static int group_idle(Group *g)
 {
-    PyObject *et, *ev, *tb;
-    if (!r->group)
-        return rc;
-    PyErr_Fetch(&et, &ev, &tb);
-    if (child_done(r) < 0) {
-        if (et)
-            PyErr_WriteUnraisable((PyObject *)r);
-        else
-            rc = -1;
-    }
-    if (et)
-        PyErr_Restore(et, ev, tb);
-    return rc;
+    return !g->nchildren && (!g->feeder || g->req.base.cancelled);
 }
 
+/* Take r out of its group's list; r's reference to the group passes to the
+ * caller. */
+static void unlink_child(Request *r)
+{
+    Group *g = r->group;
+    if (r->gprev) r->gprev->gnext = r->gnext; else g->children = r->gnext;
+    if (r->gnext) r->gnext->gprev = r->gprev;
+    r->gnext = r->gprev = NULL;
+    r->group = NULL;
+    g->nchildren--;
+}
+
+/* The group is done: its callback gets the result.  The caller holds a
+ * reference besides the engine's, dropped here. */
 static int finish_group(Group *g)
 {
     Request *r = &g->req;
     PyObject *cb = r->callback;
     int rc = 0;
     r->callback = NULL;
-    r->finished = 1;
+    set_finished(r);
     E.nreqs--;
     if (r->ran)
         E.op_ns[r->op] += (r->base.run_ns - E.op_ns[r->op]) / 8;
@@ -1032,81 +1126,144 @@ static int finish_group(Group *g)
     } else if (r->base.cancelled)
         tell_awaiter(r, cb);
     Py_XDECREF(cb);
-    rc = leave_group(r, rc);
     Py_DECREF(r);   /* the engine's reference */
     return rc;
 }
 
 /* Call the feeder while the group holds fewer than limit requests; a call
- * that adds nothing removes it (IO::AIO's feed). */
+ * that adds nothing removes it (IO::AIO's feed).  So does a call that
+ * raises: kept, the feeder would hold the group open for ever (each poll
+ * raising again, or none calling it).  A feeder that polls (flush) is not
+ * called again from inside itself. */
 static int group_feed(Group *g)
 {
+    int rc = 0;
+    if (g->feeding)
+        return 0;
+    g->feeding = 1;
     Py_INCREF(g);
     while (g->feeder && !g->req.finished && !g->req.base.cancelled && g->nchildren < g->limit) {
         Py_ssize_t before = g->nadded;
         PyObject *feeder = Py_NewRef(g->feeder);
         PyObject *res = PyObject_CallOneArg(feeder, (PyObject *)g);
+        if (!res && g->feeder == feeder)
+            Py_CLEAR(g->feeder);
         Py_DECREF(feeder);
         if (!res) {
-            Py_DECREF(g);
-            return -1;
+            rc = -1;
+            break;
         }
         Py_DECREF(res);
         if (g->nadded == before)
             Py_CLEAR(g->feeder);
     }
+    g->feeding = 0;
     Py_DECREF(g);
-    return 0;
-}
-
-static int group_settle(Group *g)
-{
-    int rc = group_feed(g);
-    if (g->armed && !g->nchildren && !g->feeder && !g->req.finished)
-        rc |= finish_group(g);
     return rc;
 }
 
-static int child_done(Request *r)
+/* Of several errors the first propagates; the others are unraisable. */
+static void keep_first_error(PyObject **et, PyObject **ev, PyObject **tb, PyObject *where)
+{
+    if (*et)
+        PyErr_WriteUnraisable(where);
+    else
+        PyErr_Fetch(et, ev, tb);
+}
+
+/* The group lost a child, or poll_cb armed it: feed it, and once it has
+ * nothing left to wait for, finish it and go on with its own group, which
+ * may finish in turn.  A loop, not recursion: chains of nested groups may
+ * be a million deep.  Takes over a reference to g.  An error already set
+ * (the child's callback raised) comes first. */
+static int settle_up(Group *g)
+{
+    PyObject *et, *ev, *tb;
+    PyErr_Fetch(&et, &ev, &tb);
+    for (;;) {
+        Group *parent;
+        if (group_feed(g) < 0)
+            keep_first_error(&et, &ev, &tb, (PyObject *)g);
+        if (!g->armed || !group_idle(g) || g->req.finished)
+            break;
+        if (finish_group(g) < 0)
+            keep_first_error(&et, &ev, &tb, (PyObject *)g);
+        if (!(parent = g->req.group))
+            break;
+        unlink_child(&g->req);   /* g's reference to parent is ours now */
+        Py_DECREF(g);
+        g = parent;
+    }
+    Py_DECREF(g);
+    if (!et)
+        return 0;
+    PyErr_Restore(et, ev, tb);
+    return -1;
+}
+
+/* A finished child leaves its group; errors from both ends are kept. */
+static int leave_group(Request *r, int rc)
 {
     Group *g = r->group;
-    int rc;
-    if (r->gprev) r->gprev->gnext = r->gnext; else g->children = r->gnext;
-    if (r->gnext) r->gnext->gprev = r->gprev;
-    r->gnext = r->gprev = NULL;
-    r->group = NULL;
-    g->nchildren--;
-    rc = group_settle(g);
-    Py_DECREF(g);   /* the child's reference */
-    return rc;
+    if (!g)
+        return rc;
+    unlink_child(r);
+    return settle_up(g) < 0 ? -1 : rc;
 }
+
+/* A request being checked by group_add: a group nobody can reach, so a
+ * request given twice is found in the same pass.  (Not an object: no
+ * collection, which would visit r->group, can run during the checks.) */
+#define ADDING (&E.live)
 
 static PyObject *group_add(Group *g, PyObject *args)
 {
-    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    Py_ssize_t n = PyTuple_GET_SIZE(args), i;
+    PyObject *bad = NULL;
+    const char *why = NULL;
     if (g->req.finished) {
         PyErr_SetString(PyExc_ValueError, "cannot add to a finished group");
         return NULL;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *o = PyTuple_GET_ITEM(args, i);
-        Request *r = (Request *)o;
-        if (!PyObject_TypeCheck(o, &RequestType)) {
-            PyErr_Format(PyExc_TypeError, "can only add requests to a group, not %.100s", Py_TYPE(o)->tp_name);
-            return NULL;
+    /* Every argument is checked before anything changes.  Each one checked
+     * is marked (r->group = ADDING) until the end of the checks, which run
+     * no Python code: the marks are gone before an error is raised. */
+    for (i = 0; i < n; i++) {
+        Request *r = (Request *)PyTuple_GET_ITEM(args, i);
+        if (!PyObject_TypeCheck((PyObject *)r, &RequestType)) {
+            bad = (PyObject *)r;
+            break;
         }
-        if (r->finished || r->group) {
-            PyErr_SetString(PyExc_ValueError, r->finished ? "request already finished"
-                                                          : "request already belongs to a group");
-            return NULL;
+        if (r->finished)
+            why = "request already finished";
+        else if (r->group == ADDING)
+            why = "request given twice";
+        else if (r->group)
+            why = "request already belongs to a group";
+        else if (r == &g->req)
+            why = "a group cannot contain itself";
+        else if (r->op == OP_GROUP && ((Group *)r)->nchildren) {
+            /* only a group with children can be an ancestor of g: adding
+             * fresh groups (a chain built top-down) walks nothing */
+            for (Group *a = g->req.group; a && !why; a = a->req.group)
+                if ((Request *)a == r)
+                    why = "a group cannot contain itself";
         }
-        for (Group *a = g; a; a = a->req.group)
-            if ((Request *)a == r) {
-                PyErr_SetString(PyExc_ValueError, "a group cannot contain itself");
-                return NULL;
-            }
+        if (why)
+            break;
+        r->group = ADDING;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
+    if (bad || why) {
+        while (i-- > 0)
+            ((Request *)PyTuple_GET_ITEM(args, i))->group = NULL;
+        if (bad)
+            PyErr_Format(PyExc_TypeError, "can only add requests to a group, not %.100s",
+                         Py_TYPE(bad)->tp_name);
+        else
+            PyErr_SetString(PyExc_ValueError, why);
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
         Request *r = (Request *)PyTuple_GET_ITEM(args, i);
         r->group = (Group *)Py_NewRef(g);
         r->gnext = g->children;
@@ -1123,10 +1280,11 @@ static PyObject *group_add(Group *g, PyObject *args)
 
 static PyObject *group_after_change(Group *g)
 {
-    if (group_feed(g) < 0)
-        return NULL;
-    if (g->armed && !g->nchildren && !g->feeder)
+    int rc = group_feed(g);
+    if (g->armed && group_idle(g))
         group_kick(g);   /* finish it from poll_cb, where callbacks belong */
+    if (rc < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -1196,7 +1354,10 @@ static PyTypeObject GroupType = {
     .tp_name = "linuxaio.Group",
     .tp_basicsize = sizeof(Group),
     .tp_dealloc = (destructor)request_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)request_traverse,
+    .tp_clear = (inquiry)request_clear,
+    .tp_free = PyObject_GC_Del,
     .tp_doc = "A group of requests: its callback runs once every child has finished.",
     .tp_methods = group_methods,
     .tp_getset = group_getset,
@@ -1236,8 +1397,9 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     PyObject *cb, *fast = NULL, *name;
     Request **kids = NULL;
     lx_req **bases = NULL;
-    Py_ssize_t n = 0, made = 0, nspec;
+    Py_ssize_t n = 0, made = 0, nspec, len;
     Group *g = NULL;
+    const char *utf8;
     int pri, op;
 
     if (nargs < 2) {
@@ -1245,16 +1407,30 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         return NULL;
     }
     name = args[0];
-    if (!PyUnicode_Check(name) || (op = lx_op_index(PyUnicode_AsUTF8(name))) < 0) {
+    if (!PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_ValueError, "no operation named %R", name);
+        return NULL;
+    }
+    if (!(utf8 = PyUnicode_AsUTF8AndSize(name, &len)))   /* a lone surrogate: UnicodeEncodeError */
+        return NULL;
+    if ((size_t)len != strlen(utf8) || (op = lx_op_index(utf8)) < 0) {   /* "aio_nop\0..." too */
         PyErr_Format(PyExc_ValueError, "no operation named %R", name);
         return NULL;
     }
     nspec = (Py_ssize_t)strlen(lx_ops[op].args);
     if (parse_common("submit_many", 1, args + 1, nargs - 1, kwnames, &cb, &pri) < 0)
         return NULL;
-    if (!(fast = PySequence_Fast(args[1], "argument_tuples must be a sequence")))
+    /* A tuple of our own: parsing runs Python code (__fspath__, __index__,
+     * fileno()) that may clear or refill the caller's list, which would
+     * free the argument tuples being parsed. */
+    if (!(fast = PySequence_Tuple(args[1]))) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_TypeError, "argument_tuples must be a sequence");
+        }
         return NULL;
-    n = PySequence_Fast_GET_SIZE(fast);
+    }
+    n = PyTuple_GET_SIZE(fast);
     if (!(kids = PyMem_Calloc(n ? n : 1, sizeof *kids))
         || !(bases = PyMem_Calloc(n ? n : 1, sizeof *bases))) {
         PyErr_NoMemory();
@@ -1262,7 +1438,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     }
     /* Parse every request before queueing any: a bad one queues nothing. */
     for (; made < n; made++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, made), *const *a = &item;
+        PyObject *item = PyTuple_GET_ITEM(fast, made), *const *a = &item;
         if (PyTuple_Check(item)) {
             if (PyTuple_GET_SIZE(item) != nspec) {
                 PyErr_Format(PyExc_TypeError, "%s takes %zd arguments per request, got %zd",
@@ -1337,7 +1513,7 @@ static int deliver(Request *r)
     int rc = 0, wanted = !r->base.cancelled && (cb || r->delivery != DELIVER_CALLBACK);
 
     r->callback = NULL;
-    r->finished = 1;
+    set_finished(r);
     E.nreqs--;
     if (r->ran)
         E.op_ns[r->op] += (r->base.run_ns - E.op_ns[r->op]) / 8;
@@ -1367,7 +1543,7 @@ static int handle(Request *r)
         Group *g = (Group *)r;
         g->queued = 0;
         g->armed = 1;
-        return group_settle(g) < 0 ? -1 : 0;
+        return settle_up((Group *)Py_NewRef(g)) < 0 ? -1 : 0;
     }
     return deliver(r) < 0 ? -1 : 1;
 }
@@ -1690,7 +1866,7 @@ static void drop(Request *r)
     row = &lx_ops[r->op];
     if (r->ran && r->result >= 0 && row->undo)
         row->undo(r);
-    r->finished = 1;
+    set_finished(r);
     tell_awaiter(r, r->callback);
     release_args(r);
     Py_CLEAR(r->callback);
@@ -1723,7 +1899,7 @@ static void drop_all(lx_req *list)
     while (E.live.live_next != &E.live) {
         Group *g = E.live.live_next;
         live_unlink(g);
-        g->req.finished = 1;
+        set_finished(&g->req);
         undo_slots(g);
         tell_awaiter(&g->req, g->req.callback);
         Py_CLEAR(g->req.callback);

@@ -221,8 +221,8 @@ static void run_nop(Request *r) { r->result = 0; }
 
 static void run_busy(Request *r)
 {
-    struct timespec ts = {(time_t)r->seconds,
-                          (long)((r->seconds - (time_t)r->seconds) * 1e9)};
+    struct timespec ts = {(time_t)r->io.seconds,
+                          (long)((r->io.seconds - (time_t)r->io.seconds) * 1e9)};
     while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
         ;
     r->result = 0;
@@ -273,12 +273,12 @@ static void run_write(Request *r)
 
 static void run_preadv(Request *r)
 {
-    SYSCALL_RESULT(r, preadv2(r->fd, r->iov, r->niov, r->offset, r->flags));
+    SYSCALL_RESULT(r, preadv2(r->fd, r->rare->iov, r->rare->niov, r->offset, r->flags));
 }
 
 static void run_pwritev(Request *r)
 {
-    SYSCALL_RESULT(r, pwritev2(r->fd, r->iov, r->niov, r->offset, r->flags));
+    SYSCALL_RESULT(r, pwritev2(r->fd, r->rare->iov, r->rare->niov, r->offset, r->flags));
 }
 
 static void run_stat(Request *r)

@@ -34,9 +34,9 @@ struct lx_req {
     int state;               /* enum lx_state, changed under the queue lock */
     int cancelled;           /* set by the submitter, read by workers (atomic) */
     int awaited;             /* under the result lock: see lx_pool_expect */
-    int64_t run_ns;          /* how long the run function took */
-    signed char pri;
+    signed char pri;         /* (before run_ns: in the padding there) */
     unsigned char tryable;   /* a poller may try it first (lx_pool_help) */
+    int64_t run_ns;          /* how long the run function took */
 };
 
 typedef void (*lx_run_fn)(lx_req *req);

@@ -19,6 +19,16 @@
 typedef struct Request Request;
 typedef struct Group Group;
 
+/* What few requests need, allocated when one does (and freed with it), so
+ * that a request, the collector's header included, stays within pymalloc's
+ * 512 bytes (larger ones go to malloc, which costs each request more). */
+typedef struct {
+    PyObject *more_waiters;    /* done callbacks after the first: a list of (fn, context) */
+    Py_buffer *views;          /* preadv/pwritev: the buffers held, niov of them; */
+    struct iovec *iov;         /* in the same allocation */
+    int niov;
+} lx_rare;
+
 struct Request {
     PyObject_HEAD
     lx_req base;
@@ -35,12 +45,9 @@ struct Request {
     int64_t offset;            /* -1: at the fd's file position */
     int64_t length;
     char *data;                /* view.buf + dataoffset */
-    double seconds;
     int64_t result;            /* >= 0, or -errno */
     Py_buffer view;            /* the caller's buffer, held until completion */
-    Py_buffer *views;          /* or several (preadv/pwritev): niov of them */
-    struct iovec *iov;
-    int niov;
+    lx_rare *rare;             /* or NULL */
     PyObject *path, *path2;    /* bytes from os.fsencode(), NUL-free */
     PyObject *filename, *filename2;  /* as given, for OSError.filename */
     PyObject *callback;
@@ -49,12 +56,11 @@ struct Request {
     PyObject *loop;            /* the loop it is bound to, or NULL */
     unsigned long owner;       /* the thread that runs that loop */
     PyObject *waiter, *waiter_ctx;  /* the first done callback, its context */
-    PyObject *more_waiters;    /* any others: a list of (fn, context) */
     PyObject *outcome;         /* result, exception, or cancel message */
     unsigned char fut_state, blocking, yielded;
     unsigned char quick;       /* awaited with a loop turn and a spin (future.c) */
-    unsigned drain_serial;     /* the loop drains seen when it was submitted (module.c) */
     unsigned char in_drain;    /* submitted during drain number drain_serial */
+    unsigned drain_serial;     /* the loop drains seen when it was submitted (module.c) */
     PyObject *value;           /* a result object allocated at submission */
     Group *group;              /* the group it belongs to (a reference) */
     Request *gprev, *gnext;    /* its siblings in that group */
@@ -65,8 +71,20 @@ struct Request {
         struct stat st;
         struct timespec times[2];  /* utimensat(2): atime, mtime */
         int64_t nowait_done;       /* a read: bytes its try_now got (ops.c) */
+        double seconds;            /* aio_busy */
     } io;
 };
+
+/* pymalloc serves up to 512 bytes; the collector's header (16) comes first. */
+_Static_assert(sizeof(Request) <= 496, "a Request must stay within pymalloc's 512 bytes");
+
+/* r->rare, allocated if need be (NULL and MemoryError if that fails). */
+static inline lx_rare *lx_request_rare(Request *r)
+{
+    if (!r->rare && !(r->rare = PyMem_Calloc(1, sizeof *r->rare)))
+        PyErr_NoMemory();
+    return r->rare;
+}
 
 #define REQ_OF(r) ((Request *)((char *)(r) - offsetof(Request, base)))
 

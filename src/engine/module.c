@@ -345,6 +345,17 @@ static PyTypeObject RequestType = {
 
 /* ---- argument parsing, driven by a row's letters ---- */
 
+/* The engine's own eventfd (poll_fileno()) is no fd for a request: closed,
+ * the engine would write its counter into whatever file gets the number
+ * next; read, it would lose wake-ups.  Given as an fd (any letter), it
+ * becomes -1, which every syscall refuses with EBADF, as a closed fd. */
+static int engine_fd = -1;
+
+static inline int usable_fd(int fd)
+{
+    return fd == engine_fd ? -1 : fd;
+}
+
 static int parse_fd(PyObject *o, int int_only, int *fd)
 {
     if (int_only && !PyLong_Check(o)) {
@@ -623,11 +634,17 @@ static int parse_seconds_time(PyObject *o, struct timespec *ts)
     s = PyFloat_AsDouble(o);
     if (s == -1.0 && PyErr_Occurred())
         return -1;
-    if (!isfinite(s)) {
-        PyErr_SetString(PyExc_ValueError, "times must be finite");
+    if (isnan(s)) {
+        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
         return -1;
     }
     whole = floor(s);
+    /* A double out of time_t's range converts to anything (undefined): as
+     * os.utime, refuse it. */
+    if (!(whole >= -0x1p63 && whole < 0x1p63)) {
+        PyErr_SetString(PyExc_OverflowError, "timestamp out of range for platform time_t");
+        return -1;
+    }
     ts->tv_sec = (time_t)whole;
     ts->tv_nsec = (long)((s - whole) * 1e9);
     return 0;
@@ -679,11 +696,13 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
         case 'k':
             if (parse_os_fd(o, &r->fd) < 0)
                 return -1;
+            r->fd = usable_fd(r->fd);
             break;
         case 'f':
         case 'F':
             if (parse_fd(o, spec[i] == 'F', &r->fd) < 0)
                 return -1;
+            r->fd = usable_fd(r->fd);
             break;
         case 'x':
             /* str, bytes and os.PathLike first: looking for a fileno() they
@@ -692,17 +711,20 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 && (PyLong_Check(o) || !PyObject_HasAttrString(o, "__fspath__"))) {
                 if (parse_fd(o, 0, &r->fd) < 0 || !(r->filename = PyLong_FromLong(r->fd)))
                     return -1;
+                r->fd = usable_fd(r->fd);
             } else if (parse_path(o, &r->path, &r->filename) < 0)
                 return -1;
             break;
         case 'D':
             if (o != Py_None && parse_fd(o, 0, &r->fd2) < 0)
                 return -1;
+            r->fd2 = usable_fd(r->fd2);
             break;
         case 'E':
             r->fd = AT_FDCWD;
             if (o != Py_None && parse_fd(o, 0, &r->fd) < 0)
                 return -1;
+            r->fd = usable_fd(r->fd);
             break;
         case 't':
             if (parse_times(o, r->io.times) < 0)
@@ -751,6 +773,10 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 return -1;
             if (!(s >= 0) || !isfinite(s)) {
                 PyErr_SetString(PyExc_ValueError, "seconds must be a finite number >= 0");
+                return -1;
+            }
+            if (s >= 0x1p63) {   /* the worker makes a time_t of it (ops.c) */
+                PyErr_SetString(PyExc_OverflowError, "seconds out of range for platform time_t");
                 return -1;
             }
             r->seconds = s;
@@ -1298,6 +1324,13 @@ fail:
 
 /* ---- completion ---- */
 
+/* What a request gets that no worker could be started for (pool.h):
+ * threading's error when it cannot start a thread. */
+static PyObject *no_thread_error(int err)
+{
+    return PyObject_CallFunction(PyExc_RuntimeError, "ss", "can't start a worker thread", strerror(err));
+}
+
 /* Hand one finished request to whoever waits.  -1 if that raised. */
 static int deliver(Request *r)
 {
@@ -1312,13 +1345,15 @@ static int deliver(Request *r)
         E.op_ns[r->op] += (r->base.run_ns - E.op_ns[r->op]) / 8;
     if (!wanted)
         lx_undo_effect(r);
+    else if (r->base.error)   /* never ran: no worker thread could be started */
+        value = no_thread_error(r->base.error);
     else
         value = r->result < 0 ? lx_oserror((int)-r->result, r->filename, r->filename2)
                               : row->result(r);
     /* The buffer is free again before the callback, which may reuse it. */
     release_args(r);
     if (wanted)
-        rc = hand_over(r, cb, value, r->result < 0);
+        rc = hand_over(r, cb, value, r->result < 0 || r->base.error);
     Py_XDECREF(value);
     Py_XDECREF(cb);
     rc = leave_group(r, rc);
@@ -1443,6 +1478,8 @@ static int wait_results(void)
  * those it found (see below). */
 #define MORE_NS (1000 * 1000)
 
+static void drop_late(void);
+
 static PyObject *poll_results(int for_loop)
 {
     int64_t started;
@@ -1451,6 +1488,7 @@ static PyObject *poll_results(int for_loop)
     int64_t deadline;
     unsigned serial = 0;
     int rc = 0;
+    Py_ssize_t nreqs_at_call = E.nreqs;
 
     if (for_loop) {
         if (!budget || budget > DRAIN_BUDGET_NS)
@@ -1459,13 +1497,18 @@ static PyObject *poll_results(int for_loop)
         D.draining++;
         D.submitted = 0;
     }
+    drop_late();   /* abandoned by a reinit(), back since */
     started = now_ns();
     deadline = budget ? started + budget : 0;
     for (;;) {
         lx_req *b;
         if (!E.hand) {
             unsigned long want = 0;
+            /* Only requests outstanding at the call keep it blocked: those
+             * its callbacks (or other threads) submit meanwhile would keep
+             * it going for ever, so it returns after that many results. */
             if (E.max_outstanding && E.nreqs >= E.max_outstanding && !for_loop
+                && nreqs_at_call - (Py_ssize_t)done >= E.max_outstanding
                 && (rc = wait_results()) < 0)
                 break;
             if (E.max_poll_reqs) {
@@ -1582,19 +1625,16 @@ static void tell_awaiter(Request *r)
         PyErr_Clear();   /* its loop is closed: nobody awaits any more */
 }
 
-static void drop(Request *r)
+/* Nobody will get its result: it is no longer outstanding.  Counted out
+ * of nreqs here, once, so that requests other threads submit meanwhile
+ * (reinit lets go of the GIL) stay counted. */
+static void forget(Request *r)
 {
-    const lx_op *row;
-    if (r->op == OP_GROUP) {   /* groups go with the live list */
-        ((Group *)r)->queued = 0;
+    if (r->finished)
         return;
-    }
-    row = &lx_ops[r->op];
-    if (r->ran && r->result >= 0 && row->undo)
-        row->undo(r);
     r->finished = 1;
+    E.nreqs--;
     tell_awaiter(r);
-    release_args(r);
     Py_CLEAR(r->callback);
     if (r->group) {
         Group *g = r->group;
@@ -1605,7 +1645,35 @@ static void drop(Request *r)
         g->nchildren--;
         Py_DECREF(g);
     }
-    Py_DECREF(r);
+}
+
+/* A request back from the pool for good, its result unwanted. */
+static void drop(Request *r)
+{
+    if (r->op == OP_GROUP) {   /* groups go with the live list */
+        ((Group *)r)->queued = 0;
+        return;
+    }
+    lx_undo_effect(r);
+    forget(r);
+    release_args(r);
+    Py_DECREF(r);   /* the engine's reference */
+}
+
+/* In the thread that finished an abandoned request (pool.h): no GIL. */
+static void undo_abandoned(lx_req *base)
+{
+    lx_undo_effect(REQ_OF(base));
+}
+
+static void drop_late(void)
+{
+    lx_req *list = lx_pool_take_late();
+    while (list) {
+        lx_req *next = list->next;
+        drop(REQ_OF(list));
+        list = next;
+    }
 }
 
 static void drop_all(lx_req *list)
@@ -1625,29 +1693,54 @@ static void drop_all(lx_req *list)
     while (E.live.live_next != &E.live) {
         Group *g = E.live.live_next;
         live_unlink(g);
-        g->req.finished = 1;
+        if (!g->req.finished) {
+            g->req.finished = 1;
+            E.nreqs--;
+        }
         tell_awaiter(&g->req);
         Py_CLEAR(g->req.callback);
         Py_CLEAR(g->feeder);
         Py_DECREF(g);
     }
-    E.nreqs = 0;
     E.in_hand = 0;
 }
+
+/* How long reinit() lets running requests finish before it abandons them. */
+#define REINIT_GRACE_NS (100 * 1000000LL)
 
 static PyObject *reinit(PyObject *m, PyObject *unused)
 {
     unsigned long n;
+    lx_req **stuck;
+    long nstuck;
     Py_BEGIN_ALLOW_THREADS
-    lx_pool_stop(INT64_MAX / 2);   /* waits for running requests */
+    lx_pool_stop(REINIT_GRACE_NS);
+    /* Still running (an empty pipe, a hung NFS server): abandoned, so that
+     * reinit() returns and fresh workers start.  Without memory for that,
+     * wait as before. */
+    while (!(stuck = lx_pool_abandon(&nstuck)) && nstuck < 0)
+        lx_pool_stop(REINIT_GRACE_NS);
     Py_END_ALLOW_THREADS
+    /* The engine keeps its reference to each, and the buffers it writes
+     * into, until it comes back (drop_late).  tell_awaiter() may let
+     * another thread run, and a poll_cb() there drop one that came back:
+     * hold each meanwhile. */
+    for (long i = 0; i < nstuck; i++)
+        Py_INCREF(REQ_OF(stuck[i]));
+    for (long i = 0; i < nstuck; i++) {
+        forget(REQ_OF(stuck[i]));
+        Py_DECREF(REQ_OF(stuck[i]));
+    }
+    free(stuck);
     drop_all(lx_pool_take_results(0, &n));
+    drop_late();
     Py_RETURN_NONE;
 }
 
 static PyObject *after_fork(PyObject *m, PyObject *unused)
 {
     drop_all(lx_pool_orphans());
+    E.nreqs = 0;   /* the parent's requests are nowhere here */
     Py_RETURN_NONE;
 }
 
@@ -1657,6 +1750,12 @@ static PyObject *at_exit(PyObject *m, PyObject *timeout)
     unsigned left;
     if (t == -1.0 && PyErr_Occurred())
         return NULL;
+    /* EXIT_GRACE is the user's: out of range, or NaN, it must not make an
+     * undefined int64_t.  Past 1e9 s is for ever anyway. */
+    if (!(t >= 0))
+        t = 0;
+    else if (t > 1e9)
+        t = 1e9;
     lx_pool_set_max_threads(0);
     Py_BEGIN_ALLOW_THREADS
     left = lx_pool_stop((int64_t)(t * 1e9));
@@ -1769,6 +1868,10 @@ static PyObject *set_spin(PyObject *m, PyObject *args)
     double worker_s, linger_s;
     if (!PyArg_ParseTuple(args, "dd", &worker_s, &linger_s))
         return NULL;
+    if (!(worker_s >= 0 && worker_s <= 1e9 && linger_s >= 0 && linger_s <= 1e9)) {
+        PyErr_SetString(PyExc_ValueError, "spins must be seconds within 0..1e9");
+        return NULL;
+    }
     lx_pool_set_spin((int64_t)(worker_s * 1e9));
     E.linger_ns = (int64_t)(linger_s * 1e9);
     Py_RETURN_NONE;
@@ -1834,6 +1937,8 @@ PyMODINIT_FUNC PyInit__engine(void)
         return NULL;
     if (lx_pool_init(run_request, try_request) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
+    lx_pool_on_abandoned(undo_abandoned);
+    engine_fd = lx_pool_fileno();
     E.live.live_next = E.live.live_prev = &E.live;
     E.linger_ns = 20 * 1000;
     E.help = kernel_at_least(5, 9);

@@ -43,6 +43,9 @@ struct Group {
 
 static PyTypeObject RequestType, GroupType;
 
+/* The pool sets it too, without the GIL (reinit's stop, lx_pool_abandon). */
+#define CANCELLED(r) __atomic_load_n(&(r)->base.cancelled, __ATOMIC_RELAXED)
+
 /* Engine state; every field is guarded by the GIL. */
 static struct {
     Py_ssize_t nreqs;          /* submitted, not yet handed to poll_cb's callbacks */
@@ -254,7 +257,7 @@ static PyObject *request_cancel(Request *r, PyObject *const *args, Py_ssize_t na
             return NULL;
         return PyBool_FromLong(rc);
     }
-    rc = !r->finished && !r->base.cancelled;
+    rc = !r->finished && !CANCELLED(r);
     lx_request_cancel(r);
     return PyBool_FromLong(rc);
 }
@@ -266,7 +269,7 @@ static PyObject *request_done(Request *r, PyObject *unused)
 
 static PyObject *request_cancelled(Request *r, PyObject *unused)
 {
-    return PyBool_FromLong(r->loop ? lx_future_cancelled(r) : r->base.cancelled);
+    return PyBool_FromLong(r->loop ? lx_future_cancelled(r) : CANCELLED(r));
 }
 static PyObject *request_get_name(Request *r, void *c)
 {
@@ -275,7 +278,7 @@ static PyObject *request_get_name(Request *r, void *c)
 
 static PyObject *request_repr(Request *r)
 {
-    const char *state = r->finished ? "done" : r->base.cancelled ? "cancelled" : "pending";
+    const char *state = r->finished ? "done" : CANCELLED(r) ? "cancelled" : "pending";
     return PyUnicode_FromFormat("<linuxaio request %s %s>",
                                 r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].name, state);
 }
@@ -1336,7 +1339,7 @@ static int deliver(Request *r)
 {
     const lx_op *row = &lx_ops[r->op];
     PyObject *value = NULL, *cb = r->callback;
-    int rc = 0, wanted = !r->base.cancelled && (cb || r->delivery != DELIVER_CALLBACK);
+    int rc = 0, wanted = !CANCELLED(r) && (cb || r->delivery != DELIVER_CALLBACK);
 
     r->callback = NULL;
     r->finished = 1;
@@ -1391,7 +1394,7 @@ static int handle(Request *r)
 
 int lx_await_quick_ok(Request *r)
 {
-    if (r->base.state >= LX_QUEUED && !r->finished && E.linger_ns
+    if (__atomic_load_n(&r->base.state, __ATOMIC_RELAXED) >= LX_QUEUED && !r->finished && E.linger_ns
         && E.op_ns[r->op] < QUICK_OP_NS
         && E.nreqs == 1
         /* alone in flight, so a running worker is one just done with an

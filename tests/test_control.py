@@ -550,13 +550,38 @@ def test_reinit_with_nothing_outstanding():
     assert got == [0]
 
 
+# For a child interpreter: wait until a worker thread is inside syscall nr
+# (x86-64 numbers: read 0, openat 257), so that reinit() finds it blocked
+# there, not still queued or about to start (a loaded machine).
+IN_SYSCALL = r"""
+import glob, threading, time
+def wait_in_syscall(nr, timeout=10):
+    me = str(threading.get_native_id())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in glob.glob("/proc/self/task/*/syscall"):
+            if p.split("/")[-2] == me:
+                continue
+            try:
+                with open(p) as f:
+                    if f.read().split()[0] == str(nr):
+                        return
+            except (OSError, IndexError):
+                pass
+        time.sleep(0.005)
+    raise AssertionError("no worker got into syscall %d" % nr)
+"""
+X86_64 = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 syscall numbers")
+
+
+@X86_64
 def test_reinit_returns_promptly_with_a_worker_blocked_on_an_empty_pipe():
-    code = r"""
+    code = IN_SYSCALL + r"""
 import os, select, time, linuxaio
 r, w = os.pipe()
 got = []
 linuxaio.aio_read(r, None, 10, bytearray(10), 0, got.append)
-time.sleep(0.1)                       # a worker is in read(2) now
+wait_in_syscall(0)                    # a worker is in read(2) now
 t0 = time.monotonic()
 linuxaio.reinit()
 elapsed = time.monotonic() - t0
@@ -572,19 +597,23 @@ print("ok")
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
 
 
+@X86_64
 def test_reinit_drops_the_late_result_of_an_abandoned_read():
-    code = r"""
+    code = IN_SYSCALL + r"""
 import gc, os, select, time, linuxaio
 r, w = os.pipe()
 got = []
 req = linuxaio.aio_read(r, None, 4, bytearray(4), 0, got.append)
-time.sleep(0.1)
+wait_in_syscall(0)
 linuxaio.reinit()
 assert req.done() and req.cancelled()
 del req
 gc.collect()                          # the caller's references are gone
 os.write(w, b"late")                  # the abandoned read returns now
-time.sleep(0.2)
+deadline = time.monotonic() + 5       # and its thread exits once that is handled
+while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
+    time.sleep(0.01)
+assert len(os.listdir("/proc/self/task")) == 1
 assert not select.select([linuxaio.poll_fileno()], [], [], 0)[0]
 assert (linuxaio.npending(), linuxaio.poll_cb(), linuxaio.nreqs()) == (0, 0, 0)
 assert got == []
@@ -597,20 +626,24 @@ print("ok")
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
 
 
+@X86_64
 def test_reinit_closes_the_late_fd_of_an_abandoned_open(tmp_path):
-    code = r"""
-import os, sys, time, linuxaio
-fifo = sys.argv[1] if len(sys.argv) > 1 else %r
+    code = IN_SYSCALL + r"""
+import os, time, linuxaio
+fifo = %r
 os.mkfifo(fifo)
 base = len(os.listdir("/proc/self/fd"))
 got = []
 linuxaio.aio_open(fifo, os.O_RDONLY, 0, got.append)   # blocks until a writer comes
-time.sleep(0.1)
+wait_in_syscall(257)
 linuxaio.reinit()
 wfd = os.open(fifo, os.O_WRONLY)      # the abandoned open returns now
+# The abandoned thread exits once it has handled its late result (and its
+# open may return after ours does): wait for that, then count.
 deadline = time.monotonic() + 5
-while len(os.listdir("/proc/self/fd")) != base + 1 and time.monotonic() < deadline:
+while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
     time.sleep(0.01)
+assert len(os.listdir("/proc/self/task")) == 1
 assert len(os.listdir("/proc/self/fd")) == base + 1   # ours only: its fd was closed
 linuxaio.poll_cb()
 assert got == [], got

@@ -154,6 +154,11 @@ CASES = [
     ("busy_negative", lambda c: linuxaio.aio_busy(-0.1, None), ValueError),
     ("busy_nan", lambda c: linuxaio.aio_busy(math.nan, None), ValueError),
     ("busy_inf", lambda c: linuxaio.aio_busy(math.inf, None), ValueError),
+    ("busy_longer_than_time_t", lambda c: linuxaio.aio_busy(1e300, None), OverflowError),
+    ("utime_after_time_t", lambda c: linuxaio.aio_utime(c.path, 1e19, 1e19, None), OverflowError),
+    ("utime_before_time_t", lambda c: linuxaio.aio_utime(c.path, 0.0, -1e19, None), OverflowError),
+    ("utime_inf", lambda c: linuxaio.aio_utime(c.path, math.inf, 0.0, None), OverflowError),
+    ("utime_nan", lambda c: linuxaio.aio_utime(c.path, 0.0, math.nan, None), ValueError),
     ("busy_str", lambda c: linuxaio.aio_busy("1", None), TypeError),
     ("busy_none", lambda c: linuxaio.aio_busy(None, None), TypeError),
     # arity and keywords
@@ -298,6 +303,12 @@ CONTROL_CASES = [
     ("max_poll_reqs_negative", lambda: linuxaio.max_poll_reqs(-1), ValueError),
     ("max_poll_time_negative", lambda: linuxaio.max_poll_time(-0.5), ValueError),
     ("max_poll_time_nan", lambda: linuxaio.max_poll_time(math.nan), ValueError),
+    ("idle_timeout_inf", lambda: linuxaio.idle_timeout(math.inf), ValueError),
+    ("idle_timeout_huge", lambda: linuxaio.idle_timeout(1e300), ValueError),
+    ("max_poll_time_inf", lambda: linuxaio.max_poll_time(math.inf), ValueError),
+    ("max_poll_time_huge", lambda: linuxaio.max_poll_time(1e300), ValueError),
+    ("spin_huge", lambda: linuxaio._engine._set_spin(1e300, 0.0), ValueError),
+    ("spin_nan", lambda: linuxaio._engine._set_spin(0.0, math.nan), ValueError),
     ("max_outstanding_negative", lambda: linuxaio.max_outstanding(-1), ValueError),
     ("max_outstanding_str", lambda: linuxaio.max_outstanding("1"), TypeError),
     ("poll_cb_args", lambda: linuxaio.poll_cb(1), TypeError),
@@ -390,3 +401,84 @@ print(ok, linuxaio.nreqs())
 
 def test_submit_many_survives_a_batch_that_argument_code_clears_or_replaces():
     assert _in_child(MUTATED_BATCH) == ["6", "0"]
+
+
+def test_utime_in_range_still_sets_the_time(ctx):
+    """The range check leaves every representable time alone (before 1970 too)."""
+    for t in (-1.5, 0.0, 2.0 ** 32 + 0.25):
+        got = []
+        linuxaio.aio_utime(ctx.path, t, t, got.append)
+        linuxaio.flush()
+        assert got == [0] and os.stat(ctx.path).st_mtime == t
+
+
+def test_exit_grace_out_of_range_still_waits_for_running_requests():
+    """EXIT_GRACE becomes a number of nanoseconds: 1e300 must not wrap to
+    "no grace at all"; it waits for the running request, as a long grace does."""
+    from aio_helpers import run_python
+    code = ("import linuxaio\n"
+            "linuxaio.EXIT_GRACE = 1e300\n"
+            "linuxaio.aio_busy(0.3, print)\n"
+            "import time; time.sleep(0.05)\n")
+    proc, elapsed = run_python(code, timeout=20)
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed >= 0.3
+
+
+# ------------------------------------------------------------ the engine's eventfd
+
+def _efd_cases(c):
+    efd = linuxaio.poll_fileno()
+
+    class Wraps:
+        def fileno(self):
+            return efd
+    from linuxaio import _engine
+    return [
+        ("aio_close", lambda cb: linuxaio.aio_close(efd, cb)),
+        ("aio_close_loop_fd", lambda cb: linuxaio.aio_close(_engine._loop_fileno(), cb)),
+        ("aio_read", lambda cb: linuxaio.aio_read(efd, None, 8, bytearray(8), 0, cb)),
+        ("aio_read_fileno", lambda cb: linuxaio.aio_read(Wraps(), None, 8, bytearray(8), 0, cb)),
+        ("aio_write", lambda cb: linuxaio.aio_write(efd, None, 8, b"\1" * 8, 0, cb)),
+        ("aio_stat", lambda cb: linuxaio.aio_stat(efd, cb)),
+        ("aio_fsync", lambda cb: linuxaio.aio_fsync(efd, cb)),
+        ("aio_chmod", lambda cb: linuxaio.aio_chmod(efd, 0o600, cb)),
+        ("aio_truncate", lambda cb: linuxaio.aio_truncate(efd, 0, cb)),
+        ("close", lambda cb: _engine.close(efd, cb)),
+        ("read", lambda cb: _engine.read(efd, 8, cb)),
+        ("write", lambda cb: _engine.write(efd, b"\1" * 8, cb)),
+        ("fstat", lambda cb: _engine.fstat(efd, cb)),
+        ("stat_dir_fd", lambda cb: _engine.stat("x", efd, 0, cb)),
+        ("open_dir_fd", lambda cb: _engine.open("x", os.O_RDONLY, 0, efd, cb)),
+    ]
+
+
+EFD_NAMES = [n for n, _ in _efd_cases(None)]
+
+
+@pytest.mark.parametrize("name", EFD_NAMES)
+def test_engine_eventfd_as_an_fd_fails_with_ebadf(name):
+    call = dict(_efd_cases(None))[name]
+    efd = linuxaio.poll_fileno()
+    got = []
+    call(got.append)
+    linuxaio.flush()
+    assert len(got) == 1 and isinstance(got[0], OSError) and got[0].errno == 9, got
+    os.fstat(efd)                          # still open, still the engine's
+    # and still working: a result wakes it, and it is quiet once handled
+    linuxaio.aio_nop(got.append)
+    linuxaio.poll_wait()
+    import select
+    assert select.select([efd], [], [], 1)[0]
+    linuxaio.poll_cb()
+    assert not select.select([efd], [], [], 0)[0]
+
+
+def test_engine_eventfd_refused_by_file_objects():
+    import asyncio
+
+    async def main():
+        with pytest.raises(OSError) as exc:
+            await linuxaio.open(linuxaio.poll_fileno(), "rb", closefd=False)
+        return exc.value.errno
+    assert asyncio.run(main()) == 9

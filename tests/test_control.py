@@ -609,3 +609,224 @@ def test_reinit_with_nothing_outstanding():
     linuxaio.aio_nop(got.append)
     linuxaio.flush()
     assert got == [0]
+
+
+# For a child interpreter: wait until a worker thread is inside syscall nr
+# (x86-64 numbers: read 0, openat 257), so that reinit() finds it blocked
+# there, not still queued or about to start (a loaded machine).
+IN_SYSCALL = r"""
+import glob, threading, time
+def wait_in_syscall(nr, timeout=10):
+    me = str(threading.get_native_id())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in glob.glob("/proc/self/task/*/syscall"):
+            if p.split("/")[-2] == me:
+                continue
+            try:
+                with open(p) as f:
+                    if f.read().split()[0] == str(nr):
+                        return
+            except (OSError, IndexError):
+                pass
+        time.sleep(0.005)
+    raise AssertionError("no worker got into syscall %d" % nr)
+"""
+X86_64 = pytest.mark.skipif(os.uname().machine != "x86_64", reason="x86-64 syscall numbers")
+
+
+@X86_64
+def test_reinit_returns_promptly_with_a_worker_blocked_on_an_empty_pipe():
+    code = IN_SYSCALL + r"""
+import os, select, time, linuxaio
+r, w = os.pipe()
+got = []
+linuxaio.aio_read(r, None, 10, bytearray(10), 0, got.append)
+wait_in_syscall(0)                    # a worker is in read(2) now
+t0 = time.monotonic()
+linuxaio.reinit()
+elapsed = time.monotonic() - t0
+assert elapsed < 1.0, elapsed
+assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (0, 0, 0)
+assert linuxaio.nthreads() == 0       # the stuck one is no longer counted
+linuxaio.aio_nop(got.append)          # fresh workers
+linuxaio.flush()
+assert got == [0], got
+print("ok")
+"""
+    proc, _ = run_python(code, timeout=20)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+@X86_64
+def test_reinit_drops_the_late_result_of_an_abandoned_read():
+    code = IN_SYSCALL + r"""
+import gc, os, select, time, linuxaio
+r, w = os.pipe()
+got = []
+req = linuxaio.aio_read(r, None, 4, bytearray(4), 0, got.append)
+wait_in_syscall(0)
+linuxaio.reinit()
+assert req.done() and req.cancelled()
+del req
+gc.collect()                          # the caller's references are gone
+os.write(w, b"late")                  # the abandoned read returns now
+deadline = time.monotonic() + 5       # and its thread exits once that is handled
+while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
+    time.sleep(0.01)
+assert len(os.listdir("/proc/self/task")) == 1
+assert not select.select([linuxaio.poll_fileno()], [], [], 0)[0]
+assert (linuxaio.npending(), linuxaio.poll_cb(), linuxaio.nreqs()) == (0, 0, 0)
+assert got == []
+linuxaio.aio_nop(got.append)
+linuxaio.flush()
+assert got == [0], got
+print("ok")
+"""
+    proc, _ = run_python(code, timeout=20)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+@X86_64
+def test_reinit_closes_the_late_fd_of_an_abandoned_open(tmp_path):
+    code = IN_SYSCALL + r"""
+import os, time, linuxaio
+fifo = %r
+os.mkfifo(fifo)
+base = len(os.listdir("/proc/self/fd"))
+got = []
+linuxaio.aio_open(fifo, os.O_RDONLY, 0, got.append)   # blocks until a writer comes
+wait_in_syscall(257)
+linuxaio.reinit()
+wfd = os.open(fifo, os.O_WRONLY)      # the abandoned open returns now
+# The abandoned thread exits once it has handled its late result (and its
+# open may return after ours does): wait for that, then count.
+deadline = time.monotonic() + 5
+while len(os.listdir("/proc/self/task")) > 1 and time.monotonic() < deadline:
+    time.sleep(0.01)
+assert len(os.listdir("/proc/self/task")) == 1
+assert len(os.listdir("/proc/self/fd")) == base + 1   # ours only: its fd was closed
+linuxaio.poll_cb()
+assert got == [], got
+print("ok")
+""" % str(tmp_path / "fifo")
+    proc, _ = run_python(code, timeout=20)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+def test_nreqs_counts_exactly_when_reinit_runs_while_other_threads_submit():
+    code = r"""
+import threading, time, linuxaio
+stop = threading.Event()
+reqs = []
+negative = []
+def submitter():
+    while not stop.is_set():
+        reqs.append(linuxaio.aio_busy(0.0005))
+        n = linuxaio.nreqs()
+        if n < 0:
+            negative.append(n)
+threads = [threading.Thread(target=submitter) for _ in range(3)]
+for t in threads:
+    t.start()
+for _ in range(40):
+    time.sleep(0.005)
+    linuxaio.reinit()
+    if linuxaio.nreqs() < 0:
+        negative.append(linuxaio.nreqs())
+stop.set()
+for t in threads:
+    t.join()
+assert not negative, negative
+outstanding = sum(not r.done() for r in reqs)
+assert linuxaio.nreqs() == outstanding, (linuxaio.nreqs(), outstanding)
+linuxaio.flush()
+assert linuxaio.nreqs() == 0 and all(r.done() for r in reqs)
+print("ok")
+"""
+    for _ in range(3):
+        proc, _ = run_python(code, timeout=60)
+        assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+# ------------------------------------------------------------ no worker thread
+
+# A child interpreter in which no thread can be created: a seccomp filter
+# makes clone() and clone3() fail with EAGAIN, as pthread_create fails at
+# RLIMIT_NPROC or threads-max (root ignores RLIMIT_NPROC: hence the filter).
+NO_THREADS = r"""
+import ctypes, errno, struct
+def no_more_threads():
+    def insn(code, k, jt=0, jf=0):
+        return struct.pack("HBBI", code, jt, jf, k)
+    allow, fail = 0x7fff0000, 0x00050000 | errno.EAGAIN    # SECCOMP_RET_ALLOW, _ERRNO
+    prog = (insn(0x20, 0)                                  # load the syscall number
+            + insn(0x15, 435, 2, 0) + insn(0x15, 56, 1, 0)  # clone3, clone (x86-64)
+            + insn(0x06, allow) + insn(0x06, fail))
+    buf = ctypes.create_string_buffer(prog)
+    class Fprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+    fp = Fprog(len(prog) // 8, ctypes.addressof(buf))
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.prctl(38, 1, 0, 0, 0) == 0                 # PR_SET_NO_NEW_PRIVS
+    assert libc.prctl(22, 2, ctypes.byref(fp), 0, 0) == 0  # PR_SET_SECCOMP, filter
+"""
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the filter knows x86-64 numbers")
+def test_no_worker_thread_can_start_fails_the_request_with_runtimeerror():
+    code = NO_THREADS + r"""
+import linuxaio
+no_more_threads()
+got = []
+linuxaio.aio_nop(got.append)
+linuxaio.aio_stat("/", got.append)
+linuxaio.flush()                      # returns: nothing waits for a thread
+assert len(got) == 2 and all(isinstance(v, RuntimeError) for v in got), got
+assert "can't start a worker thread" in str(got[0]), got
+assert linuxaio.nreqs() == 0
+print("ok")
+"""
+    proc, _ = run_python(code, timeout=20)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+@pytest.mark.skipif(os.uname().machine != "x86_64", reason="the filter knows x86-64 numbers")
+def test_no_worker_thread_can_start_fails_an_await_with_runtimeerror():
+    code = NO_THREADS + r"""
+import asyncio, linuxaio
+from linuxaio import os as aos
+async def main():
+    no_more_threads()                 # after the loop's own set-up
+    try:
+        await aos.stat("/")
+    except RuntimeError as e:
+        return e
+print("raised" if isinstance(asyncio.run(main()), RuntimeError) else "no error")
+"""
+    proc, _ = run_python(code, timeout=20)
+    assert proc.returncode == 0 and "raised" in proc.stdout, proc.stderr
+
+
+# ------------------------------------------------------------ max_outstanding, bounded
+
+def test_max_outstanding_poll_cb_returns_while_callbacks_resubmit():
+    code = r"""
+import time, linuxaio
+linuxaio.max_outstanding(2)
+going = True
+def again(v):
+    if going:
+        linuxaio.aio_nop(again)
+for _ in range(4):
+    linuxaio.aio_nop(again)
+t0 = time.monotonic()
+handled = linuxaio.poll_cb()          # 4 outstanding at the call: 3 results get below 2
+elapsed = time.monotonic() - t0
+going = False
+linuxaio.flush()
+assert handled >= 3 and elapsed < 0.5, (handled, elapsed)
+print("ok")
+"""
+    proc, _ = run_python(code, timeout=20)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr

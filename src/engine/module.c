@@ -47,6 +47,9 @@ static PyTypeObject RequestType, GroupType;
 static void tell_awaiter(Request *r, PyObject *cb);
 static void engine_cancelled(Request *r, PyObject *cb);
 
+/* The pool sets it too, without the GIL (reinit's stop, lx_pool_abandon). */
+#define CANCELLED(r) __atomic_load_n(&(r)->base.cancelled, __ATOMIC_RELAXED)
+
 /* Engine state; every field is guarded by the GIL. */
 static struct {
     Py_ssize_t nreqs;          /* submitted, not yet handed to poll_cb's callbacks */
@@ -339,7 +342,7 @@ static PyObject *request_cancel(Request *r, PyObject *const *args, Py_ssize_t na
             return NULL;
         return PyBool_FromLong(rc);
     }
-    rc = !r->finished && !r->base.cancelled;
+    rc = !r->finished && !CANCELLED(r);
     lx_request_cancel(r);
     return PyBool_FromLong(rc);
 }
@@ -351,7 +354,7 @@ static PyObject *request_done(Request *r, PyObject *unused)
 
 static PyObject *request_cancelled(Request *r, PyObject *unused)
 {
-    return PyBool_FromLong(r->loop ? lx_future_cancelled(r) : r->base.cancelled);
+    return PyBool_FromLong(r->loop ? lx_future_cancelled(r) : CANCELLED(r));
 }
 static PyObject *request_get_name(Request *r, void *c)
 {
@@ -360,7 +363,7 @@ static PyObject *request_get_name(Request *r, void *c)
 
 static PyObject *request_repr(Request *r)
 {
-    const char *state = r->finished ? "done" : r->base.cancelled ? "cancelled" : "pending";
+    const char *state = r->finished ? "done" : CANCELLED(r) ? "cancelled" : "pending";
     return PyUnicode_FromFormat("<linuxaio request %s %s>",
                                 r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].name, state);
 }
@@ -432,6 +435,23 @@ static PyTypeObject RequestType = {
 };
 
 /* ---- argument parsing, driven by a row's letters ---- */
+
+/* The engine's own eventfd (poll_fileno()) is no fd for a request: closed,
+ * the engine would write its counter into whatever file gets the number
+ * next; read, it would lose wake-ups.  Given as an fd (any letter), it
+ * becomes -1, which every syscall refuses with EBADF, as a closed fd. */
+static int engine_fd = -1;
+
+/* What the loop glue watches: a duplicate of poll_fileno(), the same
+ * eventfd and so ready at the same times, under a number of its own.  A
+ * program that watches poll_fileno() itself (add_reader, then remove_reader)
+ * then leaves the glue's watch alone: loops key readers by number. */
+static int loop_fd = -1;   /* refused as an fd, like engine_fd */
+
+static inline int usable_fd(int fd)
+{
+    return fd == engine_fd || fd == loop_fd ? -1 : fd;
+}
 
 static int parse_fd(PyObject *o, int int_only, int *fd)
 {
@@ -711,11 +731,17 @@ static int parse_seconds_time(PyObject *o, struct timespec *ts)
     s = PyFloat_AsDouble(o);
     if (s == -1.0 && PyErr_Occurred())
         return -1;
-    if (!isfinite(s)) {
-        PyErr_SetString(PyExc_ValueError, "times must be finite");
+    if (isnan(s)) {
+        PyErr_SetString(PyExc_ValueError, "Invalid value NaN (not a number)");
         return -1;
     }
     whole = floor(s);
+    /* A double out of time_t's range converts to anything (undefined): as
+     * os.utime, refuse it. */
+    if (!(whole >= -0x1p63 && whole < 0x1p63)) {
+        PyErr_SetString(PyExc_OverflowError, "timestamp out of range for platform time_t");
+        return -1;
+    }
     ts->tv_sec = (time_t)whole;
     ts->tv_nsec = (long)((s - whole) * 1e9);
     return 0;
@@ -778,11 +804,13 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
         case 'k':
             if (parse_os_fd(o, &r->fd) < 0)
                 return -1;
+            r->fd = usable_fd(r->fd);
             break;
         case 'f':
         case 'F':
             if (parse_fd(o, spec[i] == 'F', &r->fd) < 0)
                 return -1;
+            r->fd = usable_fd(r->fd);
             break;
         case 'x':
             /* str, bytes and os.PathLike first: looking for a fileno() they
@@ -791,17 +819,20 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 && (PyLong_Check(o) || !PyObject_HasAttrString(o, "__fspath__"))) {
                 if (parse_fd(o, 0, &r->fd) < 0 || !(r->filename = PyLong_FromLong(r->fd)))
                     return -1;
+                r->fd = usable_fd(r->fd);
             } else if (parse_path(o, &r->path, &r->filename) < 0)
                 return -1;
             break;
         case 'D':
             if (o != Py_None && parse_fd(o, 0, &r->fd2) < 0)
                 return -1;
+            r->fd2 = usable_fd(r->fd2);
             break;
         case 'E':
             r->fd = AT_FDCWD;
             if (o != Py_None && parse_fd(o, 0, &r->fd) < 0)
                 return -1;
+            r->fd = usable_fd(r->fd);
             break;
         case 't':
             if (parse_times(o, r->io.times) < 0)
@@ -850,6 +881,10 @@ static int parse_args(Request *r, const char *spec, PyObject *const *args)
                 return -1;
             if (!(s >= 0) || !isfinite(s)) {
                 PyErr_SetString(PyExc_ValueError, "seconds must be a finite number >= 0");
+                return -1;
+            }
+            if (s >= 0x1p63) {   /* the worker makes a time_t of it (ops.c) */
+                PyErr_SetString(PyExc_OverflowError, "seconds out of range for platform time_t");
                 return -1;
             }
             r->io.seconds = s;
@@ -1505,12 +1540,19 @@ fail:
 
 /* ---- completion ---- */
 
+/* What a request gets that no worker could be started for (pool.h):
+ * threading's error when it cannot start a thread. */
+static PyObject *no_thread_error(int err)
+{
+    return PyObject_CallFunction(PyExc_RuntimeError, "ss", "can't start a worker thread", strerror(err));
+}
+
 /* Hand one finished request to whoever waits.  -1 if that raised. */
 static int deliver(Request *r)
 {
     const lx_op *row = &lx_ops[r->op];
     PyObject *value = NULL, *cb = r->callback;
-    int rc = 0, wanted = !r->base.cancelled && (cb || r->delivery != DELIVER_CALLBACK);
+    int rc = 0, wanted = !CANCELLED(r) && (cb || r->delivery != DELIVER_CALLBACK);
 
     r->callback = NULL;
     set_finished(r);
@@ -1519,15 +1561,17 @@ static int deliver(Request *r)
         E.op_ns[r->op] += (r->base.run_ns - E.op_ns[r->op]) / 8;
     if (!wanted) {
         lx_undo_effect(r);
-        if (r->base.cancelled)
+        if (CANCELLED(r))
             engine_cancelled(r, cb);
-    } else
+    } else if (r->base.error)   /* never ran: no worker thread could be started */
+        value = no_thread_error(r->base.error);
+    else
         value = r->result < 0 ? lx_oserror((int)-r->result, r->filename, r->filename2)
                               : row->result(r);
     /* The buffer is free again before the callback, which may reuse it. */
     release_args(r);
     if (wanted)
-        rc = hand_over(r, cb, value, r->result < 0);
+        rc = hand_over(r, cb, value, r->result < 0 || r->base.error);
     Py_XDECREF(value);
     Py_XDECREF(cb);
     rc = leave_group(r, rc);
@@ -1565,7 +1609,7 @@ static int handle(Request *r)
 
 int lx_await_quick_ok(Request *r)
 {
-    if (r->base.state >= LX_QUEUED && !r->finished && E.linger_ns
+    if (__atomic_load_n(&r->base.state, __ATOMIC_RELAXED) >= LX_QUEUED && !r->finished && E.linger_ns
         && E.op_ns[r->op] < QUICK_OP_NS
         && E.nreqs == 1
         /* alone in flight, so a running worker is one just done with an
@@ -1663,6 +1707,8 @@ static int wait_results(void)
 #define TAKE_FIRST 16
 #define TAKE_CHUNK 256
 
+static void drop_late(void);
+
 static PyObject *poll_results(int for_loop)
 {
     int64_t started;
@@ -1672,6 +1718,7 @@ static PyObject *poll_results(int for_loop)
     unsigned serial = 0;
     unsigned long chunk = TAKE_FIRST;
     int rc = 0;
+    Py_ssize_t nreqs_at_call = E.nreqs;
 
     if (for_loop) {
         if (!budget || budget > DRAIN_BUDGET_NS)
@@ -1680,13 +1727,18 @@ static PyObject *poll_results(int for_loop)
         D.draining++;
         D.submitted = 0;
     }
+    drop_late();   /* abandoned by a reinit(), back since */
     started = now_ns();
     deadline = budget ? started + budget : 0;
     for (;;) {
         lx_req *b;
         if (!E.hand) {
+            /* Only requests outstanding at the call keep it blocked: those
+             * its callbacks (or other threads) submit meanwhile would keep
+             * it going for ever, so it returns after that many results. */
             unsigned long want = chunk;
             if (E.max_outstanding && E.nreqs >= E.max_outstanding && !for_loop
+                && nreqs_at_call - (Py_ssize_t)done >= E.max_outstanding
                 && (rc = wait_results()) < 0)
                 break;
             if (E.max_poll_reqs) {
@@ -1856,19 +1908,16 @@ static PyObject *set_task_waiter(PyObject *m, PyObject *type)
     Py_RETURN_NONE;
 }
 
-static void drop(Request *r)
+/* Nobody will get its result: it is no longer outstanding.  Counted out
+ * of nreqs here, once, so that requests other threads submit meanwhile
+ * (reinit lets go of the GIL) stay counted. */
+static void forget(Request *r)
 {
-    const lx_op *row;
-    if (r->op == OP_GROUP) {   /* groups go with the live list */
-        ((Group *)r)->queued = 0;
+    if (r->finished)
         return;
-    }
-    row = &lx_ops[r->op];
-    if (r->ran && r->result >= 0 && row->undo)
-        row->undo(r);
     set_finished(r);
+    E.nreqs--;
     tell_awaiter(r, r->callback);
-    release_args(r);
     Py_CLEAR(r->callback);
     if (r->group) {
         Group *g = r->group;
@@ -1879,7 +1928,35 @@ static void drop(Request *r)
         g->nchildren--;
         Py_DECREF(g);
     }
-    Py_DECREF(r);
+}
+
+/* A request back from the pool for good, its result unwanted. */
+static void drop(Request *r)
+{
+    if (r->op == OP_GROUP) {   /* groups go with the live list */
+        ((Group *)r)->queued = 0;
+        return;
+    }
+    lx_undo_effect(r);
+    forget(r);
+    release_args(r);
+    Py_DECREF(r);   /* the engine's reference */
+}
+
+/* In the thread that finished an abandoned request (pool.h): no GIL. */
+static void undo_abandoned(lx_req *base)
+{
+    lx_undo_effect(REQ_OF(base));
+}
+
+static void drop_late(void)
+{
+    lx_req *list = lx_pool_take_late();
+    while (list) {
+        lx_req *next = list->next;
+        drop(REQ_OF(list));
+        list = next;
+    }
 }
 
 static void drop_all(lx_req *list)
@@ -1899,32 +1976,51 @@ static void drop_all(lx_req *list)
     while (E.live.live_next != &E.live) {
         Group *g = E.live.live_next;
         live_unlink(g);
-        set_finished(&g->req);
+        if (!g->req.finished) {
+            set_finished(&g->req);
+            E.nreqs--;
+        }
         undo_slots(g);
         tell_awaiter(&g->req, g->req.callback);
         Py_CLEAR(g->req.callback);
         Py_CLEAR(g->feeder);
         Py_DECREF(g);
     }
-    E.nreqs = 0;
     E.in_hand = 0;
 }
+
+/* How long reinit() lets running requests finish before it abandons them. */
+#define REINIT_GRACE_NS (100 * 1000000LL)
 
 static PyObject *reinit(PyObject *m, PyObject *unused)
 {
     unsigned long n;
+    lx_req **stuck;
+    long nstuck;
     Py_BEGIN_ALLOW_THREADS
-    lx_pool_stop(INT64_MAX / 2);   /* waits for running requests */
+    lx_pool_stop(REINIT_GRACE_NS);
+    /* Still running (an empty pipe, a hung NFS server): abandoned, so that
+     * reinit() returns and fresh workers start.  Without memory for that,
+     * wait as before. */
+    while (!(stuck = lx_pool_abandon(&nstuck)) && nstuck < 0)
+        lx_pool_stop(REINIT_GRACE_NS);
     Py_END_ALLOW_THREADS
+    /* The engine keeps its reference to each, and the buffers it writes
+     * into, until it comes back (drop_late).  tell_awaiter() may let
+     * another thread run, and a poll_cb() there drop one that came back:
+     * hold each meanwhile. */
+    for (long i = 0; i < nstuck; i++)
+        Py_INCREF(REQ_OF(stuck[i]));
+    for (long i = 0; i < nstuck; i++) {
+        forget(REQ_OF(stuck[i]));
+        Py_DECREF(REQ_OF(stuck[i]));
+    }
+    free(stuck);
     drop_all(lx_pool_take_results(0, &n));
+    drop_late();
     Py_RETURN_NONE;
 }
 
-/* What the loop glue watches: a duplicate of poll_fileno(), the same
- * eventfd and so ready at the same times, under a number of its own.  A
- * program that watches poll_fileno() itself (add_reader, then remove_reader)
- * then leaves the glue's watch alone: loops key readers by number. */
-static int loop_fd = -1;
 
 static PyObject *loop_fileno(PyObject *m, PyObject *unused) { return PyLong_FromLong(loop_fd); }
 
@@ -1934,6 +2030,7 @@ static PyObject *after_fork(PyObject *m, PyObject *unused)
     if (dup3(lx_pool_fileno(), loop_fd, O_CLOEXEC) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
     drop_all(lx_pool_orphans());
+    E.nreqs = 0;   /* the parent's requests are nowhere here */
     Py_RETURN_NONE;
 }
 
@@ -1943,6 +2040,12 @@ static PyObject *at_exit(PyObject *m, PyObject *timeout)
     unsigned left;
     if (t == -1.0 && PyErr_Occurred())
         return NULL;
+    /* EXIT_GRACE is the user's: out of range, or NaN, it must not make an
+     * undefined int64_t.  Past 1e9 s is for ever anyway. */
+    if (!(t >= 0))
+        t = 0;
+    else if (t > 1e9)
+        t = 1e9;
     lx_pool_set_max_threads(0);
     Py_BEGIN_ALLOW_THREADS
     left = lx_pool_stop((int64_t)(t * 1e9));
@@ -2055,6 +2158,10 @@ static PyObject *set_spin(PyObject *m, PyObject *args)
     double worker_s, linger_s;
     if (!PyArg_ParseTuple(args, "dd", &worker_s, &linger_s))
         return NULL;
+    if (!(worker_s >= 0 && worker_s <= 1e9 && linger_s >= 0 && linger_s <= 1e9)) {
+        PyErr_SetString(PyExc_ValueError, "spins must be seconds within 0..1e9");
+        return NULL;
+    }
     lx_pool_set_spin((int64_t)(worker_s * 1e9));
     E.linger_ns = (int64_t)(linger_s * 1e9);
     Py_RETURN_NONE;
@@ -2124,6 +2231,8 @@ PyMODINIT_FUNC PyInit__engine(void)
     if (lx_pool_init(run_request, try_request) < 0
         || (loop_fd = fcntl(lx_pool_fileno(), F_DUPFD_CLOEXEC, 0)) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
+    lx_pool_on_abandoned(undo_abandoned);
+    engine_fd = lx_pool_fileno();
     E.live.live_next = E.live.live_prev = &E.live;
     E.linger_ns = 20 * 1000;
     E.help = kernel_at_least(5, 9);

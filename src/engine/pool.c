@@ -35,6 +35,8 @@ struct lx_worker {
     lx_worker *idle_next;     /* stack of sleeping workers */
     pthread_cond_t wake;
     int woken;                /* set by the waker before it signals */
+    int running;              /* counted in nrunning (q_lock) */
+    int abandoned;            /* by lx_pool_abandon: leave when back (q_lock) */
     lx_req *current;          /* what it runs now (for fork's orphans) */
 };
 
@@ -60,6 +62,7 @@ static struct {
     /* set up once or changed rarely (under q_lock) */
     lx_run_fn run;
     lx_try_fn try_run;
+    lx_run_fn on_abandoned;
     int efd;
     int stopping;
     unsigned generation;      /* bumped when limits change: sleepers re-arm */
@@ -67,6 +70,7 @@ static struct {
     unsigned ncpu;            /* CPUs this process may run on */
     int64_t idle_timeout_ns, spin_ns;
     lx_worker workers;        /* list head (sentinel) */
+    lx_worker abandoned;      /* workers lx_pool_abandon let go, still running */
     pthread_cond_t exited;    /* a worker left */
 
     /* the request queues: submitters and workers (under q_lock) */
@@ -88,6 +92,8 @@ static struct {
     int efd_signalled;        /* eventfd holds a count */
     unsigned long nresults;   /* atomic reads outside the lock */
     lx_list results;
+    lx_list late;             /* abandoned requests, back (lx_pool_take_late) */
+    unsigned long nlate;
 } P;
 
 static int64_t now_ns(void)
@@ -160,7 +166,7 @@ static void signal_results(void)   /* res_lock held */
 {
     if (!P.efd_signalled) {
         uint64_t one = 1;
-        P.efd_signalled = 1;
+        STORE(P.efd_signalled, 1);
         /* Cannot fail short of a bad fd: the counter never nears its max. */
         (void)!write(P.efd, &one, sizeof one);
     }
@@ -181,12 +187,33 @@ static void queue_result(lx_req *req)   /* res_lock held */
         signal_results();
 }
 
-static void finish(lx_req *req, lx_req **current)
+/* An abandoned request is back: undo its effect here (an fd it opened is
+ * closed at once, no GIL needed), then leave it for lx_pool_take_late(),
+ * away from the result queue, whose eventfd and counters belong to what
+ * was submitted since.  res_lock held, dropped meanwhile: nobody else
+ * looks at the request until it is on the late list. */
+static void finish_late(lx_req *req, lx_req **current)
 {
+    pthread_mutex_unlock(&P.res_lock);
+    if (P.on_abandoned)
+        P.on_abandoned(req);
     pthread_mutex_lock(&P.res_lock);
     if (current)
         *current = NULL;
-    queue_result(req);
+    list_append(&P.late, req);
+    STORE(P.nlate, P.nlate + 1);
+}
+
+static void finish(lx_req *req, lx_req **current)
+{
+    pthread_mutex_lock(&P.res_lock);
+    if (req->abandoned)
+        finish_late(req, current);
+    else {
+        if (current)
+            *current = NULL;
+        queue_result(req);
+    }
     pthread_mutex_unlock(&P.res_lock);
 }
 
@@ -242,7 +269,7 @@ void lx_pool_settle_signal(void)
     pthread_mutex_lock(&P.res_lock);
     if (!P.nresults && P.efd_signalled) {
         uint64_t v;
-        P.efd_signalled = 0;
+        STORE(P.efd_signalled, 0);
         (void)!read(P.efd, &v, sizeof v);
     }
     pthread_mutex_unlock(&P.res_lock);
@@ -282,7 +309,7 @@ void lx_pool_unexpect(lx_req *req)
 {
     pthread_mutex_lock(&P.res_lock);
     req->awaited = 0;
-    if (req->state == LX_DONE)   /* it came in unsignalled */
+    if (LOAD(req->state) == LX_DONE)   /* it came in unsignalled */
         signal_results();
     pthread_mutex_unlock(&P.res_lock);
 }
@@ -307,7 +334,7 @@ int lx_pool_take_one(lx_req *req, int64_t spin_ns)
     }
     pthread_mutex_lock(&P.res_lock);
     req->awaited = 0;
-    if (req->state == LX_DONE) {   /* not taken by a poll meanwhile */
+    if (LOAD(req->state) == LX_DONE) {   /* not taken by a poll meanwhile */
         list_unlink(&P.results, req);
         STORE(P.nresults, P.nresults - 1);
         STORE(req->state, LX_TAKEN);
@@ -419,9 +446,9 @@ static int spin_for_work(void)
     return 0;
 }
 
-static int worker_should_exit(void)
+static int worker_should_exit(lx_worker *self)
 {
-    return P.stopping || P.nthreads > P.max_threads;
+    return P.stopping || P.nthreads > P.max_threads || self->abandoned;
 }
 
 /* Sleep in the idle stack until a submitter picks this worker.  Returns 0
@@ -484,15 +511,16 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&P.q_lock);
     for (;;) {
-        lx_req *req = worker_should_exit() ? NULL : pop_ready();
+        lx_req *req = worker_should_exit(self) ? NULL : pop_ready();
         if (spun) {
             spun = 0;
             STORE(P.nspinning, P.nspinning - 1);
         }
         if (req) {
             int64_t started = now_ns(), took;
-            req->state = LX_RUNNING;
+            STORE(req->state, LX_RUNNING);
             self->current = req;
+            self->running = 1;
             STORE(P.nrunning, P.nrunning + 1);
             STORE(P.nready, P.nready - 1);
             pthread_mutex_unlock(&P.q_lock);
@@ -502,11 +530,14 @@ static void *worker_main(void *arg)
              * lingering poll_cb never sees "nothing in flight" too early. */
             finish(req, &self->current);
             pthread_mutex_lock(&P.q_lock);
-            STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
-            STORE(P.nrunning, P.nrunning - 1);
+            if (!self->abandoned) {   /* else no longer counted: lx_pool_abandon */
+                STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
+                STORE(P.nrunning, P.nrunning - 1);
+            }
+            self->running = 0;
             continue;
         }
-        if (worker_should_exit())
+        if (worker_should_exit(self))
             break;
         if (spin_for_work()) {
             spun = 1;
@@ -516,10 +547,12 @@ static void *worker_main(void *arg)
             break;
     }
     idle_remove(self);
-    self->prev->next = self->next;
+    self->prev->next = self->next;   /* from P.workers, or P.abandoned */
     self->next->prev = self->prev;
-    P.nthreads--;
-    pthread_cond_broadcast(&P.exited);
+    if (!self->abandoned) {
+        STORE(P.nthreads, P.nthreads - 1);
+        pthread_cond_broadcast(&P.exited);
+    }
     pthread_mutex_unlock(&P.q_lock);
     pthread_cond_destroy(&self->wake);
     free(self);
@@ -549,14 +582,29 @@ static int start_worker(void)
     if (rc) {
         pthread_cond_destroy(&w->wake);
         free(w);
+        errno = rc;
         return -1;
     }
     w->next = P.workers.next;
     w->prev = &P.workers;
     P.workers.next->prev = w;
     P.workers.next = w;
-    P.nthreads++;
+    STORE(P.nthreads, P.nthreads + 1);
     return 0;
+}
+
+/* No worker runs and none could be started: nothing would ever take what
+ * is queued, and whoever waits for it would wait for ever.  It finishes
+ * now, unrun, with the error (as threading raises when it cannot start a
+ * thread).  q_lock held. */
+static void fail_queued(int err)
+{
+    lx_req *r;
+    while ((r = pop_ready())) {
+        r->error = err;
+        lx_pool_complete(r);
+        STORE(P.nready, P.nready - 1);
+    }
 }
 
 /* Make sure somebody takes the newest queued request.  q_lock held.
@@ -583,8 +631,9 @@ static void dispatch(void)
         pthread_cond_signal(&w->wake);
         return;
     }
-    if (P.nthreads < P.max_threads && !P.stopping)
-        start_worker();   /* on failure the running workers get to it */
+    /* On failure the running workers get to it, if there are any. */
+    if (P.nthreads < P.max_threads && !P.stopping && start_worker() < 0 && !P.nthreads)
+        fail_queued(errno);
 }
 
 void lx_pool_submit(lx_req *req)
@@ -598,7 +647,7 @@ void lx_pool_submit_many(lx_req **reqs, unsigned long n)
     pthread_mutex_lock(&P.q_lock);
     for (unsigned long k = 0; k < n; k++) {
         lx_req *req = reqs[k];
-        req->state = LX_QUEUED;
+        STORE(req->state, LX_QUEUED);
         list_append(&P.queue[req->pri - LX_PRI_MIN], req);
         STORE(P.nready, P.nready + 1);
         dispatch();
@@ -611,7 +660,7 @@ int lx_pool_cancel(lx_req *req)
     int was_queued;
     STORE(req->cancelled, 1);
     pthread_mutex_lock(&P.q_lock);
-    was_queued = req->state == LX_QUEUED;
+    was_queued = LOAD(req->state) == LX_QUEUED;
     if (was_queued) {
         list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
         lx_pool_complete(req);   /* lock order: q_lock, then res_lock */
@@ -655,7 +704,7 @@ int lx_pool_help(int max)
          * the standby that the workers are stuck (help takes only the
          * urgent end of the queue, and only while it is tryable). */
         list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
-        req->state = LX_RUNNING;
+        STORE(req->state, LX_RUNNING);
         self.current[n] = batch[n] = req;
         n++;
         STORE(P.nrunning, P.nrunning + 1);
@@ -682,7 +731,9 @@ int lx_pool_help(int max)
     }
     pthread_mutex_lock(&P.res_lock);
     for (int k = 0; k < n; k++)
-        if (batch[k]) {
+        if (batch[k] && batch[k]->abandoned)   /* by a reinit meanwhile */
+            finish_late(batch[k], &self.current[k]);
+        else if (batch[k]) {
             self.current[k] = NULL;
             queue_result(batch[k]);
             ndone++;
@@ -704,11 +755,17 @@ int lx_pool_help(int max)
         lx_req *req = self.current[k];
         if (!req)
             continue;
+        if (req->abandoned) {
+            pthread_mutex_lock(&P.res_lock);
+            finish_late(req, &self.current[k]);
+            pthread_mutex_unlock(&P.res_lock);
+            continue;
+        }
         if (LOAD(req->cancelled)) {
             lx_pool_complete(req);
             continue;
         }
-        req->state = started[k] ? LX_RUNNING : LX_QUEUED;
+        STORE(req->state, started[k] ? LX_RUNNING : LX_QUEUED);
         list_prepend(&P.queue[req->pri - LX_PRI_MIN], req);
         STORE(P.nready, P.nready + 1);
         dispatch();
@@ -748,15 +805,15 @@ static void limits_changed(void)
     while (P.nready > P.nthreads && P.nthreads < P.max_threads && !P.stopping)
         if (start_worker())
             break;
-    if (P.nready && !P.nthreads && P.max_threads && !P.stopping)
-        start_worker();
+    if (P.nready && !P.nthreads && P.max_threads && !P.stopping && start_worker() < 0)
+        fail_queued(errno);
 }
 
 void lx_pool_min_threads(unsigned n)
 {
     pthread_mutex_lock(&P.q_lock);
     if (P.max_threads < n)
-        P.max_threads = n;
+        STORE(P.max_threads, n);
     limits_changed();
     pthread_mutex_unlock(&P.q_lock);
 }
@@ -765,7 +822,7 @@ void lx_pool_set_max_threads(unsigned n)
 {
     pthread_mutex_lock(&P.q_lock);
     if (P.max_threads > n)
-        P.max_threads = n;
+        STORE(P.max_threads, n);
     limits_changed();
     pthread_mutex_unlock(&P.q_lock);
 }
@@ -796,7 +853,7 @@ static void cancel_queued(void)   /* q_lock held */
 {
     lx_req *r;
     while ((r = pop_ready())) {
-        r->cancelled = 1;
+        STORE(r->cancelled, 1);
         lx_pool_complete(r);
         STORE(P.nready, P.nready - 1);
     }
@@ -808,7 +865,7 @@ unsigned lx_pool_stop(int64_t timeout_ns)
     unsigned left;
 
     pthread_mutex_lock(&P.q_lock);
-    P.stopping = 1;
+    STORE(P.stopping, 1);
     cancel_queued();
     for (lx_worker *w = P.workers.next; w != &P.workers; w = w->next)
         pthread_cond_signal(&w->wake);
@@ -818,9 +875,91 @@ unsigned lx_pool_stop(int64_t timeout_ns)
     cancel_queued();   /* what a helper gave back meanwhile */
     left = P.nthreads;
     if (!left)
-        P.stopping = 0;   /* ready for reuse (reinit) */
+        STORE(P.stopping, 0);   /* ready for reuse (reinit) */
     pthread_mutex_unlock(&P.q_lock);
     return left;
+}
+
+static void mark_abandoned(lx_req *req, lx_req **out, long *n)   /* both locks held */
+{
+    req->abandoned = 1;
+    STORE(req->cancelled, 1);
+    out[(*n)++] = req;
+}
+
+lx_req **lx_pool_abandon(long *n)
+{
+    lx_req **out;
+    unsigned long cap;
+    lx_worker *w;
+
+    pthread_mutex_lock(&P.q_lock);
+    *n = 0;
+    cap = P.nthreads;
+    for (lx_helper *h = P.helpers; h; h = h->next)
+        cap += HELP_BATCH;
+    if (!cap) {
+        STORE(P.stopping, 0);
+        pthread_mutex_unlock(&P.q_lock);
+        return NULL;
+    }
+    if (!(out = malloc(cap * sizeof *out))) {
+        *n = -1;
+        pthread_mutex_unlock(&P.q_lock);
+        return NULL;
+    }
+    pthread_mutex_lock(&P.res_lock);
+    /* Workers move to a list of their own (fork's child still finds their
+     * requests), uncounted; they leave once their request is back. */
+    while ((w = P.workers.next) != &P.workers) {
+        w->prev->next = w->next;
+        w->next->prev = w->prev;
+        w->next = P.abandoned.next;
+        w->prev = &P.abandoned;
+        P.abandoned.next->prev = w;
+        P.abandoned.next = w;
+        w->abandoned = 1;
+        idle_remove(w);
+        w->woken = 1;
+        pthread_cond_signal(&w->wake);
+        STORE(P.nthreads, P.nthreads - 1);
+        if (w->running)
+            STORE(P.nrunning, P.nrunning - 1);
+        if (w->current)
+            mark_abandoned(w->current, out, n);
+    }
+    /* A poller's tries cannot block for long, but one may still be busy:
+     * what it holds must not reach the new queues either. */
+    for (lx_helper *h = P.helpers; h; h = h->next)
+        for (int k = 0; k < HELP_BATCH; k++)
+            if (h->current[k] && !h->current[k]->abandoned)
+                mark_abandoned(h->current[k], out, n);
+    pthread_mutex_unlock(&P.res_lock);
+    STORE(P.stopping, 0);
+    pthread_mutex_unlock(&P.q_lock);
+    if (!*n) {
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
+
+void lx_pool_on_abandoned(lx_run_fn fn)
+{
+    P.on_abandoned = fn;
+}
+
+lx_req *lx_pool_take_late(void)
+{
+    lx_req *list;
+    if (!LOAD(P.nlate))
+        return NULL;
+    pthread_mutex_lock(&P.res_lock);
+    list = P.late.head;
+    P.late.head = P.late.tail = NULL;
+    STORE(P.nlate, 0);
+    pthread_mutex_unlock(&P.res_lock);
+    return list;
 }
 
 /* ---- set-up and fork ---- */
@@ -849,6 +988,9 @@ static void init_state(void)
     P.results.head = P.results.tail = NULL;
     P.nready = P.nrunning = P.nresults = 0;
     P.workers.next = P.workers.prev = &P.workers;
+    P.abandoned.next = P.abandoned.prev = &P.abandoned;
+    P.late.head = P.late.tail = NULL;
+    P.nlate = 0;
     P.idle = NULL;
     P.helpers = NULL;
     P.nthreads = P.nspinning = P.narmed = 0;
@@ -892,6 +1034,19 @@ static void after_fork_child(void)
             list = w->current;
         }
         free(w);   /* its thread does not exist here */
+    }
+    for (w = P.abandoned.next; w != &P.abandoned; w = next) {
+        next = w->next;
+        if (w->current) {
+            w->current->next = list;
+            list = w->current;
+        }
+        free(w);
+    }
+    while ((r = P.late.head)) {
+        list_unlink(&P.late, r);
+        r->next = list;
+        list = r;
     }
     for (lx_helper *h = P.helpers; h; h = h->next)
         for (int k = 0; k < HELP_BATCH; k++)

@@ -31,11 +31,14 @@ enum lx_state {
 typedef struct lx_req lx_req;
 struct lx_req {
     lx_req *next, *prev;     /* queue links, owned by whichever queue holds it */
-    int state;               /* enum lx_state, changed under the queue lock */
+    int state;               /* enum lx_state, changed under the queue lock, read lock-free (atomic) */
     int cancelled;           /* set by the submitter, read by workers (atomic) */
     int awaited;             /* under the result lock: see lx_pool_expect */
-    signed char pri;         /* (before run_ns: in the padding there) */
+    /* In the padding before run_ns: */
+    signed char pri;
     unsigned char tryable;   /* a poller may try it first (lx_pool_help) */
+    unsigned char abandoned; /* under both locks: see lx_pool_abandon */
+    unsigned char error;     /* an errno (all < 256): it never ran, no worker could be started */
     int64_t run_ns;          /* how long the run function took */
 };
 
@@ -49,6 +52,10 @@ typedef int (*lx_try_fn)(lx_req *req);
 int lx_pool_init(lx_run_fn run, lx_try_fn try_run);
 int lx_pool_fileno(void);
 
+/* A request is queued, and a worker thread is started for it if need be.
+ * Should none be running and none start (pthread_create fails: RLIMIT_NPROC,
+ * threads-max), everything queued finishes at once, unrun, with error set
+ * to the errno: nothing would ever run it. */
 void lx_pool_submit(lx_req *req);
 void lx_pool_submit_many(lx_req **reqs, unsigned long n);
 /* 1 if the request was still queued: it is now in the result queue, unrun. */
@@ -109,9 +116,26 @@ void lx_pool_set_spin(int64_t ns);
  * marked cancelled.  Waits up to timeout_ns for running ones (call without
  * the GIL).  Returns the number of workers still running at the end. */
 unsigned lx_pool_stop(int64_t timeout_ns);
+/* After lx_pool_stop(): workers still running (blocked: an empty pipe, a
+ * hung NFS server) are abandoned and the pool is ready for reuse.  Their
+ * threads are no longer counted and exit when their request returns; the
+ * requests (and those of polling threads in lx_pool_help) are flagged
+ * abandoned and cancelled, and returned in a malloc'd array (*n of them,
+ * the caller frees it; NULL with *n = 0 if none, or with *n = -1 if the
+ * array could not be allocated: nothing was abandoned then).  The caller
+ * keeps each alive, with every buffer it points into, until it comes back
+ * from lx_pool_take_late(): never on the result queue, and after the
+ * function given to lx_pool_on_abandoned() has run on it in the thread
+ * that finished it (no GIL: to close an fd it opened, say).  Call without
+ * the GIL. */
+lx_req **lx_pool_abandon(long *n);
+void lx_pool_on_abandoned(lx_run_fn fn);
+/* Abandoned requests that have come back since, linked by next (any
+ * thread; the caller serialises it with lx_pool_abandon). */
+lx_req *lx_pool_take_late(void);
 
 /* After fork(), in the child: the workers are gone.  Every request the
- * parent had in flight is handed back, linked by next, for the caller to
+ * parent had in flight (abandoned ones included) is handed back, linked by next, for the caller to
  * drop; the pool starts afresh with a new eventfd on the same fd number. */
 lx_req *lx_pool_orphans(void);
 

@@ -178,14 +178,15 @@ class Model:
             return os.read(fd, op[2])
         if kind == "pread":
             return os.pread(fd, op[2], op[3])
+        # preadinto/readinto are pread(2)/read(2) into the caller's buffer
+        # (preadv/readv differ at size 0: they return 0 where a directory's
+        # read(2) fails with EISDIR)
         if kind == "preadinto":
-            buf = bytearray(op[2])
-            n = os.preadv(fd, [buf], op[3])
-            return n, bytes(buf[:n])
+            data = os.pread(fd, op[2], op[3])
+            return len(data), data
         if kind == "readinto":
-            buf = bytearray(op[2])
-            n = os.readv(fd, [buf])
-            return n, bytes(buf[:n])
+            data = os.read(fd, op[2])
+            return len(data), data
         if kind == "preadv":
             bufs = [bytearray(n) for n in op[2]]
             n = os.preadv(fd, bufs, op[3])

@@ -131,7 +131,8 @@ def snapshot(root: pathlib.Path) -> dict:
             if stat.S_ISLNK(st.st_mode):
                 info.append(rel(os.readlink(p), root))
             elif stat.S_ISREG(st.st_mode):
-                info += [st.st_nlink, open(p, "rb").read()]
+                with open(p, "rb") as f:
+                    info += [st.st_nlink, f.read()]
             out[os.path.relpath(p, root)] = info
     return out
 

@@ -157,3 +157,12 @@ def test_bench_progress_line_on_a_terminal(users_file):
         os.close(master)
     assert proc.returncode == 0
     assert b"\r  linuxaio:" in seen and b"IOPS" in seen
+
+
+def test_bench_is_the_default_command_with_its_options(users_file):
+    proc = run_python("import runpy, sys\n"
+                      f"sys.argv = ['linuxaio', '--file', {str(users_file)!r}, '--seconds', '0.2']\n"
+                      "runpy.run_module('linuxaio', run_name='__main__', alter_sys=True)\n",
+                      timeout=60)[0]
+    assert proc.returncode == 0, proc.stderr
+    assert "(10000 bytes)" in proc.stdout

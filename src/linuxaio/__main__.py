@@ -158,10 +158,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="let --write change an existing --file (its size stays the same)")
     b.add_argument("--quiet", action="store_true",
                    help="no progress line (there is none when stderr is not a terminal)")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in ("bench", "-h", "--help"):
+        argv = ["bench"] + argv         # bench is the default command, options and all
     args = parser.parse_args(argv)
-    if args.command in (None, "bench"):
-        if args.command is None:
-            args = parser.parse_args(["bench"] + (argv or sys.argv[1:]))
+    if args.command == "bench":
         _check(b, args)
         try:
             return bench(args)

@@ -97,6 +97,15 @@ def is_cached(fd, offset, length=PAGE):
         libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
 
 
+def skip_if_the_rest_came_at_once(handled, got, fd):
+    """The poller's preadv2(RWF_NOWAIT) may start readahead of the page it
+    finds missing (Linux allows that), and on fast storage the page can
+    arrive within the call: the read then does not stop short at all, and
+    the test's premise is gone (seen here 1 run in 4 on a loaded VM)."""
+    if handled == 2 and got == [2 * PAGE] and is_cached(fd, PAGE):
+        pytest.skip("the missing page was read in within the poller's RWF_NOWAIT call")
+
+
 def evict(fd, offset, length):
     assert is_cached(fd, offset, length)
     os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
@@ -166,7 +175,9 @@ def test_a_read_that_stops_short_is_finished_by_a_worker(cached):
     buf = bytearray(2 * PAGE)
     got = []
     linuxaio.aio_read(fd, 0, 2 * PAGE, buf, 0, got.append)
-    assert poll_once_with_a_result() == 1
+    handled = poll_once_with_a_result()
+    skip_if_the_rest_came_at_once(handled, got, fd)
+    assert handled == 1
     assert got == [] and linuxaio.nready() == 1   # the rest waits for a worker
     flush()
     assert got == [2 * PAGE]
@@ -506,7 +517,9 @@ def test_cancel_after_a_read_stopped_short(cached):
     occupy_workers()
     got = []
     req = linuxaio.aio_read(fd, 0, 2 * PAGE, bytearray(2 * PAGE), 0, got.append)
-    assert poll_once_with_a_result() == 1 and linuxaio.nready() == 1
+    handled = poll_once_with_a_result()
+    skip_if_the_rest_came_at_once(handled, got, fd)
+    assert handled == 1 and linuxaio.nready() == 1
     assert req.cancel()
     flush()
     assert got == [] and linuxaio.nreqs() == 0 and req.cancelled()

@@ -57,12 +57,29 @@ from ._engine import (
     submit_many,
 )
 from . import _engine
-from . import os
 from ._loop import run as _run
-from ._path import Path
-from ._file import open, AsyncRawFile, AsyncBufferedFile, AsyncTextFile
 
-import mmap as _mmap
+# os, Path and open load on first use: with their imports (pathlib, typing,
+# codecs...) they would triple the cost of `import linuxaio` for a program
+# that only uses the callback API.
+_LAZY = {"os": "os", "Path": "_path", "open": "_file", "AsyncRawFile": "_file",
+         "AsyncBufferedFile": "_file", "AsyncTextFile": "_file"}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'linuxaio' has no attribute '{name}'")
+    import importlib
+    value = importlib.import_module("linuxaio." + module)
+    if name != module:
+        value = getattr(value, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 async def slurp(path, offset: int = 0, length: int | None = None) -> bytes:
@@ -71,12 +88,13 @@ async def slurp(path, offset: int = 0, length: int | None = None) -> bytes:
     return await _run(_engine.aio_slurp, path, offset, length)
 
 
-def aligned_buffer(size: int) -> _mmap.mmap:
+def aligned_buffer(size: int) -> "mmap.mmap":
     """A writable, page-aligned buffer of size bytes (an anonymous mmap).
 
     A bytearray's data sits 16 bytes past a page boundary; large kernel
     copies into page-aligned memory run about twice as fast here."""
-    return _mmap.mmap(-1, size)
+    import mmap
+    return mmap.mmap(-1, size)
 
 __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "Group", "Request", "PRI_MAX", "PRI_MIN", "flush", "idle_timeout", "max_idle",

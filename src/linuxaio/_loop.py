@@ -13,22 +13,62 @@ opened fd is closed); a write or unlink that ran stays done.
 """
 from __future__ import annotations
 
-import asyncio
 import sys
-import threading
+import _thread
 import weakref
-from typing import Any, Callable
 
 from . import _engine
 
-_get_running_loop = asyncio._get_running_loop   # C; None outside a loop
+TYPE_CHECKING = False
+if TYPE_CHECKING:       # typing and asyncio cost import time; annotations only
+    import asyncio
+    from typing import Any, Callable
+
+# asyncio costs ~20 ms to import and the callback API, trio and the command
+# line never need it (the C _asyncio module imports it too), so until a
+# program imports it no asyncio loop can be running: NoneType() is a C call
+# that says so.  The first request after asyncio is imported installs its
+# _get_running_loop (_hook_asyncio), so an await under asyncio costs no
+# Python call.
+_no_loop = _get_running_loop = type(None)
+
+def _hook_asyncio() -> bool:
+    """Install asyncio's _get_running_loop as the engine's hook once asyncio
+    is imported; whether it now is."""
+    global _get_running_loop
+    # the C function, as asyncio.events re-exports it (a Python twin where
+    # the _asyncio extension is missing)
+    get = getattr(sys.modules.get("_asyncio"), "_get_running_loop", None) or \
+        getattr(sys.modules.get("asyncio.events"), "_get_running_loop", None)
+    if get is None:
+        return False
+    _get_running_loop = get
+    _engine._set_loop_hooks(get, _state, _trio_wait)
+    return True
+
+
+def _asyncio_loop() -> Any:
+    """The running asyncio loop, or None (trio, or no loop)."""
+    loop = _get_running_loop()
+    if loop is None and _get_running_loop is _no_loop and _hook_asyncio():
+        loop = _get_running_loop()
+    return loop
+
+
+def _elsewhere(submit: Callable[..., Any], *args: Any) -> Any:
+    """The engine's hook for a request made with no asyncio loop found,
+    while asyncio's own hook is not installed."""
+    if _hook_asyncio() and _get_running_loop() is not None:
+        return _engine._run(submit, *args)
+    return _trio_wait(submit, *args)
+
 
 class _LoopState:
     """What linuxaio keeps per asyncio loop."""
 
     __slots__ = ("loop", "inline", "__weakref__")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: "asyncio.AbstractEventLoop") -> None:
         self.loop = loop
         # asyncio's loops run reader callbacks after the callbacks already
         # queued, so a drain may wake tasks inline; uvloop polls first.
@@ -66,7 +106,7 @@ class _TrioRun:
 
         self.trio = trio
         self.token = trio.lowlevel.current_trio_token()
-        self.owner = threading.get_ident()
+        self.owner = _thread.get_ident()
         self.reschedule = trio.lowlevel.reschedule
         self.current_task = trio.lowlevel.current_task
         self.wait = trio.lowlevel.wait_task_rescheduled
@@ -111,7 +151,7 @@ def _trio_run() -> _TrioRun:
 
 _NOTHING = object()
 _TAKING, _WAITING, _ABORTED = 0, 1, 2
-_get_ident = threading.get_ident
+_get_ident = _thread.get_ident
 
 
 class _TrioWaiter:
@@ -182,6 +222,7 @@ async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
     return await run.wait(w.abort)
 
 
-_engine._set_loop_hooks(_get_running_loop, _state, _trio_wait)
+if not _hook_asyncio():
+    _engine._set_loop_hooks(_get_running_loop, _state, _elsewhere)
 # reinit() tells a trio task awaiting a request it drops: OSError(ECANCELED)
 _engine._set_task_waiter(_TrioWaiter)

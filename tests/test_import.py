@@ -44,6 +44,7 @@ def test_lazy_attributes_and_from_imports():
         "print(linuxaio.os is os, linuxaio.Path is Path, linuxaio.open is open)\n"
         "print(all(n in dir(linuxaio) for n in linuxaio.__all__))\n")
     assert out == ["True True True", "True"]
+    assert "asyncio" not in modules     # nor do the files and paths need it
 
 
 def test_unknown_attribute_is_an_attribute_error():

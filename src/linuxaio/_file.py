@@ -62,7 +62,6 @@ in the file's first chunk.
 """
 from __future__ import annotations
 
-import asyncio
 import codecs
 import io
 import locale
@@ -74,6 +73,7 @@ from operator import index as _index
 from typing import Any, Iterable
 
 from . import _engine
+from . import _loop
 from ._loop import run as _run
 
 __all__ = ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
@@ -85,7 +85,6 @@ _TEXT_CHUNK = 8192           # bytes a text file decodes at a time (the builtin'
 _READALL_CHUNK = 64 * 1024   # readall of a file of unknown size starts with this much
 _READALL_MAX = 1 << 24
 
-_get_running_loop = asyncio._get_running_loop
 _lseek = _os.lseek
 _e_close = _engine.aio_close
 _e_open_stat, _e_fstat = _engine.open_stat, _engine.fstat
@@ -122,16 +121,6 @@ def _bytes_view(b: Any, what: str = "a bytes-like object") -> memoryview:
     except TypeError:
         raise TypeError(f"{what} is required, not '{type(b).__name__}'") from None
     return m if m.format == "B" and m.ndim == 1 else m.cast("B")
-
-
-async def _shielded(submit: Any, *args: Any) -> Any:
-    """Await one engine request that a cancellation must not stop (a close):
-    the caller still sees the cancellation, but the request runs to its end."""
-    if _get_running_loop() is not None:
-        return await asyncio.shield(_run(submit, *args))
-    import trio
-    with trio.CancelScope(shield=True):
-        return await _run(submit, *args)
 
 
 # ---------------------------------------------------------------- the fd
@@ -174,8 +163,7 @@ class _FileBase:
         self._size = st.st_size if self._regular else None   # for the first readall
         self._busy = False       # an operation that may suspend is in progress
         self._nwait = 0          # tasks waiting for it to end
-        self._futs: list = []    # their asyncio futures
-        self._lot: Any = None    # trio's parking lot
+        self._parked: Any = None   # a _loop.Parking of them, once one waits
         self._npos = 0           # positional requests in flight
         self._close_when_idle = False
         self._closed = False
@@ -191,16 +179,9 @@ class _FileBase:
     async def _park(self) -> None:
         self._nwait += 1
         try:
-            loop = _get_running_loop()
-            if loop is not None:
-                fut = loop.create_future()
-                self._futs.append(fut)
-                await fut
-            else:
-                if self._lot is None:
-                    import trio
-                    self._lot = trio.lowlevel.ParkingLot()
-                await self._lot.park()
+            if self._parked is None:
+                self._parked = _loop.Parking()
+            await self._parked.park()
         finally:
             self._nwait -= 1
 
@@ -212,12 +193,8 @@ class _FileBase:
             self._close_sync()
 
     def _wake(self) -> None:
-        futs, self._futs = self._futs, []
-        for fut in futs:
-            if not fut.done():
-                fut.set_result(None)
-        if self._lot is not None:
-            self._lot.unpark_all()
+        if self._parked is not None:
+            self._parked.unpark_all()
 
     # ---- state and checks ----
 
@@ -423,7 +400,7 @@ class _FileBase:
             if self._closefd and fd >= 0:
                 if self._writable:
                     # close(2) can report a failed write (NFS...): wait for it.
-                    await _shielded(_e_close, fd)
+                    await _loop.shielded(_e_close, fd)
                 else:
                     # Nothing written through this fd: no error worth a wait.
                     # The engine closes it in the background (IO::AIO style).

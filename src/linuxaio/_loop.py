@@ -7,6 +7,11 @@ call time, so anyio works on both).  Each loop watches a duplicate of
 drains what is ready; a result drained by another thread's loop is handed
 to the loop that awaits it (call_soon_threadsafe, trio's token).
 
+The rest of linuxaio asks this module, never which loop runs: run (await
+one request), shielded (one a cancellation must not stop: a close),
+submit_now (start one now, await it later), Parking (tasks waiting for a
+file's lock).
+
 Cancellation: the request is cancelled at once.  One not yet started never
 runs; one that already ran has its effect undone where the engine can (an
 opened fd is closed); a write or unlink that ran stays done.
@@ -94,6 +99,75 @@ def _state(loop: asyncio.AbstractEventLoop) -> _LoopState:
 # its own future (future.c): the task waits on it, and a cancellation
 # cancels the request.  Otherwise _trio_wait: trio, or an error.
 run: Callable[..., Any] = _engine._run
+
+
+# ---- what the rest of linuxaio asks of a loop, whichever runs ----
+
+async def shielded(submit: Callable[..., Any], *args: Any) -> Any:
+    """Await one engine request that a cancellation must not stop (a close:
+    a cancelled close request would leave the fd open).  The caller still
+    sees the cancellation, but the request runs to its end."""
+    if _asyncio_loop() is not None:
+        return await sys.modules["asyncio"].shield(run(submit, *args))
+    import trio
+    with trio.CancelScope(shield=True):
+        return await run(submit, *args)
+
+
+def submit_now(submit: Callable[..., Any], *args: Any) -> Any:
+    """Queue an engine request now, to be awaited later (once; cancel() to
+    drop it unawaited).
+
+    Under asyncio/uvloop the request is its own future and starts at once.
+    Under trio a request is submitted only when it is awaited, so there it
+    starts at the await (no overlap, same results)."""
+    if _asyncio_loop() is not None:
+        return run(submit, *args)
+    return _Deferred(submit, args)
+
+
+class _Deferred:
+    __slots__ = ("submit", "args")
+
+    def __init__(self, submit: Callable[..., Any], args: tuple) -> None:
+        self.submit, self.args = submit, args
+
+    def __await__(self) -> Any:
+        return run(self.submit, *self.args).__await__()
+
+    def cancel(self) -> None:
+        pass
+
+
+class Parking:
+    """Tasks parked until a holder lets them go (a file's lock), under
+    whichever loop each runs: asyncio futures, or trio's parking lot."""
+
+    __slots__ = ("_futs", "_lot")
+
+    def __init__(self) -> None:
+        self._futs: list = []
+        self._lot: Any = None
+
+    async def park(self) -> None:
+        loop = _asyncio_loop()
+        if loop is not None:
+            fut = loop.create_future()
+            self._futs.append(fut)
+            await fut
+        else:
+            if self._lot is None:
+                import trio
+                self._lot = trio.lowlevel.ParkingLot()
+            await self._lot.park()
+
+    def unpark_all(self) -> None:
+        futs, self._futs = self._futs, []
+        for fut in futs:
+            if not fut.done():
+                fut.set_result(None)
+        if self._lot is not None:
+            self._lot.unpark_all()
 
 
 # ---- trio ----

@@ -37,7 +37,6 @@ per directory's worth of results, rather than one awaited request per path.
 """
 from __future__ import annotations
 
-import asyncio as _asyncio
 import fnmatch as _fnmatch
 import functools as _functools
 import io as _io
@@ -47,10 +46,11 @@ import re as _re
 import sys as _sys
 from errno import EACCES, EBADF, ELOOP, ENOENT, ENOTDIR, EPERM
 from stat import S_ISBLK, S_ISCHR, S_ISDIR, S_ISFIFO, S_ISLNK, S_ISREG, S_ISSOCK
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Callable, Optional
 
 from . import _engine
 from . import os as _aos
+from . import _loop
 from ._loop import run as _run
 
 __all__ = ["Path", "PathIterator", "GLOB_BATCH"]
@@ -85,18 +85,6 @@ def _join(parent: str, name: str) -> str:
     if parent == ".":
         return name
     return parent + name if parent.endswith("/") else parent + "/" + name
-
-
-async def _close_fd(fd: int) -> None:
-    """Close fd on the engine, and finish closing it even if the caller is
-    cancelled meanwhile (a cancelled close request would leave it open)."""
-    if _asyncio._get_running_loop() is not None:
-        req = _run(_engine.aio_close, fd)        # the request is its own future
-        await _asyncio.shield(req)               # cancelling us leaves it running
-    else:
-        import trio
-        with trio.CancelScope(shield=True):
-            await _aos.close(fd)
 
 
 async def _write_fd(fd: int, view: memoryview) -> None:
@@ -456,30 +444,6 @@ class PathIterator:
         return _StatPairs(self, 0 if follow_symlinks else _NOFOLLOW)
 
 
-def _submit_now(submit: Callable[..., Any], *args: Any) -> Awaitable[Any]:
-    """Queue an engine request now, to be awaited later.
-
-    Under asyncio/uvloop the request is its own future and starts at once.
-    Under trio the glue submits a request only when it is awaited, so there
-    the request starts at the await (no overlap, same results)."""
-    if _asyncio._get_running_loop() is not None:
-        return _run(submit, *args)
-    return _Deferred(submit, args)
-
-
-class _Deferred:
-    __slots__ = ("submit", "args")
-
-    def __init__(self, submit: Callable[..., Any], args: tuple) -> None:
-        self.submit, self.args = submit, args
-
-    def __await__(self) -> Any:
-        return _run(self.submit, *self.args).__await__()
-
-    def cancel(self) -> None:
-        pass
-
-
 class _StatPairs:
     """with_stat(): the paths of a PathIterator with their stats.  Up to
     _STAT_AHEAD batches of stats are in flight while the walk goes on."""
@@ -511,7 +475,7 @@ class _StatPairs:
                     break
                 for k in range(0, len(paths), _STAT_CHUNK):
                     chunk = paths[k:k + _STAT_CHUNK]
-                    ahead.append((chunk, _submit_now(_engine.submit_many, "stat",
+                    ahead.append((chunk, _loop.submit_now(_engine.submit_many, "stat",
                                                      [(p, None, self._flags) for p in chunk])))
             if not ahead:
                 self._buf, self._pos = [], 0
@@ -521,7 +485,7 @@ class _StatPairs:
                 sts = await req
             except BaseException:
                 # cancelled (the request with us): ask again at the next step
-                ahead[0] = (paths, _submit_now(_engine.submit_many, "stat",
+                ahead[0] = (paths, _loop.submit_now(_engine.submit_many, "stat",
                                                [(p, None, self._flags) for p in paths]))
                 raise
             del ahead[0]
@@ -699,7 +663,7 @@ class Path(_pathlib.PurePosixPath):
         try:
             await _write_fd(fd, view)
         finally:
-            await _close_fd(fd)
+            await _loop.shielded(_engine.aio_close, fd)
         return view.nbytes
 
     async def write_text(self, data: str, encoding: Optional[str] = None,
@@ -719,7 +683,7 @@ class Path(_pathlib.PurePosixPath):
         try:
             await _write_fd(fd, memoryview(raw))
         finally:
-            await _close_fd(fd)
+            await _loop.shielded(_engine.aio_close, fd)
         return n
 
     # -- directories --
@@ -803,7 +767,7 @@ class Path(_pathlib.PurePosixPath):
                 return
         fd = await _aos.open(self, _os.O_CREAT | _os.O_WRONLY | (0 if exist_ok else _os.O_EXCL),
                              mode)
-        await _close_fd(fd)
+        await _loop.shielded(_engine.aio_close, fd)
 
     async def chmod(self, mode: int, *, follow_symlinks: bool = True) -> None:
         """chmod(2).  With follow_symlinks=False, as os.chmod on Linux: a
@@ -824,7 +788,7 @@ class Path(_pathlib.PurePosixPath):
                 raise NotImplementedError(
                     "chmod: follow_symlinks unavailable on this platform") from None
         finally:
-            await _close_fd(fd)
+            await _loop.shielded(_engine.aio_close, fd)
 
     async def lchmod(self, mode: int) -> None:
         """chmod without following a symlink: NotImplementedError on Linux, as in os."""

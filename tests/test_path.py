@@ -21,6 +21,7 @@ import pytest
 
 import linuxaio
 from linuxaio import _path as lpath
+from linuxaio import _walk as lwalk
 from linuxaio._path import Path
 
 from aio_helpers import run_python
@@ -713,7 +714,7 @@ def _twenty_dirs(root: pathlib.Path) -> pathlib.Path:
 def _failing_scandir(monkeypatch, bad: str, err: int) -> None:
     """Make the walk's directory read of bad fail with err, as the engine would
     report it (alone, or as one result of a batch)."""
-    real_run = lpath._run
+    real_run = lwalk._run       # the walk's directory reads
     exc = OSError(err, os.strerror(err), bad)
 
     def fake_run(fn, *args):
@@ -727,7 +728,7 @@ def _failing_scandir(monkeypatch, bad: str, err: int) -> None:
                 return [exc if str(a[0]) == bad else r for a, r in zip(args[1], results)]
             return batch()
         return real_run(fn, *args)
-    monkeypatch.setattr(lpath, "_run", fake_run)
+    monkeypatch.setattr(lwalk, "_run", fake_run)
 
 
 @pytest.mark.parametrize("err", [errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,

@@ -29,9 +29,9 @@ Where they differ:
   directory lists them.
 
 ``glob``, ``rglob`` and ``iterdir`` read directories with getdents64 on the
-engine. Every entry's type comes with the listing, so the walk never stats an
-entry. Up to ``GLOB_BATCH`` directories are read by one engine call, which the
-workers serve in parallel. Their iterators also have ``with_stat()``, which yields
+engine (the batched reads of _walk.py). Every entry's type comes with the
+listing, so the walk never stats an entry. Up to ``GLOB_BATCH`` directories are
+read by one engine call, which the workers serve in parallel. Their iterators also have ``with_stat()``, which yields
 ``(path, stat_result)`` pairs. The stats are taken in batches, one engine call
 per directory's worth of results, rather than one awaited request per path.
 """
@@ -44,31 +44,27 @@ import os as _os
 import pathlib as _pathlib
 import re as _re
 import sys as _sys
-from errno import EACCES, EBADF, ELOOP, ENOENT, ENOTDIR, EPERM
+from errno import EACCES, ELOOP, ENOENT, ENOTDIR, EPERM
 from stat import S_ISBLK, S_ISCHR, S_ISDIR, S_ISFIFO, S_ISLNK, S_ISREG, S_ISSOCK
 from typing import Any, Callable, Optional
 
 from . import _engine
 from . import os as _aos
-from . import _loop
+from . import _loop, _walk
 from ._loop import run as _run
 
 __all__ = ["Path", "PathIterator", "GLOB_BATCH"]
 
 GLOB_BATCH = 16            # directories read by one engine call during a glob walk
-_STAT_CHUNK = 1024         # with_stat(): paths stat'ed by one engine call, at most
-_STAT_AHEAD = 3            # with_stat(): stat batches in flight while the walk goes on
 
 _NOFOLLOW = _engine.AT_SYMLINK_NOFOLLOW
-_DT_DIR = 4
-_IGNORED_ERRNOS = (ENOENT, ENOTDIR, EBADF, ELOOP)   # what pathlib's is_*() treat as "no"
+_DT_DIR = _walk.DT_DIR
 _GLOB_SKIPPED_ERRNOS = (EACCES, EPERM, ENOENT, ENOTDIR, ELOOP)   # see _skipped_by_glob
 _MAX_SYMLINKS = 40         # Linux's MAXSYMLINKS: resolve() gives up after this many
 _WRITE_FLAGS = _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC   # the builtin open's "w"
 
 
-def _ignorable(exc: BaseException) -> bool:
-    return getattr(exc, "errno", None) in _IGNORED_ERRNOS
+_ignorable = _walk.ignorable
 
 
 def _skipped_by_glob(exc: BaseException) -> bool:
@@ -256,18 +252,7 @@ class _GlobWalk:
                 (dirs if need[0] == "L" else stats).append(need[1])
                 if len(wanted) >= self.batch:
                     break
-        if len(dirs) == 1:
-            try:
-                results: list = [await _run(_engine.scandir, dirs[0])]
-            except OSError as exc:
-                results = [exc]
-        elif dirs:
-            results = await _run(_engine.submit_many, "scandir", [(d,) for d in dirs])
-        if dirs:
-            self.lists.update(zip(dirs, results))
-        if stats:
-            results = await _run(_engine.submit_many, "stat", [(s, None, 0) for s in stats])
-            self.stats.update(zip(stats, results))
+        await _walk.read_into(self.lists, self.stats, dirs, stats)
 
     def _listing(self, path: "Path", pstr: str) -> Any:
         """The listing of pstr (a _Listing) or the OSError reading it raised."""
@@ -433,7 +418,7 @@ class PathIterator:
             return batch
         return await self._source.next_batch()
 
-    def with_stat(self, *, follow_symlinks: bool = True) -> "_StatPairs":
+    def with_stat(self, *, follow_symlinks: bool = True) -> _walk.StatPairs:
         """An async iterator of (path, stat_result) for the remaining paths.
 
         The stats are taken in batches (one engine call for up to 1024 paths)
@@ -441,73 +426,7 @@ class PathIterator:
         meanwhile, or is a broken symlink (FileNotFoundError, NotADirectoryError,
         ELOOP), its stat_result is None. Any other error is raised, as
         ``await path.stat()`` would raise it."""
-        return _StatPairs(self, 0 if follow_symlinks else _NOFOLLOW)
-
-
-class _StatPairs:
-    """with_stat(): the paths of a PathIterator with their stats.  Up to
-    _STAT_AHEAD batches of stats are in flight while the walk goes on."""
-
-    __slots__ = ("_paths", "_flags", "_buf", "_pos", "_ahead", "_walk_done")
-
-    def __init__(self, paths: PathIterator, flags: int) -> None:
-        self._paths, self._flags = paths, flags
-        self._buf: list = []
-        self._pos = 0
-        self._ahead: list = []      # [paths, their stat request], oldest first
-        self._walk_done = False
-
-    def __aiter__(self) -> "_StatPairs":
-        return self
-
-    async def __anext__(self) -> tuple:
-        pos = self._pos
-        buf = self._buf
-        if pos < len(buf):
-            self._pos = pos + 1
-            return buf[pos]
-        ahead = self._ahead
-        while True:
-            while not self._walk_done and len(ahead) < _STAT_AHEAD:
-                paths = await self._paths._batches()
-                if not paths:
-                    self._walk_done = True
-                    break
-                for k in range(0, len(paths), _STAT_CHUNK):
-                    chunk = paths[k:k + _STAT_CHUNK]
-                    ahead.append((chunk, _loop.submit_now(_engine.submit_many, "stat",
-                                                     [(p, None, self._flags) for p in chunk])))
-            if not ahead:
-                self._buf, self._pos = [], 0
-                raise StopAsyncIteration
-            paths, req = ahead[0]
-            try:
-                sts = await req
-            except BaseException:
-                # cancelled (the request with us): ask again at the next step
-                ahead[0] = (paths, _loop.submit_now(_engine.submit_many, "stat",
-                                               [(p, None, self._flags) for p in paths]))
-                raise
-            del ahead[0]
-            pairs = []
-            for p, st in zip(paths, sts):
-                if isinstance(st, BaseException):
-                    if not _ignorable(st):
-                        raise st
-                    st = None
-                pairs.append((p, st))
-            if pairs:
-                self._buf, self._pos = pairs, 1
-                return pairs[0]
-
-    async def aclose(self) -> None:
-        """Stop: cancel the stats in flight (harmless if left to finish) and
-        end the iteration."""
-        for _, req in self._ahead:
-            req.cancel()
-        self._ahead.clear()
-        self._walk_done = True
-        self._buf, self._pos = [], 0
+        return _walk.StatPairs(self._batches, 0 if follow_symlinks else _NOFOLLOW)
 
 
 # ----------------------------------------------------------------------- Path

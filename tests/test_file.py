@@ -1265,3 +1265,32 @@ def test_closed_file_raises_value_error(tmp_path, run):
                 async for _ in f:
                     pass
     run(main)
+
+
+def test_open_and_read_to_the_end_never_fstat_on_the_loop_thread(tmp_path, run, monkeypatch):
+    """An fstat can block (NFS, FUSE): open's and a later read-all's are
+    engine requests."""
+    p = tmp_path / "f"
+    p.write_bytes(b"x" * 5000)
+    calls = []
+    real_fstat = os.fstat
+
+    def spy(fd):
+        calls.append(fd)
+        return real_fstat(fd)
+
+    async def main():
+        monkeypatch.setattr(os, "fstat", spy)
+        try:
+            for buffering in (0, -1):
+                async with linuxaio.open(p, "rb", buffering=buffering) as f:
+                    assert await f.read() == b"x" * 5000
+                    await f.seek(0)
+                    assert await f.read() == b"x" * 5000     # the size is asked again
+                fd = os.open(p, os.O_RDONLY)
+                async with linuxaio.open(fd, "rb", buffering=buffering) as f:
+                    assert await f.read() == b"x" * 5000
+        finally:
+            monkeypatch.setattr(os, "fstat", real_fstat)
+    run(main)
+    assert calls == []

@@ -305,7 +305,8 @@ class _FileBase:
         size = self._size
         self._size = None
         if size is None and self._regular:
-            size = _os.fstat(fd).st_size
+            # an fstat can block (NFS, FUSE): not on the loop's thread
+            size = (await _run(_e_fstat, fd)).st_size
         pos = _lseek(fd, 0, 1)
         # A regular file with a size reads to its end in one request: ask for
         # one byte more than is left, and a short answer at (or past) the

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import argparse
-import ctypes
+import importlib.util
 import json
 import mmap
 import os
@@ -37,11 +37,18 @@ N_OFFSETS = 1 << 20          # precomputed random offsets for W1, cycled
 SMALL_MIN, SMALL_MAX = 1 * KiB, 16 * KiB
 
 
-def parse_size(text: str) -> int:
-    """'1G', '256M', '64k', '4096' -> bytes."""
-    text = str(text).strip().upper().removesuffix("B").removesuffix("I")
-    mult = {"K": KiB, "M": MiB, "G": GiB}.get(text[-1:], 1)
-    return int(float(text[:-1] if mult > 1 else text) * mult)
+def _tool(name: str):
+    """linuxaio/_tools/<name>.py of this checkout, loaded by its path: an A/B
+    run's other build (PYTHONPATH) may be older and have no _tools."""
+    path = REPO / "src" / "linuxaio" / "_tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"linuxaio_tools_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_sizes, _pagecache = _tool("sizes"), _tool("pagecache")
+parse_size = _sizes.parse_size       # '1G', '256M', '64k', '4096' -> bytes
 
 
 # --------------------------------------------------------------------- data
@@ -105,46 +112,23 @@ def random_offsets(file_size: int, block: int, seed: int = 42) -> array:
 
 def warm(paths) -> None:
     """Read every file fully so that it is in the page cache."""
-    buf = bytearray(MiB)
     for p in paths:
         fd = os.open(p, os.O_RDONLY)
         try:
-            while os.readv(fd, [buf]):
-                pass
+            _pagecache.read_through(fd)
         finally:
             os.close(fd)
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-_libc.mmap.restype = ctypes.c_void_p
-_libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
-                       ctypes.c_int, ctypes.c_int, ctypes.c_long]
-_libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-_libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-_MAP_FAILED = ctypes.c_void_p(-1).value
-_LOW_BIT = bytes(b & 1 for b in range(256))
 
 
 def resident_pages(path) -> tuple[int, int]:
     """(resident pages, total pages) of a file's page cache, via mincore(2)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        size = os.fstat(fd).st_size
-        if size == 0:
-            return 0, 0
-        addr = _libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-        if addr in (None, _MAP_FAILED):
-            raise OSError(ctypes.get_errno(), f"mmap {path}")
+        return _pagecache.resident_pages(fd)
+    except OSError as exc:
+        raise OSError(exc.errno, f"{exc.strerror} {path}") from None
     finally:
         os.close(fd)
-    try:
-        npages = (size + PAGE - 1) // PAGE
-        vec = (ctypes.c_ubyte * npages)()
-        if _libc.mincore(addr, size, vec) != 0:
-            raise OSError(ctypes.get_errno(), f"mincore {path}")
-        return bytes(vec).translate(_LOW_BIT).count(1), npages
-    finally:
-        _libc.munmap(addr, size)
 
 
 def resident_pct(paths) -> float:

@@ -7,7 +7,8 @@ import os
 import stat
 import sys
 
-from . import _bench
+from ._tools import bench as _bench
+from ._tools.sizes import parse_size
 
 DEFAULT_SIZE = 256 << 20
 MAX_THREADS = 4096          # the engine's limit for min_parallel/max_parallel
@@ -16,20 +17,13 @@ MAX_ARENA = 1 << 30         # --qd buffers of --bs bytes (page-rounded), at most
 
 def _size(text: str) -> int:
     """A byte count such as 4096, 4k, 64KiB, 1.5M; at least 1."""
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    t = text.strip().lower().rstrip("ib")
     try:
-        if t and t[-1] in units:
-            value = float(t[:-1]) * units[t[-1]]
-        else:
-            value = float(t)
-        if not math.isfinite(value) or value != int(value):
-            raise ValueError
+        value = parse_size(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1 byte: {text!r}")
-    return int(value)
+    return value
 
 
 def _int_in(low: int, high: int):

@@ -15,8 +15,7 @@ import time
 from dataclasses import dataclass
 
 import linuxaio
-
-PAGE = mmap.PAGESIZE
+from .pagecache import PAGE, read_through, resident_pages
 
 
 @dataclass
@@ -64,38 +63,18 @@ def make_file(path: str | None, size: int) -> str:
 
 
 def warm(path: str) -> float:
-    """Read the whole file so it sits in the page cache; return the resident fraction."""
-    with open(path, "rb", buffering=0) as f:
-        while f.read(1 << 22):
-            pass
-        return resident_fraction(f.fileno())
-
-
-def resident_fraction(fd: int) -> float:
-    """Fraction of the file's pages in the page cache, by mincore(2) (through
-    ctypes: the stdlib has no binding for it)."""
-    import ctypes
-
-    size = os.fstat(fd).st_size
-    if not size:
-        return 1.0
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                          ctypes.c_int, ctypes.c_long]
-    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
-    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
-    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_SHARED, fd, 0)
-    if addr in (None, ctypes.c_void_p(-1).value):
-        return float("nan")
+    """Read the whole file so it sits in the page cache; return the resident
+    fraction (nan if it cannot be told)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        pages = (size + PAGE - 1) // PAGE
-        vec = (ctypes.c_ubyte * pages)()
-        if libc.mincore(addr, size, vec) != 0:
+        read_through(fd)
+        try:
+            resident, total = resident_pages(fd)
+        except OSError:
             return float("nan")
-        return sum(v & 1 for v in vec) / pages
+        return resident / total if total else 1.0
     finally:
-        libc.munmap(addr, size)
+        os.close(fd)
 
 
 class Progress:

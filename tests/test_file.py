@@ -1052,6 +1052,17 @@ def test_pread_pwrite_leave_the_cursor_and_run_concurrently(tmp_path, run):
 
 # ------------------------------------------------ buffered lines cost nothing
 
+def _patch_file_modules(monkeypatch, name, value):
+    """Set name to value in every module of linuxaio._file that has it (the
+    raw, buffered and text layers each hold their own reference)."""
+    import sys
+    mods = [m for n, m in sys.modules.items()
+            if (n == "linuxaio._file" or n.startswith("linuxaio._file.")) and hasattr(m, name)]
+    assert mods
+    for m in mods:
+        monkeypatch.setattr(m, name, value)
+
+
 def test_a_buffered_line_costs_no_request_and_no_suspension(tmp_path, run, monkeypatch):
     p = tmp_path / "f"
     p.write_text("".join(f"line {i}\n" for i in range(5000)))
@@ -1063,7 +1074,7 @@ def test_a_buffered_line_costs_no_request_and_no_suspension(tmp_path, run, monke
     def counting(submit, *args):
         calls.append(submit)
         return real(submit, *args)
-    monkeypatch.setattr(_file, "_run", counting)
+    _patch_file_modules(monkeypatch, "_run", counting)
 
     async def main():
         for path, mode in ((p, "r"), (p2, "rb")):
@@ -1092,7 +1103,7 @@ def test_small_file_read_awaits_two_requests(tmp_path, run, monkeypatch):
     p.write_bytes(b"x" * 5000)
     calls = []
     closes = []
-    real_run, real_close = _file._run, _file._e_close
+    real_run, real_close = _file._run, _file.base._e_close
 
     def counting(submit, *args):
         calls.append(submit)
@@ -1101,8 +1112,8 @@ def test_small_file_read_awaits_two_requests(tmp_path, run, monkeypatch):
     def counting_close(fd, *args):
         closes.append(fd)
         return real_close(fd, *args)
-    monkeypatch.setattr(_file, "_run", counting)
-    monkeypatch.setattr(_file, "_e_close", counting_close)
+    _patch_file_modules(monkeypatch, "_run", counting)
+    _patch_file_modules(monkeypatch, "_e_close", counting_close)
 
     async def main():
         async with linuxaio.open(p, "rb") as f:

@@ -1,0 +1,392 @@
+"""What the async binary files share: the fd, the mode, the per-file lock,
+closing, positional I/O and the raw transfers at the file position (the
+builtin's FileIO underneath its buffered classes)."""
+from __future__ import annotations
+
+import io
+import os as _os
+import stat as _stat
+import sys
+import warnings
+from operator import index as _index
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+from .. import _engine
+from .. import _loop
+from .._loop import run as _run
+
+UnsupportedOperation = io.UnsupportedOperation
+DEFAULT_BUFFER_SIZE = io.DEFAULT_BUFFER_SIZE
+READ_AHEAD = 64 * 1024       # default buffering reads and writes this much at a time
+_TEXT_CHUNK = 8192           # bytes a text file decodes at a time (the builtin's _CHUNK_SIZE)
+_READALL_CHUNK = 64 * 1024   # readall of a file of unknown size starts with this much
+_READALL_MAX = 1 << 24
+
+_lseek = _os.lseek
+_e_close = _engine.aio_close
+_e_open_stat, _e_fstat = _engine.open_stat, _engine.fstat
+_e_read, _e_pread = _engine.read, _engine.pread
+_e_readinto, _e_preadinto = _engine.readinto, _engine.preadinto
+_e_write, _e_pwrite = _engine.write, _engine.pwrite
+
+_SEEK_FLAGS = {0, 1, 2}
+# The builtin's buffered writer from 3.13 on writes a piece of buffer_size
+# bytes or more straight through instead of buffering one that fits exactly;
+# where the position is visible (O_APPEND, tell) the difference shows.
+_FULL_CHUNK_DIRECT = sys.version_info >= (3, 13)
+for _name in ("SEEK_DATA", "SEEK_HOLE"):
+    if hasattr(_os, _name):
+        _SEEK_FLAGS.add(getattr(_os, _name))
+del _name
+
+
+def _size_arg(size: Any) -> int:
+    """read(size)'s argument: None or an integer; -1 for None."""
+    if size is None:
+        return -1
+    if size.__class__ is int:
+        return size
+    try:
+        return _index(size)
+    except TypeError:
+        raise TypeError(f"argument should be integer or None, not '{type(size).__name__}'") from None
+
+
+def _bytes_view(b: Any, what: str = "a bytes-like object") -> memoryview:
+    try:
+        m = memoryview(b)
+    except TypeError:
+        raise TypeError(f"{what} is required, not '{type(b).__name__}'") from None
+    return m if m.format == "B" and m.ndim == 1 else m.cast("B")
+
+
+# ---------------------------------------------------------------- the fd
+
+async def _readlines(f: Any, hint: int) -> list:
+    """readlines() by readline(): lines until EOF or past hint characters."""
+    lines: list = []
+    total = 0
+    while True:
+        line = await f.readline()
+        if not line:
+            return lines
+        lines.append(line)
+        total += len(line)
+        if 0 < hint < total:
+            return lines
+
+
+class _FileBase:
+    """What the binary classes share: the fd, the mode, the per-file lock,
+    closing, positional I/O and the raw transfers at the file position."""
+
+    # class defaults, so that __del__ of a half-built object stays quiet
+    _closed = True
+    _fd = -1
+    _busy = False
+    _wbuf: Any = b""
+
+    def _init(self, fd: int, name: Any, mode: str, closefd: bool, readable: bool,
+              writable: bool, append: bool, st: _os.stat_result, pos: int | None) -> None:
+        self._fd = fd
+        self.name = name
+        self._mode = mode
+        self._closefd = closefd
+        self._readable = readable
+        self._writable = writable
+        self._append = append
+        self._seekable = pos is not None
+        self._regular = _stat.S_ISREG(st.st_mode)
+        self._size = st.st_size if self._regular else None   # for the first readall
+        self._busy = False       # an operation that may suspend is in progress
+        self._nwait = 0          # tasks waiting for it to end
+        self._parked: Any = None   # a _loop.Parking of them, once one waits
+        self._npos = 0           # positional requests in flight
+        self._close_when_idle = False
+        self._closed = False
+
+    # ---- the lock: an operation that may suspend holds _busy ----
+
+    async def _wait_idle(self, msg: str = "I/O operation on closed file") -> None:
+        while self._busy:
+            await self._park()
+        if self._closed:
+            raise ValueError(msg)
+
+    async def _park(self) -> None:
+        self._nwait += 1
+        try:
+            if self._parked is None:
+                self._parked = _loop.Parking()
+            await self._parked.park()
+        finally:
+            self._nwait -= 1
+
+    def _release(self) -> None:
+        self._busy = False
+        if self._nwait:
+            self._wake()
+        if self._close_when_idle and not self._npos:
+            self._close_sync()
+
+    def _wake(self) -> None:
+        if self._parked is not None:
+            self._parked.unpark_all()
+
+    # ---- state and checks ----
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @property
+    def closefd(self) -> bool:
+        return self._closefd
+
+    def fileno(self) -> int:
+        if self._closed:
+            raise ValueError("I/O operation on closed file")
+        return self._fd
+
+    def readable(self) -> bool:
+        if self._closed:
+            raise ValueError("I/O operation on closed file")
+        return self._readable
+
+    def writable(self) -> bool:
+        if self._closed:
+            raise ValueError("I/O operation on closed file")
+        return self._writable
+
+    def seekable(self) -> bool:
+        if self._closed:
+            raise ValueError("I/O operation on closed file")
+        return self._seekable
+
+    async def isatty(self) -> bool:
+        if self._closed:
+            raise ValueError("I/O operation on closed file")
+        return _os.isatty(self._fd)
+
+    def _check_read(self, what: str = "read") -> None:
+        if self._closed:
+            raise ValueError(f"{what} of closed file")
+        if not self._readable:
+            raise UnsupportedOperation(what)
+
+    def _check_write(self, what: str = "write") -> None:
+        if self._closed:
+            raise ValueError(f"{what} to closed file" if what == "write" else f"{what} of closed file")
+        if not self._writable:
+            raise UnsupportedOperation(what)
+
+    def __repr__(self) -> str:
+        cls = f"linuxaio.{type(self).__name__}"
+        if self._closed:
+            return f"<{cls} [closed]>"
+        return f"<{cls} name={self.name!r} mode={self._mode!r}>"
+
+    # ---- raw transfers at the file position ----
+
+    async def _raw_read(self, n: int) -> bytes:
+        fd = self._fd
+        if self._seekable:
+            pos = _lseek(fd, 0, 1)
+            data = await _run(_e_pread, fd, n, pos)
+            if data:
+                _lseek(fd, pos + len(data), 0)
+            return data
+        return await _run(_e_read, fd, n)
+
+    async def _raw_readinto(self, m: memoryview) -> int:
+        fd = self._fd
+        if self._seekable:
+            pos = _lseek(fd, 0, 1)
+            n = await _run(_e_preadinto, fd, m, pos)
+            if n:
+                _lseek(fd, pos + n, 0)
+            return n
+        return await _run(_e_readinto, fd, m)
+
+    async def _raw_write(self, data: Any) -> int:
+        fd = self._fd
+        if self._seekable and not self._append:
+            pos = _lseek(fd, 0, 1)
+            n = await _run(_e_pwrite, fd, data, pos)
+            _lseek(fd, pos + n, 0)
+            return n
+        return await _run(_e_write, fd, data)
+
+    async def _raw_write_all(self, data: Any) -> None:
+        m = memoryview(data)
+        while m:
+            n = await self._raw_write(m)
+            if n <= 0:
+                raise OSError(5, "write returned 0 bytes")   # EIO: cannot make progress
+            m = m[n:]
+
+    async def _raw_readall(self, parts: list) -> None:
+        """Read to the end of the file, appending each piece to parts as it
+        arrives (so that a caller can put them back if it fails)."""
+        fd = self._fd
+        if not self._seekable:
+            while True:
+                data = await _run(_e_read, fd, _READALL_CHUNK)
+                if not data:
+                    return
+                parts.append(data)
+        size = self._size
+        self._size = None
+        if size is None and self._regular:
+            # an fstat can block (NFS, FUSE): not on the loop's thread
+            size = (await _run(_e_fstat, fd)).st_size
+        pos = _lseek(fd, 0, 1)
+        # A regular file with a size reads to its end in one request: ask for
+        # one byte more than is left, and a short answer at (or past) the
+        # size seen is the end.  Sizes of 0 (procfs) or that lie (sysfs) read
+        # until a read returns nothing, as the builtin does.
+        trust = bool(size)
+        if size and size > pos:
+            want = size - pos + 1
+        else:
+            want = 1 if trust else _READALL_CHUNK
+        while True:
+            data = await _run(_e_pread, fd, want, pos)
+            if not data:
+                return
+            parts.append(data)
+            pos += len(data)
+            _lseek(fd, pos, 0)
+            if trust and len(data) < want and pos >= size:
+                return
+            want = min(max(want * 2, _READALL_CHUNK), _READALL_MAX)
+
+    # ---- positional I/O: the cursor stays where it is ----
+
+    async def pread(self, n: int, offset: int) -> bytes:
+        """os.pread on the file: up to n bytes at offset (bypasses the buffer)."""
+        if self._closed:
+            raise ValueError("I/O operation on closed file")
+        self._npos += 1
+        try:
+            return await _run(_e_pread, self._fd, n, offset)
+        finally:
+            self._pos_done()
+
+    async def preadinto(self, buffer: Any, offset: int) -> int:
+        """Read into buffer at offset, no copy; the number of bytes read."""
+        if self._closed:
+            raise ValueError("I/O operation on closed file")
+        self._npos += 1
+        try:
+            return await _run(_e_preadinto, self._fd, buffer, offset)
+        finally:
+            self._pos_done()
+
+    async def pwrite(self, data: Any, offset: int) -> int:
+        """os.pwrite on the file (bypasses the buffer); the number of bytes
+        written.  With O_APPEND, Linux appends whatever the offset."""
+        if self._closed:
+            raise ValueError("I/O operation on closed file")
+        self._npos += 1
+        try:
+            return await _run(_e_pwrite, self._fd, data, offset)
+        finally:
+            self._pos_done()
+
+    def _pos_done(self) -> None:
+        self._npos -= 1
+        if not self._npos:
+            if self._nwait:
+                self._wake()
+            if self._close_when_idle and not self._busy:
+                self._close_sync()
+
+    # ---- closing ----
+
+    async def aclose(self) -> None:
+        """Flush and close.  The fd is closed even if this is cancelled (an
+        unflushed buffer is then lost).  A file opened for writing waits for
+        close(2) (it may report a failed write); a read-only one hands the
+        close to the engine and does not wait: its fd lingers a moment."""
+        if self._closed:
+            return
+        self._closed = True      # no operation starts from now on
+        if self._busy or self._npos:
+            try:
+                while self._busy or self._npos:
+                    await self._park()
+            except BaseException:
+                # Cancelled while another task's request runs on the fd: the
+                # last one to finish closes it.
+                self._close_when_idle = True
+                raise
+        self._busy = True
+        try:
+            if self._wbuf:
+                await self._flush_u()
+        finally:
+            self._busy = False
+            self._drop_buffers()
+            if self._nwait:
+                self._wake()
+            fd, self._fd = self._fd, -1
+            if self._closefd and fd >= 0:
+                if self._writable:
+                    # close(2) can report a failed write (NFS...): wait for it.
+                    await _loop.shielded(_e_close, fd)
+                else:
+                    # Nothing written through this fd: no error worth a wait.
+                    # The engine closes it in the background (IO::AIO style).
+                    _e_close(fd)
+
+    close = aclose
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    def _drop_buffers(self) -> None:
+        pass
+
+    async def _flush_u(self) -> None:
+        pass
+
+    def _close_sync(self) -> None:
+        """Close now, without the engine (a finalizer, or the end of an
+        operation that a cancelled aclose() waited for)."""
+        self._closed = True
+        self._close_when_idle = False
+        fd, self._fd = self._fd, -1
+        try:
+            self._flush_sync(fd)
+        finally:
+            self._drop_buffers()
+            if self._closefd and fd >= 0:
+                try:
+                    _os.close(fd)
+                except OSError:
+                    pass
+
+    def _flush_sync(self, fd: int) -> None:
+        pass
+
+    def __del__(self) -> None:
+        if self._closed:
+            return
+        try:
+            warnings.warn(f"unclosed file {self!r}", ResourceWarning, stacklevel=2, source=self)
+        except Exception:
+            pass
+        self._close_sync()
+
+

@@ -515,7 +515,7 @@ static void run_slurp(Request *r)
  * EAGAIN rather than wait for the disk or a lock, and a file system that
  * cannot promise that refuses the flag (EOPNOTSUPP).  Not under O_DIRECT,
  * where it still waits for the device.  (The submitter marks a read
- * tryable only into memory that is no file mapping: module.c.)  A short
+ * tryable only into memory that is no file mapping: args.c.)  A short
  * read means the end of the file, or that the rest is not cached: then a
  * worker reads the rest (run_read). */
 static int try_read(Request *r)

@@ -1,11 +1,11 @@
 /* ops.h: the operation table, one row per request type.
  *
  * Adding an operation is one row here and a run function in ops.c; the
- * extension turns every row into a module function (module.c). */
+ * extension turns every row into a module function (control.c). */
 #ifndef LINUXAIO_OPS_H
 #define LINUXAIO_OPS_H
 
-#include "request.h"
+#include "engine.h"
 
 typedef struct {
     const char *name;                 /* the Python name: "aio_open" */

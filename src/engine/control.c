@@ -138,6 +138,29 @@ static PyObject *set_task_waiter(PyObject *m, PyObject *type)
     Py_RETURN_NONE;
 }
 
+static PyObject *str_or_none(const char *s) { return s ? PyUnicode_FromString(s) : Py_NewRef(Py_None); }
+
+/* _op_table(): the rows, for the tests that check them against the
+ * exports, the stub and the README: (id, aio name, its letters, os name,
+ * its letters, preset flags, has a try, has an undo, doc). */
+static PyObject *op_table(PyObject *m, PyObject *unused)
+{
+    PyObject *t = PyTuple_New(lx_nops);
+    for (int i = 0; t && i < lx_nops; i++) {
+        const lx_op *row = &lx_ops[i];
+        PyObject *item = Py_BuildValue("(sNNNNiOON)", row->id,
+                                       str_or_none(row->face[FACE_AIO].name), str_or_none(row->face[FACE_AIO].args),
+                                       str_or_none(row->face[FACE_OS].name), str_or_none(row->face[FACE_OS].args),
+                                       row->flags, row->try_now ? Py_True : Py_False,
+                                       row->undo ? Py_True : Py_False, str_or_none(row->doc));
+        if (!item)
+            Py_CLEAR(t);
+        else
+            PyTuple_SET_ITEM(t, i, item);
+    }
+    return t;
+}
+
 #define NOARGS(name, doc) {#name, (PyCFunction)name, METH_NOARGS, doc}
 #define ONEARG(name, doc) {#name, (PyCFunction)name, METH_O, doc}
 
@@ -160,6 +183,7 @@ static PyMethodDef control_methods[] = {
     {"_set_loop_hooks", (PyCFunction)(void (*)(void))lx_set_loop_hooks, METH_FASTCALL, NULL},
     {"_set_task_waiter", (PyCFunction)set_task_waiter, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
+    {"_op_table", (PyCFunction)op_table, METH_NOARGS, NULL},
     {NULL}};
 
 static struct PyModuleDef engine_module = {
@@ -181,23 +205,30 @@ static const lx_future_hooks future_hooks = {
     .abandon_quick = lx_await_abandon,
 };
 
+/* A module function per face of every row (lx_submit). */
 static int add_rows(PyObject *m)
 {
     PyObject *modname = PyModule_GetNameObject(m);
     int rc = -1;
     if (!modname)
         return -1;
-    if (!(row_methods = PyMem_Calloc(lx_nops, sizeof *row_methods))) {
+    if (!(row_methods = PyMem_Calloc(lx_nops * LX_NFACES, sizeof *row_methods))) {
         PyErr_NoMemory();
         goto done;
     }
-    for (int i = 0; i < lx_nops; i++) {
-        PyObject *self = PyLong_FromLong(i), *fn;
-        row_methods[i] = (PyMethodDef){lx_ops[i].name, (PyCFunction)(void (*)(void))lx_submit,
-                                       METH_FASTCALL | METH_KEYWORDS, lx_ops[i].doc};
+    for (int i = 0; i < lx_nops * LX_NFACES; i++) {
+        const lx_op *row = &lx_ops[i / LX_NFACES];
+        const lx_face *f = &row->face[i % LX_NFACES];
+        PyObject *self, *fn;
+        if (!f->name)
+            continue;
+        row_methods[i] = (PyMethodDef){f->name, (PyCFunction)(void (*)(void))lx_submit,
+                                       METH_FASTCALL | METH_KEYWORDS,
+                                       i % LX_NFACES == FACE_AIO ? row->doc : NULL};
+        self = PyLong_FromLong(i);
         fn = self ? PyCFunction_NewEx(&row_methods[i], self, modname) : NULL;
         Py_XDECREF(self);
-        if (!fn || PyModule_AddObject(m, lx_ops[i].name, fn) < 0) {
+        if (!fn || PyModule_AddObject(m, f->name, fn) < 0) {
             Py_XDECREF(fn);
             goto done;
         }

@@ -46,6 +46,7 @@ struct Request {
     PyObject_HEAD
     lx_req base;
     unsigned char op;          /* row of the operation table */
+    unsigned char face;        /* which of its names it was called by (ops.h) */
     unsigned char ran;         /* the run function ran: result is real */
     unsigned char finished;    /* handed to its callback (or dropped) */
     unsigned char has_view;
@@ -270,7 +271,7 @@ int lx_parse_common(const char *name, Py_ssize_t nspec, PyObject *const *args, P
 extern PyTypeObject lx_RequestType;
 /* The glue's trio waiter type (_loop.py): a callback that is a task. */
 extern PyObject *lx_task_waiter_type;
-Request *lx_request_new(PyTypeObject *type, int op);
+Request *lx_request_new(PyTypeObject *type, int op, int face);
 /* The type's slots, shared by the Group type. */
 void lx_request_dealloc(Request *r);
 int lx_request_traverse(Request *r, visitproc visit, void *arg);

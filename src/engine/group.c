@@ -279,7 +279,7 @@ static PyObject *aio_group(PyObject *m, PyObject *const *args, Py_ssize_t nargs,
     Group *g;
     if (lx_parse_common("aio_group", 0, args, nargs, kwnames, &cb, &pri) < 0)
         return NULL;
-    if (!(g = (Group *)lx_request_new(&lx_GroupType, OP_GROUP)))
+    if (!(g = (Group *)lx_request_new(&lx_GroupType, OP_GROUP, 0)))
         return NULL;
     if (lx_parse_callback(&g->req, cb) < 0) {
         Py_DECREF(g);
@@ -302,7 +302,8 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     Py_ssize_t n = 0, made = 0, nspec, len;
     Group *g = NULL;
     const char *utf8;
-    int pri, op;
+    const lx_face *f;
+    int pri, op, face;
 
     if (nargs < 2) {
         PyErr_SetString(PyExc_TypeError, "submit_many(name, argument_tuples, callback=None, *, pri=0)");
@@ -315,11 +316,12 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
     }
     if (!(utf8 = PyUnicode_AsUTF8AndSize(name, &len)))   /* a lone surrogate: UnicodeEncodeError */
         return NULL;
-    if ((size_t)len != strlen(utf8) || (op = lx_op_index(utf8)) < 0) {   /* "aio_nop\0..." too */
+    if ((size_t)len != strlen(utf8) || (op = lx_op_index(utf8, &face)) < 0) {   /* "aio_nop\0..." too */
         PyErr_Format(PyExc_ValueError, "no operation named %R", name);
         return NULL;
     }
-    nspec = (Py_ssize_t)strlen(lx_ops[op].args);
+    f = &lx_ops[op].face[face];
+    nspec = (Py_ssize_t)strlen(f->args);
     if (lx_parse_common("submit_many", 1, args + 1, nargs - 1, kwnames, &cb, &pri) < 0)
         return NULL;
     /* A tuple of our own: parsing runs Python code (__fspath__, __index__,
@@ -344,23 +346,23 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         if (PyTuple_Check(item)) {
             if (PyTuple_GET_SIZE(item) != nspec) {
                 PyErr_Format(PyExc_TypeError, "%s takes %zd arguments per request, got %zd",
-                             lx_ops[op].name, nspec, PyTuple_GET_SIZE(item));
+                             f->name, nspec, PyTuple_GET_SIZE(item));
                 goto fail;
             }
             a = &PyTuple_GET_ITEM(item, 0);
         } else if (nspec != 1) {
             PyErr_Format(PyExc_TypeError, "%s needs a tuple of %zd arguments per request",
-                         lx_ops[op].name, nspec);
+                         f->name, nspec);
             goto fail;
         }
-        if (!(kids[made] = lx_request_new(&lx_RequestType, op)))
+        if (!(kids[made] = lx_request_new(&lx_RequestType, op, face)))
             goto fail;
-        if (lx_parse_args(kids[made], lx_ops[op].args, a) < 0) {
+        if (lx_parse_args(kids[made], f->args, a) < 0) {
             made++;
             goto fail;
         }
     }
-    if (!(g = (Group *)lx_request_new(&lx_GroupType, OP_GROUP)) || !(g->slots = PyList_New(n))
+    if (!(g = (Group *)lx_request_new(&lx_GroupType, OP_GROUP, 0)) || !(g->slots = PyList_New(n))
         || lx_parse_callback(&g->req, cb) < 0)
         goto fail;
     g->batch_op = (unsigned char)op;

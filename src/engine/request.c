@@ -126,13 +126,14 @@ int lx_request_clear(Request *r)
     return 0;
 }
 
-Request *lx_request_new(PyTypeObject *type, int op)
+Request *lx_request_new(PyTypeObject *type, int op, int face)
 {
     Request *r = PyObject_GC_New(Request, type);
     if (!r)
         return NULL;
     memset((char *)r + sizeof(PyObject), 0, type->tp_basicsize - sizeof(PyObject));
     r->op = (unsigned char)op;
+    r->face = (unsigned char)face;
     r->fd = -1;
     r->fd2 = AT_FDCWD;
     r->offset = -1;
@@ -234,16 +235,20 @@ static PyObject *request_cancelled(Request *r, PyObject *unused)
 {
     return PyBool_FromLong(r->loop ? lx_future_cancelled(r) : CANCELLED(r));
 }
+static const char *request_name(Request *r)
+{
+    return r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].face[r->face].name;
+}
+
 static PyObject *request_get_name(Request *r, void *c)
 {
-    return PyUnicode_FromString(r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].name);
+    return PyUnicode_FromString(request_name(r));
 }
 
 static PyObject *request_repr(Request *r)
 {
     const char *state = r->finished ? "done" : CANCELLED(r) ? "cancelled" : "pending";
-    return PyUnicode_FromFormat("<linuxaio request %s %s>",
-                                r->op == OP_GROUP ? "aio_group" : lx_ops[r->op].name, state);
+    return PyUnicode_FromFormat("<linuxaio request %s %s>", request_name(r), state);
 }
 
 static PyObject *request_undo(Request *r, PyObject *unused)
@@ -289,21 +294,22 @@ PyTypeObject lx_RequestType = {
 
 /* ---- submission ---- */
 
-/* Every row's function: self is the row number. */
+/* Every row's function, once per face: self is row * LX_NFACES + face. */
 PyObject *lx_submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    int op = (int)PyLong_AsLong(self);
-    const lx_op *row = &lx_ops[op];
+    long id = PyLong_AsLong(self);
+    int op = (int)(id / LX_NFACES), face = (int)(id % LX_NFACES);
+    const lx_face *f = &lx_ops[op].face[face];
     PyObject *cb;
     int pri;
     Request *r;
 
-    if (lx_parse_common(row->name, (Py_ssize_t)strlen(row->args), args, nargs, kwnames, &cb, &pri) < 0)
+    if (lx_parse_common(f->name, (Py_ssize_t)strlen(f->args), args, nargs, kwnames, &cb, &pri) < 0)
         return NULL;
-    if (!(r = lx_request_new(&lx_RequestType, op)))
+    if (!(r = lx_request_new(&lx_RequestType, op, face)))
         return NULL;
     /* The callback first: a refused call must leave the buffer ungrown. */
-    if (lx_parse_callback(r, cb) < 0 || lx_parse_args(r, row->args, args) < 0) {
+    if (lx_parse_callback(r, cb) < 0 || lx_parse_args(r, f->args, args) < 0) {
         Py_DECREF(r);
         return NULL;
     }

@@ -270,3 +270,40 @@ def test_submit_many_knows_every_face(face, tmp_path, scratch_fd):
     if row[UNDOES] and isinstance(value, (int, tuple)):
         os.close(value if isinstance(value, int) else value[0])
 
+
+# ---- two-path rows: each path has its own dir fd ----
+
+def test_aio_rename_link_and_symlink_take_a_relative_destination_from_the_cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a").write_bytes(b"x")
+    got = []
+    linuxaio.aio_rename("a", "b", got.append)
+    linuxaio.flush()
+    linuxaio.aio_link("b", "c", got.append)
+    linuxaio.aio_symlink("b", "d", got.append)
+    linuxaio.flush()
+    assert got == [0, 0, 0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b", "c", "d"]
+
+
+def test_os_twins_resolve_each_path_against_its_own_dir_fd(tmp_path):
+    src_dir, dst_dir = tmp_path / "src", tmp_path / "dst"
+    src_dir.mkdir()
+    dst_dir.mkdir()
+    (src_dir / "f").write_bytes(b"x")
+    sfd = os.open(src_dir, os.O_RDONLY | os.O_DIRECTORY)
+    dfd = os.open(dst_dir, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        got = []
+        _engine.link("f", "g", sfd, dfd, 0, got.append)
+        linuxaio.flush()
+        _engine.rename("f", "h", sfd, dfd, got.append)
+        linuxaio.flush()
+        _engine.symlink("h", "s", dfd, got.append)
+        linuxaio.flush()
+        assert got == [0, 0, 0]
+        assert sorted(p.name for p in dst_dir.iterdir()) == ["g", "h", "s"]
+        assert os.readlink(dst_dir / "s") == "h"
+    finally:
+        os.close(sfd)
+        os.close(dfd)

@@ -39,8 +39,14 @@ static int parse_fd(PyObject *o, int int_only, int *fd)
     return *fd < 0 ? -1 : 0;
 }
 
-static int parse_path(PyObject *o, PyObject **bytes, PyObject **given)
+/* Every path argument comes here: the first (p, x) or the second (P) of a
+ * request.  Each path has its own dir fd (dir_fd, dir_fd2: the letters D
+ * and E), which is what a working-directory handle given as (wd, relpath)
+ * will set, here and nowhere else. */
+static int parse_path(Request *r, PyObject *o, int second)
 {
+    PyObject **bytes = second ? &r->path2 : &r->path;
+    PyObject **given = second ? &r->filename2 : &r->filename;
     if (o == Py_None) {
         PyErr_SetString(PyExc_TypeError, "path must be str, bytes or os.PathLike, not None");
         return -1;
@@ -53,6 +59,15 @@ static int parse_path(PyObject *o, PyObject **bytes, PyObject **given)
         Py_CLEAR(*given);
         return -1;
     }
+    return 0;
+}
+
+/* D, E: a path's dir fd, or None for the cwd (AT_FDCWD, as preset). */
+static int parse_dir_fd(PyObject *o, int *dir_fd)
+{
+    if (o != Py_None && parse_fd(o, 0, dir_fd) < 0)
+        return -1;
+    *dir_fd = usable_fd(*dir_fd);
     return 0;
 }
 
@@ -400,19 +415,13 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
                 if (parse_fd(o, 0, &r->fd) < 0 || !(r->filename = PyLong_FromLong(r->fd)))
                     return -1;
                 r->fd = usable_fd(r->fd);
-            } else if (parse_path(o, &r->path, &r->filename) < 0)
+            } else if (parse_path(r, o, 0) < 0)
                 return -1;
             break;
         case 'D':
-            if (o != Py_None && parse_fd(o, 0, &r->fd2) < 0)
-                return -1;
-            r->fd2 = usable_fd(r->fd2);
-            break;
         case 'E':
-            r->fd = AT_FDCWD;
-            if (o != Py_None && parse_fd(o, 0, &r->fd) < 0)
+            if (parse_dir_fd(o, spec[i] == 'D' ? &r->dir_fd : &r->dir_fd2) < 0)
                 return -1;
-            r->fd = usable_fd(r->fd);
             break;
         case 't':
             if (parse_times(o, r->io.times) < 0)
@@ -423,11 +432,11 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
                 return -1;
             break;
         case 'p':
-            if (parse_path(o, &r->path, &r->filename) < 0)
+            if (parse_path(r, o, 0) < 0)
                 return -1;
             break;
         case 'P':
-            if (parse_path(o, &r->path2, &r->filename2) < 0)
+            if (parse_path(r, o, 1) < 0)
                 return -1;
             break;
         case 'i': {
@@ -521,6 +530,9 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
             if (hold_buffer(r, buffer, writable, v, 0) < 0)
                 return -1;
             break;
+        default:   /* lx_ops_init() refused it at import */
+            PyErr_Format(PyExc_SystemError, "unknown argument letter '%c'", spec[i]);
+            return -1;
         }
     }
     /* Only positioned I/O is tried first: a try that stops short leaves the

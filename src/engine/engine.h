@@ -53,9 +53,9 @@ struct Request {
     unsigned char delivery;    /* DELIVER_CALLBACK, _FUTURE or _SLOT */
     unsigned char memory_only; /* data is not a file mapping (args.c) */
     int fd;
-    int fd2;                   /* dir_fd for the *at() calls; AT_FDCWD by default */
+    int dir_fd;                /* path's dir for the *at() calls; AT_FDCWD by default */
+    int dir_fd2;               /* path2's (rename, link); AT_FDCWD by default */
     int flags;                 /* open(2) flags, AT_* flags and the like */
-    unsigned mode;
     int64_t offset;            /* -1: at the fd's file position */
     int64_t length;
     char *data;                /* view.buf + dataoffset */
@@ -75,6 +75,7 @@ struct Request {
     unsigned char quick;       /* awaited with a loop turn and a spin (future.c) */
     unsigned char in_drain;    /* submitted during drain number drain_serial */
     unsigned drain_serial;     /* the loop drains seen when it was submitted (stamp) */
+    unsigned mode;             /* an argument, here in what was padding */
     PyObject *value;           /* a result object allocated at submission */
     Group *group;              /* the group it belongs to (a reference) */
     Request *gprev, *gnext;    /* its siblings in that group */

@@ -40,7 +40,7 @@ static void run_busy(Request *r)
 static void run_open(Request *r)
 {
     /* O_CLOEXEC as os.open does (PEP 446). */
-    SYSCALL_RESULT(r, openat(r->fd2, path_of(r->path), r->flags | O_CLOEXEC, r->mode));
+    SYSCALL_RESULT(r, openat(r->dir_fd, path_of(r->path), r->flags | O_CLOEXEC, r->mode));
 }
 
 /* open + fstat in one pass: a file object needs both, and the fstat must
@@ -93,12 +93,12 @@ static void run_pwritev(Request *r)
 static void run_stat(Request *r)
 {
     if (r->path)
-        SYSCALL_RESULT(r, fstatat(r->fd2, path_of(r->path), &r->io.st, r->flags));
+        SYSCALL_RESULT(r, fstatat(r->dir_fd, path_of(r->path), &r->io.st, r->flags));
     else
         SYSCALL_RESULT(r, fstat(r->fd, &r->io.st));
 }
 
-static void run_unlink(Request *r) { SYSCALL_RESULT(r, unlinkat(r->fd2, path_of(r->path), r->flags)); }
+static void run_unlink(Request *r) { SYSCALL_RESULT(r, unlinkat(r->dir_fd, path_of(r->path), r->flags)); }
 
 static void run_truncate(Request *r)
 {
@@ -111,17 +111,17 @@ static void run_truncate(Request *r)
 static void run_fsync(Request *r) { SYSCALL_RESULT(r, fsync(r->fd)); }
 static void run_fdatasync(Request *r) { SYSCALL_RESULT(r, fdatasync(r->fd)); }
 
-static void run_mkdir(Request *r) { SYSCALL_RESULT(r, mkdirat(r->fd2, path_of(r->path), r->mode)); }
+static void run_mkdir(Request *r) { SYSCALL_RESULT(r, mkdirat(r->dir_fd, path_of(r->path), r->mode)); }
 
 static void run_rename(Request *r)
 {
-    SYSCALL_RESULT(r, renameat(r->fd2, path_of(r->path), r->fd, path_of(r->path2)));
+    SYSCALL_RESULT(r, renameat(r->dir_fd, path_of(r->path), r->dir_fd2, path_of(r->path2)));
 }
 
 static void run_chmod(Request *r)
 {
     if (r->path)
-        SYSCALL_RESULT(r, fchmodat(r->fd2, path_of(r->path), r->mode, r->flags));
+        SYSCALL_RESULT(r, fchmodat(r->dir_fd, path_of(r->path), r->mode, r->flags));
     else
         SYSCALL_RESULT(r, fchmod(r->fd, r->mode));
 }
@@ -129,19 +129,19 @@ static void run_chmod(Request *r)
 static void run_utime(Request *r)
 {
     if (r->path)
-        SYSCALL_RESULT(r, utimensat(r->fd2, path_of(r->path), r->io.times, r->flags));
+        SYSCALL_RESULT(r, utimensat(r->dir_fd, path_of(r->path), r->io.times, r->flags));
     else
         SYSCALL_RESULT(r, futimens(r->fd, r->io.times));
 }
 
 static void run_symlink(Request *r)
 {
-    SYSCALL_RESULT(r, symlinkat(path_of(r->path), r->fd2, path_of(r->path2)));
+    SYSCALL_RESULT(r, symlinkat(path_of(r->path), r->dir_fd2, path_of(r->path2)));
 }
 
 static void run_link(Request *r)
 {
-    SYSCALL_RESULT(r, linkat(r->fd2, path_of(r->path), r->fd, path_of(r->path2), r->flags));
+    SYSCALL_RESULT(r, linkat(r->dir_fd, path_of(r->path), r->dir_fd2, path_of(r->path2), r->flags));
 }
 
 static void run_readlink(Request *r)
@@ -153,7 +153,7 @@ static void run_readlink(Request *r)
             r->result = -ENOMEM;
             return;
         }
-        n = readlinkat(r->fd2, path_of(r->path), r->heap, size);
+        n = readlinkat(r->dir_fd, path_of(r->path), r->heap, size);
         if (n < 0) {
             r->result = -errno;
             return;
@@ -211,7 +211,7 @@ static void run_readdir(Request *r)
 {
     char buf[32768];
     size_t cap = 0;
-    int dfd = openat(r->fd2, path_of(r->path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dfd = openat(r->dir_fd, path_of(r->path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0) {
         r->result = -errno;
         return;
@@ -305,7 +305,7 @@ static int slurp_into_heap(Request *r, int fd, int64_t want)
 /* open + read + close in one pass through a worker. */
 static void run_slurp(Request *r)
 {
-    int fd = openat(r->fd2, path_of(r->path), O_RDONLY | O_CLOEXEC);
+    int fd = openat(r->dir_fd, path_of(r->path), O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         r->result = -errno;
         return;

@@ -16,8 +16,10 @@
  *   k  fd for the os twins: an int only, negative ones left to the
  *      syscall (EBADF), as os does
  *   x  an fd (as f) or a path (as p)
- *   D  dir_fd for the *at() calls: as f, or None for the cwd
- *   E  a second dir_fd (rename, link: the destination's), as D
+ *   D  the first path's dir_fd for the *at() calls: as f, or None for
+ *      the cwd
+ *   E  the second path's dir_fd (rename, link, symlink: the
+ *      destination's), as D
  *   t  times: None (now), or (atime_ns, mtime_ns)
  *   u  a time in seconds, or None (now): atime, then mtime (two at most)
  *   p  path: str, bytes or os.PathLike, without NUL

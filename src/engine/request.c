@@ -135,7 +135,7 @@ Request *lx_request_new(PyTypeObject *type, int op, int face)
     r->op = (unsigned char)op;
     r->face = (unsigned char)face;
     r->fd = -1;
-    r->fd2 = AT_FDCWD;
+    r->dir_fd = r->dir_fd2 = AT_FDCWD;
     r->offset = -1;
     if (op != OP_GROUP)
         r->flags = lx_ops[op].flags;

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "ops.h"
 #include "future.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -383,10 +384,6 @@ static int hold_buffers(Request *r, PyObject *seq, int writable)
     return 0;
 }
 
-/* What a poller may try itself (lx_pool_help): how large.  A try must cost
- * no more than the linger it replaces. */
-#define TRY_MAX_BYTES (64 * 1024)
-
 int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
 {
     int nu = 0;
@@ -535,13 +532,9 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
             return -1;
         }
     }
-    /* Only positioned I/O is tried first: a try that stops short leaves the
-     * rest to a worker, which a file position moved meanwhile would break.
-     * Only small requests: a try must cost no more than the linger it
-     * replaces (a 64 KiB copy from the page cache: a few microseconds).
-     * Only into memory that is not a file mapping: the copy would read in a
-     * page of one that is on disk. */
-    if (lx_ops[r->op].try_now && E.help && r->offset >= 0 && r->length <= TRY_MAX_BYTES) {
+    /* Worth a poller's try (the backend's policy: workers.c): only into
+     * memory that is not a file mapping, whose copy could wait for a disk. */
+    if (lx_workers_may_try(r)) {
         if (!r->memory_only && buffer)
             r->memory_only = memory_only_buffer(buffer, r->data);
         r->base.tryable = r->memory_only;

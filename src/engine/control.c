@@ -3,29 +3,17 @@
 #define _GNU_SOURCE
 #include "ops.h"
 #include "future.h"
+#include "backend.h"
 
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
-#include <sys/utsname.h>
 
-/* Before Linux 5.9, RWF_NOWAIT did not stop a read from starting readahead
- * I/O: a poller's try could wait to submit it.  Helping is off there. */
-static int kernel_at_least(int major, int minor)
-{
-    struct utsname u;
-    int ma = 0, mi = 0;
-    if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
-        return 0;
-    return ma > major || (ma == major && mi >= minor);
-}
-
-static PyObject *poll_fileno(PyObject *m, PyObject *u) { return PyLong_FromLong(lx_pool_fileno()); }
+static PyObject *poll_fileno(PyObject *m, PyObject *u) { return PyLong_FromLong(lx_completion_fileno()); }
 static PyObject *nreqs(PyObject *m, PyObject *u) { return PyLong_FromSsize_t(E.nreqs); }
 static PyObject *nready(PyObject *m, PyObject *u) { return PyLong_FromUnsignedLong(lx_pool_nready()); }
 static PyObject *npending(PyObject *m, PyObject *u)
 {
-    return PyLong_FromUnsignedLong(lx_pool_nresults() + E.in_hand);
+    return PyLong_FromUnsignedLong(lx_nresults() + E.in_hand);
 }
 static PyObject *nthreads(PyObject *m, PyObject *u) { return PyLong_FromUnsignedLong(lx_pool_nthreads()); }
 
@@ -113,7 +101,7 @@ static PyObject *poll_helps(PyObject *m, PyObject *arg)
     int on = PyObject_IsTrue(arg);
     if (on < 0)
         return NULL;
-    E.help = on;
+    lx_workers_set_help(on);
     Py_RETURN_NONE;
 }
 
@@ -250,14 +238,13 @@ PyMODINIT_FUNC PyInit__engine(void)
         || lx_type_add_methods(&lx_RequestType, lx_poll_request_methods, NULL) < 0
         || PyType_Ready(&lx_GroupType) < 0 || lx_ops_init() < 0)
         return NULL;
-    if (lx_pool_init(lx_run_request, lx_try_request) < 0
-        || (lx_loop_fd = fcntl(lx_pool_fileno(), F_DUPFD_CLOEXEC, 0)) < 0)
+    if (lx_completion_init() < 0 || lx_workers_init() < 0
+        || (lx_loop_fd = fcntl(lx_completion_fileno(), F_DUPFD_CLOEXEC, 0)) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
-    lx_pool_on_abandoned(lx_undo_abandoned);
-    lx_engine_fd = lx_pool_fileno();
+    lx_on_abandoned(lx_undo_abandoned);
+    lx_engine_fd = lx_completion_fileno();
     E.live.live_next = E.live.live_prev = &E.live;
     E.linger_ns = 20 * 1000;
-    E.help = kernel_at_least(5, 9);
     if (!(m = PyModule_Create(&engine_module)))
         return NULL;
     if (PyModule_AddFunctions(m, lx_poll_module_methods) < 0

@@ -8,15 +8,19 @@
  * points into is pinned for that time.
  *
  * The files, each calling only those below it:
- *   control.c   knobs and module init: hands each layer what it needs
- *   poll.c      poll_cb, drain, wait, flush, quick awaits; reinit, fork, exit
- *   group.c     groups, feeders, submit_many
- *   request.c   the Request type, submission, cancel, undo, hand-over
- *   args.c      the letter parser, buffers, times, paths
- *   future.c    asyncio's Future protocol (reaches up only through hooks)
- *   errors.c    errno -> OSError          ops.c   the operation table
- *   pool.c      the thread pool and the result queue
- * Everything but ops.c's run functions and pool.c runs with the GIL. */
+ *   control.c     knobs and module init: hands each layer what it needs
+ *   poll.c        poll_cb, drain, wait, flush, quick awaits; reinit, fork, exit
+ *   group.c       groups, feeders, submit_many
+ *   request.c     the Request type, submission, cancel, undo, hand-over
+ *   args.c        the letter parser, buffers, times, paths
+ *   future.c      asyncio's Future protocol (reaches up only through hooks)
+ *   errors.c      errno -> OSError
+ *   workers.c     the thread-pool backend (backend.h), with the help policy
+ *   ops.c         the run functions and the table (ops.def); results.c
+ *   pool.c        the thread pool, which knows nothing of I/O
+ *   completion.c  the result queue and its eventfd, fed by every backend
+ * Everything but the run functions, pool.c and completion.c runs with the
+ * GIL. */
 #ifndef LINUXAIO_ENGINE_H
 #define LINUXAIO_ENGINE_H
 
@@ -141,7 +145,6 @@ typedef struct {
     int64_t max_poll_time_ns;
     Py_ssize_t max_outstanding;
     int64_t linger_ns;         /* how long poll_cb spins for one more result */
-    int help;                  /* poll_cb runs tryable requests (lx_pool_help) */
     int64_t quick_off_until;   /* a quick await's spin missed: none until then */
     int64_t op_ns[256];        /* recent run time of each operation (moving average) */
     Group live;                /* list head of unfinished groups */
@@ -289,9 +292,6 @@ void lx_group_kick(Group *g);
 int lx_hand_over(Request *r, PyObject *cb, PyObject *value, int failed);
 void lx_tell_awaiter(Request *r, PyObject *cb);
 void lx_engine_cancelled(Request *r, PyObject *cb);
-/* The pool's run and try functions (pool.h). */
-void lx_run_request(lx_req *base);
-int lx_try_request(lx_req *base);
 
 /* ---- group.c ---- */
 

@@ -2,6 +2,7 @@
  * walk up a chain of any depth, and submit_many's batches. */
 #include "ops.h"
 #include "future.h"
+#include "backend.h"
 
 #include <string.h>
 
@@ -379,7 +380,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         E.nreqs++;
         bases[i] = &r->base;   /* kids[i]'s reference becomes the engine's */
     }
-    lx_pool_submit_many(bases, (unsigned long)n);
+    lx_backend_of(&g->req)->submit(bases, (unsigned long)n);
     lx_group_kick(g);
     PyMem_Free(kids);
     PyMem_Free(bases);

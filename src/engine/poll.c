@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "ops.h"
 #include "future.h"
+#include "backend.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -76,11 +77,9 @@ int lx_await_quick_ok(Request *r)
     if (__atomic_load_n(&r->base.state, __ATOMIC_RELAXED) >= LX_QUEUED && !r->finished && E.linger_ns
         && E.op_ns[r->op] < QUICK_OP_NS
         && E.nreqs == 1
-        /* alone in flight, so a running worker is one just done with an
-         * earlier request: it spins for the next as soon as it is back */
-        && lx_pool_nready() <= lx_pool_nspinning() + lx_pool_nrunning()
+        && lx_backend_of(r)->quick_ok()
         && now_ns() >= E.quick_off_until) {
-        lx_pool_expect(&r->base);   /* no eventfd wake-up for it */
+        lx_expect(&r->base);   /* no eventfd wake-up for it */
         return 1;
     }
     return 0;
@@ -91,37 +90,37 @@ int lx_await_take(Request *r)
     int rc;
     if (r->finished)
         return 1;   /* a drain during the loop's turn got it first */
-    if (!lx_pool_take_one(&r->base, QUICK_SPIN_NS)) {
+    if (!lx_take_one(&r->base, QUICK_SPIN_NS)) {
         if (r->finished)
             return 1;
         E.quick_off_until = now_ns() + QUICK_BACKOFF_NS;
         return 0;
     }
     rc = handle(r);
-    lx_pool_settle_signal();
+    lx_settle_signal();
     return rc < 0 ? -1 : 1;
 }
 
-/* Can anything still finish without more submissions?  Read in the order
- * requests move (ready -> running -> results) so none slips between. */
-static int progress_possible(void)
-{
-    unsigned long ready = lx_pool_nready();
-    unsigned long running = lx_pool_nrunning();
-    if (lx_pool_nresults() || E.in_hand || running)
-        return 1;
-    if (ready)
-        return lx_pool_max_threads() > 0;
-    return lx_pool_in_flight();   /* one a helper is giving back (pool.h) */
-}
-
+/* Can anything still finish without more submissions?  Every backend is
+ * asked before the sink is looked at: requests move from a backend to the
+ * sink, so none slips between the reads. */
 static int check_progress(void)
 {
-    if (progress_possible())
+    const lx_backend *stuck = NULL;
+    for (int i = 0; i < LX_NBACKENDS; i++) {
+        int rc = lx_backends[i]->can_finish();
+        if (rc > 0)
+            return 0;
+        if (rc == 0)
+            stuck = lx_backends[i];
+    }
+    if (lx_nresults() || E.in_hand)
         return 0;
-    PyErr_Format(PyExc_RuntimeError,
-                 "%zd requests outstanding but none can finish (max_parallel is %u)",
-                 E.nreqs, lx_pool_max_threads());
+    for (int i = 0; !stuck && i < LX_NBACKENDS; i++)
+        if (lx_backends[i]->confirm_idle())
+            return 0;
+    PyErr_Format(PyExc_RuntimeError, "%zd requests outstanding but none can finish (%s)",
+                 E.nreqs, stuck ? stuck->stuck_why : "none in flight");
     return -1;
 }
 
@@ -132,12 +131,12 @@ static int check_progress(void)
  * wait for results that are never coming back to the pool. */
 static int wait_results(void)
 {
-    while (E.nreqs > 0 && !lx_pool_nresults() && !E.in_hand) {
+    while (E.nreqs > 0 && !lx_nresults() && !E.in_hand) {
         int rc;
         if (check_progress() < 0)
             return -1;
         Py_BEGIN_ALLOW_THREADS
-        rc = lx_pool_wait_results(100 * 1000000LL);
+        rc = lx_wait_results(100 * 1000000LL);
         Py_END_ALLOW_THREADS
         /* A signal may have landed on another thread: Python runs handlers
          * in the main thread only when it checks, so check every time. */
@@ -170,10 +169,31 @@ static int wait_results(void)
  * touches few (a walk over a long queue misses the cache at every step). */
 #define TAKE_FIRST 16
 #define TAKE_CHUNK 256
-/* How many queued requests a poller runs itself at most (lx_pool_help). */
-#define HELP_MAX 4
 
 static void drop_late(void);
+
+/* No result ready, but some may follow within microseconds: ask the
+ * backends to do a worker's job meanwhile if one cannot block (help), or
+ * spin for them (linger).  A loop's drain does not help, and spins only for
+ * requests it did not submit itself: it may not hand out the results of
+ * those before the loop's next turn.  1 if results may wait now. */
+static int help_or_linger(int for_loop, int one_by_one)
+{
+    for (int i = 0; i < LX_NBACKENDS; i++) {
+        const lx_backend *b = lx_backends[i];
+        if (!for_loop && b->can_help()) {
+            int helped;
+            Py_BEGIN_ALLOW_THREADS
+            helped = b->help(one_by_one);
+            Py_END_ALLOW_THREADS
+            if (helped)
+                return 1;
+        }
+        if (E.linger_ns && (!for_loop || b->in_flight() > lx_D.submitted) && b->linger(E.linger_ns))
+            return 1;
+    }
+    return 0;
+}
 
 static PyObject *poll_results(int for_loop)
 {
@@ -215,13 +235,10 @@ static PyObject *poll_results(int for_loop)
             }
             if (chunk < TAKE_CHUNK)
                 chunk *= 2;
-            if (!(E.hand = lx_pool_take_results(want, &E.in_hand))) {
+            if (!(E.hand = lx_take_results(want, &E.in_hand))) {
                 /* Results often follow within microseconds: rather than
-                 * return to a trip through the eventfd and the poll, do a
-                 * worker's job meanwhile if one cannot block, or spin for
-                 * them.  A loop's drain does not help, and spins only for
-                 * requests it did not submit itself: it may not hand out
-                 * the results of those before the loop's next turn. */
+                 * return to a trip through the eventfd and the poll, help
+                 * make them or spin for them (help_or_linger). */
                 int64_t t;
                 if (!done)
                     break;   /* none was ready: return at once */
@@ -231,19 +248,7 @@ static PyObject *poll_results(int for_loop)
                 t = now_ns();
                 if (t - started > MORE_NS || (deadline && t >= deadline))
                     break;
-                if (!for_loop && E.help && lx_pool_can_help()) {
-                    int helped;
-                    /* under max_poll_time, one at a time between looks at the clock */
-                    int max = deadline ? 1 : HELP_MAX;
-                    Py_BEGIN_ALLOW_THREADS
-                    helped = lx_pool_help(max);
-                    Py_END_ALLOW_THREADS
-                    if (helped)
-                        continue;
-                }
-                if (E.linger_ns
-                    && (!for_loop || lx_pool_nready() + lx_pool_nrunning() > lx_D.submitted)
-                    && lx_pool_linger(E.linger_ns))
+                if (help_or_linger(for_loop, deadline != 0))
                     continue;
                 break;
             }
@@ -260,11 +265,11 @@ static PyObject *poll_results(int for_loop)
             break;
     }
     if (E.hand) {   /* back to the pool, in front, eventfd still readable */
-        lx_pool_return_results(E.hand, E.in_hand);
+        lx_return_results(E.hand, E.in_hand);
         E.hand = NULL;
         E.in_hand = 0;
     }
-    lx_pool_settle_signal();
+    lx_settle_signal();
     if (for_loop)
         lx_D.draining--;
     return rc < 0 ? NULL : PyLong_FromUnsignedLong(done);
@@ -373,7 +378,7 @@ static void drop_list(lx_req *list)
     }
 }
 
-static void drop_late(void) { drop_list(lx_pool_take_late()); }
+static void drop_late(void) { drop_list(lx_take_late()); }
 
 static void drop_all(lx_req *list)
 {
@@ -403,28 +408,31 @@ static void drop_all(lx_req *list)
 static PyObject *reinit(PyObject *m, PyObject *unused)
 {
     unsigned long n;
-    lx_req **stuck;
-    long nstuck;
-    Py_BEGIN_ALLOW_THREADS
-    lx_pool_stop(REINIT_GRACE_NS);
-    /* Still running (an empty pipe, a hung NFS server): abandoned, so that
-     * reinit() returns and fresh workers start.  Without memory for that,
-     * wait as before. */
-    while (!(stuck = lx_pool_abandon(&nstuck)) && nstuck < 0)
-        lx_pool_stop(REINIT_GRACE_NS);
-    Py_END_ALLOW_THREADS
-    /* The engine keeps its reference to each, and the buffers it writes
-     * into, until it comes back (drop_late).  lx_tell_awaiter() may let
-     * another thread run, and a poll_cb() there drop one that came back:
-     * hold each meanwhile. */
-    for (long i = 0; i < nstuck; i++)
-        Py_INCREF(REQ_OF(stuck[i]));
-    for (long i = 0; i < nstuck; i++) {
-        forget(REQ_OF(stuck[i]));
-        Py_DECREF(REQ_OF(stuck[i]));
+    for (int b = 0; b < LX_NBACKENDS; b++) {
+        const lx_backend *be = lx_backends[b];
+        lx_req **stuck;
+        long nstuck;
+        Py_BEGIN_ALLOW_THREADS
+        be->stop(REINIT_GRACE_NS);
+        /* Still running (an empty pipe, a hung NFS server): abandoned, so
+         * that reinit() returns and fresh workers start.  Without memory
+         * for that, wait as before. */
+        while (!(stuck = be->abandon(&nstuck)) && nstuck < 0)
+            be->stop(REINIT_GRACE_NS);
+        Py_END_ALLOW_THREADS
+        /* The engine keeps its reference to each, and the buffers it writes
+         * into, until it comes back (drop_late).  tell_awaiter() may let
+         * another thread run, and a poll_cb() there drop one that came back:
+         * hold each meanwhile. */
+        for (long i = 0; i < nstuck; i++)
+            Py_INCREF(REQ_OF(stuck[i]));
+        for (long i = 0; i < nstuck; i++) {
+            forget(REQ_OF(stuck[i]));
+            Py_DECREF(REQ_OF(stuck[i]));
+        }
+        free(stuck);
     }
-    free(stuck);
-    drop_all(lx_pool_take_results(0, &n));
+    drop_all(lx_take_results(0, &n));
     drop_late();
     Py_RETURN_NONE;
 }
@@ -434,9 +442,11 @@ static PyObject *loop_fileno(PyObject *m, PyObject *unused) { return PyLong_From
 static PyObject *after_fork(PyObject *m, PyObject *unused)
 {
     /* the child's eventfd is new: the duplicate must follow it */
-    if (dup3(lx_pool_fileno(), lx_loop_fd, O_CLOEXEC) < 0)
+    if (dup3(lx_completion_fileno(), lx_loop_fd, O_CLOEXEC) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
-    drop_all(lx_pool_orphans());
+    for (int i = 0; i < LX_NBACKENDS; i++)
+        drop_list(lx_backends[i]->orphans());
+    drop_all(lx_completion_orphans());
     E.nreqs = 0;   /* the parent's requests are nowhere here */
     Py_RETURN_NONE;
 }
@@ -444,7 +454,7 @@ static PyObject *after_fork(PyObject *m, PyObject *unused)
 static PyObject *at_exit(PyObject *m, PyObject *timeout)
 {
     double t = PyFloat_AsDouble(timeout);
-    unsigned left;
+    unsigned left = 0;
     if (t == -1.0 && PyErr_Occurred())
         return NULL;
     /* EXIT_GRACE is the user's: out of range, or NaN, it must not make an
@@ -453,9 +463,9 @@ static PyObject *at_exit(PyObject *m, PyObject *timeout)
         t = 0;
     else if (t > 1e9)
         t = 1e9;
-    lx_pool_set_max_threads(0);
     Py_BEGIN_ALLOW_THREADS
-    left = lx_pool_stop((int64_t)(t * 1e9));
+    for (int i = 0; i < LX_NBACKENDS; i++)
+        left += lx_backends[i]->shutdown((int64_t)(t * 1e9));
     Py_END_ALLOW_THREADS
     return PyLong_FromUnsignedLong(left);
 }
@@ -476,7 +486,7 @@ static PyObject *request_take(Request *r, PyObject *unused)
 /* The submitter will not take its result after all: signal it as usual. */
 void lx_await_abandon(Request *r)
 {
-    lx_pool_unexpect(&r->base);
+    lx_unexpect(&r->base);
 }
 
 static PyObject *request_abandon(Request *r, PyObject *unused)

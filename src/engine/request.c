@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "ops.h"
 #include "future.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -153,26 +154,6 @@ void lx_set_finished(Request *r)
         PyObject_GC_Track(r);
 }
 
-void lx_run_request(lx_req *base)
-{
-    Request *r = REQ_OF(base);
-    if (__atomic_load_n(&base->cancelled, __ATOMIC_ACQUIRE))
-        return;
-    lx_ops[r->op].run(r);
-    r->ran = 1;
-}
-
-/* In a poller with nothing else to do (lx_pool_help): no GIL either. */
-int lx_try_request(lx_req *base)
-{
-    Request *r = REQ_OF(base);
-    int rc;
-    if (__atomic_load_n(&base->cancelled, __ATOMIC_ACQUIRE))
-        return 1;   /* finished unrun, as a worker would leave it */
-    if ((rc = lx_ops[r->op].try_now(r)) > 0)
-        r->ran = 1;
-    return rc;
-}
 /* Cancel r and, for a group, everything under it: a walk down the children
  * and back up through their r->group, not recursion, since chains of nested
  * groups may be a million deep.  It runs no Python code, so the tree cannot
@@ -187,7 +168,7 @@ void lx_request_cancel(Request *r)
         if (c->finished)
             ;   /* its callback is running, and it leaves the group after */
         else if (c->op != OP_GROUP)
-            lx_pool_cancel(&c->base);
+            lx_backend_of(c)->cancel(&c->base);
         else {
             Group *g = (Group *)c;
             g->req.base.cancelled = 1;
@@ -317,7 +298,10 @@ PyObject *lx_submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     lx_stamp(r, 1);
     E.nreqs++;
     Py_INCREF(r);   /* the engine's reference, dropped at completion */
-    lx_pool_submit(&r->base);
+    {
+        lx_req *base = &r->base;
+        lx_backend_of(r)->submit(&base, 1);
+    }
     return (PyObject *)r;
 }
 
@@ -328,7 +312,7 @@ void lx_group_kick(Group *g)
 {
     if (!g->queued && !g->req.finished) {
         g->queued = 1;
-        lx_pool_complete(&g->req.base);
+        lx_complete(&g->req.base, NULL);
     }
 }
 

@@ -8,6 +8,7 @@ must refuse every kind of bad argument its letters say it refuses, queueing
 nothing.
 """
 import ast
+import importlib.util
 import os
 import re
 from pathlib import Path
@@ -80,6 +81,14 @@ def test_every_face_has_a_stub(face):
         assert [a.arg for a in stub.args.kwonlyargs] == ["pri"]
     else:
         assert stub.args.vararg is not None
+
+
+def test_the_stub_is_written_from_the_table():
+    spec = importlib.util.spec_from_file_location("engine_stub", ROOT / "tools/engine_stub.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    text = (ROOT / "src/linuxaio/_engine.pyi").read_text()
+    assert tool.rewritten(text) == text, "run python tools/engine_stub.py"
 
 
 def test_the_stub_has_no_face_the_table_lacks():

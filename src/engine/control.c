@@ -1,5 +1,7 @@
-/* control.c: counters, knobs, and module init, which hands each layer
- * what it needs of the layers above (the future's hooks, the pool's run). */
+/* control.c: counters, knobs, and module init, which hands the lower
+ * layers what they need of the upper ones (the future's hooks, the sink's
+ * undo of an abandoned request) and turns every face of every row of the
+ * operation table into a module function. */
 #define _GNU_SOURCE
 #include "ops.h"
 #include "future.h"
@@ -7,6 +9,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <string.h>
 
 static PyObject *poll_fileno(PyObject *m, PyObject *u) { return PyLong_FromLong(lx_completion_fileno()); }
 static PyObject *nreqs(PyObject *m, PyObject *u) { return PyLong_FromSsize_t(E.nreqs); }
@@ -227,6 +230,33 @@ done:
     return rc;
 }
 
+/* __all__, what linuxaio re-exports (from ._engine import *): every public
+ * name but the os twins, which linuxaio.os wraps, and the AT_* flags. */
+static int add_all(PyObject *m)
+{
+    PyObject *all = PyList_New(0), *key, *value;
+    Py_ssize_t pos = 0;
+    if (!all)
+        return -1;
+    while (PyDict_Next(PyModule_GetDict(m), &pos, &key, &value)) {
+        const char *name = PyUnicode_AsUTF8(key);
+        int face;
+        if (!name)
+            goto fail;
+        if (name[0] == '_' || !strncmp(name, "AT_", 3)
+            || (lx_op_index(name, &face) >= 0 && face == FACE_OS))
+            continue;
+        if (PyList_Append(all, key) < 0)
+            goto fail;
+    }
+    if (PyList_Sort(all) < 0 || PyModule_AddObject(m, "__all__", all) < 0)
+        goto fail;
+    return 0;
+fail:
+    Py_DECREF(all);
+    return -1;
+}
+
 PyMODINIT_FUNC PyInit__engine(void)
 {
     PyObject *m;
@@ -254,7 +284,7 @@ PyMODINIT_FUNC PyInit__engine(void)
         || PyModule_AddIntConstant(m, "PRI_MIN", LX_PRI_MIN) < 0
         || PyModule_AddIntConstant(m, "PRI_MAX", LX_PRI_MAX) < 0
         || PyModule_AddIntConstant(m, "AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW) < 0
-        || PyModule_AddIntConstant(m, "AT_REMOVEDIR", AT_REMOVEDIR) < 0) {
+        || PyModule_AddIntConstant(m, "AT_REMOVEDIR", AT_REMOVEDIR) < 0 || add_all(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -438,6 +438,31 @@ def test_binary_writes_like_the_builtin(tmp_path, run, buffering):
         assert ours.read_bytes() == ref.read_bytes(), mode
 
 
+@pytest.mark.parametrize("mode", ["a+b", "ab", "r+b"])
+def test_a_write_of_exactly_the_buffer_size_tells_like_the_builtin(tmp_path, run, mode):
+    """3.13's builtin writes a piece of buffer_size bytes straight through
+    (3.11 and 3.12 buffer it): under O_APPEND, tell() shows which."""
+    for path in (tmp_path / "ref", tmp_path / "ours"):
+        path.write_bytes(b"x" * 100)
+    with open(tmp_path / "ref", mode, buffering=16) as g:
+        g.seek(10)
+        g.write(b"z" * 16)          # into the empty buffer, which it fills
+        want = [g.tell()]
+        g.write(b"w" * 3)
+        want.append(g.tell())
+
+    async def main():
+        async with linuxaio.open(tmp_path / "ours", mode, buffering=16) as f:
+            await f.seek(10)
+            await f.write(b"z" * 16)
+            got = [await f.tell()]
+            await f.write(b"w" * 3)
+            got.append(await f.tell())
+        return got
+    assert run(main) == want
+    assert (tmp_path / "ours").read_bytes() == (tmp_path / "ref").read_bytes()
+
+
 def test_read1_readinto1_peek(tmp_path, run):
     data = binary_data(200_000, seed=3)
     p = tmp_path / "f"

@@ -17,7 +17,7 @@ import linuxaio
 import linuxaio.os as aos
 
 from async_helpers import fd_count
-from aio_helpers import idle_workers_after_quick_requests
+from aio_helpers import idle_workers_after_quick_requests, wait_until
 
 LOOPS = ["asyncio", "uvloop"]
 
@@ -355,6 +355,15 @@ def test_other_threads_drains_do_not_break_the_turn_rule(tmp_path):
         await aos.stat(p)
         await aos.stat(p)
 
+    def park_b():
+        """Hold B's loop in a callback, where it cannot drain, until the
+        returned event is set: a result this thread waits for is then
+        not taken away by B's drain (the wait used to spin for ever)."""
+        parked, go = threading.Event(), threading.Event()
+        loop_b.call_soon_threadsafe(lambda: (parked.set(), go.wait(20)))
+        assert parked.wait(20)
+        return go
+
     async def main():
         loop = asyncio.get_running_loop()
         await aos.stat(p)
@@ -364,17 +373,19 @@ def test_other_threads_drains_do_not_break_the_turn_rule(tmp_path):
         misses = 0
         try:
             for _ in range(30):
+                go = park_b()
                 linuxaio.aio_nop(None)
-                while linuxaio.npending() == 0:
-                    pass                        # a result waits: this turn runs A's drain
-                await asyncio.sleep(0)          # this step runs before that drain
+                wait_until(lambda: linuxaio.npending(), what="the nop's result")
+                await asyncio.sleep(0)          # a result waits: this turn runs A's drain,
+                go.set()                        # after this step
                 ran = []
                 loop.call_soon(ran.append, 1)
                 r = _engine.read(rfd, 1, loop)  # what aos.read(rfd, 1) awaits
-                asyncio.run_coroutine_threadsafe(b_two_awaits(), loop_b).result()
+                asyncio.run_coroutine_threadsafe(b_two_awaits(), loop_b).result(20)
+                go = park_b()
                 os.write(wfd, b"x")
-                while linuxaio.npending() == 0 and linuxaio.nreqs() > 2:
-                    pass                        # r's result waits (or B's loop took it)
+                wait_until(lambda: linuxaio.npending(), what="r's result")
+                go.set()                        # B's loop may take it now, or A's
                 assert await r == b"x"
                 misses += not ran
         finally:
@@ -463,3 +474,42 @@ def test_reinit_cancels_tasks_awaiting_dropped_requests():
         assert (await aos.stat("/")).st_ino == os.stat("/").st_ino   # a fresh engine works
 
     asyncio.run(main())
+
+
+def test_a_standby_that_takes_a_blocking_request_leaves_none_stranded():
+    """One worker blocked, one asleep as the armed standby, two requests
+    queued that dispatch() left to it: the first blocks the standby too (a
+    read of an empty pipe).  The second must still run, on a new worker
+    (the thread limit allows it), not wait for ever behind both."""
+    import time
+    from linuxaio import _engine
+    for _ in range(200):                        # requests look quick to dispatch()
+        linuxaio.aio_nop(None)
+        linuxaio.flush()
+    linuxaio.max_parallel(2)                    # 2 threads while the scene is set
+    wait_until(lambda: linuxaio.nthreads() <= 2, what="extra workers gone")
+    pipes = [os.pipe(), os.pipe()]
+    try:
+        _engine.read(pipes[0][0], 1, None)      # blocks a worker
+        wait_until(lambda: linuxaio.nready() == 0, what="the first read started")
+        ran = []
+        linuxaio.aio_nop(ran.append)            # another worker runs it, then sleeps armed
+        wait_until(lambda: linuxaio.poll_cb() or ran, what="the nop")
+        assert linuxaio.nthreads() == 2
+        linuxaio.min_parallel(4)                # room for 2 more threads now
+        time.sleep(0.01)                        # the other worker asleep, armed
+        _engine.read(pipes[1][0], 1, None, pri=1)   # the standby takes this one first
+        done = []
+        linuxaio.aio_nop(done.append)
+        t0 = time.monotonic()
+        while not done and time.monotonic() - t0 < 2:
+            linuxaio.poll_cb()
+            time.sleep(0.001)
+        assert done == [0], "a request was left queued behind two blocked workers"
+    finally:
+        for _, w in pipes:
+            os.write(w, b"z")
+        linuxaio.flush()
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)

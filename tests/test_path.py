@@ -23,6 +23,8 @@ import linuxaio
 from linuxaio import _path as lpath
 from linuxaio._path import Path
 
+from aio_helpers import run_python
+
 RUNNERS = ("asyncio", "uvloop", "trio")
 
 # 3.13's pathlib changed what some patterns mean ("**" last matches files too,
@@ -129,7 +131,8 @@ def snapshot(root: pathlib.Path) -> dict:
             if stat.S_ISLNK(st.st_mode):
                 info.append(rel(os.readlink(p), root))
             elif stat.S_ISREG(st.st_mode):
-                info += [st.st_nlink, open(p, "rb").read()]
+                with open(p, "rb") as f:
+                    info += [st.st_nlink, f.read()]
             out[os.path.relpath(p, root)] = info
     return out
 
@@ -697,6 +700,109 @@ def test_rglob_batches_and_depth(run, tmp_path, monkeypatch):
                 got = [p async for p in Path(root).rglob(pat)]
                 assert same_results(got, root.rglob(pat)), (batch, pat)
     run(main)
+
+
+def _twenty_dirs(root: pathlib.Path) -> pathlib.Path:
+    """root/d00 .. root/d19, each holding one f.txt: 20 matches of */*.txt."""
+    for i in range(20):
+        (root / f"d{i:02}").mkdir(parents=True)
+        (root / f"d{i:02}" / "f.txt").write_bytes(b"f")
+    return root
+
+
+def _failing_scandir(monkeypatch, bad: str, err: int) -> None:
+    """Make the walk's directory read of bad fail with err, as the engine would
+    report it (alone, or as one result of a batch)."""
+    real_run = lpath._run
+    exc = OSError(err, os.strerror(err), bad)
+
+    def fake_run(fn, *args):
+        if fn is lpath._engine.scandir and str(args[0]) == bad:
+            async def fail():
+                raise exc
+            return fail()
+        if fn is lpath._engine.submit_many and args[0] == "scandir":
+            async def batch():
+                results = await real_run(fn, *args)
+                return [exc if str(a[0]) == bad else r for a, r in zip(args[1], results)]
+            return batch()
+        return real_run(fn, *args)
+    monkeypatch.setattr(lpath, "_run", fake_run)
+
+
+@pytest.mark.parametrize("err", [errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR,
+                                 errno.ELOOP])
+def test_glob_skips_the_errors_it_documents(run, tmp_path, monkeypatch, err):
+    root = _twenty_dirs(tmp_path / "r")
+    _failing_scandir(monkeypatch, str(root / "d07"), err)
+
+    async def main():
+        got = sorted([p.parent.name async for p in Path(root).glob("*/*.txt")])
+        assert got == [f"d{i:02}" for i in range(20) if i != 7]
+    run(main)
+
+
+@pytest.mark.parametrize("method", ["glob", "rglob"])
+@pytest.mark.parametrize("err", [errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EIO])
+def test_glob_raises_any_other_error(run, tmp_path, monkeypatch, err, method):
+    """Any other error is raised, after the matches found before it: never a
+    shorter list of matches, silently."""
+    root = _twenty_dirs(tmp_path / "r")
+    _failing_scandir(monkeypatch, str(root / "d07"), err)
+
+    async def main():
+        got = []
+        with pytest.raises(OSError) as info:
+            async for p in getattr(Path(root), method)("*.txt" if method == "rglob" else "*/*.txt"):
+                got.append(p)
+        assert info.value.errno == err and info.value.filename == str(root / "d07")
+        assert all(p.name == "f.txt" and p.parent.name != "d07" for p in got)
+    run(main)
+
+
+def test_glob_raises_name_too_long_as_pathlib_3_11(run, tree):
+    async def main():
+        with pytest.raises(OSError) as info:
+            [p async for p in Path(tree).glob("x" * 300)]
+        assert info.value.errno == errno.ENAMETOOLONG
+    run(main)
+
+
+@pytest.mark.parametrize("method", ["glob", "rglob"])
+def test_glob_out_of_fds_raises_emfile(tmp_path, method):
+    """The reported bug: with every fd in use, glob found 0 of 20 matches and
+    said nothing.  Run in a child: it exhausts its fds on purpose."""
+    root = _twenty_dirs(tmp_path / "r")
+    pattern = "f.txt" if method == "rglob" else "*/f.txt"
+    code = f"""if True:
+        import asyncio, errno, os, resource
+        from linuxaio import Path
+
+        async def main():
+            root = Path({str(root)!r})
+            found = len([p async for p in root.{method}({pattern!r})])
+            resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+            fillers = []
+            try:
+                while True:
+                    fillers.append(os.open("/dev/null", os.O_RDONLY))
+            except OSError as exc:
+                assert exc.errno == errno.EMFILE
+            try:
+                n = len([p async for p in root.{method}({pattern!r})])
+                outcome = f"{{n}} matches"
+            except OSError as exc:
+                outcome = "raised " + errno.errorcode[exc.errno]
+            finally:
+                for fd in fillers:
+                    os.close(fd)
+            print(found, outcome)
+
+        asyncio.run(main())
+    """
+    proc, _ = run_python(code, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["20", "raised", "EMFILE"]
 
 
 def test_with_stat(run, tree):

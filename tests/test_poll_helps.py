@@ -1,9 +1,10 @@
 """poll_cb() helps: with the workers busy, it runs queued page-cache reads itself.
 
-Each test occupies every worker with aio_busy, queues reads behind them,
-and gets a poll_cb() to the point where it would wait (it has handled one
-result: a cancelled request).  What that poll_cb() ran is then plain to see:
-the busy workers cannot have run anything.
+Each test occupies every worker with a read of an empty pipe, queues reads
+behind them, and gets a poll_cb() to the point where it would wait (it has
+handled one result: a cancelled request).  What that poll_cb() ran is then
+plain to see: the blocked workers cannot have run anything until flush()
+releases them.
 """
 import ctypes
 import mmap
@@ -18,7 +19,6 @@ from aio_helpers import idle_workers_after_quick_requests, wait_started, wait_un
 
 PAGE = mmap.PAGESIZE
 THREADS = 4          # conftest's default thread limit
-BUSY = 0.4           # seconds the workers are kept busy
 
 
 @pytest.fixture
@@ -34,13 +34,42 @@ def cached(tmp_path):
     os.close(fd)
 
 
+_blockers = []       # (read end, write end) of the pipes whose reads occupy the workers
+
+
 def occupy_workers(n=THREADS):
-    """Every worker runs an aio_busy; returns when none is left queued."""
+    """Every worker blocked in a read(2) of an empty pipe until flush()
+    releases it; returns when none is left queued.  (Not aio_busy: on a
+    loaded machine its fixed time could run out before the poll_cb under
+    test, and a worker set free took the reads meant for the poller.)"""
     linuxaio.min_parallel(n)
-    busy = [linuxaio.aio_busy(BUSY) for _ in range(n)]
+    busy = []
+    for _ in range(n):
+        rfd, wfd = os.pipe()
+        _blockers.append((rfd, wfd))
+        busy.append(linuxaio.aio_read(rfd, None, 1, bytearray(1), 0, None))  # never tried
     wait_started()
     wait_until(lambda: linuxaio.nthreads() >= n, what="workers started")
     return busy
+
+
+def flush():
+    """Release the occupied workers, then linuxaio.flush()."""
+    pipes = list(_blockers)
+    _blockers.clear()
+    for _, wfd in pipes:
+        os.write(wfd, b"x")
+    linuxaio.flush()
+    for rfd, wfd in pipes:      # only now: no read of them can still be running
+        os.close(rfd)
+        os.close(wfd)
+
+
+@pytest.fixture(autouse=True)
+def release_workers():
+    """A test that failed before its flush() must not leave workers blocked."""
+    yield
+    flush()
 
 
 def poll_once_with_a_result():
@@ -68,6 +97,15 @@ def is_cached(fd, offset, length=PAGE):
         libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
 
 
+def skip_if_the_rest_came_at_once(handled, got, fd):
+    """The poller's preadv2(RWF_NOWAIT) may start readahead of the page it
+    finds missing (Linux allows that), and on fast storage the page can
+    arrive within the call: the read then does not stop short at all, and
+    the test's premise is gone (seen here 1 run in 4 on a loaded VM)."""
+    if handled == 2 and got == [2 * PAGE] and is_cached(fd, PAGE):
+        pytest.skip("the missing page was read in within the poller's RWF_NOWAIT call")
+
+
 def evict(fd, offset, length):
     assert is_cached(fd, offset, length)
     os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
@@ -90,15 +128,13 @@ def test_poll_cb_runs_cached_reads_while_the_workers_are_busy(cached):
     occupy_workers()
     results, bufs = {}, {}
     reads(fd, range(16), results, bufs)
-    t0 = time.monotonic()
     handled = poll_once_with_a_result()
-    assert time.monotonic() - t0 < BUSY / 2
-    assert handled == 17   # the nop and every read, while the workers slept
+    assert handled == 17   # the nop and every read, while the workers were blocked
     assert results == {i: PAGE for i in range(16)}
     for i in range(16):
         assert bufs[i] == data[i * PAGE:(i + 1) * PAGE] == os.pread(fd, PAGE, i * PAGE)
     assert linuxaio.nreqs() == THREADS   # only the busy ones
-    linuxaio.flush()
+    flush()
 
 
 def test_poll_helps_false_leaves_them_to_the_workers(cached):
@@ -109,7 +145,7 @@ def test_poll_helps_false_leaves_them_to_the_workers(cached):
     reads(fd, range(4), results, bufs)
     assert poll_once_with_a_result() == 1
     assert results == {} and linuxaio.nready() == 4
-    linuxaio.flush()
+    flush()
     assert results == {i: PAGE for i in range(4)}
     assert bufs[3] == data[3 * PAGE:4 * PAGE]
 
@@ -122,7 +158,7 @@ def test_uncached_read_goes_to_a_worker(cached):
     reads(fd, [5], results, bufs)
     assert poll_once_with_a_result() == 1   # RWF_NOWAIT said "would block"
     assert results == {} and linuxaio.nready() == 1
-    linuxaio.flush()
+    flush()
     assert results == {5: PAGE} and bufs[5] == data[5 * PAGE:6 * PAGE]
 
 
@@ -139,9 +175,11 @@ def test_a_read_that_stops_short_is_finished_by_a_worker(cached):
     buf = bytearray(2 * PAGE)
     got = []
     linuxaio.aio_read(fd, 0, 2 * PAGE, buf, 0, got.append)
-    assert poll_once_with_a_result() == 1
+    handled = poll_once_with_a_result()
+    skip_if_the_rest_came_at_once(handled, got, fd)
+    assert handled == 1
     assert got == [] and linuxaio.nready() == 1   # the rest waits for a worker
-    linuxaio.flush()
+    flush()
     assert got == [2 * PAGE]
     assert buf == data[:2 * PAGE]
 
@@ -156,7 +194,7 @@ def test_a_short_read_at_the_end_of_the_file_is_the_result(cached):
     assert poll_once_with_a_result() == 3
     assert got == [PAGE, 0]
     assert buf[:PAGE] == data[-PAGE:]
-    linuxaio.flush()
+    flush()
 
 
 def test_read_errors_come_from_the_worker_unchanged(tmp_path):
@@ -166,7 +204,7 @@ def test_read_errors_come_from_the_worker_unchanged(tmp_path):
         got = []
         linuxaio.aio_read(d, 0, PAGE, bytearray(PAGE), 0, got.append)
         assert poll_once_with_a_result() == 1 and got == []
-        linuxaio.flush()
+        flush()
         assert isinstance(got[0], IsADirectoryError) and got[0].errno == 21
     finally:
         os.close(d)
@@ -181,7 +219,7 @@ def test_the_most_urgent_request_or_none(cached):
     linuxaio.aio_nop(pri=1)
     assert poll_once_with_a_result() == 1
     assert results == {} and linuxaio.nready() == 5
-    linuxaio.flush()
+    flush()
     assert len(results) == 4
 
 
@@ -194,7 +232,7 @@ def test_reads_in_priority_order(cached):
                           lambda r, i=i: order.append(i), pri=pri)
     assert poll_once_with_a_result() == 7
     assert order == [1, 3, 5, 2, 0, 4]
-    linuxaio.flush()
+    flush()
 
 
 def test_writes_and_reads_at_the_file_position_are_not_helped(cached, tmp_path):
@@ -207,7 +245,7 @@ def test_writes_and_reads_at_the_file_position_are_not_helped(cached, tmp_path):
         linuxaio.aio_write(wfd, 0, 3, b"abc", 0, got.append)
         assert poll_once_with_a_result() == 1
         assert got == [] and linuxaio.nready() == 2
-        linuxaio.flush()
+        flush()
         assert sorted(got) == [3, PAGE]
     finally:
         os.close(wfd)
@@ -222,7 +260,7 @@ def test_no_help_with_a_thread_limit_of_one(cached):
     reads(fd, range(3), results, bufs)
     assert poll_once_with_a_result() == 1
     assert results == {}
-    linuxaio.flush()
+    flush()
     assert len(results) == 3
 
 
@@ -241,7 +279,7 @@ def test_no_help_under_o_direct(tmp_path):
         linuxaio.aio_read(fd, 0, PAGE, buf, 0, got.append)
         assert poll_once_with_a_result() == 1
         assert got == [] and linuxaio.nready() == 1
-        linuxaio.flush()
+        flush()
         assert got == [PAGE] and buf[:] == b"x" * PAGE
     finally:
         os.close(fd)
@@ -255,7 +293,7 @@ def test_cancelled_while_queued_is_never_run(cached):
     req = linuxaio.aio_read(fd, 0, PAGE, buf, 0, got.append)
     assert req.cancel()
     poll_once_with_a_result()
-    linuxaio.flush()
+    flush()
     assert got == [] and buf == b"\xff" * PAGE
 
 
@@ -266,7 +304,7 @@ def test_awaitable_pread_is_helped_by_poll_cb(cached):
     got = []
     linuxaio.aio_read(fd, 7 * PAGE, PAGE, bytearray(PAGE), 0, got.append)
     assert poll_once_with_a_result() == 2 and got == [PAGE]
-    linuxaio.flush()
+    flush()
 
 
 @pytest.mark.aio_timeout(60)
@@ -315,7 +353,7 @@ def test_threads_polling_at_once_read_the_right_bytes(tmp_path):
         for t in threads:
             t.join(30)
         assert not any(t.is_alive() for t in threads)
-        linuxaio.flush()
+        flush()
         assert errors == []
         assert min(counts) > 100
     finally:
@@ -358,7 +396,7 @@ def test_fork_while_a_thread_helps(cached):
         buf = bytearray(PAGE)
         got = []
         linuxaio.aio_read(fd, 3 * PAGE, PAGE, buf, 0, got.append)
-        linuxaio.flush()
+        flush()
         return 0 if got == [PAGE] and buf == data[3 * PAGE:4 * PAGE] else 2
 
     t = threading.Thread(target=poller)
@@ -383,7 +421,7 @@ def test_reads_larger_than_64k_are_left_to_the_workers(cached):
     linuxaio.aio_read(fd, 0, 32 * PAGE, bytearray(32 * PAGE), 0, got.append)
     assert poll_once_with_a_result() == 1
     assert got == [] and linuxaio.nready() == 1
-    linuxaio.flush()
+    flush()
     assert got == [32 * PAGE]
 
 
@@ -397,7 +435,7 @@ def test_max_poll_time_bounds_the_help(cached):
     handled = poll_once_with_a_result()
     assert handled <= 2                      # the nop, then at most one read
     linuxaio.max_poll_time(0)
-    linuxaio.flush()
+    flush()
     assert len(results) == 64
 
 
@@ -419,7 +457,7 @@ def test_no_help_into_a_file_mapping_not_in_memory(cached, tmp_path):
         linuxaio.aio_read(fd, 0, PAGE, target, 0, got.append)
         assert poll_once_with_a_result() == 1
         assert got == [] and linuxaio.nready() == 1
-        linuxaio.flush()
+        flush()
         assert got == [PAGE] and target[:PAGE] == data[:PAGE]
         target.close()
     finally:
@@ -433,7 +471,7 @@ def test_a_file_mapping_where_an_anonymous_one_was_is_not_helped(cached, tmp_pat
     anon = mmap.mmap(-1, 4 * PAGE)
     anon[:] = b"\1" * 4 * PAGE
     linuxaio.aio_read(fd, 0, PAGE, anon, 0, None)
-    linuxaio.flush()
+    flush()
     addr = ctypes.addressof(ctypes.c_char.from_buffer(anon))
     anon.close()
     del anon
@@ -447,7 +485,7 @@ def test_a_file_mapping_where_an_anonymous_one_was_is_not_helped(cached, tmp_pat
         linuxaio.aio_read(fd, 0, PAGE, target, 0, got.append)
         assert poll_once_with_a_result() == 1      # a file mapping: not tried
         assert got == [] and linuxaio.nready() == 1
-        linuxaio.flush()
+        flush()
         assert got == [PAGE] and target[:PAGE] == data[:PAGE]
         print("same address again:", ctypes.addressof(ctypes.c_char.from_buffer(target)) == addr)
         target.close()
@@ -464,7 +502,7 @@ def test_into_anonymous_mapping_in_memory_is_helped(cached):
     linuxaio.aio_read(fd, 5 * PAGE, PAGE, memoryview(target)[PAGE:], 0, got.append)
     assert poll_once_with_a_result() == 2 and got == [PAGE]
     assert target[PAGE:] == data[5 * PAGE:6 * PAGE]
-    linuxaio.flush()
+    flush()
 
 
 def test_cancel_after_a_read_stopped_short(cached):
@@ -479,9 +517,11 @@ def test_cancel_after_a_read_stopped_short(cached):
     occupy_workers()
     got = []
     req = linuxaio.aio_read(fd, 0, 2 * PAGE, bytearray(2 * PAGE), 0, got.append)
-    assert poll_once_with_a_result() == 1 and linuxaio.nready() == 1
+    handled = poll_once_with_a_result()
+    skip_if_the_rest_came_at_once(handled, got, fd)
+    assert handled == 1 and linuxaio.nready() == 1
     assert req.cancel()
-    linuxaio.flush()
+    flush()
     assert got == [] and linuxaio.nreqs() == 0 and req.cancelled()
 
 
@@ -515,7 +555,7 @@ def test_helping_does_not_starve_a_request_it_cannot_try(cached):
         assert x_done[0] < 0.2
     finally:
         os.write(wp, b"x")
-        linuxaio.flush()
+        flush()
         os.close(rp)
         os.close(wp)
 
@@ -559,7 +599,7 @@ def test_poll_wait_never_sees_nothing_in_flight_while_a_helper_gives_back(tmp_pa
             t.start()
         for t in threads:
             t.join(20)
-        linuxaio.flush()
+        flush()
         assert errors == []
         assert count[0] > 100
     finally:
@@ -587,7 +627,7 @@ def test_poll_cb_returns_while_callbacks_keep_the_results_coming(cached):
     assert took < 0.05, f"poll_cb() ran {took:.3f} s"
     while time.monotonic() < end:
         linuxaio.poll_cb()
-    linuxaio.flush()
+    flush()
 
 
 def test_many_mapped_buffers_are_looked_up_once(cached):
@@ -598,12 +638,12 @@ def test_many_mapped_buffers_are_looked_up_once(cached):
     for b in bufs:
         b[:1] = b"\1"                     # in memory
         linuxaio.aio_read(fd, 0, PAGE, b, 0, None)
-    linuxaio.flush()
+    flush()
     t0 = time.perf_counter()
     for _ in range(5):
         for b in bufs:
             linuxaio.aio_read(fd, 0, PAGE, b, 0, None)
-        linuxaio.flush()
+        flush()
     per_read = (time.perf_counter() - t0) / (5 * len(bufs))
     assert per_read < 50e-6, f"{per_read * 1e6:.0f} us per read"
     occupy_workers()                       # and they are all tried
@@ -613,4 +653,4 @@ def test_many_mapped_buffers_are_looked_up_once(cached):
     poll_once_with_a_result()
     assert got == [PAGE] * 8              # all in that poll, the workers busy
     assert [b[:] for b in bufs[:8]] == [data[i * PAGE:(i + 1) * PAGE] for i in range(8)]
-    linuxaio.flush()
+    flush()

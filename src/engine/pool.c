@@ -201,7 +201,8 @@ static int worker_should_exit(lx_worker *self)
 }
 
 /* Sleep in the idle stack until a submitter picks this worker.  Returns 0
- * to look for work again, -1 to exit (idle too long, or told to go).
+ * to look for work again, 1 to take work as the standby (see below), -1 to
+ * exit (idle too long, or told to go).
  * While requests are in flight a sleeper is "armed": it wakes every
  * STANDBY_NS to take work that dispatch() left queued behind a request
  * that turned out slow.  One that fell asleep with nothing in flight sleeps
@@ -231,11 +232,14 @@ static int sleep_idle(lx_worker *self)
             P.narmed--;
         if (self->woken)
             return 0;
-        /* Work waits and nobody took any since we slept: the others are stuck. */
-        if (P.stopping || P.nthreads > P.max_threads || generation != P.generation
-            || (P.nready && P.npopped == popped)) {
+        if (P.stopping || P.nthreads > P.max_threads || generation != P.generation) {
             idle_remove(self);
             return 0;
+        }
+        /* Work waits and nobody took any since we slept: the others are stuck. */
+        if (P.nready && P.npopped == popped) {
+            idle_remove(self);
+            return 1;
         }
         if (now_ns() - idle_since >= P.idle_timeout_ns) {
             unsigned nidle = 0;
@@ -252,15 +256,20 @@ static int sleep_idle(lx_worker *self)
     }
 }
 
+static void dispatch(void);
+
 static void *worker_main(void *arg)
 {
     lx_worker *self = arg;
 
     int spun = 0;   /* counted in nspinning until the pop that ends it */
+    int standby = 0;   /* woke to take work the others are stuck behind */
 
     pthread_mutex_lock(&P.q_lock);
     for (;;) {
         lx_req *req = worker_should_exit(self) ? NULL : pop_ready();
+        int took_over = standby;
+        standby = 0;
         if (spun) {
             spun = 0;
             STORE(P.nspinning, P.nspinning - 1);
@@ -272,6 +281,11 @@ static void *worker_main(void *arg)
             self->running = 1;
             STORE(P.nrunning, P.nrunning + 1);
             STORE(P.nready, P.nready - 1);
+            /* dispatch() left all the queued work to the standby, which
+             * takes one request (that may block too): the rest needs
+             * someone else, as if just submitted. */
+            if (took_over && P.nready)
+                dispatch();
             pthread_mutex_unlock(&P.q_lock);
             P.run(req);
             took = req->run_ns = now_ns() - started;
@@ -292,7 +306,7 @@ static void *worker_main(void *arg)
             spun = 1;
             continue;
         }
-        if (sleep_idle(self) < 0)
+        if ((standby = sleep_idle(self)) < 0)
             break;
     }
     idle_remove(self);

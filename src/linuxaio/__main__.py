@@ -2,18 +2,92 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import stat
 import sys
 
 from . import _bench
 
+DEFAULT_SIZE = 256 << 20
+MAX_THREADS = 4096          # the engine's limit for min_parallel/max_parallel
+MAX_ARENA = 1 << 30         # --qd buffers of --bs bytes (page-rounded), at most
+
 
 def _size(text: str) -> int:
+    """A byte count such as 4096, 4k, 64KiB, 1.5M; at least 1."""
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-    text = text.strip().lower().rstrip("ib")
-    if text and text[-1] in units:
-        return int(float(text[:-1]) * units[text[-1]])
-    return int(text)
+    t = text.strip().lower().rstrip("ib")
+    try:
+        if t and t[-1] in units:
+            value = float(t[:-1]) * units[t[-1]]
+        else:
+            value = float(t)
+        if not math.isfinite(value) or value != int(value):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a byte count: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 byte: {text!r}")
+    return int(value)
+
+
+def _int_in(low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low}..{high}: {text!r}")
+        return value
+    return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The checks that involve several options or the file: parser.error (a
+    one-line message, exit status 2) for any that fails, before anything is
+    created or opened for writing."""
+    existing = None
+    if args.file is not None:
+        try:
+            existing = os.stat(args.file)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            parser.error(f"--file {args.file}: {exc.strerror}")
+    if existing is not None:
+        # Someone else's file: read as it is, never resized or rewritten
+        # unless --overwrite says so.
+        if not stat.S_ISREG(existing.st_mode):
+            parser.error(f"--file {args.file}: not a regular file")
+        if args.size is not None:
+            parser.error(f"--size: {args.file} exists and is used at its own size "
+                         f"({existing.st_size} bytes); drop --size or name a new file")
+        if args.write and not args.overwrite:
+            parser.error(f"--write would overwrite parts of {args.file} with random bytes; "
+                         "add --overwrite if it may")
+        args.size = existing.st_size
+        what = f"{args.file} ({existing.st_size} bytes)"
+    else:
+        if args.size is None:
+            args.size = DEFAULT_SIZE
+        what = f"--size ({args.size})"
+    if args.size < args.bs:
+        parser.error(f"--bs ({args.bs}) is larger than {what}")
+    if args.qd * max(args.bs, _bench.PAGE) > MAX_ARENA:
+        parser.error(f"--qd {args.qd} buffers of --bs {args.bs} bytes need more than "
+                     f"{MAX_ARENA >> 20} MiB")
 
 
 def bench(args: argparse.Namespace) -> int:
@@ -22,13 +96,18 @@ def bench(args: argparse.Namespace) -> int:
     if args.threads:
         linuxaio.min_parallel(args.threads)
         linuxaio.max_parallel(args.threads)
-    path, created = _bench.make_file(args.file, args.size)
+    if args.file is not None and os.path.exists(args.file):
+        path, created = args.file, False
+    else:
+        path, created = _bench.make_file(args.file, args.size), True
     try:
+        # O_RDWR only on a file this run created, or with --overwrite
         flags = os.O_RDWR if args.write else os.O_RDONLY
         fd = os.open(path, flags)
         size = os.fstat(fd).st_size
         op = "write" if args.write else "read"
-        print(f"linuxaio bench: random {args.bs} B {op}s of {path} ({size / 2**20:.0f} MiB), "
+        shown = f"{size / 2**20:.0f} MiB" if size >= 1 << 20 else f"{size} bytes"
+        print(f"linuxaio bench: random {args.bs} B {op}s of {path} ({shown}), "
               f"{args.qd} in flight, {args.seconds:g} s each, {args.threads or 'default'} threads", flush=True)
         results = []
         for runner in ("linuxaio", "plain"):
@@ -43,12 +122,19 @@ def bench(args: argparse.Namespace) -> int:
     finally:
         if created and args.file is None:
             os.unlink(path)
-    print(f"{'':12} {'IOPS':>12} {'MB/s':>9} {'p50 us':>9} {'p99 us':>9}")
+    print(f"{'':12} {'IOPS':>12} {'MB/s':>9}")
     for r in results:
-        print(f"{r.name:12} {r.iops:12,.0f} {r.mbps:9.1f} {r.percentile(50):9.1f} {r.percentile(99):9.1f}")
+        print(f"{r.name:12} {r.iops:12,.0f} {r.mbps:9.1f}")
     ratio = results[0].iops / results[1].iops
     print(f"ratio linuxaio / {results[1].name}: {ratio:.2f}x")
-    print("(latency: submission to callback for linuxaio, one call for the plain loop)")
+    # The two latencies measure different things: linuxaio's includes the
+    # wait behind the other requests in flight, so they are shown apart.
+    lx, plain = results
+    print("latency, not comparable between the two:")
+    print(f"  {lx.name:10} p50 {lx.percentile(50):9.1f} us  p99 {lx.percentile(99):9.1f} us  "
+          f"submission to callback, including the wait in a queue of {args.qd}")
+    print(f"  {plain.name:10} p50 {plain.percentile(50):9.1f} us  p99 {plain.percentile(99):9.1f} us  "
+          f"one call, nothing queued")
     return 0
 
 
@@ -56,19 +142,36 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="linuxaio", description="linuxaio tools")
     sub = parser.add_subparsers(dest="command")
     b = sub.add_parser("bench", help="random reads through the callback API vs a plain os.pread loop")
-    b.add_argument("--file", help="file to read (default: a temporary file, removed afterwards)")
-    b.add_argument("--size", type=_size, default=256 << 20, help="file size, e.g. 256M (default 256M)")
+    b.add_argument("--file", help="file to read, as it is (never modified without --write "
+                   "--overwrite); one that does not exist is created at --size and kept "
+                   "(default: a temporary file, removed afterwards)")
+    b.add_argument("--size", type=_size, default=None,
+                   help="size of the file the bench creates, e.g. 256M (default 256M)")
     b.add_argument("--bs", type=_size, default=4096, help="block size (default 4096)")
-    b.add_argument("--qd", type=int, default=64, help="requests in flight (default 64)")
-    b.add_argument("--threads", type=int, default=0, help="worker threads (default: the engine's)")
-    b.add_argument("--seconds", type=float, default=5.0, help="length of each run (default 5)")
+    b.add_argument("--qd", type=_int_in(1, 1 << 20), default=64,
+                   help="requests in flight (default 64)")
+    b.add_argument("--threads", type=_int_in(0, MAX_THREADS), default=0,
+                   help="worker threads (default 0: the engine's)")
+    b.add_argument("--seconds", type=_seconds, default=5.0, help="length of each run (default 5)")
     b.add_argument("--write", action="store_true", help="random writes instead of reads")
-    b.add_argument("--quiet", action="store_true", help="no progress line")
+    b.add_argument("--overwrite", action="store_true",
+                   help="let --write change an existing --file (its size stays the same)")
+    b.add_argument("--quiet", action="store_true",
+                   help="no progress line (there is none when stderr is not a terminal)")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in ("bench", "-h", "--help"):
+        argv = ["bench"] + argv         # bench is the default command, options and all
     args = parser.parse_args(argv)
-    if args.command in (None, "bench"):
-        if args.command is None:
-            args = parser.parse_args(["bench"] + (argv or sys.argv[1:]))
-        return bench(args)
+    if args.command == "bench":
+        _check(b, args)
+        try:
+            return bench(args)
+        except KeyboardInterrupt:
+            return 130
+        except OSError as exc:
+            # the file system's answer (no space, no permission...), not a bug
+            print(f"linuxaio bench: {exc}", file=sys.stderr)
+            return 1
     parser.print_help()
     return 2
 

@@ -43,20 +43,24 @@ class Result:
         return lat[min(len(lat) - 1, int(len(lat) * p / 100))] / 1000
 
 
-def make_file(path: str | None, size: int) -> tuple[str, bool]:
-    """Return a file of at least size bytes and whether we created it."""
-    if path and os.path.exists(path) and os.path.getsize(path) >= size:
-        return path, False
+def make_file(path: str | None, size: int) -> str:
+    """Create a file of size random bytes: a temporary one (path None) or path,
+    which must not exist (O_EXCL: an existing file is never touched).  A file
+    left unfinished (no space...) is removed."""
     if path is None:
         fd, path = tempfile.mkstemp(prefix="linuxaio-bench-", dir=os.environ.get("TMPDIR"))
     else:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    chunk = os.urandom(1 << 20)
-    with os.fdopen(fd, "wb") as f:
-        for _ in range(0, size, len(chunk)):
-            f.write(chunk)
-        f.truncate(size)
-    return path, True
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        chunk = os.urandom(1 << 20)
+        with os.fdopen(fd, "wb") as f:
+            for _ in range(0, size, len(chunk)):
+                f.write(chunk)
+            f.truncate(size)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return path
 
 
 def warm(path: str) -> float:
@@ -96,6 +100,9 @@ def resident_fraction(fd: int) -> float:
 
 class Progress:
     def __init__(self, label: str, seconds: float, quiet: bool):
+        # a line redrawn with \r belongs on a terminal, not in a log file
+        stderr = sys.stderr
+        quiet = quiet or stderr is None or not stderr.isatty()
         self.label, self.seconds, self.quiet = label, seconds, quiet
         self.start = time.perf_counter()
         self.next = self.start + 0.5

@@ -94,6 +94,10 @@ _e_readinto, _e_preadinto = _engine.readinto, _engine.preadinto
 _e_write, _e_pwrite = _engine.write, _engine.pwrite
 
 _SEEK_FLAGS = {0, 1, 2}
+# The builtin's buffered writer from 3.13 on writes a piece of buffer_size
+# bytes or more straight through instead of buffering one that fits exactly;
+# where the position is visible (O_APPEND, tell) the difference shows.
+_FULL_CHUNK_DIRECT = sys.version_info >= (3, 13)
 for _name in ("SEEK_DATA", "SEEK_HOLE"):
     if hasattr(_os, _name):
         _SEEK_FLAGS.add(getattr(_os, _name))
@@ -958,7 +962,7 @@ class AsyncBufferedFile(_FileBase):
     def _try_buffer(self, m: Any) -> bool:
         """Take the bytes into the write buffer if they fit (no I/O)."""
         wb = self._wbuf
-        if len(wb) + len(m) > self._chunk:
+        if len(wb) + len(m) > self._chunk or (_FULL_CHUNK_DIRECT and len(m) >= self._chunk):
             return False
         if self._rpos < len(self._rbuf):
             self._rewind()
@@ -969,7 +973,7 @@ class AsyncBufferedFile(_FileBase):
         if self._rpos < len(self._rbuf):
             self._rewind()
         wb = self._wbuf
-        if len(wb) + len(m) <= self._chunk:
+        if len(wb) + len(m) <= self._chunk and not (_FULL_CHUNK_DIRECT and len(m) >= self._chunk):
             wb += m
             return
         if wb:

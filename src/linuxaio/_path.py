@@ -17,9 +17,13 @@ Where they differ:
   builtin open creates or truncates it first); ``write_bytes`` likewise
   checks its buffer first.
 - ``glob``/``rglob`` check their pattern when called, not at the first step.
-  While walking they skip directories they cannot read (PermissionError) or
-  that vanish or stop being directories (FileNotFoundError,
-  NotADirectoryError) during the walk.  pathlib 3.11 skips only the first kind.
+  While walking they skip a directory they cannot read, or a literal name
+  they cannot stat, for these errors only: PermissionError (as pathlib 3.11),
+  FileNotFoundError and NotADirectoryError (it vanished or stopped being a
+  directory during the walk; pathlib 3.11 raises) and ELOOP (a symlink loop).
+  Any other OSError (EMFILE, ENOMEM, EIO, ENAMETOOLONG...) is raised, after
+  the matches found before it: unlike 3.13's pathlib, which swallows every
+  OSError, a walk never passes a lack of resources off as fewer matches.
   The results are those of pathlib, with no duplicates. The order is depth
   first, as in pathlib, and each directory's entries come in the order the
   directory lists them.
@@ -41,7 +45,7 @@ import os as _os
 import pathlib as _pathlib
 import re as _re
 import sys as _sys
-from errno import EBADF, ELOOP, ENOENT, ENOTDIR
+from errno import EACCES, EBADF, ELOOP, ENOENT, ENOTDIR, EPERM
 from stat import S_ISBLK, S_ISCHR, S_ISDIR, S_ISFIFO, S_ISLNK, S_ISREG, S_ISSOCK
 from typing import Any, Awaitable, Callable, Optional
 
@@ -58,12 +62,22 @@ _STAT_AHEAD = 3            # with_stat(): stat batches in flight while the walk 
 _NOFOLLOW = _engine.AT_SYMLINK_NOFOLLOW
 _DT_DIR = 4
 _IGNORED_ERRNOS = (ENOENT, ENOTDIR, EBADF, ELOOP)   # what pathlib's is_*() treat as "no"
+_GLOB_SKIPPED_ERRNOS = (EACCES, EPERM, ENOENT, ENOTDIR, ELOOP)   # see _skipped_by_glob
 _MAX_SYMLINKS = 40         # Linux's MAXSYMLINKS: resolve() gives up after this many
 _WRITE_FLAGS = _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC   # the builtin open's "w"
 
 
 def _ignorable(exc: BaseException) -> bool:
     return getattr(exc, "errno", None) in _IGNORED_ERRNOS
+
+
+def _skipped_by_glob(exc: BaseException) -> bool:
+    """Whether a glob walk passes over this error: no permission (as pathlib
+    3.11's glob), or a name that vanished, is no longer a directory or is a
+    symlink loop (what pathlib's is_dir() treats as "no").  Anything else
+    (EMFILE, ENOMEM, EIO, ENAMETOOLONG...) raises: skipped, a shortage of
+    resources would pass for a smaller set of matches."""
+    return getattr(exc, "errno", None) in _GLOB_SKIPPED_ERRNOS
 
 
 def _join(parent: str, name: str) -> str:
@@ -228,6 +242,7 @@ class _GlobWalk:
         self.stats: dict = {}      # path string -> stat_result or OSError
         self.memo: Optional[_Listing] = None   # the listing used last
         self.batch = max(1, batch)
+        self.error: Optional[BaseException] = None   # to raise at the next step
 
     def _needs(self, item: tuple) -> Optional[tuple]:
         """What item lacks: ("L", dir string) or ("S", path string), or None."""
@@ -286,8 +301,18 @@ class _GlobWalk:
             seen.add(key)
         out.append(path)
 
+    def _fail(self, out: list, exc: BaseException) -> list:
+        """Raise exc, once the matches found before it have been handed out."""
+        if out:
+            self.error = exc
+            return out
+        raise exc
+
     async def next_batch(self) -> Optional[list]:
         """The next matches (a non-empty list), or None when the walk is over."""
+        if self.error is not None:
+            exc, self.error = self.error, None
+            raise exc
         out: list = []
         stack, parts, last = self.stack, self.parts, self.last
         while stack:
@@ -304,6 +329,8 @@ class _GlobWalk:
             if kind == _REC:
                 listing = self._listing(path, pstr)
                 if isinstance(listing, BaseException):
+                    if not _skipped_by_glob(listing):
+                        return self._fail(out, listing)
                     if not isinstance(listing, PermissionError):
                         continue        # not a directory (any more): no matches
                 else:
@@ -319,6 +346,8 @@ class _GlobWalk:
             elif kind == _WILD:
                 listing = self._listing(path, pstr)
                 if isinstance(listing, BaseException):
+                    if not _skipped_by_glob(listing):
+                        return self._fail(out, listing)
                     continue
                 entries = listing.entries
                 if j < self.n:          # not the last part: directories only
@@ -342,7 +371,11 @@ class _GlobWalk:
             else:                       # _EXACT
                 cstr = _join(pstr, arg)
                 st = self.stats.pop(cstr)
-                if isinstance(st, BaseException) or (j < self.n and not S_ISDIR(st.st_mode)):
+                if isinstance(st, BaseException):
+                    if not _skipped_by_glob(st):
+                        return self._fail(out, st)
+                    continue
+                if j < self.n and not S_ISDIR(st.st_mode):
                     continue
                 c = _make_child(path, pstr, arg)
                 if j >= last:

@@ -378,7 +378,16 @@ static void drop_list(lx_req *list)
     }
 }
 
-static void drop_late(void) { drop_list(lx_take_late()); }
+/* While a reinit() is between abandoning requests and holding them (it
+ * waits for the GIL), one that comes back must stay where it is: dropped
+ * here, it could be freed under reinit(). */
+static int reinits_running;
+
+static void drop_late(void)
+{
+    if (!reinits_running)
+        drop_list(lx_take_late());
+}
 
 static void drop_all(lx_req *list)
 {
@@ -408,6 +417,7 @@ static void drop_all(lx_req *list)
 static PyObject *reinit(PyObject *m, PyObject *unused)
 {
     unsigned long n;
+    reinits_running++;
     for (int b = 0; b < LX_NBACKENDS; b++) {
         const lx_backend *be = lx_backends[b];
         lx_req **stuck;
@@ -432,6 +442,7 @@ static PyObject *reinit(PyObject *m, PyObject *unused)
         }
         free(stuck);
     }
+    reinits_running--;
     drop_all(lx_take_results(0, &n));
     drop_late();
     Py_RETURN_NONE;

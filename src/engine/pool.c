@@ -651,6 +651,8 @@ lx_req **lx_pool_abandon(long *n)
         cap += HELP_BATCH;
     if (!cap) {
         STORE(P.stopping, 0);
+        if (P.nready)   /* submitted since the stop, which started no worker */
+            limits_changed();
         pthread_mutex_unlock(&P.q_lock);
         return NULL;
     }
@@ -687,6 +689,8 @@ lx_req **lx_pool_abandon(long *n)
                 mark_abandoned(h->current[k], out, n);
     lx_completion_unlock();
     STORE(P.stopping, 0);
+    if (P.nready)   /* submitted since the stop, which started no worker */
+        limits_changed();
     pthread_mutex_unlock(&P.q_lock);
     if (!*n) {
         free(out);

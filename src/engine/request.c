@@ -342,10 +342,12 @@ void lx_undo_effect(Request *r)
 {
     if (r->op == OP_GROUP)
         lx_undo_slots((Group *)r);
-    else if (r->ran && r->result >= 0 && lx_ops[r->op].undo) {
-        r->ran = 0;   /* once */
+    /* Claimed atomically: an abandoned request's worker (no GIL) and an
+     * aborted waiter's _undo() may both get here, and an fd closed twice
+     * may by then be somebody else's. */
+    else if (lx_ops[r->op].undo && __atomic_exchange_n(&r->ran, 0, __ATOMIC_ACQ_REL)
+             && r->result >= 0)
         lx_ops[r->op].undo(r);
-    }
 }
 
 /* Give one value (a result, or an OSError when failed) to whoever waits. */

@@ -20,7 +20,7 @@ static void run_request(lx_req *base)
     if (__atomic_load_n(&base->cancelled, __ATOMIC_ACQUIRE))
         return;
     lx_ops[r->op].run(r);
-    r->ran = 1;
+    __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);   /* lx_undo_effect may race */
 }
 
 /* In a poller with nothing else to do (lx_pool_help): no GIL either. */
@@ -31,7 +31,7 @@ static int try_request(lx_req *base)
     if (__atomic_load_n(&base->cancelled, __ATOMIC_ACQUIRE))
         return 1;   /* finished unrun, as a worker would leave it */
     if ((rc = lx_ops[r->op].try_now(r)) > 0)
-        r->ran = 1;
+        __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);
     return rc;
 }
 

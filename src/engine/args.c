@@ -196,6 +196,22 @@ static int lookup_allowed(void)
     return 1;
 }
 
+/* What a weak reference points to, for a comparison only (NULL once it
+ * died).  3.13 deprecates PyWeakref_GetObject's borrowed reference. */
+static PyObject *weak_target(PyObject *ref)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *o;
+    if (PyWeakref_GetRef(ref, &o) <= 0)
+        return NULL;
+    Py_DECREF(o);   /* alive through other references: only compared */
+    return o;
+#else
+    PyObject *o = PyWeakref_GetObject(ref);
+    return o == Py_None ? NULL : o;
+#endif
+}
+
 static int memory_only_buffer(PyObject *obj, const char *data)
 {
     uintptr_t addr = (uintptr_t)data, lo = 0, hi = 0;
@@ -211,7 +227,7 @@ static int memory_only_buffer(PyObject *obj, const char *data)
     k = (unsigned)((((uintptr_t)obj >> 4) * 0x9E3779B97F4A7C15ull) >> 54);   /* 10 bits */
     for (unsigned i = 0; i < MAP_PROBES; i++) {
         unsigned j = (k + i) % MAP_CACHE;
-        if (map_cache[j].ref && PyWeakref_GetObject(map_cache[j].ref) == obj
+        if (map_cache[j].ref && weak_target(map_cache[j].ref) == obj
             && addr >= map_cache[j].lo && addr < map_cache[j].hi)
             return map_cache[j].anon;
     }
@@ -220,7 +236,7 @@ static int memory_only_buffer(PyObject *obj, const char *data)
     anon = mapping_is_anonymous(addr, &lo, &hi);
     for (unsigned i = 0; i < MAP_PROBES; i++) {   /* a free slot, or one whose buffer died */
         unsigned j = (k + i) % MAP_CACHE;
-        if (!map_cache[j].ref || PyWeakref_GetObject(map_cache[j].ref) == Py_None) {
+        if (!map_cache[j].ref || !weak_target(map_cache[j].ref)) {
             k = j;
             break;
         }

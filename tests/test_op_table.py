@@ -146,7 +146,7 @@ def valid_values(letters, row, tmp_path, fd):
             values.append(str(tmp_path / "other"))
         elif c in "DEtuL":
             values.append(None)
-        elif c in "isoOd":
+        elif c in "isoOld":
             values.append(0)
         elif c == "m":
             values.append(0o644)
@@ -203,6 +203,7 @@ BAD = {
     "s": [("x", TypeError), (-1, ValueError)],
     "o": [("x", TypeError), (-1, ValueError)],
     "O": [("x", TypeError), (-1, OSError)],
+    "l": [("x", TypeError), (1.5, TypeError), (2 ** 64, OverflowError)],
     "n": [("x", TypeError), (-1, ValueError)],
     "L": [("x", TypeError), (-1, ValueError)],
     "N": [("x", TypeError), (-1, OSError)],

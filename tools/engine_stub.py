@@ -29,6 +29,7 @@ TYPES = {
     "m": "int",
     "s": "float",
     "o": "Optional[int]",
+    "l": "int",
     "n": "int",
     "L": "Optional[int]",
     "u": "Optional[float]",

@@ -500,6 +500,14 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
             if (parse_os_count(o, &r->offset) < 0)
                 return -1;
             break;
+        case 'l':
+            if (!PyLong_Check(o) && !PyIndex_Check(o)) {
+                PyErr_Format(PyExc_TypeError, "an integer is required, not %.100s", Py_TYPE(o)->tp_name);
+                return -1;
+            }
+            if ((r->offset = PyLong_AsLongLong(o)) == -1 && PyErr_Occurred())
+                return -1;
+            break;
         case 'n':
         case 'N':
         case 'L':

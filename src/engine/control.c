@@ -8,6 +8,7 @@
 #include "backend.h"
 
 #include <fcntl.h>
+#include <unistd.h>
 #include <limits.h>
 #include <string.h>
 
@@ -284,7 +285,12 @@ PyMODINIT_FUNC PyInit__engine(void)
         || PyModule_AddIntConstant(m, "PRI_MIN", LX_PRI_MIN) < 0
         || PyModule_AddIntConstant(m, "PRI_MAX", LX_PRI_MAX) < 0
         || PyModule_AddIntConstant(m, "AT_SYMLINK_NOFOLLOW", AT_SYMLINK_NOFOLLOW) < 0
-        || PyModule_AddIntConstant(m, "AT_REMOVEDIR", AT_REMOVEDIR) < 0 || add_all(m) < 0) {
+        || PyModule_AddIntConstant(m, "AT_REMOVEDIR", AT_REMOVEDIR) < 0
+        || PyModule_AddIntConstant(m, "SEEK_SET", SEEK_SET) < 0
+        || PyModule_AddIntConstant(m, "SEEK_CUR", SEEK_CUR) < 0
+        || PyModule_AddIntConstant(m, "SEEK_END", SEEK_END) < 0
+        || PyModule_AddIntConstant(m, "SEEK_DATA", SEEK_DATA) < 0
+        || PyModule_AddIntConstant(m, "SEEK_HOLE", SEEK_HOLE) < 0 || add_all(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

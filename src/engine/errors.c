@@ -13,10 +13,10 @@ PyObject *lx_oserror(int err, PyObject *filename, PyObject *filename2)
     PyObject *exc;
     if (!args)
         return NULL;
-    if (!filename2) {   /* a 3-tuple, so str(exc) reads as os's own */
-        PyObject *three = PyTuple_GetSlice(args, 0, 3);
+    if (!filename2) {   /* fewer, so args, repr and str read as os's own */
+        PyObject *fewer = PyTuple_GetSlice(args, 0, filename ? 3 : 2);
         Py_DECREF(args);
-        if (!(args = three))
+        if (!(args = fewer))
             return NULL;
     }
     exc = PyObject_Call(PyExc_OSError, args, NULL);

@@ -108,6 +108,12 @@ static void run_truncate(Request *r)
         SYSCALL_RESULT(r, ftruncate(r->fd, r->offset));
 }
 
+static void run_seek(Request *r)
+{
+    off_t pos = lseek(r->fd, r->offset, r->flags);
+    r->result = pos < 0 ? -errno : pos;
+}
+
 static void run_fsync(Request *r) { SYSCALL_RESULT(r, fsync(r->fd)); }
 static void run_fdatasync(Request *r) { SYSCALL_RESULT(r, fdatasync(r->fd)); }
 

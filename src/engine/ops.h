@@ -28,6 +28,7 @@
  *   m  mode (0..0o7777)
  *   s  seconds (>= 0)
  *   o  offset (>= 0), or None: at the file position
+ *   l  a signed offset (lseek's: relative to its whence, may be negative)
  *   O  offset for the os twins: an int; a negative one fails with
  *      OSError(EINVAL), as os does
  *   n  length (>= 0)
@@ -48,7 +49,7 @@
 /* scandir: resolve unknown types and symlink targets (preset flag) */
 #define LX_READDIR_TYPES 1
 
-#define LX_ARG_LETTERS "fFkxDEtupPimsoOnLNwrdWbVv"
+#define LX_ARG_LETTERS "fFkxDEtupPimsoOlnLNwrdWbVv"
 
 /* A row's faces: the callback API's name and letters, and the os twin's. */
 enum { FACE_AIO, FACE_OS, LX_NFACES };

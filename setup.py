@@ -7,8 +7,11 @@ setup(
     ext_modules=[
         Extension(
             "linuxaio._engine",
-            sources=[ENGINE + f for f in ("pool.c", "ops.c", "future.c", "module.c")],
-            depends=[ENGINE + f for f in ("pool.h", "ops.h", "future.h", "request.h")],
+            sources=[ENGINE + f for f in ("completion.c", "pool.c", "workers.c", "ops.c", "results.c",
+                                          "errors.c", "future.c", "args.c", "request.c", "group.c",
+                                          "poll.c", "control.c")],
+            depends=[ENGINE + f for f in ("completion.h", "pool.h", "backend.h", "ops.h", "ops.def",
+                                          "future.h", "engine.h")],
             extra_compile_args=["-O2", "-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter",
                                 "-Wno-missing-field-initializers"],
             extra_link_args=["-pthread"],

@@ -830,3 +830,63 @@ print("ok")
 """
     proc, _ = run_python(code, timeout=20)
     assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
+
+
+@X86_64
+def test_a_late_result_polled_while_reinit_waits_for_the_gil_is_not_freed_under_it():
+    """reinit() in a thread abandons a stuck read and then waits for the GIL;
+    the read comes back meanwhile and the main thread's poll_cb() must not
+    free the request reinit() is about to hold (a use after free: a crash
+    here now and then, an ASan report under tools/sanitize.sh every time)."""
+    code = IN_SYSCALL + r"""
+import os, subprocess, sys, threading, time, linuxaio
+sys.setswitchinterval(5.0)            # the main thread keeps the GIL while it spins
+r, w = os.pipe()
+linuxaio.aio_read(r, None, 10, bytearray(10), 0, lambda v: None)   # no reference kept
+wait_in_syscall(0)
+late = subprocess.Popen(["sh", "-c", "sleep 0.3; printf x"], stdout=w)
+A = threading.Thread(target=linuxaio.reinit)
+A.start()
+time.sleep(0.02)                      # A is in reinit, the GIL released
+t0 = time.monotonic()
+while time.monotonic() - t0 < 0.6:   # abandoned at ~0.1 s, back at ~0.3 s
+    pass
+linuxaio.poll_cb()
+A.join()
+late.wait()
+assert linuxaio.nreqs() == 0
+linuxaio.poll_cb()
+print("ok")
+"""
+    proc, _ = run_python(code, timeout=30)
+    assert proc.returncode == 0 and "ok" in proc.stdout, (proc.returncode, proc.stderr)
+
+
+def test_requests_submitted_while_reinit_abandons_a_stuck_worker_all_run():
+    """Requests other threads submit while reinit() stops and abandons the
+    workers (one blocked on an empty pipe) are dropped or run: none is left
+    queued with no worker to take it."""
+    code = r"""
+import os, threading, time, linuxaio
+for rnd in range(5):
+    r, w = os.pipe()
+    linuxaio.aio_read(r, None, 1, bytearray(1), 0, lambda v: None)
+    time.sleep(0.02)
+    stop, got = False, []
+    def submitter():
+        while not stop:
+            linuxaio.aio_nop(got.append)
+            time.sleep(0.0005)
+    t = threading.Thread(target=submitter)
+    t.start()
+    linuxaio.reinit()
+    time.sleep(0.02)
+    stop = True
+    t.join()
+    linuxaio.flush()                  # everything still counted finishes
+    assert linuxaio.nreqs() == 0 and linuxaio.nready() == 0
+    os.close(w); os.close(r)
+print("ok")
+"""
+    proc, _ = run_python(code, timeout=30)
+    assert proc.returncode == 0 and "ok" in proc.stdout, (proc.returncode, proc.stderr)

@@ -11,6 +11,8 @@
  * opened fd is closed): nobody will ever see it. */
 #include "future.h"
 
+static lx_future_hooks up;   /* the request layer's, from lx_future_add_to_type */
+
 enum { FUT_PENDING = 0, FUT_DONE, FUT_FAILED, FUT_CANCELLED };
 
 static PyObject *loop_type, *cancelled_error, *invalid_state_error;
@@ -76,7 +78,7 @@ static int schedule(Request *r, PyObject *how, PyObject *fn, PyObject *ctx)
     return res ? 0 : -1;
 }
 
-_Thread_local int lx_future_inline;   /* set by a drain (module.c) */
+_Thread_local int lx_future_inline;   /* set by a drain (poll.c) */
 
 static PyObject *str_ready;
 
@@ -106,7 +108,7 @@ static int wake(Request *r, int now)
     PyObject *fn = r->waiter, *ctx = r->waiter_ctx, *more = r->rare ? r->rare->more_waiters : NULL;
     int rc = 0, mine = r->owner == PyThread_get_thread_ident();
     int here = now && mine && lx_future_inline
-               && (!lx_request_fresh(r) || loop_has_nothing_queued(r->loop));
+               && (!up.fresh(r) || loop_has_nothing_queued(r->loop));
     PyObject *how = mine ? str_call_soon : str_call_soon_threadsafe;
     r->waiter = r->waiter_ctx = NULL;
     if (more)
@@ -130,7 +132,7 @@ static int wake(Request *r, int now)
 static int settle_here(Request *r, PyObject *value, int failed)
 {
     if (r->fut_state != FUT_PENDING) {   /* its awaiter has gone */
-        lx_undo_effect(r);
+        up.undo(r);
         return 0;
     }
     r->fut_state = failed ? FUT_FAILED : FUT_DONE;
@@ -154,7 +156,7 @@ int lx_future_settle(Request *r, PyObject *value, int failed)
     Py_DECREF(settle);
     if (!res) {   /* that loop is closed: nobody will take the result */
         PyErr_Clear();
-        lx_undo_effect(r);
+        up.undo(r);
         return 0;
     }
     Py_DECREF(res);
@@ -178,13 +180,13 @@ static PyObject *fut_settle_method(Request *r, PyObject *const *args, Py_ssize_t
     Py_RETURN_NONE;
 }
 
-/* A quick await (see module.c) that will not take its result after all:
+/* A quick await (see poll.c) that will not take its result after all:
  * the engine signals the result as usual, for a drain to deal with. */
 static void end_quick(Request *r)
 {
     if (r->quick) {
         r->quick = 0;
-        lx_pool_unexpect(&r->base);
+        up.abandon_quick(r);
     }
 }
 
@@ -195,7 +197,7 @@ int lx_future_cancel(Request *r, PyObject *msg)
     r->fut_state = FUT_CANCELLED;
     Py_XSETREF(r->outcome, msg && msg != Py_None ? Py_NewRef(msg) : NULL);
     end_quick(r);   /* its awaiter will not take the result now */
-    lx_request_cancel(r);
+    up.cancel(r);
     /* Never inline: cancel() is called from inside the awaiting task. */
     return wake(r, 0) < 0 ? -1 : 1;
 }
@@ -377,7 +379,7 @@ PyObject *lx_future_iternext(Request *r)
         return lx_future_await(r);
     if (!r->yielded && r->fut_state == FUT_PENDING) {
         r->yielded = 1;
-        if (lx_await_quick_ok(r)) {
+        if (up.quick_ok(r)) {
             /* A bare yield: the task is stepped again after one turn of
              * the loop, while a worker runs the request. */
             r->quick = 1;
@@ -389,7 +391,7 @@ PyObject *lx_future_iternext(Request *r)
     if (r->quick) {
         r->quick = 0;
         if (r->fut_state == FUT_PENDING) {
-            int taken = lx_await_take(r);
+            int taken = up.take(r);
             if (taken < 0)
                 return NULL;
             if (!taken || r->fut_state == FUT_PENDING) {
@@ -430,8 +432,8 @@ static PyObject *fut_throw(Request *r, PyObject *const *args, Py_ssize_t nargs)
     if (r->loop && r->fut_state == FUT_PENDING)
         r->fut_state = FUT_CANCELLED;   /* a late result is undone */
     else if (r->fut_state == FUT_DONE)
-        lx_undo_effect(r);   /* delivered, but the task will never take it */
-    lx_request_cancel(r);
+        up.undo(r);   /* delivered, but the task will never take it */
+    up.cancel(r);
     typ = args[0];
     val = nargs > 1 ? args[1] : Py_None;
     tb = nargs > 2 ? args[2] : Py_None;
@@ -495,32 +497,15 @@ static PyGetSetDef future_getset[] = {
     {"_asyncio_future_blocking", (getter)fut_get_blocking, (setter)fut_set_blocking, NULL, NULL},
     {NULL}};
 
-int lx_future_add_to_type(PyTypeObject *type)
+int lx_future_add_to_type(PyTypeObject *type, const lx_future_hooks *hooks)
 {
-    PyObject *dict = type->tp_dict;
+    up = *hooks;
     if (!(str_call_soon = PyUnicode_InternFromString("call_soon"))
         || !(str_ready = PyUnicode_InternFromString("_ready"))
         || !(str_call_soon_threadsafe = PyUnicode_InternFromString("call_soon_threadsafe"))
         || !(kw_context = Py_BuildValue("(s)", "context")))
         return -1;
-    for (PyMethodDef *m = future_methods; m->ml_name; m++) {
-        PyObject *d = PyDescr_NewMethod(type, m);
-        if (!d || PyDict_SetItemString(dict, m->ml_name, d) < 0) {
-            Py_XDECREF(d);
-            return -1;
-        }
-        Py_DECREF(d);
-    }
-    for (PyGetSetDef *g = future_getset; g->name; g++) {
-        PyObject *d = PyDescr_NewGetSet(type, g);
-        if (!d || PyDict_SetItemString(dict, g->name, d) < 0) {
-            Py_XDECREF(d);
-            return -1;
-        }
-        Py_DECREF(d);
-    }
-    PyType_Modified(type);
-    return 0;
+    return lx_type_add_methods(type, future_methods, future_getset);
 }
 
 /* ---- run(submit, *args): the awaitable for one request ----

@@ -2,7 +2,7 @@
 #ifndef LINUXAIO_FUTURE_H
 #define LINUXAIO_FUTURE_H
 
-#include "request.h"
+#include "engine.h"
 
 /* Bind r to an asyncio loop.  1 if loop is one, 0 if not, -1 on error. */
 int lx_future_bind(Request *r, PyObject *loop);
@@ -17,8 +17,25 @@ PyObject *lx_future_await(Request *r);
 PyObject *lx_future_iternext(Request *r);
 /* tp_clear's part: drop the loop, the done callbacks and the outcome. */
 void lx_future_clear(Request *r);
-/* Add the Future protocol's methods to the request type. */
-int lx_future_add_to_type(PyTypeObject *type);
+/* What the future needs of the request layer above it, handed over at
+ * init: the future calls nothing up there directly. */
+typedef struct {
+    /* submitted outside a drain since the last one began (lx_stamp) */
+    int (*fresh)(Request *r);
+    /* close the fd it opened: its result will never be taken */
+    void (*undo)(Request *r);
+    /* cancel the request (and a group's children) in the engine */
+    void (*cancel)(Request *r);
+    /* A quick await: may r be awaited with one turn of the loop and a
+     * spin for its result?  Then take it: 1 settled, 0 wait, -1 error.
+     * Not taken after all: abandon_quick, and the result is signalled. */
+    int (*quick_ok)(Request *r);
+    int (*take)(Request *r);
+    void (*abandon_quick)(Request *r);
+} lx_future_hooks;
+
+/* Add the Future protocol's methods to the request type; keep the hooks. */
+int lx_future_add_to_type(PyTypeObject *type, const lx_future_hooks *hooks);
 
 /* _run(submit, *args) and _set_loop_hooks(get_running_loop, on_new_loop,
  * elsewhere): see future.c. */
@@ -28,14 +45,5 @@ PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs
 /* Whether a task's wake-up may run inline: only in a loop's own drain
  * (a reader callback, never inside a task), and per thread. */
 extern _Thread_local int lx_future_inline;
-
-/* From module.c. */
-int lx_request_fresh(Request *r);
-void lx_undo_effect(Request *r);
-void lx_request_cancel(Request *r);
-/* A quick await (module.c): may r be awaited with one turn of the loop
- * and a spin for its result?  Then take it: 1 settled, 0 wait, -1 error. */
-int lx_await_quick_ok(Request *r);
-int lx_await_take(Request *r);
 
 #endif

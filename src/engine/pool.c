@@ -9,8 +9,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,10 +46,6 @@ struct lx_helper {
     lx_req *current[HELP_BATCH];   /* as a worker's */
 };
 
-typedef struct {
-    lx_req *head, *tail;
-} lx_list;
-
 /* Grouped by who writes what, each group on cache lines of its own: the
  * submitter, a spinning worker and a spinning poller read some of these in
  * tight loops, and a line that unrelated writers share bounces between the
@@ -62,8 +56,6 @@ static struct {
     /* set up once or changed rarely (under q_lock) */
     lx_run_fn run;
     lx_try_fn try_run;
-    lx_run_fn on_abandoned;
-    int efd;
     int stopping;
     unsigned generation;      /* bumped when limits change: sleepers re-arm */
     unsigned nthreads, max_threads, max_idle;
@@ -87,21 +79,10 @@ static struct {
     LINE unsigned long nrunning;
     int64_t service_ns;       /* recent run time of a request (moving average) */
 
-    /* the result queue: workers and the poller (under res_lock) */
-    LINE pthread_mutex_t res_lock;
-    int efd_signalled;        /* eventfd holds a count */
-    unsigned long nresults;   /* atomic reads outside the lock */
-    lx_list results;
-    lx_list late;             /* abandoned requests, back (lx_pool_take_late) */
-    unsigned long nlate;
+    /* the result queue, on lines of its own too: completion.c */
 } P;
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#define now_ns lx_now_ns
 
 static struct timespec deadline_ts(int64_t deadline)
 {
@@ -131,247 +112,15 @@ static void mutex_init_adaptive(pthread_mutex_t *m)
     pthread_mutexattr_destroy(&a);
 }
 
-static void list_append(lx_list *l, lx_req *r)
-{
-    r->next = NULL;
-    r->prev = l->tail;
-    if (l->tail)
-        l->tail->next = r;
-    else
-        l->head = r;
-    l->tail = r;
-}
-
-static void list_prepend(lx_list *l, lx_req *r)
-{
-    r->prev = NULL;
-    r->next = l->head;
-    if (l->head)
-        l->head->prev = r;
-    else
-        l->tail = r;
-    l->head = r;
-}
-
-static void list_unlink(lx_list *l, lx_req *r)
-{
-    if (r->prev) r->prev->next = r->next; else l->head = r->next;
-    if (r->next) r->next->prev = r->prev; else l->tail = r->prev;
-    r->next = r->prev = NULL;
-}
-
-/* ---- result queue ---- */
-
-static void signal_results(void)   /* res_lock held */
-{
-    if (!P.efd_signalled) {
-        uint64_t one = 1;
-        STORE(P.efd_signalled, 1);
-        /* Cannot fail short of a bad fd: the counter never nears its max. */
-        (void)!write(P.efd, &one, sizeof one);
-    }
-}
-
-/* Put req on the result queue; from a worker (or a helper), also forget it
- * there: once it is in the queue it may be taken and freed at any moment,
- * and fork's orphan list (taken with both locks held) must not see it
- * twice. */
-static void queue_result(lx_req *req)   /* res_lock held */
-{
-    STORE(req->state, LX_DONE);
-    list_append(&P.results, req);
-    STORE(P.nresults, P.nresults + 1);
-    /* Not for a result whose submitter spins to take it (its spin will see
-     * it, or finds it here when the spin ends, and signals then). */
-    if (!req->awaited)
-        signal_results();
-}
-
-/* An abandoned request is back: undo its effect here (an fd it opened is
- * closed at once, no GIL needed), then leave it for lx_pool_take_late(),
- * away from the result queue, whose eventfd and counters belong to what
- * was submitted since.  res_lock held, dropped meanwhile: nobody else
- * looks at the request until it is on the late list. */
-static void finish_late(lx_req *req, lx_req **current)
-{
-    pthread_mutex_unlock(&P.res_lock);
-    if (P.on_abandoned)
-        P.on_abandoned(req);
-    pthread_mutex_lock(&P.res_lock);
-    if (current)
-        *current = NULL;
-    list_append(&P.late, req);
-    STORE(P.nlate, P.nlate + 1);
-}
-
-static void finish(lx_req *req, lx_req **current)
-{
-    pthread_mutex_lock(&P.res_lock);
-    if (req->abandoned)
-        finish_late(req, current);
-    else {
-        if (current)
-            *current = NULL;
-        queue_result(req);
-    }
-    pthread_mutex_unlock(&P.res_lock);
-}
-
-void lx_pool_complete(lx_req *req)
-{
-    finish(req, NULL);
-}
-
-lx_req *lx_pool_take_results(unsigned long max, unsigned long *count)
-{
-    lx_req *first, *last;
-    unsigned long n;
-
-    if (!LOAD(P.nresults)) {
-        *count = 0;
-        return NULL;
-    }
-    pthread_mutex_lock(&P.res_lock);
-    first = P.results.head;
-    if (!max || max >= P.nresults) {
-        n = P.nresults;
-        last = P.results.tail;
-    } else {
-        n = max;
-        last = first;
-        for (unsigned long i = 1; i < n; i++)
-            last = last->next;
-    }
-    if (first) {
-        for (lx_req *r = first; r != last; r = r->next)
-            STORE(r->state, LX_TAKEN);
-        STORE(last->state, LX_TAKEN);
-        P.results.head = last->next;
-        if (last->next)
-            last->next->prev = NULL;
-        else
-            P.results.tail = NULL;
-        last->next = NULL;
-    }
-    STORE(P.nresults, P.nresults - n);
-    pthread_mutex_unlock(&P.res_lock);
-    *count = n;
-    return first;
-}
-
-void lx_pool_settle_signal(void)
-{
-    /* Called when a poll is over, not each time the queue runs dry inside
-     * it: while results keep coming, the eventfd stays written, and workers
-     * and poller make no write(2)/read(2) pair per result. */
-    if (!LOAD(P.efd_signalled) || LOAD(P.nresults))
-        return;
-    pthread_mutex_lock(&P.res_lock);
-    if (!P.nresults && P.efd_signalled) {
-        uint64_t v;
-        STORE(P.efd_signalled, 0);
-        (void)!read(P.efd, &v, sizeof v);
-    }
-    pthread_mutex_unlock(&P.res_lock);
-}
-
-void lx_pool_return_results(lx_req *first, unsigned long count)
-{
-    lx_req *last;
-    if (!first)
-        return;
-    pthread_mutex_lock(&P.res_lock);
-    for (last = first;; last = last->next) {
-        STORE(last->state, LX_DONE);
-        if (!last->next)
-            break;
-    }
-    last->next = P.results.head;
-    if (P.results.head)
-        P.results.head->prev = last;
-    else
-        P.results.tail = last;
-    first->prev = NULL;
-    P.results.head = first;
-    STORE(P.nresults, P.nresults + count);
-    signal_results();
-    pthread_mutex_unlock(&P.res_lock);
-}
-
-void lx_pool_expect(lx_req *req)
-{
-    pthread_mutex_lock(&P.res_lock);
-    req->awaited = 1;
-    pthread_mutex_unlock(&P.res_lock);
-}
-
-void lx_pool_unexpect(lx_req *req)
-{
-    pthread_mutex_lock(&P.res_lock);
-    req->awaited = 0;
-    if (LOAD(req->state) == LX_DONE)   /* it came in unsignalled */
-        signal_results();
-    pthread_mutex_unlock(&P.res_lock);
-}
-
-int lx_pool_take_one(lx_req *req, int64_t spin_ns)
-{
-    int64_t deadline = 0;
-    int taken = 0;
-    for (unsigned i = 0; LOAD(req->state) < LX_DONE; i++) {
-        if ((i & 31) == 0) {
-            int64_t t = now_ns();
-            if (!deadline)
-                deadline = t + spin_ns;
-            else if (t >= deadline)
-                break;
-            /* Still not started: the worker that should take it may share
-             * this CPU, and gets it only if we yield. */
-            if (i && LOAD(req->state) == LX_QUEUED)
-                sched_yield();
-        }
-        __builtin_ia32_pause();
-    }
-    pthread_mutex_lock(&P.res_lock);
-    req->awaited = 0;
-    if (LOAD(req->state) == LX_DONE) {   /* not taken by a poll meanwhile */
-        list_unlink(&P.results, req);
-        STORE(P.nresults, P.nresults - 1);
-        STORE(req->state, LX_TAKEN);
-        taken = 1;
-    }
-    pthread_mutex_unlock(&P.res_lock);
-    return taken;
-}
-
-int lx_pool_wait_results(int64_t timeout_ns)
-{
-    struct pollfd pfd = {.fd = P.efd, .events = POLLIN};
-    int64_t deadline = timeout_ns < 0 ? 0 : now_ns() + timeout_ns;
-    for (;;) {
-        int ms = -1;
-        if (LOAD(P.nresults))
-            return 1;
-        if (timeout_ns >= 0) {
-            int64_t left = deadline - now_ns();
-            if (left <= 0)
-                return 0;
-            ms = (int)((left + 999999) / 1000000);
-        }
-        if (poll(&pfd, 1, ms) < 0)
-            return errno == EINTR ? -1 : 0;   /* let the caller see signals */
-    }
-}
-
+/* Only quick requests are worth a poller's spin: a long one (a 1 MiB read)
+ * would leave it spinning on a CPU a worker could use. */
 int lx_pool_linger(int64_t spin_ns)
 {
     int64_t deadline = 0;
-    /* Only quick requests are worth waiting for: a long one (a 1 MiB read)
-     * would leave this thread spinning on a CPU a worker could use. */
     if (LOAD(P.service_ns) >= QUICK_NS)
         return 0;
     for (unsigned i = 0;; i++) {
-        if (LOAD(P.nresults))
+        if (lx_nresults())
             return 1;
         if (!LOAD(P.nready) && !LOAD(P.nrunning))
             return 0;
@@ -396,7 +145,7 @@ static lx_req *pop_ready(void)
     for (int i = LX_NPRI - 1; i >= 0; i--) {
         lx_req *r = P.queue[i].head;
         if (r) {
-            list_unlink(&P.queue[i], r);
+            lx_list_unlink(&P.queue[i], r);
             P.npopped++;
             return r;
         }
@@ -542,7 +291,7 @@ static void *worker_main(void *arg)
             took = req->run_ns = now_ns() - started;
             /* Counted as running until it is on the result queue, so a
              * lingering poll_cb never sees "nothing in flight" too early. */
-            finish(req, &self->current);
+            lx_complete(req, &self->current);
             pthread_mutex_lock(&P.q_lock);
             if (!self->abandoned) {   /* else no longer counted: lx_pool_abandon */
                 STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
@@ -616,7 +365,7 @@ static void fail_queued(int err)
     lx_req *r;
     while ((r = pop_ready())) {
         r->error = err;
-        lx_pool_complete(r);
+        lx_complete(r, NULL);
         STORE(P.nready, P.nready - 1);
     }
 }
@@ -662,7 +411,7 @@ void lx_pool_submit_many(lx_req **reqs, unsigned long n)
     for (unsigned long k = 0; k < n; k++) {
         lx_req *req = reqs[k];
         STORE(req->state, LX_QUEUED);
-        list_append(&P.queue[req->pri - LX_PRI_MIN], req);
+        lx_list_append(&P.queue[req->pri - LX_PRI_MIN], req);
         STORE(P.nready, P.nready + 1);
         dispatch();
     }
@@ -676,8 +425,8 @@ int lx_pool_cancel(lx_req *req)
     pthread_mutex_lock(&P.q_lock);
     was_queued = LOAD(req->state) == LX_QUEUED;
     if (was_queued) {
-        list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
-        lx_pool_complete(req);   /* lock order: q_lock, then res_lock */
+        lx_list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
+        lx_complete(req, NULL);   /* lock order: q_lock, then the sink's */
         STORE(P.nready, P.nready - 1);
     }
     pthread_mutex_unlock(&P.q_lock);
@@ -717,7 +466,7 @@ int lx_pool_help(int max)
         /* Not counted in npopped: a helper taking work must not hide from
          * the standby that the workers are stuck (help takes only the
          * urgent end of the queue, and only while it is tryable). */
-        list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
+        lx_list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
         STORE(req->state, LX_RUNNING);
         self.current[n] = batch[n] = req;
         n++;
@@ -743,16 +492,7 @@ int lx_pool_help(int max)
             batch[k] = NULL;
         }
     }
-    pthread_mutex_lock(&P.res_lock);
-    for (int k = 0; k < n; k++)
-        if (batch[k] && batch[k]->abandoned)   /* by a reinit meanwhile */
-            finish_late(batch[k], &self.current[k]);
-        else if (batch[k]) {
-            self.current[k] = NULL;
-            queue_result(batch[k]);
-            ndone++;
-        }
-    pthread_mutex_unlock(&P.res_lock);
+    ndone = lx_complete_many(batch, self.current, n);   /* one abandoned meanwhile goes late */
 
     pthread_mutex_lock(&P.q_lock);
     for (lx_helper **h = &P.helpers; *h; h = &(*h)->next)
@@ -770,17 +510,15 @@ int lx_pool_help(int max)
         if (!req)
             continue;
         if (req->abandoned) {
-            pthread_mutex_lock(&P.res_lock);
-            finish_late(req, &self.current[k]);
-            pthread_mutex_unlock(&P.res_lock);
+            lx_complete(req, &self.current[k]);   /* to the late list */
             continue;
         }
         if (LOAD(req->cancelled)) {
-            lx_pool_complete(req);
+            lx_complete(req, NULL);
             continue;
         }
         STORE(req->state, started[k] ? LX_RUNNING : LX_QUEUED);
-        list_prepend(&P.queue[req->pri - LX_PRI_MIN], req);
+        lx_list_prepend(&P.queue[req->pri - LX_PRI_MIN], req);
         STORE(P.nready, P.nready + 1);
         dispatch();
     }
@@ -795,7 +533,7 @@ int lx_pool_in_flight(void)
 {
     int any;
     pthread_mutex_lock(&P.q_lock);   /* no move between ready and running now */
-    any = P.nready || P.nrunning || LOAD(P.nresults);
+    any = P.nready || P.nrunning || lx_nresults();
     pthread_mutex_unlock(&P.q_lock);
     return any;
 }
@@ -804,7 +542,6 @@ int lx_pool_in_flight(void)
 
 unsigned long lx_pool_nready(void) { return LOAD(P.nready); }
 unsigned long lx_pool_nrunning(void) { return LOAD(P.nrunning); }
-unsigned long lx_pool_nresults(void) { return LOAD(P.nresults); }
 unsigned lx_pool_nthreads(void) { return LOAD(P.nthreads); }
 unsigned lx_pool_nspinning(void) { return LOAD(P.nspinning); }
 unsigned lx_pool_max_threads(void) { return LOAD(P.max_threads); }
@@ -868,7 +605,7 @@ static void cancel_queued(void)   /* q_lock held */
     lx_req *r;
     while ((r = pop_ready())) {
         STORE(r->cancelled, 1);
-        lx_pool_complete(r);
+        lx_complete(r, NULL);
         STORE(P.nready, P.nready - 1);
     }
 }
@@ -914,6 +651,8 @@ lx_req **lx_pool_abandon(long *n)
         cap += HELP_BATCH;
     if (!cap) {
         STORE(P.stopping, 0);
+        if (P.nready)   /* submitted since the stop, which started no worker */
+            limits_changed();
         pthread_mutex_unlock(&P.q_lock);
         return NULL;
     }
@@ -922,7 +661,7 @@ lx_req **lx_pool_abandon(long *n)
         pthread_mutex_unlock(&P.q_lock);
         return NULL;
     }
-    pthread_mutex_lock(&P.res_lock);
+    lx_completion_lock();
     /* Workers move to a list of their own (fork's child still finds their
      * requests), uncounted; they leave once their request is back. */
     while ((w = P.workers.next) != &P.workers) {
@@ -948,8 +687,10 @@ lx_req **lx_pool_abandon(long *n)
         for (int k = 0; k < HELP_BATCH; k++)
             if (h->current[k] && !h->current[k]->abandoned)
                 mark_abandoned(h->current[k], out, n);
-    pthread_mutex_unlock(&P.res_lock);
+    lx_completion_unlock();
     STORE(P.stopping, 0);
+    if (P.nready)   /* submitted since the stop, which started no worker */
+        limits_changed();
     pthread_mutex_unlock(&P.q_lock);
     if (!*n) {
         free(out);
@@ -958,86 +699,38 @@ lx_req **lx_pool_abandon(long *n)
     return out;
 }
 
-void lx_pool_on_abandoned(lx_run_fn fn)
-{
-    P.on_abandoned = fn;
-}
-
-lx_req *lx_pool_take_late(void)
-{
-    lx_req *list;
-    if (!LOAD(P.nlate))
-        return NULL;
-    pthread_mutex_lock(&P.res_lock);
-    list = P.late.head;
-    P.late.head = P.late.tail = NULL;
-    STORE(P.nlate, 0);
-    pthread_mutex_unlock(&P.res_lock);
-    return list;
-}
-
 /* ---- set-up and fork ---- */
-
-static int new_eventfd_at(int fd)
-{
-    int nfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (nfd < 0)
-        return -1;
-    if (fd >= 0 && nfd != fd) {
-        /* Keep the number: poll_fileno() is the same for the life of the
-         * process, so loops that watch it need not be told. */
-        if (dup3(nfd, fd, O_CLOEXEC) < 0) {
-            close(nfd);
-            return -1;
-        }
-        close(nfd);
-        nfd = fd;
-    }
-    return nfd;
-}
 
 static void init_state(void)
 {
     memset(P.queue, 0, sizeof P.queue);
-    P.results.head = P.results.tail = NULL;
-    P.nready = P.nrunning = P.nresults = 0;
+    P.nready = P.nrunning = 0;
     P.workers.next = P.workers.prev = &P.workers;
     P.abandoned.next = P.abandoned.prev = &P.abandoned;
-    P.late.head = P.late.tail = NULL;
-    P.nlate = 0;
     P.idle = NULL;
     P.helpers = NULL;
     P.nthreads = P.nspinning = P.narmed = 0;
     P.stopping = 0;
-    P.efd_signalled = 0;
     mutex_init_adaptive(&P.q_lock);
-    mutex_init_adaptive(&P.res_lock);
     cond_init_monotonic(&P.exited);
 }
 
-static void before_fork(void)
-{
-    pthread_mutex_lock(&P.q_lock);
-    pthread_mutex_lock(&P.res_lock);
-}
-
-static void after_fork_parent(void)
-{
-    pthread_mutex_unlock(&P.res_lock);
-    pthread_mutex_unlock(&P.q_lock);
-}
+/* The sink's handlers (completion.c), registered first, take its lock
+ * after this one and reset it before this child handler runs. */
+static void before_fork(void) { pthread_mutex_lock(&P.q_lock); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&P.q_lock); }
 
 static lx_req *orphans;
 
 static void after_fork_child(void)
 {
-    lx_req *list = P.results.head, *r;
+    lx_req *list = NULL, *r;
     lx_worker *w, *next;
 
     /* Everything the parent had in flight becomes an orphan of the child. */
     for (int i = 0; i < LX_NPRI; i++)
         while ((r = P.queue[i].head)) {
-            list_unlink(&P.queue[i], r);
+            lx_list_unlink(&P.queue[i], r);
             r->next = list;
             list = r;
         }
@@ -1057,11 +750,6 @@ static void after_fork_child(void)
         }
         free(w);
     }
-    while ((r = P.late.head)) {
-        list_unlink(&P.late, r);
-        r->next = list;
-        list = r;
-    }
     for (lx_helper *h = P.helpers; h; h = h->next)
         for (int k = 0; k < HELP_BATCH; k++)
             if (h->current[k]) {   /* on the stack of a thread not copied here */
@@ -1070,7 +758,6 @@ static void after_fork_child(void)
             }
     orphans = list;
     init_state();
-    P.efd = new_eventfd_at(P.efd);
 }
 
 lx_req *lx_pool_orphans(void)
@@ -1096,9 +783,6 @@ int lx_pool_init(lx_run_fn run, lx_try_fn try_run)
     P.max_idle = 4;
     P.idle_timeout_ns = 10LL * 1000000000;
     P.spin_ns = 50 * 1000;
-    P.efd = new_eventfd_at(-1);
-    if (P.efd < 0)
-        return -1;
     if (!atfork_done) {
         pthread_atfork(before_fork, after_fork_parent, after_fork_child);
         atfork_done = 1;
@@ -1106,4 +790,3 @@ int lx_pool_init(lx_run_fn run, lx_try_fn try_run)
     return 0;
 }
 
-int lx_pool_fileno(void) { return P.efd; }

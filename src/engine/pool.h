@@ -2,11 +2,8 @@
  *
  * A request enters with lx_pool_submit(), waits in one of nine priority
  * queues, is run by a worker thread through the run function given to
- * lx_pool_init(), and leaves through the result queue.  The result queue is
- * signalled on one eventfd, written only when the queue goes from empty to
- * non-empty and read again when it is drained, so the fd is readable exactly
- * while results wait.  Any backend (the workers here, an io_uring reaper
- * later) finishes a request the same way: lx_pool_complete().
+ * lx_pool_init(), and leaves through the one completion sink
+ * (completion.h), as every backend's requests do.
  *
  * Nothing here touches a Python object; the caller serialises calls that are
  * not marked "any thread" (the extension does so with the GIL).
@@ -14,43 +11,15 @@
 #ifndef LINUXAIO_POOL_H
 #define LINUXAIO_POOL_H
 
-#include <stdint.h>
+#include "completion.h"
 
-#define LX_PRI_MIN (-4)
-#define LX_PRI_MAX 4
-#define LX_NPRI (LX_PRI_MAX - LX_PRI_MIN + 1)
-
-enum lx_state {
-    LX_NEW = 0,   /* not submitted yet */
-    LX_QUEUED,    /* in a priority queue */
-    LX_RUNNING,   /* a worker (or a backend) has it */
-    LX_DONE,      /* in the result queue */
-    LX_TAKEN,     /* taken from the result queue by the caller */
-};
-
-typedef struct lx_req lx_req;
-struct lx_req {
-    lx_req *next, *prev;     /* queue links, owned by whichever queue holds it */
-    int state;               /* enum lx_state, changed under the queue lock, read lock-free (atomic) */
-    int cancelled;           /* set by the submitter, read by workers (atomic) */
-    int awaited;             /* under the result lock: see lx_pool_expect */
-    /* In the padding before run_ns: */
-    signed char pri;
-    unsigned char tryable;   /* a poller may try it first (lx_pool_help) */
-    unsigned char abandoned; /* under both locks: see lx_pool_abandon */
-    unsigned char error;     /* an errno (all < 256): it never ran, no worker could be started */
-    int64_t run_ns;          /* how long the run function took */
-};
-
-typedef void (*lx_run_fn)(lx_req *req);
 /* Run req only if that cannot block: 1 if it is done, 0 if it must go to a
  * worker untouched, -1 if it was started (part done) and a worker must
  * finish it: it is then run with lx_run_fn as usual. */
 typedef int (*lx_try_fn)(lx_req *req);
 
-/* Returns 0, or -1 with errno set. */
+/* After lx_completion_init().  Returns 0, or -1 with errno set. */
 int lx_pool_init(lx_run_fn run, lx_try_fn try_run);
-int lx_pool_fileno(void);
 
 /* A request is queued, and a worker thread is started for it if need be.
  * Should none be running and none start (pthread_create fails: RLIMIT_NPROC,
@@ -60,28 +29,7 @@ void lx_pool_submit(lx_req *req);
 void lx_pool_submit_many(lx_req **reqs, unsigned long n);
 /* 1 if the request was still queued: it is now in the result queue, unrun. */
 int lx_pool_cancel(lx_req *req);
-/* Any thread: put a finished request on the result queue. */
-void lx_pool_complete(lx_req *req);
 
-/* Take up to max finished requests (0: all), oldest first, linked by next. */
-lx_req *lx_pool_take_results(unsigned long max, unsigned long *count);
-/* After a poll: unsignal the eventfd if no result waits, so it is readable
- * exactly while results wait (between polls). */
-void lx_pool_settle_signal(void);
-/* The submitter will come and take this request itself (take_one): its
- * completion need not signal the eventfd.  unexpect() if it will not. */
-void lx_pool_expect(lx_req *req);
-void lx_pool_unexpect(lx_req *req);
-/* Spin up to spin_ns for this one quick request to finish, then take it
- * out of the result queue (and end expect()).  1 if taken (the caller
- * handles it), 0 if not. */
-int lx_pool_take_one(lx_req *req, int64_t spin_ns);
-/* Put back, in front, results that were taken but not handled. */
-void lx_pool_return_results(lx_req *first, unsigned long count);
-/* Block until results are ready or timeout_ns passes (<0: forever).
- * Returns 1 when results are ready, 0 on timeout, -1 when a signal came.
- * Call without the GIL. */
-int lx_pool_wait_results(int64_t timeout_ns);
 /* Spin up to spin_ns for a result while requests are in a worker's hands;
  * cheaper than a sleep/wake-up through the eventfd (see lx_pool_spin_ns). */
 int lx_pool_linger(int64_t spin_ns);
@@ -101,7 +49,6 @@ int lx_pool_in_flight(void);
 /* Counters; approximate when read without the caller's serialisation. */
 unsigned long lx_pool_nready(void);    /* queued, not started */
 unsigned long lx_pool_nrunning(void);  /* in a worker's hands */
-unsigned long lx_pool_nresults(void);  /* finished, in the result queue */
 unsigned lx_pool_nthreads(void);
 unsigned lx_pool_nspinning(void);      /* workers spinning for new work */
 unsigned lx_pool_max_threads(void);
@@ -124,19 +71,15 @@ unsigned lx_pool_stop(int64_t timeout_ns);
  * the caller frees it; NULL with *n = 0 if none, or with *n = -1 if the
  * array could not be allocated: nothing was abandoned then).  The caller
  * keeps each alive, with every buffer it points into, until it comes back
- * from lx_pool_take_late(): never on the result queue, and after the
- * function given to lx_pool_on_abandoned() has run on it in the thread
- * that finished it (no GIL: to close an fd it opened, say).  Call without
- * the GIL. */
+ * from lx_take_late(): never on the result queue, and after the function
+ * given to lx_on_abandoned() has run on it in the thread that finished it
+ * (no GIL: to close an fd it opened, say).  Call without the GIL. */
 lx_req **lx_pool_abandon(long *n);
-void lx_pool_on_abandoned(lx_run_fn fn);
-/* Abandoned requests that have come back since, linked by next (any
- * thread; the caller serialises it with lx_pool_abandon). */
-lx_req *lx_pool_take_late(void);
 
 /* After fork(), in the child: the workers are gone.  Every request the
- * parent had in flight (abandoned ones included) is handed back, linked by next, for the caller to
- * drop; the pool starts afresh with a new eventfd on the same fd number. */
+ * parent had queued or running here (abandoned ones included) is handed
+ * back, linked by next, for the caller to drop (and the sink's, by
+ * lx_completion_orphans()); the pool starts afresh. */
 lx_req *lx_pool_orphans(void);
 
 #endif

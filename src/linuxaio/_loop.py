@@ -270,7 +270,7 @@ async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
     run = _trio_run()
     w = _TrioWaiter(run)
     req = w.req = submit(*args, w)
-    # A quick request (see module.c): one checkpoint while a worker runs
+    # A quick request (see poll.c, lx_await_quick_ok): one checkpoint while a worker runs
     # it, then take the result here instead of sleeping until the drainer
     # wakes this task.
     if req._quick():

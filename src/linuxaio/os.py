@@ -18,7 +18,7 @@ from ._loop import run as _run
 __all__ = [
     "open", "close", "read", "write", "pread", "pwrite", "readv", "preadv", "pwritev",
     "readinto", "preadinto", "stat", "lstat", "fstat", "unlink", "remove",
-    "ftruncate", "truncate", "fsync", "fdatasync",
+    "lseek", "ftruncate", "truncate", "fsync", "fdatasync",
     "mkdir", "rmdir", "rename", "replace", "chmod", "utime", "readlink", "symlink", "link",
     "realpath", "listdir", "scandir", "DirEntry", "pread_many", "stat_many",
 ]
@@ -50,6 +50,10 @@ async def readinto(fd: int, buffer: Any) -> int:
 async def preadinto(fd: int, buffer: Any, offset: int) -> int:
     """Read into any writable buffer at offset; no copy."""
     return await _run(_engine.preadinto, fd, buffer, offset)
+
+
+async def lseek(fd: int, position: int, whence: int, /) -> int:
+    return await _run(_engine.lseek, fd, position, whence)
 
 
 async def readv(fd: int, buffers: Sequence[Any]) -> int:

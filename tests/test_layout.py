@@ -1,0 +1,35 @@
+"""The engine's files: every one built, listed in the README, none too long."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINE = ROOT / "src/engine"
+
+
+def setup_lists():
+    text = (ROOT / "setup.py").read_text()
+    def listed(key):
+        block = re.search(key + r"=\[ENGINE \+ f for f in \((.*?)\)\]", text, re.S).group(1)
+        return set(re.findall(r'"([^"]+)"', block))
+    return listed("sources"), listed("depends")
+
+
+def test_setup_builds_every_c_file_and_depends_on_every_header():
+    sources, depends = setup_lists()
+    assert sources == {p.name for p in ENGINE.glob("*.c")}
+    assert depends == {p.name for p in ENGINE.iterdir() if p.suffix in (".h", ".def")}
+
+
+def test_the_readme_layout_names_every_engine_file():
+    readme = (ROOT / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    missing = [p.name for p in ENGINE.iterdir()
+               if p.suffix in (".c", ".def") or p.name in ("engine.h", "backend.h")
+               if f"src/engine/{p.name}" not in layout]
+    assert not missing
+
+
+def test_no_c_file_is_over_1000_lines():
+    long = {p.name: n for p in ENGINE.iterdir()
+            if (n := len(p.read_text().splitlines())) > 1000}
+    assert not long

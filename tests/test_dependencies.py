@@ -1,6 +1,7 @@
 """Dependencies run one way: no two modules of the package or of
 benchmarks/ import each other, directly or around a loop."""
 import ast
+import re
 import os
 
 from aio_helpers import LINUXAIO_HOME
@@ -90,3 +91,39 @@ def test_the_benchmarks_have_no_import_cycle():
 def test_cycle_finder_finds_one():
     assert cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert cycle({"a": {"b"}, "b": set()}) is None
+
+
+# ---- the engine's C files ----
+
+ENGINE = os.path.join(REPO, "src", "engine")
+# A function definition at the start of a line, not static: "type name(" with
+# no ";" after it on that line (a declaration ends with one).
+C_DEFINITION = re.compile(r"^(?!static\b)(?:[A-Za-z_][\w \*]*?[\s\*])(lx_\w+)\s*\([^;]*$", re.M)
+C_CALL = re.compile(r"\b(lx_\w+)\s*\(")
+
+
+def engine_calls():
+    """file -> the other engine files whose functions it calls by name.
+    Calls through a table of hooks (the future's, a backend's) are not
+    calls by name: that is how a lower layer reaches a higher one."""
+    sources = {}
+    for name in sorted(os.listdir(ENGINE)):
+        if name.endswith(".c"):
+            with open(os.path.join(ENGINE, name)) as f:
+                sources[name] = f.read()
+    owner = {}
+    for name, text in sources.items():
+        for fn in C_DEFINITION.findall(text):
+            owner[fn] = name
+    return {name: {owner[fn] for fn in C_CALL.findall(text) if owner.get(fn, name) != name}
+            for name, text in sources.items()}
+
+
+def test_the_engine_files_call_each_other_one_way():
+    graph = engine_calls()
+    assert sum(len(v) for v in graph.values()) > 10, graph   # the scan finds calls
+    assert cycle(graph) is None, cycle(graph)
+
+
+def test_c_cycle_finder_finds_one():
+    assert cycle({"a.c": {"b.c"}, "b.c": {"a.c"}}) == ["a.c", "b.c", "a.c"]

@@ -33,3 +33,14 @@ def test_no_c_file_is_over_1000_lines():
     long = {p.name: n for p in ENGINE.iterdir()
             if (n := len(p.read_text().splitlines())) > 1000}
     assert not long
+
+
+def test_pyproject_installs_every_subpackage():
+    """A subpackage left out of pyproject's list is missing from an install
+    (not from an in-place build): tests of it fail only after pip install."""
+    import tomllib
+    with open(ROOT / "pyproject.toml", "rb") as f:
+        listed = set(tomllib.load(f)["tool"]["setuptools"]["packages"])
+    src = ROOT / "src"
+    found = {".".join(p.parent.relative_to(src).parts) for p in (src / "linuxaio").rglob("__init__.py")}
+    assert found == listed

@@ -4,10 +4,11 @@ import ast
 import re
 import os
 
-from aio_helpers import LINUXAIO_HOME
-
-REPO = os.path.dirname(LINUXAIO_HOME)
-PACKAGE = os.path.join(LINUXAIO_HOME, "linuxaio")
+# The sources beside these tests (an installed linuxaio has no benchmarks/
+# or engine sources next to it).
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SRC = os.path.join(REPO, "src")
+PACKAGE = os.path.join(SRC, "linuxaio")
 BENCHMARKS = os.path.join(REPO, "benchmarks")
 
 
@@ -17,7 +18,7 @@ def package_modules():
     for root, _, files in os.walk(PACKAGE):
         for name in files:
             if name.endswith((".py", ".so")):    # an extension module is a leaf
-                rel = os.path.relpath(os.path.join(root, name.split(".")[0]), LINUXAIO_HOME)
+                rel = os.path.relpath(os.path.join(root, name.split(".")[0]), SRC)
                 parts = rel.split(os.sep)
                 if parts[-1] == "__init__":
                     parts.pop()

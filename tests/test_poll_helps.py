@@ -156,7 +156,10 @@ def test_uncached_read_goes_to_a_worker(cached):
     occupy_workers()
     results, bufs = {}, {}
     reads(fd, [5], results, bufs)
-    assert poll_once_with_a_result() == 1   # RWF_NOWAIT said "would block"
+    handled = poll_once_with_a_result()
+    if results == {5: PAGE} and is_cached(fd, 5 * PAGE):   # as skip_if_the_rest_came_at_once
+        pytest.skip("the missing page was read in within the poller's RWF_NOWAIT call")
+    assert handled == 1   # RWF_NOWAIT said "would block"
     assert results == {} and linuxaio.nready() == 1
     flush()
     assert results == {5: PAGE} and bufs[5] == data[5 * PAGE:6 * PAGE]

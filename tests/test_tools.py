@@ -7,7 +7,6 @@ import pytest
 from linuxaio._tools import pagecache
 from linuxaio._tools.sizes import parse_size
 
-from aio_helpers import LINUXAIO_HOME
 
 
 @pytest.mark.parametrize("text, want", [("4096", 4096), ("4k", 4096), ("64KiB", 65536),
@@ -45,7 +44,8 @@ def test_an_empty_file_has_no_pages(tmp_path):
 
 
 def test_benchmarks_use_these_helpers():
-    path = os.path.join(os.path.dirname(LINUXAIO_HOME), "benchmarks", "common.py")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.join(repo, "benchmarks", "common.py")
     spec = importlib.util.spec_from_file_location("bench_common_under_test", path)
     common = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(common)

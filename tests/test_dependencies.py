@@ -23,6 +23,8 @@ def package_modules():
                 if parts[-1] == "__init__":
                     parts.pop()
                 found[".".join(parts)] = os.path.join(root, name)
+    # the engine, a leaf: built from src/engine/ (a clean tree has no .so)
+    found.setdefault("linuxaio._engine", os.path.join(REPO, "src", "engine"))
     return found
 
 

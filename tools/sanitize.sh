@@ -22,7 +22,9 @@ SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-fram
 CC="$CC" CFLAGS="$SAN" LDFLAGS="$SAN" \
     "$PY" setup.py -q build_ext --build-lib "$OUT" --build-temp "$OUT/build" --force 2>&1 \
     | grep -v -e _BetaConfiguration -e 'warnings.warn' || true
-cp src/linuxaio/*.py src/linuxaio/py.typed "$OUT/linuxaio/"
+# The package's Python files, subpackages included; not an in-place .so,
+# which would replace the sanitized build.
+tar -C src -cf - --exclude='*.so' --exclude=__pycache__ linuxaio | tar -C "$OUT" -xf -
 ls "$OUT"/linuxaio/_engine*.so >/dev/null
 
 LIBASAN=$("$CC" -print-file-name=libasan.so)

@@ -42,12 +42,34 @@ static int parse_fd(PyObject *o, int int_only, int *fd)
 
 /* Every path argument comes here: the first (p, x) or the second (P) of a
  * request.  Each path has its own dir fd (dir_fd, dir_fd2: the letters D
- * and E), which is what a working-directory handle given as (wd, relpath)
- * will set, here and nowhere else. */
+ * and E), which a working-directory handle given as (wd, relpath) sets,
+ * here and nowhere else: every row's run uses the *at() calls (or, where
+ * Linux has none, resolves through the dir fd: ops_paths.c's at_path), so
+ * every path of every row takes one.  The request holds the handle until
+ * it is released (request.c), which keeps its fd open even if the handle
+ * is closed meanwhile (wd.c). */
 static int parse_path(Request *r, PyObject *o, int second)
 {
     PyObject **bytes = second ? &r->path2 : &r->path;
     PyObject **given = second ? &r->filename2 : &r->filename;
+    if (PyTuple_Check(o)) {
+        lx_rare *x;
+        int fd;
+        if (PyTuple_GET_SIZE(o) != 2) {
+            PyErr_Format(PyExc_ValueError, "a path tuple must be (wd, relpath), not %zd items",
+                         PyTuple_GET_SIZE(o));
+            return -1;
+        }
+        if (PyTuple_Check(PyTuple_GET_ITEM(o, 1))) {
+            PyErr_SetString(PyExc_TypeError, "relpath of (wd, relpath) must be str, bytes or os.PathLike");
+            return -1;
+        }
+        if (!(x = lx_request_rare(r)) || lx_wd_acquire(PyTuple_GET_ITEM(o, 0), &fd) < 0)
+            return -1;
+        x->wd[second] = PyTuple_GET_ITEM(o, 0);   /* held: released with the args */
+        *(second ? &r->dir_fd2 : &r->dir_fd) = fd;
+        o = PyTuple_GET_ITEM(o, 1);
+    }
     if (o == Py_None) {
         PyErr_SetString(PyExc_TypeError, "path must be str, bytes or os.PathLike, not None");
         return -1;
@@ -60,6 +82,55 @@ static int parse_path(Request *r, PyObject *o, int second)
         Py_CLEAR(*given);
         return -1;
     }
+    return 0;
+}
+
+/* X: an extended attribute's name (str or bytes, no NUL), kept in path2,
+ * which no xattr row uses for a path; not an OSError's filename. */
+static int parse_xattr_name(Request *r, PyObject *o)
+{
+    if (!PyUnicode_Check(o) && !PyBytes_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "attribute must be str or bytes, not %.100s", Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    return PyUnicode_FSConverter(o, &r->path2) ? 0 : -1;
+}
+
+/* g: a user or group id for chown; None or -1 keeps it ((uid_t)-1). */
+static int parse_id(PyObject *o, unsigned *id)
+{
+    long long v;
+    if (o == Py_None) {
+        *id = (unsigned)-1;
+        return 0;
+    }
+    if (!PyLong_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "uid and gid must be int or None, not %.100s", Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    v = PyLong_AsLongLong(o);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (v < -1 || v >= (long long)(unsigned)-1) {
+        PyErr_SetString(PyExc_OverflowError, "uid or gid out of range");
+        return -1;
+    }
+    *id = (unsigned)v;
+    return 0;
+}
+
+/* e: a device number (dev_t: 64 bits, unsigned), as os.makedev makes. */
+static int parse_device(PyObject *o, dev_t *dev)
+{
+    unsigned long long v;
+    if (!PyLong_Check(o)) {
+        PyErr_Format(PyExc_TypeError, "device must be an int, not %.100s", Py_TYPE(o)->tp_name);
+        return -1;
+    }
+    v = PyLong_AsUnsignedLongLong(o);   /* OverflowError when negative or too big */
+    if (v == (unsigned long long)-1 && PyErr_Occurred())
+        return -1;
+    *dev = (dev_t)v;
     return 0;
 }
 
@@ -402,7 +473,7 @@ static int hold_buffers(Request *r, PyObject *seq, int writable)
 
 int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
 {
-    int nu = 0;
+    int nu = 0, ng = 0;
     PyObject *buffer = NULL;
     int writable = 0;
     int64_t v;
@@ -423,7 +494,7 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
         case 'x':
             /* str, bytes and os.PathLike first: looking for a fileno() they
              * lack would raise and clear an AttributeError on every call */
-            if (!PyUnicode_Check(o) && !PyBytes_Check(o)
+            if (!PyUnicode_Check(o) && !PyBytes_Check(o) && !PyTuple_Check(o)
                 && (PyLong_Check(o) || !PyObject_HasAttrString(o, "__fspath__"))) {
                 if (parse_fd(o, 0, &r->fd) < 0 || !(r->filename = PyLong_FromLong(r->fd)))
                     return -1;
@@ -433,7 +504,32 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
             break;
         case 'D':
         case 'E':
+            if (o != Py_None && r->rare && r->rare->wd[spec[i] == 'E']) {
+                PyErr_SetString(PyExc_ValueError, "a (wd, relpath) path takes no dir_fd");
+                return -1;
+            }
             if (parse_dir_fd(o, spec[i] == 'D' ? &r->dir_fd : &r->dir_fd2) < 0)
+                return -1;
+            break;
+        case 'g':   /* chown: uid, then gid */
+            if (parse_id(o, ng++ ? &r->io.owner.gid : &r->io.owner.uid) < 0)
+                return -1;
+            break;
+        case 'M':
+            if (parse_int64(o, "mode", 0, &v) < 0)
+                return -1;
+            if (v > 0177777) {
+                PyErr_SetString(PyExc_ValueError, "mode must be within 0..0o177777");
+                return -1;
+            }
+            r->mode = (unsigned)v;
+            break;
+        case 'e':
+            if (parse_device(o, &r->io.dev) < 0)
+                return -1;
+            break;
+        case 'X':
+            if (parse_xattr_name(r, o) < 0)
                 return -1;
             break;
         case 't':

@@ -7,10 +7,13 @@
 #include "future.h"
 #include "backend.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/xattr.h>
 
 static PyObject *poll_fileno(PyObject *m, PyObject *u) { return PyLong_FromLong(lx_completion_fileno()); }
 static PyObject *nreqs(PyObject *m, PyObject *u) { return PyLong_FromSsize_t(E.nreqs); }
@@ -231,6 +234,29 @@ done:
     return rc;
 }
 
+/* The constants of the names, directories and xattrs rows, with the
+ * kernel's names (READDIR_*: IO::AIO's), and the WorkingDir type. */
+static const struct { const char *name; long value; } name_constants[] = {
+    {"RENAME_NOREPLACE", RENAME_NOREPLACE}, {"RENAME_EXCHANGE", RENAME_EXCHANGE},
+    {"RENAME_WHITEOUT", RENAME_WHITEOUT},
+    {"READDIR_DENTS", LX_READDIR_DENTS}, {"READDIR_DIRS_FIRST", LX_READDIR_DIRS_FIRST},
+    {"READDIR_STAT_ORDER", LX_READDIR_STAT_ORDER}, {"READDIR_FOUND_UNKNOWN", LX_READDIR_FOUND_UNKNOWN},
+    {"DT_UNKNOWN", DT_UNKNOWN}, {"DT_FIFO", DT_FIFO}, {"DT_CHR", DT_CHR}, {"DT_DIR", DT_DIR},
+    {"DT_BLK", DT_BLK}, {"DT_REG", DT_REG}, {"DT_LNK", DT_LNK}, {"DT_SOCK", DT_SOCK},
+    {"DT_WHT", DT_WHT},
+    {"XATTR_CREATE", XATTR_CREATE}, {"XATTR_REPLACE", XATTR_REPLACE},
+};
+
+static int add_names(PyObject *m)
+{
+    for (size_t i = 0; i < sizeof name_constants / sizeof *name_constants; i++)
+        if (PyModule_AddIntConstant(m, name_constants[i].name, name_constants[i].value) < 0)
+            return -1;
+    if (PyType_Ready(&lx_WorkingDirType) < 0)
+        return -1;
+    return PyModule_AddObjectRef(m, "WorkingDir", (PyObject *)&lx_WorkingDirType);
+}
+
 /* __all__, what linuxaio re-exports (from ._engine import *): every public
  * name but the os twins, which linuxaio.os wraps, and the AT_* flags. */
 static int add_all(PyObject *m)
@@ -290,7 +316,8 @@ PyMODINIT_FUNC PyInit__engine(void)
         || PyModule_AddIntConstant(m, "SEEK_CUR", SEEK_CUR) < 0
         || PyModule_AddIntConstant(m, "SEEK_END", SEEK_END) < 0
         || PyModule_AddIntConstant(m, "SEEK_DATA", SEEK_DATA) < 0
-        || PyModule_AddIntConstant(m, "SEEK_HOLE", SEEK_HOLE) < 0 || add_all(m) < 0) {
+        || PyModule_AddIntConstant(m, "SEEK_HOLE", SEEK_HOLE) < 0
+        || add_names(m) < 0 || add_all(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <time.h>
 #include "pool.h"
@@ -44,6 +45,9 @@ typedef struct {
     Py_buffer *views;          /* preadv/pwritev: the buffers held, niov of them; */
     struct iovec *iov;         /* in the same allocation */
     int niov;
+    /* The WorkingDir each path was given relative to, as (wd, relpath):
+     * held, and its fd kept open, until the request is released (wd.c). */
+    PyObject *wd[2];
 } lx_rare;
 
 struct Request {
@@ -91,6 +95,9 @@ struct Request {
         struct timespec times[2];  /* utimensat(2): atime, mtime */
         int64_t nowait_done;       /* a read: bytes its try_now got (ops.c) */
         double seconds;            /* aio_busy */
+        struct statvfs vfs;        /* statvfs(2) */
+        struct { uid_t uid; gid_t gid; } owner;  /* chown: (uid_t)-1 keeps one */
+        dev_t dev;                 /* mknod */
     } io;
 };
 
@@ -269,6 +276,15 @@ int lx_parse_callback(Request *r, PyObject *cb);
 /* The positional count and the keywords every aio_* function takes. */
 int lx_parse_common(const char *name, Py_ssize_t nspec, PyObject *const *args, Py_ssize_t nargs,
                     PyObject *kwnames, PyObject **callback, int *pri);
+
+/* ---- wd.c: working-directory handles ---- */
+
+extern PyTypeObject lx_WorkingDirType;
+/* A path given as (wd, relpath): the handle's fd, held for a request (it
+ * stays open, even if closed meanwhile, until lx_wd_release).  -1 with
+ * TypeError (not a WorkingDir) or ValueError (closed). */
+int lx_wd_acquire(PyObject *wd, int *fd);
+void lx_wd_release(PyObject *wd);
 
 /* ---- request.c ---- */
 

@@ -31,7 +31,7 @@ int lx_op_index(const char *name, int *face)
 static int check_letters(const lx_face *f)
 {
     const char *a = f->args;
-    int nu = 0;
+    int nu = 0, ng = 0;
     for (int i = 0; a[i]; i++) {
         const char *why = NULL;
         if (!strchr(LX_ARG_LETTERS, a[i]))
@@ -42,6 +42,8 @@ static int check_letters(const lx_face *f)
             why = "an offset (d) without its buffer";
         else if (a[i] == 'u' && ++nu > 2)
             why = "more than two times (u)";
+        else if (a[i] == 'g' && ++ng > 2)
+            why = "more than two ids (g)";
         if (why) {
             PyErr_Format(PyExc_SystemError, "linuxaio: operation %s, letters \"%s\": %s at %d",
                          f->name, a, why, i);

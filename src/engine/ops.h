@@ -22,8 +22,15 @@
  *      destination's), as D
  *   t  times: None (now), or (atime_ns, mtime_ns)
  *   u  a time in seconds, or None (now): atime, then mtime (two at most)
- *   p  path: str, bytes or os.PathLike, without NUL
- *   P  a second path, as p (rename, link, symlink: the destination)
+ *   p  path: str, bytes or os.PathLike, without NUL; or (wd, relpath), a
+ *      linuxaio.WorkingDir and a path relative to it (sets dir_fd)
+ *   P  a second path, as p (rename, link, symlink: the destination; a
+ *      (wd, relpath) sets dir_fd2)
+ *   g  a user or group id (chown: uid, then gid; two at most): an int,
+ *      None or -1 keeps it
+ *   M  a whole mode, file type bits included (mknod: 0..0o177777)
+ *   e  a device number (dev_t, >= 0), as os.makedev makes
+ *   X  an extended attribute's name: str or bytes, without NUL
  *   i  int flags, or'ed into the row's preset flags
  *   m  mode (0..0o7777)
  *   s  seconds (>= 0)
@@ -49,7 +56,7 @@
 /* scandir: resolve unknown types and symlink targets (preset flag) */
 #define LX_READDIR_TYPES 1
 
-#define LX_ARG_LETTERS "fFkxDEtupPimsoOlnLNwrdWbVv"
+#define LX_ARG_LETTERS "fFkxDEtupPimsoOlnLNwrdWbVvgMeX"
 
 /* A row's faces: the callback API's name and letters, and the os twin's. */
 enum { FACE_AIO, FACE_OS, LX_NFACES };
@@ -108,6 +115,19 @@ PyObject *lx_result_path(Request *r);
 PyObject *lx_result_names(Request *r);
 PyObject *lx_result_entries(Request *r);
 int lx_results_init(void);
+/* names, directories, xattrs (results.c's last part; wd.c) */
+PyObject *lx_result_bool(Request *r);
+PyObject *lx_result_statvfs(Request *r);
+PyObject *lx_result_readdirx(Request *r);
+PyObject *lx_result_scandir(Request *r);
+PyObject *lx_result_xattr_names(Request *r);
+PyObject *lx_result_wd(Request *r);
+
+/* aio_readdirx's flags: IO::AIO's (libeio's) values */
+#define LX_READDIR_DENTS 0x01         /* (name, type, inode), not names */
+#define LX_READDIR_DIRS_FIRST 0x02    /* directories, then likely ones, first */
+#define LX_READDIR_STAT_ORDER 0x04    /* by inode: stat()ing each is fastest */
+#define LX_READDIR_FOUND_UNKNOWN 0x80 /* out: some type was DT_UNKNOWN */
 
 /* Directory entries as a worker packs them (run_readdir) for results.c. */
 typedef struct {

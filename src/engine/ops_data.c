@@ -42,9 +42,12 @@ void run_pwritev(Request *r)
 
 void run_truncate(Request *r)
 {
-    if (r->path)
-        SYSCALL_RESULT(r, truncate(path_of(r->path), r->offset));
-    else
+    if (r->path) {   /* no truncateat: through the dir fd of a (wd, relpath) */
+        char *owned;
+        const char *path = lx_at_path(r, &owned);
+        SYSCALL_RESULT(r, path ? truncate(path, r->offset) : (errno = ENOMEM, -1));
+        free(owned);
+    } else
         SYSCALL_RESULT(r, ftruncate(r->fd, r->offset));
 }
 

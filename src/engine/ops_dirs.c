@@ -1,4 +1,6 @@
-/* ops_dirs.c: directory reads (getdents64). */
+/* ops_dirs.c: directory reads (getdents64): readdir, os.scandir's, and
+ * IO::AIO's readdirx (sorted as its flags ask) and scandir (split in
+ * directories and the rest). */
 #define _GNU_SOURCE
 #include "ops_run.h"
 
@@ -42,11 +44,17 @@ static unsigned char type_of_mode(mode_t m)
          : S_ISSOCK(m) ? DT_SOCK : S_ISCHR(m) ? DT_CHR : S_ISBLK(m) ? DT_BLK : DT_UNKNOWN;
 }
 
-/* getdents64(2) through the whole directory.  With LX_READDIR_TYPES, every
- * entry's type is known when it leaves the worker: a DT_UNKNOWN one is
- * lstat'ed, and a symlink's target is stat'ed, so is_dir() and friends
- * never need a syscall in the caller's thread. */
-void run_readdir(Request *r)
+/* What read_dir finds out beyond getdents64's d_type. */
+enum {
+    RESOLVE_UNKNOWN = 1,   /* lstat a DT_UNKNOWN entry */
+    RESOLVE_TARGETS = 2,   /* stat a symlink's target */
+};
+
+/* getdents64(2) through the whole directory, packed into r->heap (size in
+ * r->result).  With RESOLVE_*, every entry's type is known when it leaves
+ * the worker, so os.DirEntry's is_dir() and friends never need a syscall
+ * in the caller's thread. */
+static void read_dir(Request *r, int resolve)
 {
     char buf[32768];
     size_t cap = 0;
@@ -74,11 +82,11 @@ void run_readdir(Request *r)
             off += d->d_reclen;
             if (d->d_name[0] == '.' && (!d->d_name[1] || (d->d_name[1] == '.' && !d->d_name[2])))
                 continue;
-            if (r->flags & LX_READDIR_TYPES) {
+            if (resolve) {
                 struct stat st;
                 if (d->d_type == DT_UNKNOWN && !fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW))
                     d->d_type = target = type_of_mode(st.st_mode);
-                if (d->d_type == DT_LNK)
+                if (d->d_type == DT_LNK && (resolve & RESOLVE_TARGETS))
                     target = fstatat(dfd, d->d_name, &st, 0) ? DT_UNKNOWN : type_of_mode(st.st_mode);
             }
             if (pack_entry(r, &cap, d, target) < 0) {
@@ -92,3 +100,91 @@ void run_readdir(Request *r)
     }
     close(dfd);
 }
+
+void run_readdir(Request *r)
+{
+    read_dir(r, r->flags & LX_READDIR_TYPES ? RESOLVE_UNKNOWN | RESOLVE_TARGETS : 0);
+}
+
+/* ---- readdirx: IO::AIO's orders ---- */
+
+typedef struct {
+    lx_packed_entry *e;
+    unsigned score;
+} sort_item;
+
+/* How soon an entry comes under READDIR_DIRS_FIRST: directories (0), then
+ * entries of unknown type that look like directories, the shorter names
+ * first (1-3: no dot but a leading one, as file names mostly have an
+ * extension), then the rest (4). */
+static unsigned dir_score(const lx_packed_entry *e)
+{
+    if (e->type == DT_DIR)
+        return 0;
+    if (e->type == DT_UNKNOWN && !strchr(e->name + 1, '.'))
+        return e->namelen <= 3 ? 1 : e->namelen <= 8 ? 2 : 3;
+    return 4;
+}
+
+static int by_score_then_inode(const void *a, const void *b)
+{
+    const sort_item *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? -1 : 1;
+    return x->e->ino < y->e->ino ? -1 : x->e->ino > y->e->ino;
+}
+
+/* Reorder the packed entries in r->heap: by inode alone (STAT_ORDER), or
+ * directories first and each class by inode (DIRS_FIRST).  Sets
+ * READDIR_FOUND_UNKNOWN in r->flags when some type was unknown. */
+static int sort_entries(Request *r)
+{
+    size_t n = 0, k = 0;
+    sort_item *items;
+    char *sorted;
+    int64_t off, out = 0;
+    int order = r->flags & (LX_READDIR_STAT_ORDER | LX_READDIR_DIRS_FIRST);
+    r->flags &= ~LX_READDIR_FOUND_UNKNOWN;
+    for (off = 0; off < r->result; n++) {
+        lx_packed_entry *e = (lx_packed_entry *)(r->heap + off);
+        if (e->type == DT_UNKNOWN)
+            r->flags |= LX_READDIR_FOUND_UNKNOWN;
+        off += LX_ENTRY_SIZE(e->namelen);
+    }
+    if (!order || n < 2)
+        return 0;
+    if (!(items = malloc(n * sizeof *items)) || !(sorted = malloc((size_t)r->result))) {
+        free(items);
+        return -1;
+    }
+    for (off = 0; off < r->result; k++) {
+        items[k].e = (lx_packed_entry *)(r->heap + off);
+        items[k].score = order & LX_READDIR_STAT_ORDER ? 0 : dir_score(items[k].e);
+        off += LX_ENTRY_SIZE(items[k].e->namelen);
+    }
+    qsort(items, n, sizeof *items, by_score_then_inode);
+    for (k = 0; k < n; k++) {
+        size_t size = LX_ENTRY_SIZE(items[k].e->namelen);
+        memcpy(sorted + out, items[k].e, size);
+        out += size;
+    }
+    free(items);
+    free(r->heap);
+    r->heap = sorted;
+    return 0;
+}
+
+void run_readdirx(Request *r)
+{
+    read_dir(r, 0);
+    if (r->result >= 0 && sort_entries(r) < 0) {
+        free(r->heap);
+        r->heap = NULL;
+        r->result = -ENOMEM;
+    }
+}
+
+/* aio_scandir: one request; what getdents64 leaves unknown is lstat'ed
+ * here (a symlink to a directory stays a symlink: a non-directory, as in
+ * IO::AIO).  results.c splits the entries. */
+void run_scandir(Request *r) { read_dir(r, RESOLVE_UNKNOWN); }

@@ -5,10 +5,26 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+
+const char *lx_at_path(Request *r, char **owned)
+{
+    const char *path = path_of(r->path);
+    size_t n;
+    *owned = NULL;
+    if (r->dir_fd == AT_FDCWD || path[0] == '/')
+        return path;
+    n = strlen(path) + 32;
+    if (!(*owned = malloc(n)))
+        return NULL;
+    snprintf(*owned, n, "/proc/self/fd/%d/%s", r->dir_fd, path);
+    return *owned;
+}
 
 /* ---- undo ---- */
 
@@ -104,7 +120,59 @@ void run_readlink(Request *r)
 
 void run_realpath(Request *r)
 {
+    char *owned;
+    const char *path = lx_at_path(r, &owned);
     free(r->heap);
-    r->heap = realpath(path_of(r->path), NULL);
+    r->heap = path ? realpath(path, NULL) : (errno = ENOMEM, NULL);
     r->result = r->heap ? (int64_t)strlen(r->heap) : -errno;
+    free(owned);
+}
+
+/* ---- IO::AIO's rest: statvfs, chown, access, mknod, renameat2 ---- */
+
+void run_statvfs(Request *r)
+{
+    int fd;
+    if (!r->path) {
+        SYSCALL_RESULT(r, fstatvfs(r->fd, &r->io.vfs));
+        return;
+    }
+    if (r->dir_fd == AT_FDCWD) {
+        SYSCALL_RESULT(r, statvfs(path_of(r->path), &r->io.vfs));
+        return;
+    }
+    /* no statvfsat: an O_PATH fd of the path (fstatfs(2) takes one) */
+    if ((fd = openat(r->dir_fd, path_of(r->path), O_PATH | O_CLOEXEC)) < 0) {
+        r->result = -errno;
+        return;
+    }
+    SYSCALL_RESULT(r, fstatvfs(fd, &r->io.vfs));
+    close(fd);
+}
+
+void run_chown(Request *r)
+{
+    if (r->path)
+        SYSCALL_RESULT(r, fchownat(r->dir_fd, path_of(r->path), r->io.owner.uid, r->io.owner.gid,
+                                   r->flags));
+    else
+        SYSCALL_RESULT(r, fchown(r->fd, r->io.owner.uid, r->io.owner.gid));
+}
+
+/* os.access: True or False, never an error (glibc's faccessat uses
+ * faccessat2(2), which honours AT_EACCESS and AT_SYMLINK_NOFOLLOW). */
+void run_access(Request *r)
+{
+    r->result = faccessat(r->dir_fd, path_of(r->path), (int)r->mode, r->flags) == 0;
+}
+
+void run_mknod(Request *r)
+{
+    SYSCALL_RESULT(r, mknodat(r->dir_fd, path_of(r->path), r->mode, r->io.dev));
+}
+
+void run_rename2(Request *r)
+{
+    SYSCALL_RESULT(r, renameat2(r->dir_fd, path_of(r->path), r->dir_fd2, path_of(r->path2),
+                                (unsigned)r->flags));
 }

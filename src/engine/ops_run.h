@@ -24,6 +24,13 @@ static inline const char *path_of(PyObject *bytes) { return PyBytes_AS_STRING(by
 #include "ops.def"
 #undef OP
 
+/* r's first path as a path a call without an *at() form can take: itself
+ * if absolute or relative to the cwd, else /proc/self/fd/N/path through
+ * its dir fd (a (wd, relpath) one: the kernel resolves that magic link to
+ * the directory itself, wherever it was moved).  *owned is what to free();
+ * NULL (ENOMEM) when that allocation fails.  ops_paths.c */
+const char *lx_at_path(Request *r, char **owned);
+
 /* Tries (a polling thread's: they must not block) and undos. */
 int try_read(Request *r);
 void undo_open(Request *r);

@@ -41,6 +41,12 @@ void lx_release_args(Request *r)
         x->iov = NULL;
         x->niov = 0;
     }
+    for (int i = 0; r->rare && i < 2; i++)
+        if (r->rare->wd[i]) {   /* the worker is done with its fd */
+            PyObject *wd = r->rare->wd[i];
+            r->rare->wd[i] = NULL;
+            lx_wd_release(wd);
+        }
     free(r->heap);
     r->heap = NULL;
     Py_CLEAR(r->path);

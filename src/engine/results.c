@@ -2,7 +2,9 @@
  * the one Python value its callback or awaiting task gets. */
 #include "ops.h"
 
+#include <dirent.h>
 #include <stdlib.h>
+#include <string.h>
 
 PyObject *lx_result_int(Request *r) { return PyLong_FromLongLong(r->result); }
 PyObject *lx_result_zero(Request *r) { return PyLong_FromLong(0); }
@@ -183,3 +185,119 @@ PyObject *lx_result_fd_stat(Request *r)
 }
 
 int lx_results_init(void) { return find_stat_fields(); }
+
+/* ---- names, directories, xattrs (IO::AIO's rest) ---- */
+
+/* os.access: the worker left 1 or 0. */
+PyObject *lx_result_bool(Request *r) { return PyBool_FromLong(r->result != 0); }
+
+/* os.statvfs_result, built as os.statvfs builds it: ten fields, then
+ * f_fsid (a field by name only).  The type is looked up on first use. */
+PyObject *lx_result_statvfs(Request *r)
+{
+    static PyTypeObject *type;
+    static Py_ssize_t nfields;
+    const struct statvfs *s = &r->io.vfs;
+    PyObject *res, *v[11];
+    if (!type) {
+        PyObject *os = PyImport_ImportModule("os"), *n = NULL;
+        PyTypeObject *t = os ? (PyTypeObject *)PyObject_GetAttrString(os, "statvfs_result") : NULL;
+        Py_XDECREF(os);
+        if (!t || !(n = PyObject_GetAttrString((PyObject *)t, "n_fields"))
+            || (nfields = PyLong_AsSsize_t(n)) < 11) {
+            Py_XDECREF(t);
+            Py_XDECREF(n);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_SystemError, "os.statvfs_result has no f_fsid");
+            return NULL;
+        }
+        Py_DECREF(n);
+        type = t;
+    }
+    if (!(res = PyStructSequence_New(type)))
+        return NULL;
+    v[0] = PyLong_FromUnsignedLong(s->f_bsize);
+    v[1] = PyLong_FromUnsignedLong(s->f_frsize);
+    v[2] = PyLong_FromUnsignedLongLong(s->f_blocks);
+    v[3] = PyLong_FromUnsignedLongLong(s->f_bfree);
+    v[4] = PyLong_FromUnsignedLongLong(s->f_bavail);
+    v[5] = PyLong_FromUnsignedLongLong(s->f_files);
+    v[6] = PyLong_FromUnsignedLongLong(s->f_ffree);
+    v[7] = PyLong_FromUnsignedLongLong(s->f_favail);
+    v[8] = PyLong_FromUnsignedLong(s->f_flag);
+    v[9] = PyLong_FromUnsignedLong(s->f_namemax);
+    v[10] = PyLong_FromUnsignedLong(s->f_fsid);
+    for (int i = 0; i < 11; i++)
+        PyStructSequence_SET_ITEM(res, i, v[i]);
+    for (Py_ssize_t i = 11; i < nfields; i++)
+        PyStructSequence_SET_ITEM(res, i, Py_NewRef(Py_None));
+    for (int i = 0; i < 11; i++)
+        if (!v[i]) {
+            Py_DECREF(res);
+            return NULL;
+        }
+    return res;
+}
+
+/* aio_readdirx: (names, flags), or ((name, type, inode)..., flags) with
+ * READDIR_DENTS; the worker left the flags, FOUND_UNKNOWN included. */
+PyObject *lx_result_readdirx(Request *r)
+{
+    int dents = r->flags & LX_READDIR_DENTS;
+    PyObject *list = PyList_New(0);
+    for (int64_t off = 0; list && off < r->result;) {
+        lx_packed_entry *e = (lx_packed_entry *)(r->heap + off);
+        PyObject *name = entry_name(r, e), *item = name;
+        if (name && dents)
+            item = Py_BuildValue("(NiK)", name, e->type, (unsigned long long)e->ino);
+        if (!item || PyList_Append(list, item) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(item);
+        off += LX_ENTRY_SIZE(e->namelen);
+    }
+    free(r->heap);
+    r->heap = NULL;
+    return list ? Py_BuildValue("(Ni)", list, r->flags) : NULL;
+}
+
+/* aio_scandir: (dirs, nondirs), names in directory order. */
+PyObject *lx_result_scandir(Request *r)
+{
+    PyObject *dirs = PyList_New(0), *nondirs = PyList_New(0), *res = NULL;
+    int64_t off = 0;
+    while (dirs && nondirs && off < r->result) {
+        lx_packed_entry *e = (lx_packed_entry *)(r->heap + off);
+        PyObject *name = entry_name(r, e);
+        if (!name || PyList_Append(e->type == DT_DIR ? dirs : nondirs, name) < 0) {
+            Py_XDECREF(name);
+            goto done;
+        }
+        Py_DECREF(name);
+        off += LX_ENTRY_SIZE(e->namelen);
+    }
+    if (dirs && nondirs)
+        res = PyTuple_Pack(2, dirs, nondirs);
+done:
+    Py_XDECREF(dirs);
+    Py_XDECREF(nondirs);
+    free(r->heap);
+    r->heap = NULL;
+    return res;
+}
+
+/* listxattr: NUL-terminated names, as os.listxattr gives them (str). */
+PyObject *lx_result_xattr_names(Request *r)
+{
+    PyObject *list = PyList_New(0);
+    for (int64_t off = 0; list && off < r->result;) {
+        size_t len = strnlen(r->heap + off, (size_t)(r->result - off));
+        PyObject *name = PyUnicode_DecodeFSDefaultAndSize(r->heap + off, (Py_ssize_t)len);
+        if (!name || PyList_Append(list, name) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(name);
+        off += (int64_t)len + 1;
+    }
+    free(r->heap);
+    r->heap = NULL;
+    return list;
+}

@@ -160,6 +160,14 @@ def valid_values(letters, row, tmp_path, fd):
             values.append([bytearray(4)])
         elif c == "v":
             values.append([b"ab"])
+        elif c == "g":
+            values.append(None)
+        elif c == "M":
+            values.append(0o10644)
+        elif c == "e":
+            values.append(0)
+        elif c == "X":
+            values.append("user.linuxaio")
         else:
             raise AssertionError(f"no valid value for letter {c!r}")
     return values
@@ -191,13 +199,13 @@ BAD = {
     "f": [("x", TypeError), (-1, ValueError)],
     "F": [("x", TypeError), (1.5, TypeError)],
     "k": [("x", TypeError), (2 ** 40, OverflowError)],
-    "x": [(None, TypeError), ("a\0b", ValueError)],
+    "x": [(None, TypeError), ("a\0b", ValueError), ((1, "a"), TypeError), (("a",), ValueError)],
     "D": [("x", TypeError)],
     "E": [("x", TypeError)],
     "t": [(5, TypeError), ((1,), TypeError)],
     "u": [("x", TypeError), (float("nan"), ValueError)],
-    "p": [(None, TypeError), ("a\0b", ValueError)],
-    "P": [(None, TypeError), ("a\0b", ValueError)],
+    "p": [(None, TypeError), ("a\0b", ValueError), ((1, "a"), TypeError), (("a",), ValueError)],
+    "P": [(None, TypeError), ("a\0b", ValueError), ((1, "a"), TypeError), (("a",), ValueError)],
     "i": [("x", TypeError), (2 ** 40, OverflowError)],
     "m": [("x", TypeError), (-1, ValueError), (0o10000, ValueError)],
     "s": [("x", TypeError), (-1, ValueError)],
@@ -214,6 +222,10 @@ BAD = {
     "b": [(5, TypeError)],
     "V": [(5, TypeError), ([b"read-only"], BufferError)],
     "v": [(5, TypeError), ([5], TypeError)],
+    "g": [("x", TypeError), (1.5, TypeError), (-2, OverflowError), (2 ** 32, OverflowError)],
+    "M": [("x", TypeError), (-1, ValueError), (0o200000, ValueError)],
+    "e": [("x", TypeError), (-1, OverflowError), (2 ** 64, OverflowError)],
+    "X": [(None, TypeError), (5, TypeError), ("a\0b", ValueError)],
 }
 
 BAD_CASES = [(name, i, bad, exc)

@@ -21,6 +21,7 @@ EXPECTED_OUTPUT = [
     r"\d+\n",                                                   # asyncio stat
     r"all stats done: ok\n",                                    # group with a feeder
     r"b'.*'\n\d+ [1-9]\d*\n[1-9]\d*\n",                         # linuxaio.os
+    r"6 \['today\.log'\]\n",                                     # working-directory handles
     (r"first line\nsecond line\nfirst line\n 11\n23 first line\nsecond line\n\n"
      r"(/\S+/notes\.txt)\n\1 23\n"),                            # linuxaio.open / Path
 ]

@@ -21,6 +21,8 @@ __all__ = [
     "lseek", "ftruncate", "truncate", "fsync", "fdatasync",
     "mkdir", "rmdir", "rename", "replace", "chmod", "utime", "readlink", "symlink", "link",
     "realpath", "listdir", "scandir", "DirEntry", "pread_many", "stat_many",
+    "statvfs", "fstatvfs", "chown", "lchown", "fchown", "fchmod", "access", "mknod", "mkfifo",
+    "rename2", "getxattr", "setxattr", "listxattr", "removexattr", "wd", "WorkingDir",
 ]
 
 _NOFOLLOW = _engine.AT_SYMLINK_NOFOLLOW
@@ -188,12 +190,16 @@ async def scandir(path: Any = ".") -> list["DirEntry"]:
     Returns a list (not an iterator: the whole directory is read at once).
     Every entry's type is known when it arrives, so is_dir(), is_file() and
     is_symlink() never make a syscall."""
-    prefix = _os.fspath(path)
+    wd = None
+    if isinstance(path, tuple) and len(path) == 2:   # (wd, relpath): entries relative to wd
+        wd, prefix = path[0], _os.fspath(path[1])
+    else:
+        prefix = _os.fspath(path)
     if isinstance(prefix, bytes):
         prefix = prefix if prefix.endswith(b"/") else prefix + b"/"
     else:
         prefix = prefix if prefix.endswith("/") else prefix + "/"
-    return [DirEntry(prefix + name, name, t, target, ino)
+    return [DirEntry(prefix + name, name, t, target, ino, wd)
             for name, t, target, ino in await _run(_engine.scandir, path)]
 
 
@@ -203,14 +209,17 @@ _AT_SYMLINK_FOLLOW = 0x400
 
 class DirEntry:
     """Like os.DirEntry: name, path, inode(), is_dir(), is_file(), is_symlink(),
-    and an awaitable stat()."""
+    and an awaitable stat().  Listed through a (wd, relpath), its path is
+    relative to that WorkingDir, which its stat() uses."""
 
-    __slots__ = ("path", "name", "_type", "_target", "_ino", "_stat", "_lstat")
+    __slots__ = ("path", "name", "_type", "_target", "_ino", "_stat", "_lstat", "_wd")
 
-    def __init__(self, path: Any, name: Any, d_type: int, target: int, ino: int) -> None:
+    def __init__(self, path: Any, name: Any, d_type: int, target: int, ino: int,
+                 wd: Any = None) -> None:
         self.path, self.name = path, name
         self._type, self._target, self._ino = d_type, target, ino
         self._stat = self._lstat = None
+        self._wd = wd
 
     def __fspath__(self) -> Any:
         return self.path
@@ -232,13 +241,120 @@ class DirEntry:
 
     async def stat(self, *, follow_symlinks: bool = True) -> _os.stat_result:
         """Cached, as os.DirEntry.stat."""
+        where = self.path if self._wd is None else (self._wd, self.path)
         if follow_symlinks:
             if self._stat is None:
-                self._stat = await stat(self.path)
+                self._stat = await stat(where)
             return self._stat
         if self._lstat is None:
-            self._lstat = await lstat(self.path)
+            self._lstat = await lstat(where)
         return self._lstat
+
+
+# ---- IO::AIO's rest: names, file systems, xattrs, working directories ----
+
+WorkingDir = _engine.WorkingDir
+_AT_EACCESS = 0x200
+_S_IFIFO = 0o010000
+
+
+async def wd(path: Any) -> "_engine.WorkingDir":
+    """A working-directory handle (aio_wd): paths given as (wd, relpath) are
+    resolved against the directory it opened, wherever it is moved."""
+    return await _run(_engine.aio_wd, path)
+
+
+async def statvfs(path: Any) -> _os.statvfs_result:
+    return await _run(_engine.statvfs, path)
+
+
+async def fstatvfs(fd: int, /) -> _os.statvfs_result:
+    return await _run(_engine.fstatvfs, fd)
+
+
+def _check_ids(name: str, uid: Any, gid: Any) -> None:
+    for what, v in (("uid", uid), ("gid", gid)):
+        if not isinstance(v, int):   # os.chown takes no None (aio_chown does)
+            raise TypeError(f"{name}: {what} should be integer, not {type(v).__name__}")
+
+
+async def chown(path: Any, uid: int, gid: int, *, dir_fd: int | None = None,
+                follow_symlinks: bool = True) -> None:
+    _check_ids("chown", uid, gid)
+    if isinstance(path, int):
+        if dir_fd is not None:
+            raise ValueError("chown: can't specify both dir_fd and fd")
+        if not follow_symlinks:
+            raise ValueError("chown: cannot use fd and follow_symlinks together")
+    await _run(_engine.chown, path, uid, gid, dir_fd, 0 if follow_symlinks else _NOFOLLOW)
+
+
+async def lchown(path: Any, uid: int, gid: int) -> None:
+    await chown(path, uid, gid, follow_symlinks=False)
+
+
+async def fchown(fd: int, uid: int, gid: int) -> None:
+    _check_ids("fchown", uid, gid)
+    await _run(_engine.fchown, fd, uid, gid)
+
+
+async def fchmod(fd: int, mode: int) -> None:
+    await _run(_engine.fchmod, fd, mode & 0o7777)
+
+
+async def access(path: Any, mode: int, *, dir_fd: int | None = None,
+                 effective_ids: bool = False, follow_symlinks: bool = True) -> bool:
+    """True if the access is allowed (faccessat2(2)); False on any failure, as os.access."""
+    if not isinstance(mode, int):
+        raise TypeError(f"access: mode should be integer, not {type(mode).__name__}")
+    if not 0 <= mode <= 0o7777:
+        return False   # the kernel's EINVAL, which os.access reports as False
+    flags = (_AT_EACCESS if effective_ids else 0) | (0 if follow_symlinks else _NOFOLLOW)
+    return await _run(_engine.access, path, mode, dir_fd, flags)
+
+
+async def mknod(path: Any, mode: int = 0o600, device: int = 0, *,
+                dir_fd: int | None = None) -> None:
+    await _run(_engine.mknod, path, mode, device, dir_fd)
+
+
+async def mkfifo(path: Any, mode: int = 0o666, *, dir_fd: int | None = None) -> None:
+    await _run(_engine.mknod, path, (mode & 0o7777) | _S_IFIFO, 0, dir_fd)
+
+
+async def rename2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: int | None = None,
+                  dst_dir_fd: int | None = None) -> None:
+    """renameat2(2): flags RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT (linuxaio's)."""
+    await _run(_engine.rename2, src, dst, src_dir_fd, dst_dir_fd, flags)
+
+
+def _xattr_follow(name: str, path: Any, follow_symlinks: bool) -> int:
+    if not follow_symlinks and isinstance(path, int):
+        raise ValueError(f"{name}: cannot use fd and follow_symlinks together")
+    return 0 if follow_symlinks else _NOFOLLOW
+
+
+async def getxattr(path: Any, attribute: Any, *, follow_symlinks: bool = True) -> bytes:
+    flags = _xattr_follow("getxattr", path, follow_symlinks)
+    return await _run(_engine.getxattr, path, _os.fspath(attribute), flags)
+
+
+async def setxattr(path: Any, attribute: Any, value: Any, flags: int = 0, *,
+                   follow_symlinks: bool = True) -> None:
+    follow = _xattr_follow("setxattr", path, follow_symlinks)
+    if not isinstance(flags, int):
+        raise TypeError(f"setxattr: flags should be integer, not {type(flags).__name__}")
+    await _run(_engine.setxattr, path, _os.fspath(attribute), value, flags | follow)
+
+
+async def listxattr(path: Any = None, *, follow_symlinks: bool = True) -> list[str]:
+    flags = _xattr_follow("listxattr", path, follow_symlinks)
+    return await _run(_engine.listxattr, "." if path is None else path, flags)
+
+
+async def removexattr(path: Any, attribute: Any, *, follow_symlinks: bool = True) -> None:
+    flags = _xattr_follow("removexattr", path, follow_symlinks)
+    await _run(_engine.removexattr, path, _os.fspath(attribute), flags)
 
 
 # ---- batches: many requests submitted in one call and awaited as one ----

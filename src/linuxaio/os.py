@@ -315,11 +315,15 @@ async def access(path: Any, mode: int, *, dir_fd: int | None = None,
 
 async def mknod(path: Any, mode: int = 0o600, device: int = 0, *,
                 dir_fd: int | None = None) -> None:
-    await _run(_engine.mknod, path, mode, device, dir_fd)
+    try:
+        await _run(_engine.mknod, path, mode, device, dir_fd)
+    except OSError as e:   # os.mknod's error names no file
+        e.filename = None
+        raise
 
 
 async def mkfifo(path: Any, mode: int = 0o666, *, dir_fd: int | None = None) -> None:
-    await _run(_engine.mknod, path, (mode & 0o7777) | _S_IFIFO, 0, dir_fd)
+    await mknod(path, (mode & 0o7777) | _S_IFIFO, 0, dir_fd=dir_fd)
 
 
 async def rename2(src: Any, dst: Any, flags: int = 0, *, src_dir_fd: int | None = None,

@@ -403,3 +403,19 @@ def test_os_wd_and_relpaths_under_every_loop(runner, tmp_path):
         with pytest.raises(ValueError):
             await aos.stat((wd, "f"))
     runner.run(main)
+
+
+def test_linuxaio_open_takes_a_wd_and_relpath(runner, tmp_path):
+    async def main(rt):
+        (tmp_path / "d").mkdir()
+        with await aos.wd(tmp_path / "d") as wd:
+            os.rename(tmp_path / "d", tmp_path / "e")
+            async with linuxaio.open((wd, "notes.txt"), "w", encoding="utf-8") as f:
+                await f.write("line\n")
+            async with linuxaio.open((wd, "notes.txt"), "rb") as f:
+                assert await f.read() == b"line\n"
+                assert f.name == (wd, "notes.txt")
+            with pytest.raises(FileNotFoundError):
+                await linuxaio.open((wd, "missing"), "rb")
+        assert (tmp_path / "e" / "notes.txt").read_text() == "line\n"
+    runner.run(main)

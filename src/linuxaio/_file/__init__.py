@@ -76,6 +76,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
+from .. import _engine
 from .._loop import run as _run
 from .base import DEFAULT_BUFFER_SIZE, READ_AHEAD, _e_fstat, _e_open_stat, _lseek
 from .buffered import AsyncBufferedFile
@@ -181,7 +182,10 @@ def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None =
         if file < 0:
             raise ValueError("negative file descriptor")
     else:
-        file = _os.fspath(file)
+        if isinstance(file, tuple) and len(file) == 2 and isinstance(file[0], _engine.WorkingDir):
+            file = (file[0], _os.fspath(file[1]))   # (wd, relpath): the engine resolves it
+        else:
+            file = _os.fspath(file)
         if not closefd:
             raise ValueError("Cannot use closefd=False with file name")
     flags, readable, writable, append, binary, rawmode = _parse_mode(mode)

@@ -419,3 +419,16 @@ def test_linuxaio_open_takes_a_wd_and_relpath(runner, tmp_path):
                 await linuxaio.open((wd, "missing"), "rb")
         assert (tmp_path / "e" / "notes.txt").read_text() == "line\n"
     runner.run(main)
+
+
+def test_a_call_refused_after_its_path_was_parsed_does_not_hold_the_handle(tmp_path):
+    wd = open_wd(tmp_path)
+    fd = wd.fileno()
+    before = linuxaio.nreqs()
+    with pytest.raises(TypeError):
+        linuxaio.aio_open((wd, "f"), "not flags", 0, None)
+    with pytest.raises(ValueError):
+        linuxaio.aio_rename((wd, "a"), (wd, "b\0"), None)
+    assert linuxaio.nreqs() == before
+    wd.close()   # no user left: closed at once
+    assert fd_target(fd) != str(tmp_path)

@@ -12,7 +12,8 @@
  *   poll.c        poll_cb, drain, wait, flush, quick awaits; reinit, fork, exit
  *   group.c       groups, feeders, submit_many
  *   request.c     the Request type, submission, cancel, undo, hand-over
- *   args.c        the letter parser, buffers, times, paths
+ *   args.c        the letter parser, buffers, times, paths, (wd, relpath)
+ *   wd.c          working-directory handles: the WorkingDir type
  *   future.c      asyncio's Future protocol (reaches up only through hooks)
  *   errors.c      errno -> OSError
  *   workers.c     the thread-pool backend (backend.h), with the help policy

@@ -1,6 +1,7 @@
 /* ops.c: the operation table (ops.def) and its checks.  The run functions
  * live in files by family: ops_misc.c, ops_paths.c, ops_data.c,
- * ops_dirs.c, ops_sync.c (declared in ops_run.h). */
+ * ops_dirs.c, ops_sync.c, ops_xattr.c, and wd.c for aio_wd (declared in
+ * ops_run.h). */
 #define _GNU_SOURCE
 #include "ops_run.h"
 

@@ -36,6 +36,14 @@ TYPES = {
     "w": "WriteableBuffer",
     "r": "ReadableBuffer",
     "d": "int",
+    "g": "FileDescriptorLike",
+    "j": "int",
+    "q": "Optional[int]",
+    "c": "Optional[int]",
+    "R": "int",
+    "a": "Union[int, str, ReadableBuffer, WriteableBuffer]",
+    "M": "ReadableBuffer",
+    "y": "bytearray",
 }
 
 

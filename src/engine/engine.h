@@ -91,6 +91,14 @@ struct Request {
         struct timespec times[2];  /* utimensat(2): atime, mtime */
         int64_t nowait_done;       /* a read: bytes its try_now got (ops.c) */
         double seconds;            /* aio_busy */
+        struct {                   /* the data/sync/memory/fd-control rows */
+            int64_t offset2;       /* q, H: the second offset; -1: the fd's position */
+            int64_t count;         /* c: how many (fiemap's extents); -1: all */
+            int64_t arg;           /* a: fcntl/ioctl's int argument */
+            unsigned cmd;          /* R: fcntl's command, ioctl's request */
+            int fd2;               /* g, K: the second fd (sendfile's in_fd...) */
+            unsigned char argkind; /* a: LX_ARG_INT, LX_ARG_COPY, LX_ARG_INPLACE */
+        } x;
     } io;
 };
 

@@ -2,6 +2,7 @@
  * the one Python value its callback or awaiting task gets. */
 #include "ops.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,12 +190,23 @@ int lx_results_init(void) { return find_stat_fields(); }
 
 /* aio_load: the worker's bytes moved into the caller's bytearray, resized
  * to fit (here, with the GIL: a worker never touches it).  A bytearray
- * exported meanwhile cannot be resized: that BufferError is the result. */
+ * exported meanwhile (a memoryview of it alive) cannot be resized: the
+ * request then fails with that BufferError, which the callback gets as it
+ * gets an OSError (and an awaiting task raises). */
 PyObject *lx_result_load(Request *r)
 {
     PyObject *ba = r->value;
-    if (PyByteArray_Resize(ba, (Py_ssize_t)r->result) < 0)
-        return NULL;
+    if (PyByteArray_Resize(ba, (Py_ssize_t)r->result) < 0) {
+        PyObject *et, *ev, *tb;
+        if (!PyErr_ExceptionMatches(PyExc_BufferError))
+            return NULL;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        Py_XDECREF(et);
+        Py_XDECREF(tb);
+        r->result = -EBUSY;   /* failed: deliver() reads this after the conversion */
+        return ev;
+    }
     if (r->result)
         memcpy(PyByteArray_AS_STRING(ba), r->heap, (size_t)r->result);
     free(r->heap);

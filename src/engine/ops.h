@@ -142,7 +142,12 @@ enum { LX_ARG_INT, LX_ARG_COPY, LX_ARG_INPLACE };
 PyObject *lx_result_load(Request *r);
 PyObject *lx_result_fdctl(Request *r);
 PyObject *lx_result_fiemap(Request *r);
-/* The kernel's constants the rows take, added to the module (ops_consts.c). */
+/* Their letters R, a and M's range (args_ctl.c, for args.c): 0, or -1
+ * with an exception set. */
+int lx_parse_command(PyObject *o, unsigned *out);
+int lx_parse_ctl_arg(Request *r, PyObject *o);
+int lx_memory_range(Request *r);
+/* The kernel's constants the rows take, added to the module (constants.c). */
 int lx_add_op_constants(PyObject *m);
 
 /* Directory entries as a worker packs them (run_readdir) for results.c. */

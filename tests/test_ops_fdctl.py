@@ -5,6 +5,8 @@ import errno
 import fcntl
 import os
 import struct
+import subprocess
+import sys
 import tempfile
 import termios
 
@@ -101,20 +103,21 @@ def test_aio_fcntl_ofd_locks_conflict_between_open_files(tmp_path, fd):
 
 
 def test_aio_fcntl_process_locks_seen_by_another_process(tmp_path, fd):
-    """F_SETLK's lock, held by this process, blocks a child's F_SETLK."""
+    """F_SETLK's lock, held by this process, blocks another process's F_SETLK."""
     assert isinstance(call(linuxaio.aio_fcntl, fd, fcntl.F_SETLK, flock(fcntl.F_WRLCK)), bytes)
+    child = (
+        "import errno, fcntl, os, struct, sys\n"
+        f"fd = os.open({str(tmp_path / 'f')!r}, os.O_RDWR)\n"
+        "try:\n"
+        f"    fcntl.fcntl(fd, fcntl.F_SETLK, struct.pack({FLOCK!r}, fcntl.F_WRLCK, 0, 0, 0, 0))\n"
+        "    print('taken')\n"
+        "except OSError as e:\n"
+        "    print('refused' if e.errno in (errno.EAGAIN, errno.EACCES) else e)\n"
+    )
     try:
-        pid = os.fork()
-        if pid == 0:   # the child: only fcntl, then out
-            code = 1
-            try:
-                fcntl.fcntl(fd, fcntl.F_SETLK, flock(fcntl.F_WRLCK))
-            except OSError as e:
-                code = 0 if e.errno in (errno.EAGAIN, errno.EACCES) else 2
-            os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        # in this process, F_GETLK finds nothing in the way: it is ours
+        out = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+        assert out.stdout.strip() == "refused", out.stderr
+        # in this process, F_GETLK finds nothing in the way: the lock is ours
         got = call(linuxaio.aio_fcntl, fd, fcntl.F_GETLK, flock(fcntl.F_WRLCK))
         assert got == fcntl.fcntl(fd, fcntl.F_GETLK, flock(fcntl.F_WRLCK))
         assert struct.unpack(FLOCK, got)[0] == fcntl.F_UNLCK

@@ -188,6 +188,12 @@ def test_aio_mtouch_modify_refuses_read_only_memory(mapped):
 
 # ---- mlock, mlockall ----
 
+# AddressSanitizer's interceptors make mlock and mlockall no-ops that return 0.
+under_asan = pytest.mark.skipif("libasan" in os.environ.get("LD_PRELOAD", ""),
+                                reason="ASan turns mlock/mlockall into no-ops (tools/sanitize.sh)")
+
+
+@under_asan
 def test_aio_mlock_locks_the_pages(mapped):
     fd, m = mapped
     anon = mmap.mmap(-1, 64 * PAGE)
@@ -212,6 +218,7 @@ def test_aio_mlock_errors(mapped):
     _libc.munlock(ctypes.c_void_p(address(m)), ctypes.c_size_t(len(m)))
 
 
+@under_asan
 def test_aio_mlockall_in_a_child():
     """mlockall locks the whole process: tried in a child interpreter."""
     code = (

@@ -601,7 +601,7 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
         case 'M':
             if (PyObject_GetBuffer(o, &r->view, PyBUF_WRITABLE) < 0) {
                 /* read-only memory (bytes, an ACCESS_READ mmap) serves all
-                 * but a modifying mtouch (checked below) */
+                 * but a modifying mtouch (lx_memory_range checks it) */
                 PyErr_Clear();
                 if (PyObject_GetBuffer(o, &r->view, PyBUF_SIMPLE) < 0) {
                     if (PyErr_ExceptionMatches(PyExc_BufferError)) {

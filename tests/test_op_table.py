@@ -168,6 +168,18 @@ def valid_values(letters, row, tmp_path, fd):
             values.append(0)
         elif c == "X":
             values.append("user.linuxaio")
+        elif c in "GK":
+            values.append(fd)
+        elif c in "jSa":
+            values.append(0)
+        elif c in "qhHc":
+            values.append(None)
+        elif c == "R":
+            values.append(3)    # F_GETFL; for an ioctl, a request the file refuses
+        elif c == "B":
+            values.append(bytearray(8))
+        elif c == "y":
+            values.append(bytearray())
         else:
             raise AssertionError(f"no valid value for letter {c!r}")
     return values
@@ -226,6 +238,18 @@ BAD = {
     "M": [("x", TypeError), (-1, ValueError), (0o200000, ValueError)],
     "e": [("x", TypeError), (-1, OverflowError), (2 ** 64, OverflowError)],
     "X": [(None, TypeError), (5, TypeError), ("a\0b", ValueError)],
+    "G": [("x", TypeError), (-1, ValueError)],
+    "K": [("x", TypeError), (2 ** 40, OverflowError)],
+    "j": [("x", TypeError), (None, TypeError), (-1, ValueError)],
+    "q": [("x", TypeError), (-1, ValueError)],
+    "h": [("x", TypeError), (2 ** 64, OverflowError)],
+    "H": [("x", TypeError), (2 ** 64, OverflowError)],
+    "S": [("x", TypeError), (-1, OSError), (2 ** 64, OverflowError)],
+    "c": [("x", TypeError), (-1, ValueError)],
+    "R": [("x", TypeError), (2 ** 40, OverflowError), (-2 ** 31 - 1, OverflowError)],
+    "a": [(1.5, TypeError), (None, TypeError), (b"x" * 1025, ValueError), (2 ** 64, OverflowError)],
+    "B": [(5, TypeError)],
+    "y": [(b"abc", TypeError), (memoryview(bytearray(3)), TypeError)],
 }
 
 BAD_CASES = [(name, i, bad, exc)

@@ -142,6 +142,8 @@ def build_args(letters, row, path, fd):
             values.append(bytearray(8))
         elif c == "r":
             values.append(b"abcdefgh")
+        elif c == "y":
+            values.append(bytearray())
         else:
             raise AssertionError(f"no value for letter {c!r}")
     if row[ID] in ("mkdir", "mknod", "wd", "readdir", "readdirx", "scandir_split", "scandir",

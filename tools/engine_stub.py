@@ -41,6 +41,14 @@ TYPES = {
     "w": "WriteableBuffer",
     "r": "ReadableBuffer",
     "d": "int",
+    "G": "FileDescriptorLike",
+    "j": "int",
+    "q": "Optional[int]",
+    "c": "Optional[int]",
+    "R": "int",
+    "a": "Union[int, str, ReadableBuffer, WriteableBuffer]",
+    "B": "ReadableBuffer",
+    "y": "bytearray",
 }
 
 

@@ -475,7 +475,7 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
 {
     int nu = 0, ng = 0;
     PyObject *buffer = NULL;
-    int writable = 0;
+    int writable = 0, memory = 0;
     int64_t v;
     for (int i = 0; spec[i]; i++) {
         PyObject *o = args[i];
@@ -647,11 +647,84 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
             if (hold_buffer(r, buffer, writable, v, 0) < 0)
                 return -1;
             break;
+        case 'G':
+        case 'K':
+            if ((spec[i] == 'G' ? parse_fd(o, 0, &r->io.x.fd2) : parse_os_fd(o, &r->io.x.fd2)) < 0)
+                return -1;
+            r->io.x.fd2 = usable_fd(r->io.x.fd2);
+            break;
+        case 'j':
+            if (parse_int64(o, "offset", 0, &r->offset) < 0)
+                return -1;
+            break;
+        case 'q':
+            if (parse_int64(o, "offset", 1, &r->io.x.offset2) < 0)
+                return -1;
+            break;
+        case 'h':
+        case 'H': {
+            /* a negative one goes to the syscall, whose error os reports */
+            int64_t *off = spec[i] == 'h' ? &r->offset : &r->io.x.offset2;
+            if (o == Py_None)
+                *off = LX_AT_POS;
+            else if (!PyLong_Check(o) && !PyIndex_Check(o)) {
+                PyErr_Format(PyExc_TypeError, "an integer is required, not %.100s", Py_TYPE(o)->tp_name);
+                return -1;
+            } else if ((*off = PyLong_AsLongLong(o)) == -1 && PyErr_Occurred())
+                return -1;
+            else if (*off == LX_AT_POS) {
+                PyErr_SetString(PyExc_OverflowError, "offset out of range");
+                return -1;
+            }
+            break;
+        }
+        case 'S':
+            if (parse_os_count(o, &r->length) < 0)
+                return -1;
+            break;
+        case 'c':
+            if (parse_int64(o, "count", 1, &r->io.x.count) < 0)
+                return -1;
+            break;
+        case 'R':
+            if (lx_parse_command(o, &r->io.x.cmd) < 0)
+                return -1;
+            break;
+        case 'a':
+            if (lx_parse_ctl_arg(r, o) < 0)
+                return -1;
+            break;
+        case 'B':
+            if (PyObject_GetBuffer(o, &r->view, PyBUF_WRITABLE) < 0) {
+                /* read-only memory (bytes, an ACCESS_READ mmap) serves all
+                 * but a modifying mtouch (lx_memory_range checks it) */
+                PyErr_Clear();
+                if (PyObject_GetBuffer(o, &r->view, PyBUF_SIMPLE) < 0) {
+                    if (PyErr_ExceptionMatches(PyExc_BufferError)) {
+                        PyErr_Clear();
+                        PyErr_Format(PyExc_TypeError, "buffer must be a contiguous buffer, not %.100s",
+                                     Py_TYPE(o)->tp_name);
+                    }
+                    return -1;
+                }
+            }
+            r->has_view = 1;
+            memory = 1;
+            break;
+        case 'y':
+            if (!PyByteArray_Check(o)) {
+                PyErr_Format(PyExc_TypeError, "data must be a bytearray, not %.100s", Py_TYPE(o)->tp_name);
+                return -1;
+            }
+            Py_XSETREF(r->value, Py_NewRef(o));
+            break;
         default:   /* lx_ops_init() refused it at import */
             PyErr_Format(PyExc_SystemError, "unknown argument letter '%c'", spec[i]);
             return -1;
         }
     }
+    if (memory && lx_memory_range(r) < 0)
+        return -1;
     /* Worth a poller's try (the backend's policy: workers.c): only into
      * memory that is not a file mapping, whose copy could wait for a disk. */
     if (lx_workers_may_try(r)) {

@@ -317,7 +317,7 @@ PyMODINIT_FUNC PyInit__engine(void)
         || PyModule_AddIntConstant(m, "SEEK_END", SEEK_END) < 0
         || PyModule_AddIntConstant(m, "SEEK_DATA", SEEK_DATA) < 0
         || PyModule_AddIntConstant(m, "SEEK_HOLE", SEEK_HOLE) < 0
-        || add_names(m) < 0 || add_all(m) < 0) {
+        || add_names(m) < 0 || lx_add_op_constants(m) < 0 || add_all(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

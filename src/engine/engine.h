@@ -99,6 +99,14 @@ struct Request {
         struct statvfs vfs;        /* statvfs(2) */
         struct { uid_t uid; gid_t gid; } owner;  /* chown: (uid_t)-1 keeps one */
         dev_t dev;                 /* mknod */
+        struct {                   /* the data/sync/memory/fd-control rows */
+            int64_t offset2;       /* q, H: the second offset; -1: the fd's position */
+            int64_t count;         /* c: how many (fiemap's extents); -1: all */
+            int64_t arg;           /* a: fcntl/ioctl's int argument */
+            unsigned cmd;          /* R: fcntl's command, ioctl's request */
+            int fd2;               /* g, K: the second fd (sendfile's in_fd...) */
+            unsigned char argkind; /* a: LX_ARG_INT, LX_ARG_COPY, LX_ARG_INPLACE */
+        } x;
     } io;
 };
 

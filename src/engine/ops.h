@@ -50,13 +50,30 @@
  *   b  readable buffer: the whole of it
  *   V  sequence of writable buffers (iovecs, at most IOV_MAX)
  *   v  sequence of readable buffers (iovecs, at most IOV_MAX)
+ *   G  a second fd, as f (sendfile's in_fd, copy_file_range's out_fd)
+ *   K  a second fd for the os twins, as k
+ *   j  offset (>= 0), no None (readahead, fallocate, fadvise...)
+ *   q  a second offset (>= 0), or None: at the second fd's file position
+ *   h  offset for the os twins: an int, or None (the file position:
+ *      LX_AT_POS); a negative one is the syscall's to refuse, as in os
+ *   H  the second offset for the os twins, as h
+ *   S  length for the os twins: an int; a negative one fails with
+ *      OSError(EINVAL), as O
+ *   c  a count (>= 0), or None: all (fiemap's extents)
+ *   R  an fcntl command or ioctl request: an int within -2**31..2**32-1
+ *   a  fcntl/ioctl's argument: an int; bytes, str or a read-only buffer
+ *      (at most 1024 bytes: copied in, and the result is a copy out); or
+ *      a writable buffer, filled in place
+ *   B  memory: any contiguous buffer (mmap, bytearray...), held; the o and
+ *      L after it are a range inside it (None: 0, to the end)
+ *   y  a bytearray the result is loaded into (resized to fit it)
  * lx_ops_init() refuses a row with any other letter, a w or r without its
  * d, a d without its buffer, or a third u: the import fails rather than a
  * call shifting its arguments. */
 /* scandir: resolve unknown types and symlink targets (preset flag) */
 #define LX_READDIR_TYPES 1
 
-#define LX_ARG_LETTERS "fFkxDEtupPimsoOlnLNwrdWbVvgMeX"
+#define LX_ARG_LETTERS "fFkxDEtupPimsoOlnLNwrdWbVvgMeXGKjqhHScRaBy"
 
 /* A row's faces: the callback API's name and letters, and the os twin's. */
 enum { FACE_AIO, FACE_OS, LX_NFACES };
@@ -128,6 +145,30 @@ PyObject *lx_result_wd(Request *r);
 #define LX_READDIR_DIRS_FIRST 0x02    /* directories, then likely ones, first */
 #define LX_READDIR_STAT_ORDER 0x04    /* by inode: stat()ing each is fastest */
 #define LX_READDIR_FOUND_UNKNOWN 0x80 /* out: some type was DT_UNKNOWN */
+
+/* ---- the data, sync, memory and fd-control rows (issue 14) ---- */
+
+/* h, H: None, the fd's file position (a negative offset is the kernel's
+ * to refuse, as os leaves it). */
+#define LX_AT_POS INT64_MIN
+
+/* What a's argument became (r->io.x.argkind). */
+enum { LX_ARG_INT, LX_ARG_COPY, LX_ARG_INPLACE };
+/* fcntl.fcntl/ioctl's limit on a copied argument. */
+#define LX_ARG_MAX 1024
+/* aio_mtouch: write each page as well as read it (IO::AIO's MT_MODIFY). */
+#define LX_MT_MODIFY 4
+
+PyObject *lx_result_load(Request *r);
+PyObject *lx_result_fdctl(Request *r);
+PyObject *lx_result_fiemap(Request *r);
+/* Their letters R, a and M's range (args_ctl.c, for args.c): 0, or -1
+ * with an exception set. */
+int lx_parse_command(PyObject *o, unsigned *out);
+int lx_parse_ctl_arg(Request *r, PyObject *o);
+int lx_memory_range(Request *r);
+/* The kernel's constants the rows take, added to the module (constants.c). */
+int lx_add_op_constants(PyObject *m);
 
 /* Directory entries as a worker packs them (run_readdir) for results.c. */
 typedef struct {

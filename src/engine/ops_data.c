@@ -1,4 +1,5 @@
 /* ops_data.c: operations on file data: reads, writes, truncate, seek,
+ * sendfile, copy_file_range, readahead, fallocate, fadvise, load,
  * slurp, and the polling thread's try of a read. */
 #define _GNU_SOURCE
 #include "ops_run.h"
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sendfile.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -152,4 +154,129 @@ int try_read(Request *r)
     }
     r->io.nowait_done = n;
     return -1;   /* started: the bytes so far are in the buffer */
+}
+
+/* ---- sendfile, copy_file_range, readahead, fallocate, fadvise, load ---- */
+
+#define COPY_CHUNK (128 * 1024)
+
+/* What sendfile(2) says when it cannot move data between this pair of fds
+ * (a socket or a pipe as in_fd, an O_APPEND out_fd...): IO::AIO then copies
+ * with read and write. */
+static int sendfile_refused(int err)
+{
+    return err == EINVAL || err == ENOSYS || err == EOPNOTSUPP || err == ENOTSOCK
+           || err == EXDEV || err == ESPIPE;
+}
+
+/* Write all n bytes unless out_fd stops taking them: how many it took. */
+static ssize_t write_all(int fd, const char *buf, size_t n)
+{
+    size_t done = 0;
+    while (done < n) {
+        ssize_t k = write(fd, buf + done, n - done);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (k == 0)
+                errno = EIO;   /* a write that takes nothing and says no error */
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)k;
+    }
+    return (ssize_t)done;
+}
+
+/* sendfile's copy by hand: up to length bytes from in_fd (at *offset, or
+ * at its file position, which moves as sendfile's would) to out_fd. */
+static int64_t copy_by_read_write(int out_fd, int in_fd, const int64_t *offset, int64_t length)
+{
+    char *buf = malloc(length < COPY_CHUNK ? (size_t)(length ? length : 1) : COPY_CHUNK);
+    off_t pos = offset ? *offset : lseek(in_fd, 0, SEEK_CUR);   /* -1: not seekable */
+    int64_t done = 0;
+    int err = 0;
+    if (!buf)
+        return -ENOMEM;
+    while (done < length) {
+        size_t want = length - done < COPY_CHUNK ? (size_t)(length - done) : COPY_CHUNK;
+        ssize_t n = pos >= 0 ? pread(in_fd, buf, want, pos + done) : read(in_fd, buf, want);
+        ssize_t w;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            err = n < 0 ? errno : 0;
+            break;
+        }
+        /* a pipe's or socket's bytes read and not written are lost, as
+         * they would be for any reader that stops */
+        w = write_all(out_fd, buf, (size_t)n);
+        if (w < 0) {
+            err = errno;
+            break;
+        }
+        done += w;
+        if (w < n)
+            break;
+    }
+    free(buf);
+    if (!offset && pos >= 0 && done)
+        lseek(in_fd, pos + done, SEEK_SET);
+    return done || !err ? done : -err;
+}
+
+/* Whether an offset says "at the file position": None, which the aio
+ * face's letters make -1 (refusing negative offsets), and the os face's
+ * LX_AT_POS (passing negative ones to the kernel). */
+static int at_pos(const Request *r, int64_t off)
+{
+    return off == LX_AT_POS || (r->face == FACE_AIO && off < 0);
+}
+
+void run_sendfile(Request *r)
+{
+    off_t off = r->offset;
+    ssize_t n = sendfile(r->fd, r->io.x.fd2, at_pos(r, r->offset) ? NULL : &off, (size_t)r->length);
+    if (n >= 0) {
+        r->result = n;
+        return;
+    }
+    r->result = -errno;
+    /* the os twin is os.sendfile: sendfile(2)'s answer, whatever it is */
+    if (r->face == FACE_AIO && sendfile_refused(errno))
+        r->result = copy_by_read_write(r->fd, r->io.x.fd2, r->offset < 0 ? NULL : &r->offset,
+                                       r->length);
+}
+
+void run_copy_file_range(Request *r)
+{
+    loff_t in = r->offset, out = r->io.x.offset2;
+    SYSCALL_RESULT(r, copy_file_range(r->fd, at_pos(r, r->offset) ? NULL : &in, r->io.x.fd2,
+                                      at_pos(r, r->io.x.offset2) ? NULL : &out, (size_t)r->length, 0));
+}
+
+void run_readahead(Request *r) { SYSCALL_RESULT(r, readahead(r->fd, r->offset, (size_t)r->length)); }
+
+void run_allocate(Request *r) { SYSCALL_RESULT(r, fallocate(r->fd, r->flags, r->offset, r->length)); }
+
+/* posix_fallocate and posix_fadvise return the error instead of setting errno. */
+void run_posix_fallocate(Request *r) { r->result = -posix_fallocate(r->fd, r->offset, r->length); }
+
+void run_fadvise(Request *r) { r->result = -posix_fadvise(r->fd, r->offset, r->length, r->flags); }
+
+/* aio_load: the whole file into r->heap; the result side moves it into the
+ * caller's bytearray (resizing one needs the GIL: results.c). */
+void run_load(Request *r)
+{
+    int fd = openat(r->dir_fd, path_of(r->path), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        r->result = -errno;
+        return;
+    }
+    r->offset = 0;
+    if (slurp_into_heap(r, fd, -1) < 0) {
+        r->result = -errno;
+        free(r->heap);
+        r->heap = NULL;
+    }
+    close(fd);
 }

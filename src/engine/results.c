@@ -3,6 +3,7 @@
 #include "ops.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -296,6 +297,60 @@ PyObject *lx_result_xattr_names(Request *r)
             Py_CLEAR(list);
         Py_XDECREF(name);
         off += (int64_t)len + 1;
+    }
+    free(r->heap);
+    r->heap = NULL;
+    return list;
+}
+
+/* ---- the data, sync, memory and fd-control rows (issue 14) ---- */
+
+/* aio_load: the worker's bytes moved into the caller's bytearray, resized
+ * to fit (here, with the GIL: a worker never touches it).  A bytearray
+ * exported meanwhile (a memoryview of it alive) cannot be resized: the
+ * request then fails with that BufferError, which the callback gets as it
+ * gets an OSError (and an awaiting task raises). */
+PyObject *lx_result_load(Request *r)
+{
+    PyObject *ba = r->value;
+    if (PyByteArray_Resize(ba, (Py_ssize_t)r->result) < 0) {
+        PyObject *et, *ev, *tb;
+        if (!PyErr_ExceptionMatches(PyExc_BufferError))
+            return NULL;
+        PyErr_Fetch(&et, &ev, &tb);
+        PyErr_NormalizeException(&et, &ev, &tb);
+        Py_XDECREF(et);
+        Py_XDECREF(tb);
+        r->result = -EBUSY;   /* failed: deliver() reads this after the conversion */
+        return ev;
+    }
+    if (r->result)
+        memcpy(PyByteArray_AS_STRING(ba), r->heap, (size_t)r->result);
+    free(r->heap);
+    r->heap = NULL;
+    return PyLong_FromLongLong(r->result);
+}
+
+/* aio_fcntl/aio_ioctl: the int, or the copied argument as it came out. */
+PyObject *lx_result_fdctl(Request *r)
+{
+    if (r->io.x.argkind == LX_ARG_COPY)
+        return PyBytes_FromStringAndSize(r->heap, (Py_ssize_t)r->length);
+    return PyLong_FromLongLong(r->result);
+}
+
+/* aio_fiemap: [(logical, physical, length, flags), ...] */
+PyObject *lx_result_fiemap(Request *r)
+{
+    PyObject *list = PyList_New((Py_ssize_t)r->result);
+    const uint64_t *e = (const uint64_t *)r->heap;
+    for (int64_t i = 0; list && i < r->result; i++, e += 4) {
+        PyObject *t = Py_BuildValue("(KKKK)", (unsigned long long)e[0], (unsigned long long)e[1],
+                                    (unsigned long long)e[2], (unsigned long long)e[3]);
+        if (!t)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, t);
     }
     free(r->heap);
     r->heap = NULL;

@@ -59,6 +59,8 @@ __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
 ]
 __all__.append("Path")
 __all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
+# the kernel's constants the requests take (SEEK_*, FALLOC_FL_*, MS_*...)
+__all__ += [name for name in _engine.__all__ if name.isupper() and name not in __all__]
 
 # A forked child starts with a fresh engine: the parent's requests stay the
 # parent's, and poll_fileno() keeps its number.

@@ -84,7 +84,44 @@ __all__ = [
     'DT_SOCK',
     'DT_UNKNOWN',
     'DT_WHT',
+    'FALLOC_FL_COLLAPSE_RANGE',
+    'FALLOC_FL_INSERT_RANGE',
+    'FALLOC_FL_KEEP_SIZE',
+    'FALLOC_FL_PUNCH_HOLE',
+    'FALLOC_FL_UNSHARE_RANGE',
+    'FALLOC_FL_ZERO_RANGE',
+    'FICLONE',
+    'FICLONERANGE',
+    'FIEMAP_EXTENT_DATA_ENCRYPTED',
+    'FIEMAP_EXTENT_DATA_INLINE',
+    'FIEMAP_EXTENT_DATA_TAIL',
+    'FIEMAP_EXTENT_DELALLOC',
+    'FIEMAP_EXTENT_ENCODED',
+    'FIEMAP_EXTENT_LAST',
+    'FIEMAP_EXTENT_MERGED',
+    'FIEMAP_EXTENT_NOT_ALIGNED',
+    'FIEMAP_EXTENT_SHARED',
+    'FIEMAP_EXTENT_UNKNOWN',
+    'FIEMAP_EXTENT_UNWRITTEN',
+    'FIEMAP_FLAG_CACHE',
+    'FIEMAP_FLAG_SYNC',
+    'FIEMAP_FLAG_XATTR',
+    'FS_IOC_GETFLAGS',
+    'FS_IOC_SETFLAGS',
     'Group',
+    'MCL_CURRENT',
+    'MCL_FUTURE',
+    'MCL_ONFAULT',
+    'MS_ASYNC',
+    'MS_INVALIDATE',
+    'MS_SYNC',
+    'MT_MODIFY',
+    'POSIX_FADV_DONTNEED',
+    'POSIX_FADV_NOREUSE',
+    'POSIX_FADV_NORMAL',
+    'POSIX_FADV_RANDOM',
+    'POSIX_FADV_SEQUENTIAL',
+    'POSIX_FADV_WILLNEED',
     'PRI_MAX',
     'PRI_MIN',
     'READDIR_DENTS',
@@ -100,25 +137,41 @@ __all__ = [
     'SEEK_END',
     'SEEK_HOLE',
     'SEEK_SET',
+    'SYNC_FILE_RANGE_WAIT_AFTER',
+    'SYNC_FILE_RANGE_WAIT_BEFORE',
+    'SYNC_FILE_RANGE_WRITE',
     'WorkingDir',
     'XATTR_CREATE',
     'XATTR_REPLACE',
+    'aio_allocate',
     'aio_busy',
     'aio_chmod',
     'aio_chown',
     'aio_close',
+    'aio_copy_file_range',
+    'aio_fadvise',
+    'aio_fcntl',
     'aio_fdatasync',
+    'aio_fiemap',
     'aio_fsync',
     'aio_getxattr',
     'aio_group',
+    'aio_ioctl',
     'aio_link',
     'aio_listxattr',
+    'aio_load',
     'aio_lstat',
     'aio_mkdir',
     'aio_mknod',
+    'aio_mlock',
+    'aio_mlockall',
+    'aio_msync',
+    'aio_mtouch',
     'aio_nop',
     'aio_open',
+    'aio_pathsync',
     'aio_read',
+    'aio_readahead',
     'aio_readdir',
     'aio_readdirx',
     'aio_readlink',
@@ -129,11 +182,15 @@ __all__ = [
     'aio_rmdir',
     'aio_scandir',
     'aio_seek',
+    'aio_sendfile',
     'aio_setxattr',
     'aio_slurp',
     'aio_stat',
     'aio_statvfs',
     'aio_symlink',
+    'aio_sync',
+    'aio_sync_file_range',
+    'aio_syncfs',
     'aio_truncate',
     'aio_unlink',
     'aio_utime',
@@ -194,6 +251,23 @@ def aio_setxattr(path_or_fd: Union[FileDescriptorLike, PathArg], name: Union[str
 def aio_listxattr(path_or_fd: Union[FileDescriptorLike, PathArg], callback: Callback = None, *, pri: int = 0) -> Request: ...
 def aio_removexattr(path_or_fd: Union[FileDescriptorLike, PathArg], name: Union[str, bytes], callback: Callback = None, *, pri: int = 0) -> Request: ...
 def aio_wd(path: PathArg, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_sendfile(out_fd: FileDescriptorLike, in_fd: FileDescriptorLike, in_offset: Optional[int], length: int, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_copy_file_range(in_fd: FileDescriptorLike, in_offset: Optional[int], out_fd: FileDescriptorLike, out_offset: Optional[int], length: int, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_readahead(fd: FileDescriptorLike, offset: int, length: int, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_allocate(fd: FileDescriptorLike, mode: int, offset: int, length: int, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_fadvise(fd: FileDescriptorLike, offset: int, length: int, advice: int, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_load(path: PathArg, data: bytearray, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_fiemap(fd: FileDescriptorLike, start: int, length: Optional[int], flags: int, count: Optional[int], callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_fcntl(fd: FileDescriptorLike, cmd: int, arg: Union[int, str, ReadableBuffer, WriteableBuffer], callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_ioctl(fd: FileDescriptorLike, request: int, arg: Union[int, str, ReadableBuffer, WriteableBuffer], callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_sync(callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_syncfs(fd: FileDescriptorLike, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_sync_file_range(fd: FileDescriptorLike, offset: int, nbytes: int, flags: int, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_pathsync(path: PathArg, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_msync(buffer: ReadableBuffer, offset: Optional[int], length: Optional[int], flags: int, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_mtouch(buffer: ReadableBuffer, offset: Optional[int], length: Optional[int], flags: int, callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_mlock(buffer: ReadableBuffer, offset: Optional[int], length: Optional[int], callback: Callback = None, *, pri: int = 0) -> Request: ...
+def aio_mlockall(flags: int, callback: Callback = None, *, pri: int = 0) -> Request: ...
 # The os twins, behind linuxaio.os (the last positional argument is a callback or an asyncio loop).
 def open(*args: Any, pri: int = 0) -> Request: ...
 def open_stat(*args: Any, pri: int = 0) -> Request: ...
@@ -236,6 +310,12 @@ def getxattr(*args: Any, pri: int = 0) -> Request: ...
 def setxattr(*args: Any, pri: int = 0) -> Request: ...
 def listxattr(*args: Any, pri: int = 0) -> Request: ...
 def removexattr(*args: Any, pri: int = 0) -> Request: ...
+def sendfile(*args: Any, pri: int = 0) -> Request: ...
+def copy_file_range(*args: Any, pri: int = 0) -> Request: ...
+def fallocate(*args: Any, pri: int = 0) -> Request: ...
+def posix_fallocate(*args: Any, pri: int = 0) -> Request: ...
+def posix_fadvise(*args: Any, pri: int = 0) -> Request: ...
+def sync(*args: Any, pri: int = 0) -> Request: ...
 # ---- end of the operation table ----
 def submit_many(name: str, argument_tuples: Any, callback: Any = None, *, pri: int = 0) -> Group: ...
 

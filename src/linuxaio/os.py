@@ -361,6 +361,41 @@ async def removexattr(path: Any, attribute: Any, *, follow_symlinks: bool = True
     await _run(_engine.removexattr, path, _os.fspath(attribute), flags)
 
 
+# ---- data, sync (issue 14): sendfile, copy_file_range, fallocate, fadvise, sync ----
+
+__all__ += ["sendfile", "copy_file_range", "posix_fallocate", "fallocate", "posix_fadvise", "sync"]
+
+
+async def sendfile(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+    """sendfile(2), as os.sendfile on Linux: no read/write copy when it refuses
+    (aio_sendfile makes one)."""
+    return await _run(_engine.sendfile, out_fd, in_fd, offset, count)
+
+
+async def copy_file_range(src: int, dst: int, count: int, offset_src: int | None = None,
+                          offset_dst: int | None = None) -> int:
+    if isinstance(count, int) and count < 0:   # os's own check, before the syscall
+        raise ValueError("negative value for 'count' not allowed")
+    return await _run(_engine.copy_file_range, src, dst, count, offset_src, offset_dst)
+
+
+async def posix_fallocate(fd: int, offset: int, len: int, /) -> None:
+    await _run(_engine.posix_fallocate, fd, offset, len)
+
+
+async def fallocate(fd: int, mode: int, offset: int, length: int, /) -> None:
+    """fallocate(2), which os lacks: mode 0 or linuxaio.FALLOC_FL_* flags."""
+    await _run(_engine.fallocate, fd, mode, offset, length)
+
+
+async def posix_fadvise(fd: int, offset: int, len: int, advice: int, /) -> None:
+    await _run(_engine.posix_fadvise, fd, offset, len, advice)
+
+
+async def sync() -> None:
+    await _run(_engine.sync)
+
+
 # ---- batches: many requests submitted in one call and awaited as one ----
 
 async def pread_many(fd: int, requests: Iterable[tuple[int, int]]) -> list[bytes]:

@@ -56,6 +56,7 @@ struct Request {
     unsigned char has_view;
     unsigned char delivery;    /* DELIVER_CALLBACK, _FUTURE or _SLOT */
     unsigned char memory_only; /* data is not a file mapping (args.c) */
+    unsigned char on_ring;     /* the io_uring backend runs it (uring.c's routing) */
     int fd;
     int dir_fd;                /* path's dir for the *at() calls; AT_FDCWD by default */
     int dir_fd2;               /* path2's (rename, link); AT_FDCWD by default */
@@ -91,6 +92,7 @@ struct Request {
         struct timespec times[2];  /* utimensat(2): atime, mtime */
         int64_t nowait_done;       /* a read: bytes its try_now got (ops.c) */
         double seconds;            /* aio_busy */
+        int64_t steps[5];          /* a request the ring runs in steps (uring_prep.c) */
     } io;
 };
 

@@ -28,4 +28,11 @@ static inline const char *path_of(PyObject *bytes) { return PyBytes_AS_STRING(by
 int try_read(Request *r);
 void undo_open(Request *r);
 
+/* Ring preps (uring_prep.c): fill an io_uring submission entry. */
+void lx_prep_read(Request *r, void *sqe);
+void lx_prep_write(Request *r, void *sqe);
+void lx_prep_readv(Request *r, void *sqe);
+void lx_prep_writev(Request *r, void *sqe);
+void lx_prep_slurp(Request *r, void *sqe);
+
 #endif

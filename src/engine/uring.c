@@ -323,6 +323,14 @@ static lx_req *next_pending(void)
     return NULL;
 }
 
+/* max_parallel bounds what runs on both backends together: a request the
+ * threads run counts here too (IO::AIO's semantics: with max_parallel(1)
+ * and one request running, nothing else starts).  Lock held. */
+static int below_limit(void)
+{
+    return !R.stopping && R.ninflight + lx_pool_nrunning() < R.limit;
+}
+
 /* Fill submission entries: the wake-up read, cancels, then pending
  * requests by priority, while the limit and the queues allow.  Lock held. */
 static void fill(void)
@@ -345,7 +353,7 @@ static void fill(void)
         sqe->addr = (uint64_t)(uintptr_t)R.to_cancel[--R.ncancel];
         sqe->user_data = CANCEL_TAG;
     }
-    while (R.npending && R.ninflight < (R.stopping ? 0 : R.limit) && may_add()) {
+    while (R.npending && below_limit() && may_add()) {
         lx_req *req = next_pending();
         Request *r = REQ_OF(req);
         struct io_uring_sqe *sqe = next_sqe();
@@ -463,7 +471,11 @@ static void *ring_main(void *unused)
          * sleep briefly: a request it queued must not wait for a completion
          * that may be long in coming. */
         wait = LOAD(*R.cq_tail) == *R.cq_head && !R.ncancel;
-        R.asleep = !wait ? 0 : R.holders && (R.features & IORING_FEAT_EXT_ARG) ? 2 : 1;
+        /* Pending requests held back by the threads' share of the limit:
+         * no completion here tells when a thread is done, so look again
+         * soon (a timed wait needs EXT_ARG, 5.11; before, a wait for ever
+         * that the next submission or completion ends). */
+        R.asleep = !wait ? 0 : (R.holders || (R.npending && !R.stopping && R.limit)) && (R.features & IORING_FEAT_EXT_ARG) ? 2 : 1;
         pthread_mutex_unlock(&R.lock);
         memset(&arg, 0, sizeof arg);
         arg.ts = (uint64_t)(uintptr_t)&ts;

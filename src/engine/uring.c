@@ -552,6 +552,13 @@ static int ring_ready(void)
 
 /* ---- routing (with the GIL): which backend runs a request ---- */
 
+static int direct_aligned(const Request *r)
+{
+    uintptr_t addr = r->rare && r->rare->niov ? (uintptr_t)r->rare->iov[0].iov_base : (uintptr_t)r->data;
+    int64_t len = r->rare && r->rare->niov ? (int64_t)r->rare->iov[0].iov_len : r->length;
+    return ((addr | (uintptr_t)r->offset | (uintptr_t)len) & 511) == 0;
+}
+
 static int ring_takes(Request *r)
 {
     const lx_op *row = &lx_ops[r->op];
@@ -565,7 +572,13 @@ static int ring_takes(Request *r)
         return 0;
     if (R.mode == MODE_AUTO) {
         if (row->caps & LX_CAP_DIRECT) {
-            int fl = fcntl(r->fd, F_GETFL);
+            int fl;
+            /* O_DIRECT wants the buffer, offset and length aligned (512 at
+             * least): anything else is a buffered read, and needs no
+             * fcntl(2) to tell (a cached read must not pay for it). */
+            if (!direct_aligned(r))
+                return 0;
+            fl = fcntl(r->fd, F_GETFL);
             if (fl < 0 || !(fl & O_DIRECT))
                 return 0;
         } else if (!(row->caps & LX_CAP_ALWAYS))

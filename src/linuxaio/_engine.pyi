@@ -76,6 +76,8 @@ __all__ = [
     'aio_unlink',
     'aio_utime',
     'aio_write',
+    'engine',
+    'engine_info',
     'flush',
     'idle_timeout',
     'max_idle',

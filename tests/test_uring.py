@@ -517,3 +517,18 @@ def test_uring_engine_runs_buffered_reads_on_the_ring_too(tmp_path):
     proc, _ = run_python(code, env={"LINUXAIO_ENGINE": "uring"})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "(5, b'56789', b'3456789') always"
+
+
+def test_bench_engine_and_direct_options(tmp_path):
+    path = tmp_path / "bench.dat"
+    path.write_bytes(os.urandom(1 << 20))
+    for engine in ("threads", "auto"):
+        code = ("import sys, runpy; sys.argv = ['linuxaio', 'bench', '--engine', %r, '--direct', '--file', %r, "
+                "'--seconds', '0.2', '--quiet']; runpy.run_module('linuxaio', run_name='__main__')"
+                % (engine, str(path)))
+        proc, _ = run_python(code, timeout=60, env={"LINUXAIO_ENGINE": "threads" if engine == "auto" else "auto"})
+        assert proc.returncode == 0, proc.stderr
+        want = "threads" if engine == "threads" else ("uring" if kernel_has_io_uring() else "threads")
+        assert f"engine {want}, O_DIRECT" in proc.stdout, proc.stdout
+        assert "ratio linuxaio / os.pread" in proc.stdout
+    assert path.stat().st_size == 1 << 20

@@ -206,7 +206,7 @@ static void *ring_main(void *unused)
         /* Sleep only with nothing else to do.  While a poll holds wake-ups,
          * sleep briefly: a request it queued must not wait for a completion
          * that may be long in coming. */
-        wait = LOAD(*R.cq_tail) == *R.cq_head && !R.ncancel;
+        wait = LOAD(*R.cq_tail) == *R.cq_head;   /* fill() sent all it could */
         /* Pending requests held back by the threads' share of the limit:
          * no completion here tells when a thread is done, so look again
          * soon (a timed wait needs EXT_ARG, 5.11; before, a wait for ever
@@ -215,7 +215,9 @@ static void *ring_main(void *unused)
         pthread_mutex_unlock(&R.lock);
         memset(&arg, 0, sizeof arg);
         arg.ts = (uint64_t)(uintptr_t)&ts;
-        if (R.asleep == 2)
+        if (!wait && !to_submit)
+            rc = 0;   /* completions wait already, nothing to hand over */
+        else if (R.asleep == 2)
             rc = sys_enter(R.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
         else
             rc = sys_enter(R.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);
@@ -226,7 +228,7 @@ static void *ring_main(void *unused)
         R.woken = 0;
         R.held = 0;
         nb = reap(back);
-        if (!R.ninflight || R.stopping)
+        if (R.ninflight <= R.nabandoned || R.stopping)
             pthread_cond_broadcast(&R.settled);
         if (nb) {
             pthread_mutex_unlock(&R.lock);

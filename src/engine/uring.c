@@ -297,6 +297,38 @@ static int direct_aligned(const Request *r)
     return ((addr | (uintptr_t)r->offset | (uintptr_t)len) & 511) == 0;
 }
 
+/* A cached read on the ring is copied by the ring thread, inline, one
+ * after the other: up to this size that is cheaper than a thread's wake-up
+ * (W1, 4 KiB: ring 1.1-1.7x threads); a 1 MiB copy is not (W3: the ring
+ * 0.5-0.85x, where two threads copy at once). */
+#define SMALL_READ (64 * 1024)
+
+static int64_t request_bytes(const Request *r)
+{
+    int64_t n = 0;
+    if (!(r->rare && r->rare->niov))
+        return r->length;
+    for (int i = 0; i < r->rare->niov; i++)
+        n += (int64_t)r->rare->iov[i].iov_len;
+    return n;
+}
+
+/* LINUXAIO_ENGINE=auto: where the ring measured faster (README's table). */
+static int auto_takes(const Request *r, unsigned caps)
+{
+    int fl;
+    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ)
+        return 1;
+    if (!(caps & (LX_CAP_DIRECT | LX_CAP_SMALL)))
+        return (caps & LX_CAP_ALWAYS) != 0;
+    /* O_DIRECT wants the buffer, offset and length aligned (512 at least):
+     * anything else is buffered I/O, and needs no fcntl(2) to tell. */
+    if (!direct_aligned(r))
+        return 0;
+    fl = fcntl(r->fd, F_GETFL);
+    return fl >= 0 && (fl & O_DIRECT);
+}
+
 static int ring_takes(Request *r)
 {
     const lx_op *row = &lx_ops[r->op];
@@ -308,20 +340,8 @@ static int ring_takes(Request *r)
      * or with flags: the threads) */
     if ((row->caps & LX_CAP_STEPS) && (r->has_view || r->flags || r->mode))
         return 0;
-    if (R.mode == MODE_AUTO) {
-        if (row->caps & LX_CAP_DIRECT) {
-            int fl;
-            /* O_DIRECT wants the buffer, offset and length aligned (512 at
-             * least): anything else is a buffered read, and needs no
-             * fcntl(2) to tell (a cached read must not pay for it). */
-            if (!direct_aligned(r))
-                return 0;
-            fl = fcntl(r->fd, F_GETFL);
-            if (fl < 0 || !(fl & O_DIRECT))
-                return 0;
-        } else if (!(row->caps & LX_CAP_ALWAYS))
-            return 0;
-    }
+    if (R.mode == MODE_AUTO && !auto_takes(r, row->caps))
+        return 0;
     /* max_parallel's limit taken by the threads and nothing here: the
      * threads' queue orders it by priority with what else waits there, and
      * starts it within the limit (the pool counts only its own). */

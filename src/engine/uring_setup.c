@@ -272,6 +272,8 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
             continue;
         if (R.mode == MODE_URING)
             when = "always";
+        else if (row->caps & LX_CAP_SMALL)
+            when = "up to 64 KiB, and O_DIRECT fds";
         else if (row->caps & LX_CAP_DIRECT)
             when = "O_DIRECT fds";
         else if (row->caps & LX_CAP_ALWAYS)

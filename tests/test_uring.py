@@ -532,3 +532,34 @@ def test_bench_engine_and_direct_options(tmp_path):
         assert f"engine {want}, O_DIRECT" in proc.stdout, proc.stdout
         assert "ratio linuxaio / os.pread" in proc.stdout
     assert path.stat().st_size == 1 << 20
+
+
+def test_a_file_the_ring_refuses_runs_on_the_threads():
+    """RWF_NOWAIT on a /proc file: the ring says EOPNOTSUPP, the request goes to
+    a worker thread (the only one this child starts), whose preadv2 gives the
+    same answer os.preadv does."""
+    if not kernel_has_io_uring():
+        pytest.skip("this kernel gives no io_uring ring")
+    code = textwrap.dedent("""
+        import asyncio, os, linuxaio
+        fd = os.open('/proc/self/stat', os.O_RDONLY)
+        try:
+            os.preadv(fd, [bytearray(100)], 0, os.RWF_NOWAIT)
+            want = 'ok'
+        except OSError as e:
+            want = e.errno
+        assert linuxaio.nthreads() == 0
+        async def main():
+            try:
+                await linuxaio.os.preadv(fd, [bytearray(100)], 0, os.RWF_NOWAIT)
+                return 'ok'
+            except OSError as e:
+                return e.errno
+        got = asyncio.run(main())
+        print(want, got, linuxaio.nthreads() >= 1, linuxaio.nreqs())
+        """)
+    proc, _ = run_python(code, env={"LINUXAIO_ENGINE": "uring"})
+    assert proc.returncode == 0, proc.stderr
+    want, got, on_threads, left = proc.stdout.split()
+    assert want == got == str(errno.EOPNOTSUPP)
+    assert on_threads == "True" and left == "0"

@@ -53,19 +53,24 @@ typedef struct {
     lx_req *(*orphans)(void);
 } lx_backend;
 
-/* The thread pool (workers.c). */
+/* The thread pool (workers.c) and the io_uring ring (uring.c). */
 extern const lx_backend lx_workers;
+extern const lx_backend lx_uring;
 
 /* Every backend, for the checks that ask them all. */
-#define LX_NBACKENDS 1
+#define LX_NBACKENDS 2
 extern const lx_backend *const lx_backends[LX_NBACKENDS];
 
-/* Where a request runs: the thread pool, until there is a choice. */
+/* Where a submitted request runs: decided as it is submitted. */
 static inline const lx_backend *lx_backend_of(const Request *r)
 {
-    (void)r;
-    return &lx_workers;
+    return r->on_ring ? &lx_uring : &lx_workers;
 }
+
+/* Submit requests, each to the backend that takes it (uring.c decides:
+ * the ring for a row with a ring prep whose request qualifies, else the
+ * threads). */
+void lx_backend_submit(lx_req **reqs, unsigned long n);
 
 /* workers.c besides the table: set up the pool, the help knob, and whether
  * a submitted request is worth a poller's try (args.c then checks its

@@ -6,6 +6,7 @@
 #include "ops.h"
 #include "future.h"
 #include "backend.h"
+#include "uring.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -17,7 +18,10 @@
 
 static PyObject *poll_fileno(PyObject *m, PyObject *u) { return PyLong_FromLong(lx_completion_fileno()); }
 static PyObject *nreqs(PyObject *m, PyObject *u) { return PyLong_FromSsize_t(E.nreqs); }
-static PyObject *nready(PyObject *m, PyObject *u) { return PyLong_FromUnsignedLong(lx_pool_nready()); }
+static PyObject *nready(PyObject *m, PyObject *u)
+{
+    return PyLong_FromUnsignedLong(lx_pool_nready() + lx_uring_nready());
+}
 static PyObject *npending(PyObject *m, PyObject *u)
 {
     return PyLong_FromUnsignedLong(lx_nresults() + E.in_hand);
@@ -63,8 +67,11 @@ static int seconds_arg(PyObject *arg, const char *what, double *out)
         set((unsigned)n);                                             \
         Py_RETURN_NONE;                                               \
     }
-THREAD_COUNT_KNOB(min_parallel, lx_pool_min_threads)
-THREAD_COUNT_KNOB(max_parallel, lx_pool_set_max_threads)
+/* The ring's limit on what it has in the kernel follows them. */
+static void raise_parallel(unsigned n) { lx_pool_min_threads(n); lx_uring_set_limit(n, 1); }
+static void lower_parallel(unsigned n) { lx_pool_set_max_threads(n); lx_uring_set_limit(n, 0); }
+THREAD_COUNT_KNOB(min_parallel, raise_parallel)
+THREAD_COUNT_KNOB(max_parallel, lower_parallel)
 THREAD_COUNT_KNOB(max_idle, lx_pool_set_max_idle)
 
 static PyObject *idle_timeout(PyObject *m, PyObject *arg)
@@ -298,6 +305,8 @@ PyMODINIT_FUNC PyInit__engine(void)
     if (lx_completion_init() < 0 || lx_workers_init() < 0
         || (lx_loop_fd = fcntl(lx_completion_fileno(), F_DUPFD_CLOEXEC, 0)) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);
+    if (lx_uring_init() < 0)
+        return NULL;
     lx_on_abandoned(lx_undo_abandoned);
     lx_engine_fd = lx_completion_fileno();
     E.live.live_next = E.live.live_prev = &E.live;
@@ -305,6 +314,7 @@ PyMODINIT_FUNC PyInit__engine(void)
     if (!(m = PyModule_Create(&engine_module)))
         return NULL;
     if (PyModule_AddFunctions(m, lx_poll_module_methods) < 0
+        || PyModule_AddFunctions(m, lx_uring_module_methods) < 0
         || PyModule_AddFunctions(m, lx_group_module_methods) < 0 || add_rows(m) < 0
         || PyModule_AddObjectRef(m, "Request", (PyObject *)&lx_RequestType) < 0
         || PyModule_AddObjectRef(m, "Group", (PyObject *)&lx_GroupType) < 0

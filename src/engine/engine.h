@@ -61,6 +61,7 @@ struct Request {
     unsigned char has_view;
     unsigned char delivery;    /* DELIVER_CALLBACK, _FUTURE or _SLOT */
     unsigned char memory_only; /* data is not a file mapping (args.c) */
+    unsigned char on_ring;     /* the io_uring backend runs it (uring.c's routing) */
     int fd;
     int dir_fd;                /* path's dir for the *at() calls; AT_FDCWD by default */
     int dir_fd2;               /* path2's (rename, link); AT_FDCWD by default */
@@ -104,9 +105,10 @@ struct Request {
             int64_t count;         /* c: how many (fiemap's extents); -1: all */
             int64_t arg;           /* a: fcntl/ioctl's int argument */
             unsigned cmd;          /* R: fcntl's command, ioctl's request */
-            int fd2;               /* g, K: the second fd (sendfile's in_fd...) */
+            int fd2;               /* G, K: the second fd (sendfile's in_fd...) */
             unsigned char argkind; /* a: LX_ARG_INT, LX_ARG_COPY, LX_ARG_INPLACE */
         } x;
+        int64_t steps[5];          /* a request the ring runs in steps (uring_prep.c) */
     } io;
 };
 

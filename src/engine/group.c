@@ -380,7 +380,7 @@ static PyObject *submit_many(PyObject *m, PyObject *const *args, Py_ssize_t narg
         E.nreqs++;
         bases[i] = &r->base;   /* kids[i]'s reference becomes the engine's */
     }
-    lx_backend_of(&g->req)->submit(bases, (unsigned long)n);
+    lx_backend_submit(bases, (unsigned long)n);
     lx_group_kick(g);
     PyMem_Free(kids);
     PyMem_Free(bases);

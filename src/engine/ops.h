@@ -95,13 +95,30 @@ typedef struct {
     int (*try_now)(Request *r);
     PyObject *(*result)(Request *r);  /* with the GIL: the callback's value */
     void (*undo)(Request *r);         /* a cancelled request's effect undone */
-    /* Room for the io_uring backend: fill a submission entry for r (NULL:
-     * the operation has none, a worker runs it), and what the ring may do
-     * with it (LX_CAP_*, none yet). */
+    /* The io_uring backend (uring.c): fill a submission entry for r (NULL:
+     * the operation has none, a worker runs it), and when the ring takes it
+     * (caps: its opcode, for the kernel's probe, and LX_CAP_*). */
     void (*prep)(Request *r, void *sqe);
     unsigned caps;
     const char *doc;                  /* the aio face's docstring */
 } lx_op;
+
+/* A row's ring caps: the io_uring opcode its prep uses (the kernel's probe
+ * must have it; the numbers are ABI, checked against <linux/io_uring.h> in
+ * uring.h) and when the ring takes a request of the row.  Under
+ * LINUXAIO_ENGINE=uring every request of a row with a prep goes to the
+ * ring; under auto only those its caps say gain (README: the ring table). */
+#define LX_RING_READV 1
+#define LX_RING_WRITEV 2
+#define LX_RING_OPENAT 18
+#define LX_RING_READ 22
+#define LX_RING_WRITE 23
+#define LX_RING_OPCODE(caps) ((caps) & 0xff)
+#define LX_CAP_DIRECT 0x100      /* auto: when the fd is O_DIRECT */
+#define LX_CAP_ALWAYS 0x200      /* auto: always */
+#define LX_CAP_SMALL 0x1000      /* auto: up to 64 KiB; larger ones as LX_CAP_DIRECT */
+#define LX_CAP_POSITIONED 0x400  /* only with an offset: never at the file position */
+#define LX_CAP_STEPS 0x800       /* several steps, one submission each (lx_ring_step) */
 
 /* The rows' ids: LX_OP_open... */
 enum {

@@ -35,4 +35,11 @@ const char *lx_at_path(Request *r, char **owned);
 int try_read(Request *r);
 void undo_open(Request *r);
 
+/* Ring preps (uring_prep.c): fill an io_uring submission entry. */
+void lx_prep_read(Request *r, void *sqe);
+void lx_prep_write(Request *r, void *sqe);
+void lx_prep_readv(Request *r, void *sqe);
+void lx_prep_writev(Request *r, void *sqe);
+void lx_prep_slurp(Request *r, void *sqe);
+
 #endif

@@ -5,6 +5,7 @@
 #include "ops.h"
 #include "future.h"
 #include "backend.h"
+#include "uring.h"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -135,6 +136,7 @@ static int wait_results(void)
         int rc;
         if (check_progress() < 0)
             return -1;
+        lx_uring_kick();   /* requests a callback queued must reach the kernel */
         Py_BEGIN_ALLOW_THREADS
         rc = lx_wait_results(100 * 1000000LL);
         Py_END_ALLOW_THREADS
@@ -214,6 +216,7 @@ static PyObject *poll_results(int for_loop)
         lx_D.submitted = 0;
     }
     drop_late();   /* abandoned by a reinit(), back since */
+    lx_uring_hold(1);   /* what the callbacks submit enters the ring at once, at the end */
     started = now_ns();
     deadline = budget ? started + budget : 0;
     for (;;) {
@@ -270,6 +273,7 @@ static PyObject *poll_results(int for_loop)
         E.in_hand = 0;
     }
     lx_settle_signal();
+    lx_uring_hold(0);
     if (for_loop)
         lx_D.draining--;
     return rc < 0 ? NULL : PyLong_FromUnsignedLong(done);

@@ -306,7 +306,7 @@ PyObject *lx_submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     Py_INCREF(r);   /* the engine's reference, dropped at completion */
     {
         lx_req *base = &r->base;
-        lx_backend_of(r)->submit(&base, 1);
+        lx_backend_submit(&base, 1);
     }
     return (PyObject *)r;
 }

@@ -104,7 +104,7 @@ const lx_backend lx_workers = {
     .orphans = lx_pool_orphans,
 };
 
-const lx_backend *const lx_backends[LX_NBACKENDS] = {&lx_workers};
+const lx_backend *const lx_backends[LX_NBACKENDS] = {&lx_workers, &lx_uring};
 
 /* Before Linux 5.9, RWF_NOWAIT did not stop a read from starting readahead
  * I/O: a poller's try could wait to submit it.  Helping is off there. */

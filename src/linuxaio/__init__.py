@@ -57,6 +57,7 @@ __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "npending", "nready", "nreqs", "nthreads", "poll", "poll_cb", "poll_fileno", "poll_helps", "poll_wait",
     "reinit", "submit_many", "os", "slurp", "aligned_buffer", "WorkingDir",
 ]
+__all__ += ["engine", "engine_info"]   # threads or io_uring (src/engine/uring_setup.c)
 __all__.append("Path")
 __all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
 # the kernel's constants the requests take (SEEK_*, FALLOC_FL_*, MS_*...)

@@ -97,20 +97,24 @@ def bench(args: argparse.Namespace) -> int:
     try:
         # O_RDWR only on a file this run created, or with --overwrite
         flags = os.O_RDWR if args.write else os.O_RDONLY
+        if args.direct:
+            flags |= os.O_DIRECT   # the device, not the page cache
         fd = os.open(path, flags)
         size = os.fstat(fd).st_size
         op = "write" if args.write else "read"
         shown = f"{size / 2**20:.0f} MiB" if size >= 1 << 20 else f"{size} bytes"
         print(f"linuxaio bench: random {args.bs} B {op}s of {path} ({shown}), "
-              f"{args.qd} in flight, {args.seconds:g} s each, {args.threads or 'default'} threads", flush=True)
+              f"{args.qd} in flight, {args.seconds:g} s each, {args.threads or 'default'} threads, "
+              f"engine {linuxaio.engine()}{', O_DIRECT' if args.direct else ''}", flush=True)
         results = []
         for runner in ("linuxaio", "plain"):
-            resident = _bench.warm(path)
-            print(f"  page cache: {resident:.0%} of the file resident before the {runner} run", flush=True)
+            if not args.direct:
+                resident = _bench.warm(path)
+                print(f"  page cache: {resident:.0%} of the file resident before the {runner} run", flush=True)
             if runner == "linuxaio":
                 r = _bench.run_linuxaio(fd, size, args.bs, args.qd, args.seconds, args.write, args.quiet)
             else:
-                r = _bench.run_plain(fd, size, args.bs, args.seconds, args.write, args.quiet)
+                r = _bench.run_plain(fd, size, args.bs, args.seconds, args.write, args.quiet, args.direct)
             results.append(r)
         os.close(fd)
     finally:
@@ -150,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--write", action="store_true", help="random writes instead of reads")
     b.add_argument("--overwrite", action="store_true",
                    help="let --write change an existing --file (its size stays the same)")
+    b.add_argument("--engine", choices=("auto", "threads", "uring"),
+                   help="LINUXAIO_ENGINE for the run (default: as the environment says, else auto)")
+    b.add_argument("--direct", action="store_true",
+                   help="O_DIRECT: the device's speed, not the page cache's (--bs a multiple of 4096)")
     b.add_argument("--quiet", action="store_true",
                    help="no progress line (there is none when stderr is not a terminal)")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -158,6 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         _check(b, args)
+        if args.direct and args.bs % 4096:
+            b.error(f"--direct needs --bs a multiple of 4096, not {args.bs}")
+        if args.engine and args.engine != os.environ.get("LINUXAIO_ENGINE", "auto"):
+            # the engine is chosen at import: run again under the one asked for
+            os.environ["LINUXAIO_ENGINE"] = args.engine
+            sys.stdout.flush()
+            os.execv(sys.executable, [sys.executable, "-m", "linuxaio", *argv])
         try:
             return bench(args)
         except KeyboardInterrupt:

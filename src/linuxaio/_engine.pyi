@@ -196,6 +196,8 @@ __all__ = [
     'aio_utime',
     'aio_wd',
     'aio_write',
+    'engine',
+    'engine_info',
     'flush',
     'idle_timeout',
     'max_idle',

@@ -155,7 +155,8 @@ def run_linuxaio(fd: int, size: int, bs: int, qd: int, seconds: float, write: bo
     return Result("linuxaio", ops, elapsed, bs, latencies)
 
 
-def run_plain(fd: int, size: int, bs: int, seconds: float, write: bool, quiet: bool) -> Result:
+def run_plain(fd: int, size: int, bs: int, seconds: float, write: bool, quiet: bool,
+              direct: bool = False) -> Result:
     nblocks = size // bs
     randrange = random.randrange
     clock = time.perf_counter_ns
@@ -163,6 +164,16 @@ def run_plain(fd: int, size: int, bs: int, seconds: float, write: bool, quiet: b
     record = latencies.append
     data = os.urandom(bs)
     pread, pwrite = os.pread, os.pwrite
+    if direct:   # O_DIRECT wants page-aligned memory: one mmap'd buffer, read into in place
+        aligned = mmap.mmap(-1, max(bs, PAGE))
+        aligned[:bs] = data
+        view = [memoryview(aligned)[:bs]]
+
+        def pread(fd, n, off):
+            return os.preadv(fd, view, off)
+
+        def pwrite(fd, _data, off):
+            return os.pwritev(fd, view, off)
     ops = 0
     progress = Progress("os.pread" if not write else "os.pwrite", seconds, quiet)
     t0 = time.perf_counter()

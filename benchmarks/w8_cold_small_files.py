@@ -1,0 +1,212 @@
+"""W8: cold small files: open + read whole + close of 20,000 files of 1-16 KiB, caches dropped, 64 in flight.
+
+Before each contender the page cache, dentries and inodes are dropped
+(echo 3 > /proc/sys/vm/drop_caches: root only), so every open and read
+goes to the device.  One pass over the files per contender, each in its
+own process, in the same run:
+  plain           for p: with open(p, 'rb') as f: f.read()
+  tpe-8           ThreadPoolExecutor(8).map over the same
+  c-uring         benchmarks/w8_uring_loop.c: OPENAT, READ, CLOSE per file on one ring (the reference)
+  ioaio           Perl IO::AIO: aio_open -> aio_read -> aio_close callbacks, 64 in flight
+  linuxaio-slurp  64 asyncio tasks, each `await linuxaio.slurp(p)`
+  linuxaio-cb     aio_slurp callbacks, each starting the next file (64 in flight)
+  threads-slurp   linuxaio-slurp with LINUXAIO_ENGINE=threads
+Prints a table of files/s with ratios to the C ring loop and to IO::AIO.
+
+python benchmarks/w8_cold_small_files.py [--files 20000] [--depth 64] [--only a,b]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+
+HERE = Path(__file__).resolve().parent
+SEED = 8
+
+
+def drop_caches() -> bool:
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def result(nfiles: int, nbytes: int, seconds: float, **extra) -> dict:
+    return {"files": nfiles, "bytes": nbytes, "seconds": round(seconds, 4),
+            "files_per_s": round(nfiles / seconds), **extra}
+
+
+# ---- contenders in a child process (--contender) ----
+
+def c_plain(paths, depth):
+    t0 = time.perf_counter()
+    n = 0
+    for p in paths:
+        with open(p, "rb") as f:
+            n += len(f.read())
+    return result(len(paths), n, time.perf_counter() - t0)
+
+
+def c_tpe(paths, depth):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(p):
+        with open(p, "rb") as f:
+            return len(f.read())
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(8) as ex:
+        n = sum(ex.map(one, paths, chunksize=16))
+    return result(len(paths), n, time.perf_counter() - t0)
+
+
+def c_slurp(paths, depth):
+    import linuxaio
+    nxt = nbytes = 0
+
+    async def work():
+        nonlocal nxt, nbytes
+        while nxt < len(paths):
+            p = paths[nxt]
+            nxt += 1
+            data = await linuxaio.slurp(p)   # not `nbytes += len(await ...)`: that reads nbytes first
+            nbytes += len(data)
+
+    async def main():
+        t0 = time.perf_counter()
+        await asyncio.gather(*(work() for _ in range(depth)))
+        return time.perf_counter() - t0
+    secs = asyncio.run(main())
+    return result(len(paths), nbytes, secs, engine=linuxaio.engine())
+
+
+def c_cb(paths, depth):
+    import linuxaio
+    state = {"next": 0, "bytes": 0}
+
+    def cb(data):
+        state["bytes"] += len(data)
+        i = state["next"]
+        if i < len(paths):
+            state["next"] = i + 1
+            linuxaio.aio_slurp(paths[i], 0, None, cb)
+    t0 = time.perf_counter()
+    for _ in range(min(depth, len(paths))):
+        i = state["next"]
+        state["next"] = i + 1
+        linuxaio.aio_slurp(paths[i], 0, None, cb)
+    linuxaio.flush()
+    return result(len(paths), state["bytes"], time.perf_counter() - t0, engine=linuxaio.engine())
+
+
+CHILD = {"plain": c_plain, "tpe-8": c_tpe, "linuxaio-slurp": c_slurp, "linuxaio-cb": c_cb,
+         "threads-slurp": c_slurp}
+
+
+def run_child(name, args, total, env=None):
+    e = dict(os.environ, **(env or {}))
+    out = subprocess.run([sys.executable, __file__, "--contender", name, "--files", str(args.files),
+                          "--depth", str(args.depth)], capture_output=True, text=True, env=e)
+    if out.returncode:
+        return {"skipped": f"failed: {out.stderr.strip()[-300:]}"}
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    assert r["bytes"] == total, (name, r["bytes"], total)
+    return r
+
+
+def run_c_loop(args, paths, total):
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return {"skipped": "no C compiler"}
+    tmp = Path(tempfile.mkdtemp(prefix="w8-"))
+    try:
+        exe = tmp / "w8_uring_loop"
+        subprocess.run([cc, "-O2", "-o", str(exe), str(HERE / "w8_uring_loop.c")], check=True)
+        lst = tmp / "list"
+        lst.write_text("\n".join(paths) + "\n")
+        drop_caches()
+        out = subprocess.run([str(exe), str(lst), str(args.depth)], capture_output=True, text=True)
+        if out.returncode:
+            return {"skipped": f"failed: {out.stderr.strip()[-200:]}"}
+        r = json.loads(out.stdout)
+        assert r["bytes"] == total, (r, total)
+        return r
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_ioaio(args, root, total):
+    drop_caches()
+    out = subprocess.run(["perl", str(HERE / "perl" / "w8_ioaio.pl"), "--tree", str(root),
+                          "--depth", str(args.depth)], capture_output=True, text=True)
+    try:
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"skipped": f"IO::AIO failed: {out.stderr.strip()[-200:]}"}
+    if "bytes" in r:
+        assert r["bytes"] == total, (r, total)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=20000)
+    ap.add_argument("--depth", type=int, default=64)
+    ap.add_argument("--only", default="")
+    ap.add_argument("--contender")
+    args = ap.parse_args()
+    root = common.small_tree(args.files, SEED)
+    paths, sizes = common.read_manifest(root)
+    total = sum(sizes)
+    if args.contender:
+        print(json.dumps(CHILD[args.contender](paths, args.depth)))
+        return
+    if not drop_caches():
+        print("W8 needs root to drop the caches (echo 3 > /proc/sys/vm/drop_caches)")
+        return
+    rows = {
+        "plain": lambda: run_child("plain", args, total),
+        "tpe-8": lambda: run_child("tpe-8", args, total),
+        "c-uring": lambda: run_c_loop(args, paths, total),
+        "ioaio": lambda: run_ioaio(args, root, total),
+        "linuxaio-slurp": lambda: run_child("linuxaio-slurp", args, total),
+        "linuxaio-cb": lambda: run_child("linuxaio-cb", args, total),
+        "threads-slurp": lambda: run_child("threads-slurp", args, total, {"LINUXAIO_ENGINE": "threads"}),
+    }
+    only = [s for s in args.only.split(",") if s]
+    results = {}
+    for name, fn in rows.items():
+        if only and name not in only:
+            continue
+        drop_caches()
+        results[name] = fn()
+        print(name, json.dumps(results[name]), flush=True)
+    ref = results.get("c-uring", {}).get("files_per_s")
+    aio = results.get("ioaio", {}).get("files_per_s")
+    print(f"\nW8 cold small files: {args.files} files of 1-16 KiB, caches dropped, {args.depth} in flight "
+          f"({os.uname().release})")
+    print(f"{'contender':16} {'files/s':>9} {'x C ring':>9} {'x IO::AIO':>10} {'x plain':>8}")
+    plain = results.get("plain", {}).get("files_per_s")
+    for name, r in results.items():
+        if "files_per_s" not in r:
+            print(f"{name:16} skipped: {r.get('skipped')}")
+            continue
+        f = r["files_per_s"]
+        fmt = lambda base: f"{f / base:.2f}x" if base else "-"  # noqa: E731
+        print(f"{name:16} {f:>9} {fmt(ref):>9} {fmt(aio):>10} {fmt(plain):>8}")
+
+
+if __name__ == "__main__":
+    main()

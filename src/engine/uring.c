@@ -1,0 +1,686 @@
+/* uring.c: the io_uring backend (see uring.h for who does what).
+ *
+ * A request here is pending (state LX_QUEUED, on one of nine priority
+ * lists, under R.lock) until the ring thread hands it to the kernel
+ * (LX_RUNNING, on the in-flight list), then finishes through the one sink
+ * (completion.h) in batches: one lx_complete_many, so one eventfd write,
+ * per batch of completions.  What the ring holds never exceeds the limit
+ * max_parallel/min_parallel set, nor what the completion queue holds: the
+ * kernel never has to keep a completion aside (the CQ overflow list). */
+#define _GNU_SOURCE
+#include "uring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
+
+#define R lx_R
+
+/* Nesting of polls in this thread that hold wake-ups (lx_uring_hold). */
+static _Thread_local int hold_depth;
+
+/* ---- the ring thread: submits, waits, reaps ---- */
+
+static struct io_uring_sqe *next_sqe(void)
+{
+    unsigned idx = R.sq_local_tail & *R.sq_mask;
+    R.sq_array[idx] = idx;
+    R.sq_local_tail++;
+    R.cqes_due++;
+    return &R.sqes[idx];
+}
+
+static unsigned sq_room(void) { return R.sq_entries - (R.sq_local_tail - LOAD(*R.sq_head)); }
+
+/* Whether another entry may go in: room in the SQ, and a completion slot
+ * for it that no earlier entry may claim. */
+static int may_add(void) { return sq_room() > 0 && R.cqes_due < R.cq_entries; }
+
+static lx_req *next_pending(void)
+{
+    for (int p = LX_NPRI - 1; p >= 0; p--)
+        if (R.pending[p].head) {
+            lx_req *req = R.pending[p].head;
+            lx_list_unlink(&R.pending[p], req);
+            STORE(R.npending, R.npending - 1);
+            return req;
+        }
+    return NULL;
+}
+
+/* max_parallel bounds what runs on both backends together: a request the
+ * threads run counts here too (IO::AIO's semantics: with max_parallel(1)
+ * and one request running, nothing else starts).  Lock held. */
+static int below_limit(void)
+{
+    return !R.stopping && R.ninflight + lx_pool_nrunning() < R.limit;
+}
+
+/* Fill submission entries: the wake-up read, cancels, then pending
+ * requests by priority, while the limit and the queues allow.  Lock held. */
+static void fill(void)
+{
+    if (!R.wake_armed && may_add()) {
+        struct io_uring_sqe *sqe = next_sqe();
+        memset(sqe, 0, sizeof *sqe);
+        sqe->opcode = IORING_OP_READ;
+        sqe->fd = R.wake_fd;
+        sqe->addr = (uint64_t)(uintptr_t)&R.wake_buf;
+        sqe->len = sizeof R.wake_buf;
+        sqe->user_data = WAKE_TAG;
+        R.wake_armed = 1;
+    }
+    while (R.ncancel && may_add()) {
+        struct io_uring_sqe *sqe = next_sqe();
+        memset(sqe, 0, sizeof *sqe);
+        sqe->opcode = IORING_OP_ASYNC_CANCEL;
+        sqe->fd = -1;
+        sqe->addr = (uint64_t)(uintptr_t)R.to_cancel[--R.ncancel];
+        sqe->user_data = CANCEL_TAG;
+    }
+    while (R.npending && below_limit() && may_add()) {
+        lx_req *req = next_pending();
+        Request *r = REQ_OF(req);
+        struct io_uring_sqe *sqe = next_sqe();
+        lx_ops[r->op].prep(r, sqe);
+        sqe->user_data = (uint64_t)(uintptr_t)req;
+        req->run_ns = lx_now_ns();
+        STORE(req->state, LX_RUNNING);
+        lx_list_append(&R.inflight, req);
+        STORE(R.ninflight, R.ninflight + 1);
+    }
+}
+
+static void forget_cancel(lx_req *req)
+{
+    for (unsigned i = 0; i < R.ncancel; i++)
+        if (R.to_cancel[i] == req) {
+            R.to_cancel[i] = R.to_cancel[--R.ncancel];
+            return;
+        }
+}
+
+/* One completion of a request.  Returns the request if it finished, NULL
+ * if it goes on (a next step submitted) or goes to the threads (*back). */
+static lx_req *reaped(lx_req *req, int64_t res, lx_req **back)
+{
+    Request *r = REQ_OF(req);
+    const lx_op *row = &lx_ops[r->op];
+    int stopped = CANCELLED(r) || req->abandoned;
+    if (row->caps & LX_CAP_STEPS) {
+        if (stopped) {
+            lx_ring_step_abort(r, (int)res);
+            res = -ECANCELED;
+        } else if (may_add()) {
+            struct io_uring_sqe *sqe = &R.sqes[R.sq_local_tail & *R.sq_mask];
+            if (lx_ring_step(r, (int)res, sqe)) {
+                next_sqe();
+                sqe->user_data = (uint64_t)(uintptr_t)req;
+                return NULL;
+            }
+            res = r->result;
+        } else {   /* cannot happen: the request's own slot is free again */
+            lx_ring_step_abort(r, (int)res);
+            res = -EAGAIN;
+        }
+    }
+    forget_cancel(req);
+    lx_list_unlink(&R.inflight, req);
+    STORE(R.ninflight, R.ninflight - 1);
+    if (req->abandoned)
+        R.nabandoned--;
+    /* A file the ring refuses (EOPNOTSUPP) goes to the threads, unseen. */
+    if (res == -EOPNOTSUPP && !(row->caps & LX_CAP_STEPS) && !stopped) {
+        r->on_ring = 0;
+        STORE(req->state, LX_NEW);
+        *back = req;
+        return NULL;
+    }
+    req->run_ns = lx_now_ns() - req->run_ns;
+    r->result = res;
+    __atomic_store_n(&r->ran, !(res == -ECANCELED && stopped), __ATOMIC_RELEASE);
+    return req;
+}
+
+/* Reap every completion there is; finish the requests in batches through
+ * the sink.  Lock held (so a reinit's abandon sees each request either in
+ * flight or finished).  Returns how many went to the threads (back[]). */
+static int reap(lx_req **back)
+{
+    lx_req *done[BATCH], *current[BATCH];
+    int nd = 0, nb = 0;
+    unsigned head = *R.cq_head, tail = LOAD(*R.cq_tail);
+    for (; head != tail; head++) {
+        struct io_uring_cqe *cqe = &R.cqes[head & *R.cq_mask];
+        uint64_t ud = cqe->user_data;
+        lx_req *req, *fb = NULL;
+        R.cqes_due--;
+        if (ud == WAKE_TAG) {
+            R.wake_armed = 0;
+            continue;
+        }
+        if (ud == CANCEL_TAG)
+            continue;
+        if ((req = reaped((lx_req *)(uintptr_t)ud, cqe->res, &fb)))
+            done[nd++] = req;
+        if (fb)
+            back[nb++] = fb;
+        if (nd == BATCH) {
+            lx_complete_many(done, current, nd);
+            nd = 0;
+        }
+        if (nb == BATCH)
+            break;   /* the caller hands these over, then comes back */
+    }
+    STORE(*R.cq_head, head);
+    if (nd)
+        lx_complete_many(done, current, nd);
+    return nb;
+}
+
+static void *ring_main(void *unused)
+{
+    lx_req *back[BATCH];
+    if ((R.setup_flags & IORING_SETUP_R_DISABLED) && sys_register(R.fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+        abort();   /* a ring set up disabled that cannot be enabled: nothing could run */
+    pthread_mutex_lock(&R.lock);
+    for (;;) {
+        unsigned to_submit, wait;
+        int rc, nb;
+        struct io_uring_getevents_arg arg;
+        struct __kernel_timespec ts = {0, HELD_WAIT_NS};
+        fill();
+        STORE(*R.sq_tail, R.sq_local_tail);
+        to_submit = R.sq_local_tail - LOAD(*R.sq_head);
+        /* Sleep only with nothing else to do.  While a poll holds wake-ups,
+         * sleep briefly: a request it queued must not wait for a completion
+         * that may be long in coming. */
+        wait = LOAD(*R.cq_tail) == *R.cq_head;   /* fill() sent all it could */
+        /* Pending requests held back by the threads' share of the limit:
+         * no completion here tells when a thread is done, so look again
+         * soon (a timed wait needs EXT_ARG, 5.11; before, a wait for ever
+         * that the next submission or completion ends). */
+        R.asleep = !wait ? 0 : (R.holders || (R.npending && !R.stopping && R.limit)) && (R.features & IORING_FEAT_EXT_ARG) ? 2 : 1;
+        pthread_mutex_unlock(&R.lock);
+        memset(&arg, 0, sizeof arg);
+        arg.ts = (uint64_t)(uintptr_t)&ts;
+        if (!wait && !to_submit)
+            rc = 0;   /* completions wait already, nothing to hand over */
+        else if (R.asleep == 2)
+            rc = sys_enter(R.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+        else
+            rc = sys_enter(R.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);
+        if (rc < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY && errno != ETIME)
+            usleep(1000);   /* should not happen: do not spin on it */
+        pthread_mutex_lock(&R.lock);
+        R.asleep = 0;
+        R.woken = 0;
+        R.held = 0;
+        nb = reap(back);
+        if (R.ninflight <= R.nabandoned || R.stopping)
+            pthread_cond_broadcast(&R.settled);
+        if (nb) {
+            pthread_mutex_unlock(&R.lock);
+            lx_pool_submit_many(back, (unsigned long)nb);
+            pthread_mutex_lock(&R.lock);
+        }
+    }
+    return NULL;
+}
+
+/* Lock held; returns whether the caller must write the wake-up (unlocked). */
+static int want_wake(int may_hold)
+{
+    if (!R.asleep || R.woken)
+        return 0;
+    if (may_hold && R.asleep == 2) {
+        R.held = 1;
+        return 0;
+    }
+    R.woken = 1;
+    return 1;
+}
+
+static void write_wake(void)
+{
+    uint64_t one = 1;
+    (void)!write(R.wake_fd, &one, sizeof one);
+}
+
+/* With the GIL: the ring thread, started on first use (in a fork's child,
+ * after a new ring is set up).  0 if the ring cannot be used. */
+static int ring_ready(void)
+{
+    sigset_t all, old;
+    int err;
+    if (LOAD(R.thread_up))
+        return 1;
+    if (!R.up)
+        return 0;
+    if (R.refit && lx_ring_setup() < 0) {
+        R.up = 0;
+        return 0;
+    }
+    R.refit = 0;
+    /* Signals go to Python's threads, never to the ring's. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    err = pthread_create(&R.thread, NULL, ring_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        snprintf(R.reason, sizeof R.reason, "io_uring ring thread could not be started (%s); "
+                 "requests run on threads", strerror(err));
+        return 0;
+    }
+    pthread_detach(R.thread);
+    STORE(R.thread_up, 1);
+    return 1;
+}
+
+/* ---- routing (with the GIL): which backend runs a request ---- */
+
+static int direct_aligned(const Request *r)
+{
+    uintptr_t addr = r->rare && r->rare->niov ? (uintptr_t)r->rare->iov[0].iov_base : (uintptr_t)r->data;
+    int64_t len = r->rare && r->rare->niov ? (int64_t)r->rare->iov[0].iov_len : r->length;
+    return ((addr | (uintptr_t)r->offset | (uintptr_t)len) & 511) == 0;
+}
+
+/* A cached read on the ring is copied by the ring thread, inline, one
+ * after the other: up to this size that is cheaper than a thread's wake-up
+ * (W1, 4 KiB: ring 1.1-1.7x threads); a 1 MiB copy is not (W3: the ring
+ * 0.5-0.85x, where two threads copy at once). */
+#define SMALL_READ (64 * 1024)
+
+static int64_t request_bytes(const Request *r)
+{
+    int64_t n = 0;
+    if (!(r->rare && r->rare->niov))
+        return r->length;
+    for (int i = 0; i < r->rare->niov; i++)
+        n += (int64_t)r->rare->iov[i].iov_len;
+    return n;
+}
+
+/* LINUXAIO_ENGINE=auto: where the ring measured faster (README's table). */
+static int auto_takes(const Request *r, unsigned caps)
+{
+    int fl;
+    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ)
+        return 1;
+    if (!(caps & (LX_CAP_DIRECT | LX_CAP_SMALL)))
+        return (caps & LX_CAP_ALWAYS) != 0;
+    /* O_DIRECT wants the buffer, offset and length aligned (512 at least):
+     * anything else is buffered I/O, and needs no fcntl(2) to tell. */
+    if (!direct_aligned(r))
+        return 0;
+    fl = fcntl(r->fd, F_GETFL);
+    return fl >= 0 && (fl & O_DIRECT);
+}
+
+static int ring_takes(Request *r)
+{
+    const lx_op *row = &lx_ops[r->op];
+    if (!row->prep || !R.up || !R.has_op[LX_RING_OPCODE(row->caps)])
+        return 0;
+    if ((row->caps & LX_CAP_POSITIONED) && r->offset < 0)
+        return 0;
+    /* a step machine knows its row's plain form only (slurp into a buffer,
+     * or with flags: the threads) */
+    if ((row->caps & LX_CAP_STEPS) && (r->has_view || r->flags || r->mode))
+        return 0;
+    if (R.mode == MODE_AUTO && !auto_takes(r, row->caps))
+        return 0;
+    /* max_parallel's limit taken by the threads and nothing here: the
+     * threads' queue orders it by priority with what else waits there, and
+     * starts it within the limit (the pool counts only its own). */
+    if (!LOAD(R.ninflight) && lx_pool_nrunning() >= LOAD(R.limit))
+        return 0;
+    return ring_ready();
+}
+
+void lx_backend_submit(lx_req **reqs, unsigned long n)
+{
+    unsigned long i = 0;
+    while (i < n) {
+        unsigned long j = i;
+        int ring;
+        Request *r = REQ_OF(reqs[i]);
+        ring = r->on_ring = (unsigned char)ring_takes(r);
+        for (j = i + 1; j < n; j++) {
+            Request *o = REQ_OF(reqs[j]);
+            if ((o->on_ring = (unsigned char)ring_takes(o)) != ring)
+                break;
+        }
+        (ring ? &lx_uring : &lx_workers)->submit(reqs + i, j - i);
+        i = j;
+    }
+}
+
+/* ---- the backend ---- */
+
+static void submit(lx_req **reqs, unsigned long n)
+{
+    int wake;
+    pthread_mutex_lock(&R.lock);
+    for (unsigned long k = 0; k < n; k++) {
+        STORE(reqs[k]->state, LX_QUEUED);
+        lx_list_append(&R.pending[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
+    }
+    STORE(R.npending, R.npending + n);
+    wake = want_wake(hold_depth > 0);
+    pthread_mutex_unlock(&R.lock);
+    if (wake)
+        write_wake();
+}
+
+static void cancel(lx_req *req)
+{
+    int wake = 0;
+    STORE(req->cancelled, 1);
+    pthread_mutex_lock(&R.lock);
+    if (LOAD(req->state) == LX_QUEUED) {
+        lx_list_unlink(&R.pending[req->pri - LX_PRI_MIN], req);
+        STORE(R.npending, R.npending - 1);
+        lx_complete(req, NULL);   /* lock order: the ring's, then the sink's */
+    } else if (LOAD(req->state) == LX_RUNNING) {
+        if (R.ncancel == R.cancel_cap) {
+            unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
+            lx_req **a = realloc(R.to_cancel, cap * sizeof *a);
+            if (!a)
+                goto out;   /* it runs to its end, its result then undone */
+            R.to_cancel = a;
+            R.cancel_cap = cap;
+        }
+        R.to_cancel[R.ncancel++] = req;
+        wake = want_wake(0);
+    }
+out:
+    pthread_mutex_unlock(&R.lock);
+    if (wake)
+        write_wake();
+}
+
+static unsigned long in_flight(void) { return LOAD(R.npending) + LOAD(R.ninflight); }
+
+static int can_finish(void)
+{
+    unsigned long pending = LOAD(R.npending);
+    if (LOAD(R.ninflight) > LOAD(R.nabandoned))
+        return 1;
+    if (pending)
+        return LOAD(R.limit) > 0 && !LOAD(R.stopping);
+    return -1;
+}
+
+static int confirm_idle(void)
+{
+    int rc;
+    pthread_mutex_lock(&R.lock);
+    rc = R.npending || R.ninflight > R.nabandoned;
+    pthread_mutex_unlock(&R.lock);
+    return rc;
+}
+
+/* The kernel's completions come through the ring thread: none is a spin away. */
+static int quick_ok(void) { return 0; }
+static int can_help(void) { return 0; }
+static int help(int one_by_one) { return 0; }
+
+static int linger(int64_t spin_ns)
+{
+    lx_uring_kick();
+    return 0;
+}
+
+/* Cancel everything here: pending ones finish unrun, those in the kernel
+ * get an ASYNC_CANCEL.  Lock held; returns whether to write a wake-up. */
+static int cancel_all(void)
+{
+    lx_req *req;
+    while ((req = next_pending())) {
+        STORE(req->cancelled, 1);
+        lx_complete(req, NULL);
+    }
+    for (req = R.inflight.head; req; req = req->next) {
+        unsigned i;
+        if (LOAD(req->cancelled) && !req->abandoned)
+            continue;
+        STORE(req->cancelled, 1);
+        for (i = 0; i < R.ncancel && R.to_cancel[i] != req; i++)
+            ;
+        if (i == R.ncancel) {
+            if (R.ncancel == R.cancel_cap) {
+                unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
+                lx_req **a = realloc(R.to_cancel, cap * sizeof *a);
+                if (!a)
+                    break;
+                R.to_cancel = a;
+                R.cancel_cap = cap;
+            }
+            R.to_cancel[R.ncancel++] = req;
+        }
+    }
+    return want_wake(0);
+}
+
+/* Wait (lock held) until nothing is in the kernel but abandoned requests,
+ * or the time is up.  Returns how many are still there. */
+static unsigned wait_settled(int64_t timeout_ns)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += timeout_ns / 1000000000;
+    until.tv_nsec += timeout_ns % 1000000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    while (R.ninflight > R.nabandoned && R.thread_up)
+        if (pthread_cond_timedwait(&R.settled, &R.lock, &until) == ETIMEDOUT)
+            break;
+    return (unsigned)(R.ninflight - R.nabandoned);
+}
+
+static unsigned stop(int64_t timeout_ns)
+{
+    unsigned left;
+    int wake;
+    pthread_mutex_lock(&R.lock);
+    wake = cancel_all();
+    pthread_mutex_unlock(&R.lock);
+    if (wake)
+        write_wake();
+    pthread_mutex_lock(&R.lock);
+    left = wait_settled(timeout_ns);
+    pthread_mutex_unlock(&R.lock);
+    return left;
+}
+
+/* What is still in the kernel after stop(): the kernel may write into its
+ * buffers yet, so the engine keeps each until its completion comes (then
+ * the sink puts it on the late list). */
+static lx_req **abandon(long *n)
+{
+    lx_req **out = NULL;
+    long k = 0;
+    pthread_mutex_lock(&R.lock);
+    if (R.ninflight > R.nabandoned) {
+        if (!(out = malloc((R.ninflight - R.nabandoned) * sizeof *out))) {
+            pthread_mutex_unlock(&R.lock);
+            *n = -1;
+            return NULL;
+        }
+        lx_completion_lock();
+        for (lx_req *req = R.inflight.head; req; req = req->next)
+            if (!req->abandoned) {
+                req->abandoned = 1;
+                STORE(req->cancelled, 1);
+                out[k++] = req;
+            }
+        lx_completion_unlock();
+        R.nabandoned += (unsigned long)k;
+    }
+    pthread_mutex_unlock(&R.lock);
+    *n = k;
+    return out;
+}
+
+/* Interpreter exit: nothing more starts; what is in the kernel is
+ * cancelled and waited for (O_DIRECT reads write into buffers that must
+ * outlive them); what was pending stays, as the threads' queue does. */
+static unsigned shutdown(int64_t timeout_ns)
+{
+    unsigned left;
+    int wake = 0;
+    pthread_mutex_lock(&R.lock);
+    STORE(R.stopping, 1);
+    for (lx_req *req = R.inflight.head; req; req = req->next)
+        if (!LOAD(req->cancelled)) {
+            STORE(req->cancelled, 1);
+            if (R.ncancel == R.cancel_cap) {
+                unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
+                lx_req **a = realloc(R.to_cancel, cap * sizeof *a);
+                if (!a)
+                    break;
+                R.to_cancel = a;
+                R.cancel_cap = cap;
+            }
+            R.to_cancel[R.ncancel++] = req;
+        }
+    if (R.ncancel)
+        wake = want_wake(0);
+    pthread_mutex_unlock(&R.lock);
+    if (wake)
+        write_wake();
+    pthread_mutex_lock(&R.lock);
+    left = wait_settled(timeout_ns);
+    pthread_mutex_unlock(&R.lock);
+    return left;
+}
+
+/* ---- fork ---- */
+
+static void before_fork(void) { pthread_mutex_lock(&R.lock); }
+static void after_fork_parent(void) { pthread_mutex_unlock(&R.lock); }
+
+static void after_fork_child(void)
+{
+    pthread_mutex_init(&R.lock, NULL);
+    pthread_cond_init(&R.settled, NULL);
+}
+
+void lx_ring_at_fork(void) { pthread_atfork(before_fork, after_fork_parent, after_fork_child); }
+
+/* In the child: the ring thread is not here, the mappings neither
+ * (MADV_DONTFORK); the fds are the parent's ring's.  Everything the parent
+ * had here is handed back; a new ring is set up on first use. */
+static lx_req *orphans(void)
+{
+    lx_req *list = NULL, *req;
+    for (int p = 0; p < LX_NPRI; p++)
+        while ((req = R.pending[p].head)) {
+            lx_list_unlink(&R.pending[p], req);
+            req->next = list;
+            list = req;
+        }
+    while ((req = R.inflight.head)) {
+        lx_list_unlink(&R.inflight, req);
+        req->next = list;
+        list = req;
+    }
+    R.npending = R.ninflight = R.nabandoned = 0;
+    R.ncancel = 0;
+    R.cqes_due = 0;
+    R.asleep = R.woken = R.held = R.holders = 0;
+    R.wake_armed = 0;
+    hold_depth = 0;
+    if (R.fd >= 0) {
+        close(R.fd);
+        close(R.wake_fd);
+        R.fd = R.wake_fd = -1;
+        R.sq_map = R.cq_map = NULL;   /* not mapped here */
+        R.sqes = NULL;
+        R.refit = 1;
+    }
+    R.thread_up = 0;
+    return list;
+}
+
+const lx_backend lx_uring = {
+    .name = "uring",
+    .submit = submit,
+    .cancel = cancel,
+    .in_flight = in_flight,
+    .can_finish = can_finish,
+    .stuck_why = "max_parallel is 0",
+    .confirm_idle = confirm_idle,
+    .quick_ok = quick_ok,
+    .can_help = can_help,
+    .help = help,
+    .linger = linger,
+    .stop = stop,
+    .abandon = abandon,
+    .shutdown = shutdown,
+    .orphans = orphans,
+};
+
+/* ---- knobs and the poll's hold ---- */
+
+unsigned long lx_uring_nready(void) { return LOAD(R.npending); }
+
+void lx_uring_set_limit(unsigned n, int raise_only)
+{
+    int wake = 0;
+    if (n > RING_ENTRIES)
+        n = raise_only ? RING_ENTRIES : n;
+    pthread_mutex_lock(&R.lock);
+    if (raise_only ? n > R.limit : n < R.limit) {
+        STORE(R.limit, n);
+        if (raise_only && R.npending)
+            wake = want_wake(0);
+    }
+    pthread_mutex_unlock(&R.lock);
+    if (wake)
+        write_wake();
+}
+
+void lx_uring_hold(int on)
+{
+    if (!R.thread_up || !(R.features & IORING_FEAT_EXT_ARG))
+        return;
+    if (on) {
+        if (hold_depth++ == 0)
+            __atomic_add_fetch(&R.holders, 1, __ATOMIC_ACQ_REL);
+    } else if (hold_depth > 0 && --hold_depth == 0) {
+        __atomic_sub_fetch(&R.holders, 1, __ATOMIC_ACQ_REL);
+        lx_uring_kick();
+    }
+}
+
+void lx_uring_kick(void)
+{
+    int wake = 0;
+    if (!LOAD(R.held))
+        return;
+    pthread_mutex_lock(&R.lock);
+    if (R.held) {
+        R.held = 0;
+        wake = want_wake(0);
+    }
+    pthread_mutex_unlock(&R.lock);
+    if (wake)
+        write_wake();
+}
+

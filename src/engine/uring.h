@@ -1,0 +1,137 @@
+/* uring.h: the io_uring backend (uring.c) and its rows' submission entries
+ * (uring_prep.c).
+ *
+ * One ring per process, owned by one thread (the ring thread): it alone
+ * fills submission entries, enters the kernel and reaps completions, so the
+ * ring can be SINGLE_ISSUER with DEFER_TASKRUN, and no caller's thread ever
+ * owns a request in the kernel (io_uring cancels the queued work of a task
+ * that exits).  Callers only queue requests under the ring's lock and wake
+ * the ring thread through an eventfd the ring itself reads. */
+#ifndef LINUXAIO_URING_H
+#define LINUXAIO_URING_H
+
+#include "backend.h"
+#include "ops.h"
+
+#include <linux/io_uring.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Constants newer than the build machine's headers (Linux 6.1). */
+#ifndef IORING_SETUP_NO_SQARRAY
+#define IORING_SETUP_NO_SQARRAY (1U << 16)
+#endif
+
+/* ops.h spells the opcodes its rows use without this header: they are ABI. */
+_Static_assert(LX_RING_READ == IORING_OP_READ && LX_RING_WRITE == IORING_OP_WRITE
+               && LX_RING_READV == IORING_OP_READV && LX_RING_WRITEV == IORING_OP_WRITEV
+               && LX_RING_OPENAT == IORING_OP_OPENAT, "io_uring opcodes are ABI");
+
+/* ---- the ring's state, shared by uring.c and uring_setup.c ---- */
+
+/* Submission entries; the completion queue holds twice as many.  256 deep
+ * covers what an NVMe device wants (32-256 reads in flight). */
+#define RING_ENTRIES 256
+/* In flight by default: the ring's own cost does not grow with depth as a
+ * thread pool's does; max_parallel lowers it, min_parallel raises it. */
+#define DEFAULT_LIMIT 128
+/* Completions handed to the sink at once. */
+#define BATCH 128
+/* user_data of the ring's own entries: requests are pointers (aligned). */
+#define WAKE_TAG 1
+#define CANCEL_TAG 2
+/* How long the ring thread sleeps while a poll holds its wake-up. */
+#define HELD_WAIT_NS (1000 * 1000)
+
+enum { MODE_AUTO, MODE_THREADS, MODE_URING };
+
+typedef struct {
+    int mode;
+    int up;                    /* a ring is set up (or, after fork, due to be) */
+    int refit;                 /* after fork: set up a new one before use */
+    char reason[640];          /* why no ring is in use ("" when one is) */
+    const char *flags_used;    /* the setup flags that the kernel took */
+    /* the ring (only the ring thread touches the queues once it runs) */
+    int fd;
+    unsigned setup_flags, features, sq_entries, cq_entries;
+    unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
+    unsigned *cq_head, *cq_tail, *cq_mask;
+    struct io_uring_cqe *cqes;
+    struct io_uring_sqe *sqes;
+    void *sq_map, *cq_map;
+    size_t sq_map_len, cq_map_len, sqe_map_len;
+    unsigned sq_local_tail;
+    unsigned char has_op[256];
+    /* the ring thread */
+    pthread_t thread;
+    int thread_up;
+    int wake_fd, wake_armed;
+    uint64_t wake_buf;
+    /* under lock */
+    pthread_mutex_t lock;
+    pthread_cond_t settled;    /* in-flight count fell (stop, shutdown wait on it) */
+    int asleep;                /* 1: in the kernel until a completion; 2: for HELD_WAIT_NS */
+    int woken, held;           /* a wake-up was written; one is held by a poll */
+    int holders;               /* threads in a poll that hold wake-ups */
+    lx_list pending[LX_NPRI];
+    unsigned long npending, ninflight, nabandoned;
+    lx_list inflight;
+    lx_req **to_cancel;        /* in flight, cancelled, no ASYNC_CANCEL sent yet */
+    unsigned ncancel, cancel_cap;
+    unsigned cqes_due;         /* entries submitted whose completion is not reaped */
+    unsigned limit;
+    int stopping;              /* interpreter exit: nothing more starts */
+} lx_ring;
+
+/* The one ring (uring_setup.c defines it). */
+extern lx_ring lx_R;
+
+static inline int sys_setup(unsigned entries, struct io_uring_params *p)
+{
+    return (int)syscall(__NR_io_uring_setup, entries, p);
+}
+
+static inline int sys_enter(int fd, unsigned to_submit, unsigned min_complete, unsigned flags, void *arg, size_t argsz)
+{
+    return (int)syscall(__NR_io_uring_enter, fd, to_submit, min_complete, flags, arg, argsz);
+}
+
+static inline int sys_register(int fd, unsigned op, void *arg, unsigned nargs)
+{
+    return (int)syscall(__NR_io_uring_register, fd, op, arg, nargs);
+}
+
+
+/* Set up the ring (no thread yet).  0, or -1 with lx_R.reason set. */
+int lx_ring_setup(void);
+/* The fork handlers for the ring's lock (uring.c). */
+void lx_ring_at_fork(void);
+
+/* Import: LINUXAIO_ENGINE (auto, threads, uring) and the ring if wanted.
+ * 0, or -1 with an exception set (uring asked for and refused, or a bad
+ * value). */
+int lx_uring_init(void);
+/* engine(), engine_info(): added to the module. */
+extern PyMethodDef lx_uring_module_methods[];
+/* Requests queued on the ring, not yet in the kernel (nready()). */
+unsigned long lx_uring_nready(void);
+/* max_parallel/min_parallel reach the ring too: it never has more in the
+ * kernel than the limit they set. */
+void lx_uring_set_limit(unsigned n, int raise_only);
+/* poll.c: while a poll hands out results, callbacks that submit only queue
+ * (hold(1)); the ring thread is woken once, at hold(0), for all of them.
+ * kick(): wake it now for what was held (before a poll blocks). */
+void lx_uring_hold(int on);
+void lx_uring_kick(void);
+
+/* uring_prep.c: after a step's completion, prepare the next step of a
+ * request that has several (LX_CAP_STEPS: slurp's open, read..., close).
+ * Returns 1 if sqe was filled (the request stays in the kernel), 0 if the
+ * request is finished (r->result set; r->ran if it took effect). */
+int lx_ring_step(Request *r, int res, struct io_uring_sqe *sqe);
+/* The request is cancelled or abandoned: let go of what its steps hold (an
+ * fd, a buffer; res is the completion of the step in the kernel). */
+void lx_ring_step_abort(Request *r, int res);
+
+#endif

@@ -1,0 +1,326 @@
+/* uring_setup.c: choosing the engine (LINUXAIO_ENGINE), setting the ring
+ * up, and explaining why there is none: one message per cause, each naming
+ * its fix; engine() and engine_info(). */
+#define _GNU_SOURCE
+#include "uring.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/utsname.h>
+
+#define R lx_R
+
+static const char *const mode_names[] = {"auto", "threads", "uring"};
+
+lx_ring lx_R = {.fd = -1, .wake_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .limit = DEFAULT_LIMIT};
+
+/* ---- why there is no ring: one message per cause, each with its fix ---- */
+
+static int read_sysctl(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    int v = -1;
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+static void explain(int err, const char *call)
+{
+    const char *fix = "LINUXAIO_ENGINE=threads runs everything on threads without trying";
+    int disabled;
+    switch (err) {
+    case ENOSYS:
+        snprintf(R.reason, sizeof R.reason,
+                 "io_uring is not available: %s failed with ENOSYS (a kernel built without "
+                 "CONFIG_IO_URING, older than 5.1, or a sandbox such as gVisor); fix: a kernel "
+                 "with io_uring, or %s", call, fix);
+        return;
+    case EPERM:
+        disabled = read_sysctl("/proc/sys/kernel/io_uring_disabled");
+        if (disabled == 2)
+            snprintf(R.reason, sizeof R.reason,
+                     "io_uring is disabled by sysctl (kernel.io_uring_disabled = 2: %s gets EPERM); "
+                     "fix: sysctl -w kernel.io_uring_disabled=0 (or 1 with kernel.io_uring_group), or %s",
+                     call, fix);
+        else if (disabled == 1)
+            snprintf(R.reason, sizeof R.reason,
+                     "io_uring is restricted by sysctl (kernel.io_uring_disabled = 1) to the group "
+                     "kernel.io_uring_group, and this process is not in it (%s gets EPERM); fix: run "
+                     "in that group (or with CAP_SYS_ADMIN), sysctl -w kernel.io_uring_disabled=0, or %s",
+                     call, fix);
+        else
+            snprintf(R.reason, sizeof R.reason,
+                     "io_uring is blocked by a seccomp filter (%s gets EPERM while "
+                     "kernel.io_uring_disabled is 0 or absent: Docker's default profile does this); "
+                     "fix: allow io_uring_setup, io_uring_enter and io_uring_register in the "
+                     "sandbox's seccomp profile (docker run --security-opt seccomp=...), or %s",
+                     call, fix);
+        return;
+    case ENOMEM:
+        snprintf(R.reason, sizeof R.reason,
+                 "io_uring ring could not be set up: %s failed with ENOMEM (before Linux 5.12 the "
+                 "ring counts against the locked-memory limit, RLIMIT_MEMLOCK); fix: raise it "
+                 "(ulimit -l 8192, or LimitMEMLOCK= under systemd), or %s", call, fix);
+        return;
+    default:
+        snprintf(R.reason, sizeof R.reason, "io_uring ring could not be set up: %s failed: %s (errno %d); "
+                 "fix: %s", call, strerror(err), err, fix);
+    }
+}
+
+/* ---- setting the ring up ---- */
+
+static void unmap_ring(void)
+{
+    if (R.sqes)
+        munmap(R.sqes, R.sqe_map_len);
+    if (R.cq_map && R.cq_map != R.sq_map)
+        munmap(R.cq_map, R.cq_map_len);
+    if (R.sq_map)
+        munmap(R.sq_map, R.sq_map_len);
+    R.sqes = NULL;
+    R.sq_map = R.cq_map = NULL;
+}
+
+/* The flags tried, newest first: one the kernel does not know fails the
+ * setup with EINVAL, and the next is tried.  Only the ring thread submits
+ * and waits, so SINGLE_ISSUER holds and DEFER_TASKRUN's completion work
+ * runs where it waits (6.1); R_DISABLED lets the ring thread, not the
+ * importer, become its one issuer (5.10).  No SQPOLL: it keeps a CPU busy
+ * (libuv 1.49 turned its ring off for that).  No COOP_TASKRUN without
+ * DEFER_TASKRUN: the ring thread sleeps in io_uring_enter and must be
+ * woken by task work.  And with none of these, a plain ring. */
+static const struct {
+    unsigned flags;
+    const char *name;
+} setups[] = {
+    {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_R_DISABLED
+         | IORING_SETUP_SUBMIT_ALL, "SINGLE_ISSUER|DEFER_TASKRUN|R_DISABLED|SUBMIT_ALL"},
+    {IORING_SETUP_SUBMIT_ALL, "SUBMIT_ALL"},
+    {0, ""},
+};
+
+/* Set up the ring (no thread yet).  0, or -1 with R.reason set. */
+int lx_ring_setup(void)
+{
+    struct io_uring_params p;
+    struct io_uring_probe *probe;
+    size_t probe_len = sizeof *probe + 256 * sizeof(struct io_uring_probe_op);
+    int fd = -1, err = 0;
+    unsigned i;
+
+    for (i = 0; i < sizeof setups / sizeof *setups; i++) {
+        memset(&p, 0, sizeof p);
+        p.flags = setups[i].flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+        p.cq_entries = 2 * RING_ENTRIES;
+        if ((fd = sys_setup(RING_ENTRIES, &p)) >= 0)
+            break;
+        if ((err = errno) != EINVAL)
+            break;
+    }
+    if (fd < 0) {
+        explain(err, "io_uring_setup");
+        return -1;
+    }
+    R.fd = fd;
+    R.setup_flags = p.flags;
+    R.flags_used = setups[i].name;
+    R.features = p.features;
+    R.sq_entries = p.sq_entries;
+    R.cq_entries = p.cq_entries;
+    if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_SUBMIT_STABLE)) {
+        snprintf(R.reason, sizeof R.reason, "io_uring on this kernel is too old (no IORING_FEAT_NODROP "
+                 "or SUBMIT_STABLE: Linux 5.5+ needed); fix: a newer kernel, or LINUXAIO_ENGINE=threads");
+        goto fail;
+    }
+    R.sq_map_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    R.cq_map_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    if (p.features & IORING_FEAT_SINGLE_MMAP)
+        R.sq_map_len = R.cq_map_len = R.sq_map_len > R.cq_map_len ? R.sq_map_len : R.cq_map_len;
+    R.sqe_map_len = p.sq_entries * sizeof(struct io_uring_sqe);
+    R.sq_map = mmap(NULL, R.sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+    if (R.sq_map == MAP_FAILED) {
+        R.sq_map = NULL;
+        goto fail_errno;
+    }
+    if (p.features & IORING_FEAT_SINGLE_MMAP)
+        R.cq_map = R.sq_map;
+    else if ((R.cq_map = mmap(NULL, R.cq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                              IORING_OFF_CQ_RING)) == MAP_FAILED) {
+        R.cq_map = NULL;
+        goto fail_errno;
+    }
+    R.sqes = mmap(NULL, R.sqe_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+    if (R.sqes == MAP_FAILED) {
+        R.sqes = NULL;
+        goto fail_errno;
+    }
+    /* A fork's child must never touch the parent's ring: it gets none of
+     * these mappings, and sets up its own (lx_uring's orphans). */
+    madvise(R.sq_map, R.sq_map_len, MADV_DONTFORK);
+    if (R.cq_map != R.sq_map)
+        madvise(R.cq_map, R.cq_map_len, MADV_DONTFORK);
+    madvise(R.sqes, R.sqe_map_len, MADV_DONTFORK);
+    R.sq_head = (unsigned *)((char *)R.sq_map + p.sq_off.head);
+    R.sq_tail = (unsigned *)((char *)R.sq_map + p.sq_off.tail);
+    R.sq_mask = (unsigned *)((char *)R.sq_map + p.sq_off.ring_mask);
+    R.sq_array = (unsigned *)((char *)R.sq_map + p.sq_off.array);
+    R.cq_head = (unsigned *)((char *)R.cq_map + p.cq_off.head);
+    R.cq_tail = (unsigned *)((char *)R.cq_map + p.cq_off.tail);
+    R.cq_mask = (unsigned *)((char *)R.cq_map + p.cq_off.ring_mask);
+    R.cqes = (struct io_uring_cqe *)((char *)R.cq_map + p.cq_off.cqes);
+    R.sq_local_tail = *R.sq_tail;
+
+    /* Which operations this kernel has (5.6+): a row whose opcode is
+     * missing runs on the threads. */
+    if (!(probe = calloc(1, probe_len)))
+        goto fail_errno;
+    if (sys_register(fd, IORING_REGISTER_PROBE, probe, 256) < 0) {
+        err = errno;
+        free(probe);
+        snprintf(R.reason, sizeof R.reason, "io_uring on this kernel is too old: IORING_REGISTER_PROBE "
+                 "failed (%s; Linux 5.6+ needed); fix: a newer kernel, or LINUXAIO_ENGINE=threads",
+                 strerror(err));
+        goto fail;
+    }
+    memset(R.has_op, 0, sizeof R.has_op);
+    for (i = 0; i < probe->ops_len && i < 256; i++)
+        R.has_op[probe->ops[i].op] = (probe->ops[i].flags & IO_URING_OP_SUPPORTED) != 0;
+    free(probe);
+    if (!R.has_op[IORING_OP_READ] || !R.has_op[IORING_OP_ASYNC_CANCEL]) {
+        snprintf(R.reason, sizeof R.reason, "io_uring on this kernel lacks IORING_OP_READ or "
+                 "IORING_OP_ASYNC_CANCEL (Linux 5.6+ needed); fix: a newer kernel, or LINUXAIO_ENGINE=threads");
+        goto fail;
+    }
+    if ((R.wake_fd = eventfd(0, EFD_CLOEXEC)) < 0)
+        goto fail_errno;
+    R.up = 1;
+    R.reason[0] = 0;
+    return 0;
+fail_errno:
+    explain(errno, "setting up the ring (mmap, eventfd)");
+fail:
+    unmap_ring();
+    close(fd);
+    R.fd = -1;
+    return -1;
+}
+
+/* ---- import, and what the module tells ---- */
+
+int lx_uring_init(void)
+{
+    const char *env = getenv("LINUXAIO_ENGINE");
+    pthread_condattr_t ca;
+    for (int p = 0; p < LX_NPRI; p++)
+        R.pending[p].head = R.pending[p].tail = NULL;
+    pthread_condattr_init(&ca);
+    pthread_cond_init(&R.settled, &ca);
+    pthread_condattr_destroy(&ca);
+    R.mode = MODE_AUTO;
+    if (env && *env) {
+        int m;
+        for (m = 0; m < 3 && strcmp(env, mode_names[m]); m++)
+            ;
+        if (m == 3) {
+            PyErr_Format(PyExc_ValueError, "LINUXAIO_ENGINE=%s: must be auto, threads or uring "
+                         "(uring: io_uring, or an error saying why not)", env);
+            return -1;
+        }
+        R.mode = m;
+    }
+    lx_ring_at_fork();   /* after the sink's and the pool's: this lock is taken first */
+    if (R.mode == MODE_THREADS) {
+        snprintf(R.reason, sizeof R.reason, "LINUXAIO_ENGINE=threads: io_uring is not used "
+                 "(LINUXAIO_ENGINE=auto or uring to use it)");
+        return 0;
+    }
+    if (lx_ring_setup() == 0)
+        return 0;
+    if (R.mode == MODE_URING) {
+        PyErr_Format(PyExc_OSError, "LINUXAIO_ENGINE=uring: %s", R.reason);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *engine(PyObject *m, PyObject *unused)
+{
+    return PyUnicode_FromString(R.up ? "uring" : "threads");
+}
+
+static PyObject *engine_info(PyObject *m, PyObject *unused)
+{
+    struct utsname u;
+    PyObject *ops = PyList_New(0), *policy = PyDict_New(), *d = NULL;
+    if (!ops || !policy)
+        goto done;
+    for (int i = 0; R.up && i < lx_nops; i++) {
+        const lx_op *row = &lx_ops[i];
+        const char *when;
+        PyObject *name;
+        int rc;
+        if (!row->prep || !R.has_op[LX_RING_OPCODE(row->caps)])
+            continue;
+        if (R.mode == MODE_URING)
+            when = "always";
+        else if (row->caps & LX_CAP_SMALL)
+            when = "up to 64 KiB, and O_DIRECT fds";
+        else if (row->caps & LX_CAP_DIRECT)
+            when = "O_DIRECT fds";
+        else if (row->caps & LX_CAP_ALWAYS)
+            when = "always";
+        else
+            continue;
+        if (!(name = PyUnicode_FromString(row->id)))
+            goto done;
+        {
+            PyObject *w = PyUnicode_FromString(when);
+            rc = !w || PyList_Append(ops, name) < 0 || PyDict_SetItemString(policy, row->id, w) < 0;
+            Py_XDECREF(w);
+        }
+        Py_DECREF(name);
+        if (rc)
+            goto done;
+    }
+    if (uname(&u) < 0)
+        strcpy(u.release, "unknown");
+    d = Py_BuildValue("{s:s,s:O,s:O,s:s,s:s,s:s,s:I,s:I,s:k}",
+                      "engine", R.up ? "uring" : "threads",
+                      "ring_ops", ops,
+                      "reason", Py_None,
+                      "kernel", u.release,
+                      "mode", mode_names[R.mode],
+                      "ring_flags", R.up && R.flags_used ? R.flags_used : "",
+                      "ring_entries", R.up ? R.sq_entries : 0,
+                      "cq_entries", R.up ? R.cq_entries : 0,
+                      "max_in_flight", (unsigned long)R.limit);
+    if (d && !R.up) {
+        PyObject *why = PyUnicode_FromString(R.reason[0] ? R.reason : "io_uring is not in use");
+        if (!why || PyDict_SetItemString(d, "reason", why) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(why);
+    }
+    if (d && PyDict_SetItemString(d, "ring_policy", policy) < 0)
+        Py_CLEAR(d);
+done:
+    Py_XDECREF(ops);
+    Py_XDECREF(policy);
+    return d;
+}
+
+PyMethodDef lx_uring_module_methods[] = {
+    {"engine", (PyCFunction)engine, METH_NOARGS,
+     "engine()\n--\n\n\"uring\" when an io_uring ring runs requests, else \"threads\"."},
+    {"engine_info", (PyCFunction)engine_info, METH_NOARGS,
+     "engine_info()\n--\n\nA dict: engine, ring_ops (operations sent to the ring), reason (why\n"
+     "there is no ring: None when there is one), kernel, mode (LINUXAIO_ENGINE), and the ring's set-up."},
+    {NULL}};

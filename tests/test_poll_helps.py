@@ -48,10 +48,6 @@ def occupy_workers(n=THREADS):
         rfd, wfd = os.pipe()
         _blockers.append((rfd, wfd))
         busy.append(linuxaio.aio_read(rfd, None, 1, bytearray(1), 0, None))  # never tried
-    # Wakes every sleeper: after quick requests, one worker asleep since idle
-    # was left asleep (up to idle_timeout) with a blocking read queued, 1 run
-    # in 15 (an open engine bug, see the session note; not this test's topic).
-    linuxaio.min_parallel(n)
     wait_started()
     wait_until(lambda: linuxaio.nthreads() >= n, what="workers started")
     return busy

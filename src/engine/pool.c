@@ -33,6 +33,7 @@ struct lx_worker {
     lx_worker *idle_next;     /* stack of sleeping workers */
     pthread_cond_t wake;
     int woken;                /* set by the waker before it signals */
+    int armed;                /* counted in narmed (q_lock) */
     int running;              /* counted in nrunning (q_lock) */
     int abandoned;            /* by lx_pool_abandon: leave when back (q_lock) */
     lx_req *current;          /* what it runs now (for fork's orphans) */
@@ -207,6 +208,14 @@ static int worker_should_exit(lx_worker *self)
  * STANDBY_NS to take work that dispatch() left queued behind a request
  * that turned out slow.  One that fell asleep with nothing in flight sleeps
  * long, and dispatch() does not count on it. */
+static void disarm(lx_worker *w)   /* q_lock held */
+{
+    if (w->armed) {
+        w->armed = 0;
+        P.narmed--;
+    }
+}
+
 static int sleep_idle(lx_worker *self)
 {
     int64_t idle_since = now_ns();
@@ -219,25 +228,31 @@ static int sleep_idle(lx_worker *self)
         struct timespec ts;
         int rc = 0;
         unsigned long popped = P.npopped;
-        int armed = (P.nready || P.nrunning) && deadline > now + STANDBY_NS;
-        if (armed) {
-            deadline = now + STANDBY_NS;
+        /* Armed while anything is in flight, even near the idle deadline:
+         * dispatch() may leave work to it. */
+        if (P.nready || P.nrunning) {
+            if (deadline > now + STANDBY_NS)
+                deadline = now + STANDBY_NS;
+            self->armed = 1;
             P.narmed++;
         }
         ts = deadline_ts(deadline);
         while (!self->woken && !P.stopping && P.nthreads <= P.max_threads && rc != ETIMEDOUT
                && generation == P.generation)
             rc = pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
-        if (armed)
-            P.narmed--;
+        disarm(self);   /* unless the waker did, as it took it off the stack */
         if (self->woken)
             return 0;
+        /* Woken for another reason (new limits, the timeout) while work
+         * waits: dispatch() may have left that work to this sleeper, as
+         * the armed standby, and must find it done as if by the standby. */
         if (P.stopping || P.nthreads > P.max_threads || generation != P.generation) {
             idle_remove(self);
-            return 0;
+            return P.nready && !P.stopping;
         }
-        /* Work waits and nobody took any since we slept: the others are stuck. */
-        if (P.nready && P.npopped == popped) {
+        /* Work waits and nobody took any since we slept: the others are
+         * stuck.  Never leave (idle timeout) with work queued either. */
+        if (P.nready && (P.npopped == popped || now_ns() - idle_since >= P.idle_timeout_ns)) {
             idle_remove(self);
             return 1;
         }
@@ -257,6 +272,7 @@ static int sleep_idle(lx_worker *self)
 }
 
 static void dispatch(void);
+static void wake_for_stuck_work(void);
 
 static void *worker_main(void *arg)
 {
@@ -281,11 +297,11 @@ static void *worker_main(void *arg)
             self->running = 1;
             STORE(P.nrunning, P.nrunning + 1);
             STORE(P.nready, P.nready - 1);
-            /* dispatch() left all the queued work to the standby, which
-             * takes one request (that may block too): the rest needs
-             * someone else, as if just submitted. */
-            if (took_over && P.nready)
-                dispatch();
+            /* dispatch() left the queued work to the running workers and
+             * the standby, and the running ones turned out stuck: the rest
+             * needs a worker each, not the one dispatch() would wake. */
+            if (took_over)
+                wake_for_stuck_work();
             pthread_mutex_unlock(&P.q_lock);
             P.run(req);
             took = req->run_ns = now_ns() - started;
@@ -315,6 +331,9 @@ static void *worker_main(void *arg)
     if (!self->abandoned) {
         STORE(P.nthreads, P.nthreads - 1);
         pthread_cond_broadcast(&P.exited);
+        /* A spinner or standby told to go had work counted on it. */
+        if (P.nready && !P.stopping)
+            wake_for_stuck_work();
     }
     pthread_mutex_unlock(&P.q_lock);
     pthread_cond_destroy(&self->wake);
@@ -379,24 +398,48 @@ static void fail_queued(int err)
  * whatever there is once they fill the CPUs), provided an armed sleeper
  * stands by in case one of them turns out slow (a read of an empty pipe,
  * or a burst of slow requests queued behind the one spinner). */
+/* The sleeper on top of the stack (the most recent: its cache is warm)
+ * takes the next request.  It no longer counts as armed from now on, though
+ * it is yet to run: dispatch() must not count on it as a standby for other
+ * work, since the request it takes may block it too.  q_lock held. */
+static void wake_one(void)
+{
+    lx_worker *w = P.idle;
+    P.idle = w->idle_next;
+    disarm(w);
+    w->woken = 1;
+    pthread_cond_signal(&w->wake);
+}
+
 static void dispatch(void)
 {
     if (P.nspinning >= P.nready)
         return;
     if (P.idle) {
-        lx_worker *w = P.idle;
         if (P.service_ns < QUICK_NS && P.narmed
             && (P.nready <= QUICK_DEPTH * (P.nspinning + P.nrunning)
                 || P.nspinning + P.nrunning >= P.ncpu))
             return;
-        P.idle = w->idle_next;
-        w->woken = 1;
-        pthread_cond_signal(&w->wake);
+        wake_one();
         return;
     }
     /* On failure the running workers get to it, if there are any. */
     if (P.nthreads < P.max_threads && !P.stopping && start_worker() < 0 && !P.nthreads)
         fail_queued(errno);
+}
+
+/* The standby found queued work that nobody took for STANDBY_NS: every
+ * other waiting request gets a sleeper of its own (or a new thread, within
+ * the limit), whatever dispatch() decided at submission.  Each of those
+ * decisions counted on someone who may now be stuck too.  q_lock held. */
+static void wake_for_stuck_work(void)
+{
+    unsigned long want = P.nready > P.nspinning ? P.nready - P.nspinning : 0;
+    for (; want && P.idle; want--)
+        wake_one();
+    for (; want && P.nthreads < P.max_threads && !P.stopping; want--)
+        if (start_worker() < 0)
+            break;
 }
 
 void lx_pool_submit(lx_req *req)

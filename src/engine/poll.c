@@ -3,6 +3,7 @@
  * and what reinit, fork and exit drop. */
 #define _GNU_SOURCE
 #include "ops.h"
+#include "dio.h"
 #include "future.h"
 #include "backend.h"
 
@@ -31,7 +32,7 @@ static int deliver(Request *r)
     } else if (r->base.error)   /* never ran: no worker thread could be started */
         value = lx_no_thread_error(r->base.error);
     else
-        value = r->result < 0 ? lx_oserror((int)-r->result, r->filename, r->filename2)
+        value = r->result < 0 ? lx_request_error(r)
                               : row->result(r);
     /* The buffer is free again before the callback, which may reuse it. */
     lx_release_args(r);

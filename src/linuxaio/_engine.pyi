@@ -76,6 +76,7 @@ __all__ = [
     'aio_unlink',
     'aio_utime',
     'aio_write',
+    'dio_alignment',
     'flush',
     'idle_timeout',
     'max_idle',

@@ -13,7 +13,6 @@ import os as _os
 from ._engine import *  # noqa: F401,F403
 from . import _engine
 from ._loop import run as _run
-from . import _slurp
 
 # os, Path and open load on first use: with their imports (pathlib, typing,
 # codecs...) they would triple the cost of `import linuxaio` for a program
@@ -50,10 +49,17 @@ async def slurp(path, offset: int = 0, length: int | None = None, *, into=None,
     range is read in chunks, several in flight at once (_slurp.py)."""
     if into is None and not direct:
         return await _run(_engine.aio_slurp, path, offset, length)
+    from . import _slurp
     return await _slurp.slurp(path, offset, length, into=into, direct=direct)
 
 
-aio_slurp = _slurp.aio_slurp
+def aio_slurp(path, offset, length, callback=None, *, pri=0, into=None, direct=False):
+    if into is None and not direct:
+        return _engine.aio_slurp(path, offset, length, callback, pri=pri)
+    from . import _slurp
+    return _slurp.aio_slurp(path, offset, length, callback, pri=pri, into=into, direct=direct)
+
+
 aio_slurp.__doc__ = (
     "aio_slurp(path, offset, length, callback=None, *, pri=0, into=None, direct=False)\n\n"
     + (_engine.aio_slurp.__doc__ or "").split("\n--\n\n", 1)[-1]

@@ -203,7 +203,10 @@ def _close_after(fd: int, reqs: list) -> None:
     running = []
     for req in reqs:
         req.cancel()
-        if not req.done():
+        # Under trio the reads not yet awaited were never submitted, and the
+        # one awaited is out of reach: closing now can at worst let it read
+        # another file's bytes into this (abandoned) buffer, or fail EBADF.
+        if hasattr(req, "done") and not req.done():
             running.append(req)
     if not running:
         os.close(fd)
@@ -278,8 +281,7 @@ class _CallbackSlurp:
                 pass
 
 
-def aio_slurp(path: Any, offset: Any = 0, length: Any = None, callback: Any = None, *,
-              pri: int = 0, into: Any = None, direct: bool = False) -> Any:
-    if into is None and not direct:
-        return _engine.aio_slurp(path, offset, length, callback, pri=pri)
+def aio_slurp(path: Any, offset: Any, length: Any, callback: Any, *, pri: int, into: Any,
+              direct: bool) -> Any:
+    """linuxaio.aio_slurp with into= or direct=True: a group."""
     return _CallbackSlurp(_Plan(path, offset, length, into, direct), callback, pri).begin()

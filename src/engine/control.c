@@ -64,6 +64,7 @@ static int seconds_arg(PyObject *arg, const char *what, double *out)
 THREAD_COUNT_KNOB(min_parallel, lx_pool_min_threads)
 THREAD_COUNT_KNOB(max_parallel, lx_pool_set_max_threads)
 THREAD_COUNT_KNOB(max_idle, lx_pool_set_max_idle)
+THREAD_COUNT_KNOB(max_blocking_parallel, lx_pool_set_max_blocking)
 
 static PyObject *idle_timeout(PyObject *m, PyObject *arg)
 {
@@ -169,6 +170,9 @@ static PyMethodDef control_methods[] = {
      "dio_alignment(fd_or_path)\n--\n\n(memory alignment, offset and length alignment) that O_DIRECT I/O\n"
      "on the file needs: statx(STATX_DIOALIGN), else the device's logical block size, else 4096."},
     {"_buffer_address", (PyCFunction)lx_buffer_address_py, METH_O, NULL},
+    ONEARG(max_blocking_parallel, "max_blocking_parallel(n)\n--\n\nWhile requests block on the device (most of their time off the CPU),\n"
+           "the pool may grow beyond the thread limit up to n threads (default 32; n <= the\n"
+           "limit: never); the extra threads leave when nothing is queued."),
     ONEARG(max_idle, "max_idle(n)\n--\n\nIdle threads beyond n exit after idle_timeout seconds."),
     ONEARG(idle_timeout, "idle_timeout(seconds)\n--\n\nHow long an idle thread beyond max_idle waits before it exits."),
     ONEARG(max_poll_reqs, "max_poll_reqs(n)\n--\n\npoll_cb() handles at most n requests per call (0: no limit)."),

@@ -23,6 +23,16 @@
 /* How soon the standby looks for work stuck behind a slow request. */
 #define STANDBY_NS (1000 * 1000)
 
+/* Growth beyond max_threads for requests that block (section "Threads for
+ * what must block" of the README).  A request is measured (its thread's CPU
+ * time: a syscall, ~0.3 us here, on each side of the run) only while the
+ * recent ones take SLOW_NS or more, so quick cached requests pay nothing.
+ * The pool counts as blocked while the recent requests spent BLOCKED_NS or
+ * more off the CPU each, and most of their time: a cold open or read waits
+ * for the device; a large read from the page cache is a copy, on the CPU. */
+#define SLOW_NS (40 * 1000)
+#define BLOCKED_NS (30 * 1000)
+
 /* Workers are small: they run one syscall (or a few, for fused requests)
  * with PATH_MAX-sized buffers at most. */
 #define WORKER_STACK (256 * 1024)
@@ -60,6 +70,7 @@ static struct {
     int stopping;
     unsigned generation;      /* bumped when limits change: sleepers re-arm */
     unsigned nthreads, max_threads, max_idle;
+    unsigned max_blocking;    /* thread cap while requests block (>= max_threads to grow) */
     unsigned ncpu;            /* CPUs this process may run on */
     int64_t idle_timeout_ns, spin_ns;
     lx_worker workers;        /* list head (sentinel) */
@@ -79,11 +90,42 @@ static struct {
     /* what a worker writes as it finishes a request */
     LINE unsigned long nrunning;
     int64_t service_ns;       /* recent run time of a request (moving average) */
+    int64_t offcpu_ns;        /* recent time off the CPU of a request (moving average) */
 
     /* the result queue, on lines of its own too: completion.c */
 } P;
 
 #define now_ns lx_now_ns
+
+static __thread int not_storage;   /* lx_pool_not_storage() in this request */
+
+void lx_pool_not_storage(void) { not_storage = 1; }
+
+/* This thread's CPU time.  (/proc/thread-self/schedstat would also give
+ * the time spent waiting for a CPU, which on an overloaded machine counts
+ * as "blocked" here, but it costs each worker an fd.) */
+static int64_t thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The recent requests waited (for a device, a lock, a server) more than
+ * they ran.  Not with a limit of one thread (one request at a time, in
+ * order) or none. */
+static int blocked(void)
+{
+    int64_t off = LOAD(P.offcpu_ns);
+    return P.max_threads > 1 && off >= BLOCKED_NS && 2 * off >= LOAD(P.service_ns);
+}
+
+/* How many threads may run now: max_threads, or up to max_blocking while
+ * the requests block. */
+static unsigned thread_limit(void)
+{
+    return P.max_blocking > P.max_threads && blocked() ? P.max_blocking : P.max_threads;
+}
 
 static struct timespec deadline_ts(int64_t deadline)
 {
@@ -198,7 +240,7 @@ static int spin_for_work(void)
 
 static int worker_should_exit(lx_worker *self)
 {
-    return P.stopping || P.nthreads > P.max_threads || self->abandoned;
+    return P.stopping || P.nthreads > thread_limit() || self->abandoned;
 }
 
 /* Sleep in the idle stack until a submitter picks this worker.  Returns 0
@@ -291,7 +333,8 @@ static void *worker_main(void *arg)
             STORE(P.nspinning, P.nspinning - 1);
         }
         if (req) {
-            int64_t started = now_ns(), took;
+            int64_t started = now_ns(), took, cpu = 0;
+            int measure = P.max_blocking > P.max_threads && P.service_ns >= SLOW_NS;
             STORE(req->state, LX_RUNNING);
             self->current = req;
             self->running = 1;
@@ -303,20 +346,31 @@ static void *worker_main(void *arg)
             if (took_over)
                 wake_for_stuck_work();
             pthread_mutex_unlock(&P.q_lock);
+            not_storage = 0;
+            if (measure)
+                cpu = thread_cpu_ns();
             P.run(req);
             took = req->run_ns = now_ns() - started;
+            /* Unmeasured (quick) and not-storage requests count as on the CPU. */
+            if (measure && !not_storage)
+                cpu = took - (thread_cpu_ns() - cpu);
+            else
+                cpu = 0;
             /* Counted as running until it is on the result queue, so a
              * lingering poll_cb never sees "nothing in flight" too early. */
             lx_complete(req, &self->current);
             pthread_mutex_lock(&P.q_lock);
             if (!self->abandoned) {   /* else no longer counted: lx_pool_abandon */
                 STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
+                STORE(P.offcpu_ns, P.offcpu_ns + (cpu - P.offcpu_ns) / 8);
                 STORE(P.nrunning, P.nrunning - 1);
             }
             self->running = 0;
             continue;
         }
-        if (worker_should_exit(self))
+        /* Beyond max_threads (grown for blocking requests): gone as soon as
+         * there is nothing to take. */
+        if (worker_should_exit(self) || P.nthreads > P.max_threads)
             break;
         if (spin_for_work()) {
             spun = 1;
@@ -424,7 +478,7 @@ static void dispatch(void)
         return;
     }
     /* On failure the running workers get to it, if there are any. */
-    if (P.nthreads < P.max_threads && !P.stopping && start_worker() < 0 && !P.nthreads)
+    if (P.nthreads < thread_limit() && !P.stopping && start_worker() < 0 && !P.nthreads)
         fail_queued(errno);
 }
 
@@ -437,7 +491,7 @@ static void wake_for_stuck_work(void)
     unsigned long want = P.nready > P.nspinning ? P.nready - P.nspinning : 0;
     for (; want && P.idle; want--)
         wake_one();
-    for (; want && P.nthreads < P.max_threads && !P.stopping; want--)
+    for (; want && P.nthreads < thread_limit() && !P.stopping; want--)
         if (start_worker() < 0)
             break;
 }
@@ -620,6 +674,15 @@ void lx_pool_set_max_threads(unsigned n)
     limits_changed();
     pthread_mutex_unlock(&P.q_lock);
 }
+
+void lx_pool_set_max_blocking(unsigned n)
+{
+    pthread_mutex_lock(&P.q_lock);
+    P.max_blocking = n;
+    pthread_mutex_unlock(&P.q_lock);
+}
+
+unsigned lx_pool_max_blocking(void) { return LOAD(P.max_blocking); }
 
 void lx_pool_set_max_idle(unsigned n)
 {
@@ -823,6 +886,7 @@ int lx_pool_init(lx_run_fn run, lx_try_fn try_run)
     }
     init_state();
     P.max_threads = 4;
+    P.max_blocking = 32;
     P.max_idle = 4;
     P.idle_timeout_ns = 10LL * 1000000000;
     P.spin_ns = 50 * 1000;

@@ -78,7 +78,7 @@ def aligned_buffer(size: int) -> "mmap.mmap":
 
 __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "Group", "Request", "PRI_MAX", "PRI_MIN", "flush", "idle_timeout", "max_idle",
-    "max_outstanding", "max_parallel", "max_poll_reqs", "max_poll_time", "min_parallel",
+    "max_blocking_parallel", "max_outstanding", "max_parallel", "max_poll_reqs", "max_poll_time", "min_parallel",
     "npending", "nready", "nreqs", "nthreads", "poll", "poll_cb", "poll_fileno", "poll_helps", "poll_wait",
     "reinit", "submit_many", "os", "slurp", "aligned_buffer", "dio_alignment",
 ]

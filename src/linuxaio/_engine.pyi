@@ -79,6 +79,7 @@ __all__ = [
     'dio_alignment',
     'flush',
     'idle_timeout',
+    'max_blocking_parallel',
     'max_idle',
     'max_outstanding',
     'max_parallel',

@@ -96,21 +96,33 @@ def bench(args: argparse.Namespace) -> int:
         path, created = _bench.make_file(args.file, args.size), True
     try:
         # O_RDWR only on a file this run created, or with --overwrite
-        flags = os.O_RDWR if args.write else os.O_RDONLY
+        flags = (os.O_RDWR if args.write else os.O_RDONLY) | (os.O_DIRECT if args.direct else 0)
         fd = os.open(path, flags)
+        if args.direct:
+            _, align = linuxaio.dio_alignment(fd)
+            if args.bs % align:
+                os.close(fd)
+                print(f"linuxaio bench: --bs {args.bs} is not a multiple of the file's O_DIRECT "
+                      f"alignment ({align} bytes)", file=sys.stderr)
+                return 2
         size = os.fstat(fd).st_size
         op = "write" if args.write else "read"
         shown = f"{size / 2**20:.0f} MiB" if size >= 1 << 20 else f"{size} bytes"
         print(f"linuxaio bench: random {args.bs} B {op}s of {path} ({shown}), "
-              f"{args.qd} in flight, {args.seconds:g} s each, {args.threads or 'default'} threads", flush=True)
+              f"{args.qd} in flight, {args.seconds:g} s each, {args.threads or 'default'} threads"
+              + (", O_DIRECT" if args.direct else ""), flush=True)
         results = []
         for runner in ("linuxaio", "plain"):
-            resident = _bench.warm(path)
-            print(f"  page cache: {resident:.0%} of the file resident before the {runner} run", flush=True)
+            if args.direct:   # the device itself: the page cache plays no part
+                print(f"  O_DIRECT: the {runner} run reads the device", flush=True)
+            else:
+                resident = _bench.warm(path)
+                print(f"  page cache: {resident:.0%} of the file resident before the {runner} run", flush=True)
             if runner == "linuxaio":
                 r = _bench.run_linuxaio(fd, size, args.bs, args.qd, args.seconds, args.write, args.quiet)
             else:
-                r = _bench.run_plain(fd, size, args.bs, args.seconds, args.write, args.quiet)
+                r = _bench.run_plain(fd, size, args.bs, args.seconds, args.write, args.quiet,
+                                     direct=args.direct)
             results.append(r)
         os.close(fd)
     finally:
@@ -150,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--write", action="store_true", help="random writes instead of reads")
     b.add_argument("--overwrite", action="store_true",
                    help="let --write change an existing --file (its size stays the same)")
+    b.add_argument("--direct", action="store_true",
+                   help="open the file with O_DIRECT: cold-device figures, no page cache (--bs "
+                   "must be a multiple of linuxaio.dio_alignment())")
     b.add_argument("--quiet", action="store_true",
                    help="no progress line (there is none when stderr is not a terminal)")
     argv = sys.argv[1:] if argv is None else list(argv)

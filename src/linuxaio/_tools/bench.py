@@ -155,7 +155,10 @@ def run_linuxaio(fd: int, size: int, bs: int, qd: int, seconds: float, write: bo
     return Result("linuxaio", ops, elapsed, bs, latencies)
 
 
-def run_plain(fd: int, size: int, bs: int, seconds: float, write: bool, quiet: bool) -> Result:
+def run_plain(fd: int, size: int, bs: int, seconds: float, write: bool, quiet: bool,
+              direct: bool = False) -> Result:
+    """One os.pread (os.pwrite) at a time; under O_DIRECT os.preadv (os.pwritev)
+    of one page-aligned buffer, as O_DIRECT needs."""
     nblocks = size // bs
     randrange = random.randrange
     clock = time.perf_counter_ns
@@ -163,6 +166,12 @@ def run_plain(fd: int, size: int, bs: int, seconds: float, write: bool, quiet: b
     record = latencies.append
     data = os.urandom(bs)
     pread, pwrite = os.pread, os.pwrite
+    if direct:
+        aligned = mmap.mmap(-1, max(bs, PAGE))
+        aligned[:bs] = data
+        iov = [memoryview(aligned)[:bs]]
+        pread = lambda fd, n, off: os.preadv(fd, iov, off)    # noqa: E731
+        pwrite = lambda fd, _, off: os.pwritev(fd, iov, off)  # noqa: E731
     ops = 0
     progress = Progress("os.pread" if not write else "os.pwrite", seconds, quiet)
     t0 = time.perf_counter()

@@ -43,6 +43,9 @@ def occupy_workers(n=THREADS):
     loaded machine its fixed time could run out before the poll_cb under
     test, and a worker set free took the reads meant for the poller.)"""
     linuxaio.min_parallel(n)
+    # No growth for blocked workers (test_pool_workers): what is queued
+    # behind them stays there for the poller.
+    linuxaio.max_blocking_parallel(0)
     busy = []
     for _ in range(n):
         rfd, wfd = os.pipe()

@@ -10,7 +10,8 @@ each file read whole once (open + read + close) with 64 in flight:
                    the pool stays at its 4 threads (before the growth)
   linuxaio-grow    the same with the default max_blocking_parallel (32): the
                    pool grows while the requests block on the device
-  linuxaio-cb-grow the callback API's aio_slurp chain, 64 in flight, growth on
+  linuxaio-cb-4    the callback API's aio_slurp, 64 in flight, no growth
+  linuxaio-cb-grow the same, growth on
 
 W8 (the ring helper's) measures the same files with the io_uring engine;
 this one is the thread engine's figure (LINUXAIO_ENGINE=threads is set for
@@ -33,7 +34,8 @@ import common
 DEPTH = 64
 NFILES = 20_000
 SEED = 8
-CONTENDERS = ["plain", "threadpool-8", "linuxaio-4", "linuxaio-grow", "linuxaio-cb-grow"]
+CONTENDERS = ["plain", "threadpool-8", "linuxaio-4", "linuxaio-grow", "linuxaio-cb-4",
+              "linuxaio-cb-grow"]
 
 
 def drop_caches() -> bool:
@@ -89,8 +91,10 @@ def run_linuxaio(paths, grow: bool, peak: list):
     return asyncio.run(main())
 
 
-def run_linuxaio_cb(paths, peak: list):
+def run_linuxaio_cb(paths, grow: bool, peak: list):
     aio = common.import_linuxaio()
+    if not grow:
+        aio.max_blocking_parallel(0)
     it = iter(paths)
     total = 0
 
@@ -124,8 +128,10 @@ def contender(name: str, paths, sizes) -> dict:
         nbytes = run_linuxaio(paths, False, peak)
     elif name == "linuxaio-grow":
         nbytes = run_linuxaio(paths, True, peak)
+    elif name == "linuxaio-cb-4":
+        nbytes = run_linuxaio_cb(paths, False, peak)
     elif name == "linuxaio-cb-grow":
-        nbytes = run_linuxaio_cb(paths, peak)
+        nbytes = run_linuxaio_cb(paths, True, peak)
     else:
         raise SystemExit(f"unknown contender {name!r}; have {', '.join(CONTENDERS)}")
     dt = time.perf_counter() - t0

@@ -92,7 +92,8 @@ def test_slurp_into_a_smaller_buffer_reads_what_fits(runner, big, direct):
 
 
 def test_slurp_into_a_file_that_stat_calls_empty(runner):
-    want = open("/proc/self/cmdline", "rb").read()
+    with open("/proc/self/cmdline", "rb") as f:
+        want = f.read()
 
     async def main(rt):
         buf = bytearray(100_000)

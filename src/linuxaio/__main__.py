@@ -79,6 +79,15 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         what = f"--size ({args.size})"
     if args.size < args.bs:
         parser.error(f"--bs ({args.bs}) is larger than {what}")
+    if args.direct:
+        import linuxaio
+        import tempfile
+        where = args.file if existing is not None else os.path.dirname(
+            os.path.abspath(args.file)) if args.file else tempfile.gettempdir()
+        _, align = linuxaio.dio_alignment(where)
+        if args.bs % align:
+            parser.error(f"--bs {args.bs} is not a multiple of the O_DIRECT alignment of "
+                         f"{where} ({align} bytes; see linuxaio.dio_alignment)")
     if args.qd * max(args.bs, _bench.PAGE) > MAX_ARENA:
         parser.error(f"--qd {args.qd} buffers of --bs {args.bs} bytes need more than "
                      f"{MAX_ARENA >> 20} MiB")
@@ -98,13 +107,6 @@ def bench(args: argparse.Namespace) -> int:
         # O_RDWR only on a file this run created, or with --overwrite
         flags = (os.O_RDWR if args.write else os.O_RDONLY) | (os.O_DIRECT if args.direct else 0)
         fd = os.open(path, flags)
-        if args.direct:
-            _, align = linuxaio.dio_alignment(fd)
-            if args.bs % align:
-                os.close(fd)
-                print(f"linuxaio bench: --bs {args.bs} is not a multiple of the file's O_DIRECT "
-                      f"alignment ({align} bytes)", file=sys.stderr)
-                return 2
         size = os.fstat(fd).st_size
         op = "write" if args.write else "read"
         shown = f"{size / 2**20:.0f} MiB" if size >= 1 << 20 else f"{size} bytes"

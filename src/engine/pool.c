@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,8 +26,9 @@
 
 /* Growth beyond max_threads for requests that block (section "Threads for
  * what must block" of the README).  A request is measured (its thread's CPU
- * time: a syscall, ~0.3 us here, on each side of the run) only while the
- * recent ones take SLOW_NS or more, so quick cached requests pay nothing.
+ * time and voluntary switches: a syscall, ~0.3 us here, on each side of
+ * the run) only while the recent ones take SLOW_NS or more, so quick
+ * cached requests pay nothing.
  * The pool counts as blocked while the recent requests spent BLOCKED_NS or
  * more off the CPU each, and most of their time: a cold open or read waits
  * for the device; a large read from the page cache is a copy, on the CPU. */
@@ -101,14 +103,25 @@ static __thread int not_storage;   /* lx_pool_not_storage() in this request */
 
 void lx_pool_not_storage(void) { not_storage = 1; }
 
-/* This thread's CPU time.  (/proc/thread-self/schedstat would also give
- * the time spent waiting for a CPU, which on an overloaded machine counts
- * as "blocked" here, but it costs each worker an fd.) */
-static int64_t thread_cpu_ns(void)
+/* This thread's CPU time and its voluntary context switches (it slept:
+ * on a device, a lock, a pipe), in one getrusage(RUSAGE_THREAD).  A thread
+ * that only waited for a CPU (an overloaded machine) was switched out
+ * involuntarily: that is not "blocked", and more threads would not help. */
+typedef struct {
+    int64_t cpu_ns;
+    long nvcsw;
+} thread_usage;
+
+static thread_usage usage_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    struct rusage ru;
+    thread_usage u = {0, 0};
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        u.cpu_ns = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL
+                   + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+        u.nvcsw = ru.ru_nvcsw;
+    }
+    return u;
 }
 
 /* The recent requests waited (for a device, a lock, a server) more than
@@ -333,7 +346,8 @@ static void *worker_main(void *arg)
             STORE(P.nspinning, P.nspinning - 1);
         }
         if (req) {
-            int64_t started = now_ns(), took, cpu = 0;
+            int64_t started = now_ns(), took, off = 0;
+            thread_usage before = {0, 0};
             int measure = P.max_blocking > P.max_threads && P.service_ns >= SLOW_NS;
             STORE(req->state, LX_RUNNING);
             self->current = req;
@@ -348,21 +362,22 @@ static void *worker_main(void *arg)
             pthread_mutex_unlock(&P.q_lock);
             not_storage = 0;
             if (measure)
-                cpu = thread_cpu_ns();
+                before = usage_now();
             P.run(req);
             took = req->run_ns = now_ns() - started;
-            /* Unmeasured (quick) and not-storage requests count as on the CPU. */
-            if (measure && !not_storage)
-                cpu = took - (thread_cpu_ns() - cpu);
-            else
-                cpu = 0;
+            /* Time off the CPU, if the request slept at all.  Unmeasured
+             * (quick) and not-storage requests count as on the CPU. */
+            if (measure && !not_storage) {
+                thread_usage after = usage_now();
+                off = after.nvcsw > before.nvcsw ? took - (after.cpu_ns - before.cpu_ns) : 0;
+            }
             /* Counted as running until it is on the result queue, so a
              * lingering poll_cb never sees "nothing in flight" too early. */
             lx_complete(req, &self->current);
             pthread_mutex_lock(&P.q_lock);
             if (!self->abandoned) {   /* else no longer counted: lx_pool_abandon */
                 STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
-                STORE(P.offcpu_ns, P.offcpu_ns + (cpu - P.offcpu_ns) / 8);
+                STORE(P.offcpu_ns, P.offcpu_ns + (off - P.offcpu_ns) / 8);
                 STORE(P.nrunning, P.nrunning - 1);
             }
             self->running = 0;

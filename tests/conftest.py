@@ -17,6 +17,7 @@ import linuxaio  # noqa: E402
 DEFAULT_TIMEOUT = 30      # seconds per test, unless marked aio_timeout(n)
 CLEANUP_TIMEOUT = 15
 DEFAULT_THREADS = 4       # the engine's default thread limit
+DEFAULT_BLOCKING_THREADS = 32   # and its cap while requests block
 
 
 def pytest_configure(config):
@@ -38,6 +39,7 @@ def restore_defaults():
     linuxaio.max_poll_reqs(0)
     linuxaio.max_poll_time(0)
     linuxaio.min_parallel(DEFAULT_THREADS)
+    linuxaio.max_blocking_parallel(DEFAULT_BLOCKING_THREADS)
     linuxaio.max_parallel(DEFAULT_THREADS)
     linuxaio.max_idle(4)
     linuxaio.idle_timeout(10)

@@ -166,3 +166,19 @@ def test_bench_is_the_default_command_with_its_options(users_file):
                       timeout=60)[0]
     assert proc.returncode == 0, proc.stderr
     assert "(10000 bytes)" in proc.stdout
+
+
+def test_bench_direct_reads_the_device(users_file):
+    before = fingerprint(users_file)
+    proc = bench("--file", str(users_file), "--direct", *FAST)
+    if proc.returncode == 1 and "Invalid argument" in proc.stderr:
+        pytest.skip("the file system refuses O_DIRECT")
+    assert proc.returncode == 0, proc.stderr
+    assert "O_DIRECT" in proc.stdout and "page cache:" not in proc.stdout
+    assert fingerprint(users_file) == before
+
+
+def test_bench_direct_with_a_misaligned_bs_is_a_usage_error(users_file):
+    proc = bench("--file", str(users_file), "--direct", "--bs", "1000", *FAST)
+    assert_usage_error(proc)
+    assert "alignment" in proc.stderr

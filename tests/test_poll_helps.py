@@ -50,15 +50,14 @@ def occupy_workers(n=THREADS):
     loaded machine its fixed time could run out before the poll_cb under
     test, and a worker set free took the reads meant for the poller.)"""
     linuxaio.min_parallel(n)
+    # No growth for blocked workers (test_pool_workers): what is queued
+    # behind them stays there for the poller.
+    linuxaio.max_blocking_parallel(0)
     busy = []
     for _ in range(n):
         rfd, wfd = os.pipe()
         _blockers.append((rfd, wfd))
         busy.append(linuxaio.aio_read(rfd, None, 1, bytearray(1), 0, None))  # never tried
-    # Wakes every sleeper: after quick requests, one worker asleep since idle
-    # was left asleep (up to idle_timeout) with a blocking read queued, 1 run
-    # in 15 (an open engine bug, see the session note; not this test's topic).
-    linuxaio.min_parallel(n)
     wait_started()
     wait_until(lambda: linuxaio.nthreads() >= n, what="workers started")
     return busy

@@ -7,6 +7,7 @@
 #include "future.h"
 #include "backend.h"
 #include "uring.h"
+#include "dio.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -73,6 +74,7 @@ static void lower_parallel(unsigned n) { lx_pool_set_max_threads(n); lx_uring_se
 THREAD_COUNT_KNOB(min_parallel, raise_parallel)
 THREAD_COUNT_KNOB(max_parallel, lower_parallel)
 THREAD_COUNT_KNOB(max_idle, lx_pool_set_max_idle)
+THREAD_COUNT_KNOB(max_blocking_parallel, lx_pool_set_max_blocking)
 
 static PyObject *idle_timeout(PyObject *m, PyObject *arg)
 {
@@ -174,6 +176,13 @@ static PyMethodDef control_methods[] = {
     NOARGS(nthreads, "nthreads()\n--\n\nWorker threads running now."),
     ONEARG(min_parallel, "min_parallel(n)\n--\n\nRaise the thread limit to at least n."),
     ONEARG(max_parallel, "max_parallel(n)\n--\n\nLower the thread limit to at most n, stopping extra threads."),
+    {"dio_alignment", (PyCFunction)lx_dio_alignment_py, METH_O,
+     "dio_alignment(fd_or_path)\n--\n\n(memory alignment, offset and length alignment) that O_DIRECT I/O\n"
+     "on the file needs: statx(STATX_DIOALIGN), else the device's logical block size, else 4096."},
+    {"_buffer_address", (PyCFunction)lx_buffer_address_py, METH_O, NULL},
+    ONEARG(max_blocking_parallel, "max_blocking_parallel(n)\n--\n\nWhile requests block on the device (most of their time off the CPU),\n"
+           "the pool may grow beyond the thread limit up to n threads (default 32; n <= the\n"
+           "limit: never); the extra threads leave when nothing is queued."),
     ONEARG(max_idle, "max_idle(n)\n--\n\nIdle threads beyond n exit after idle_timeout seconds."),
     ONEARG(idle_timeout, "idle_timeout(seconds)\n--\n\nHow long an idle thread beyond max_idle waits before it exits."),
     ONEARG(max_poll_reqs, "max_poll_reqs(n)\n--\n\npoll_cb() handles at most n requests per call (0: no limit)."),

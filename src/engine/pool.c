@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,17 @@
 /* How soon the standby looks for work stuck behind a slow request. */
 #define STANDBY_NS (1000 * 1000)
 
+/* Growth beyond max_threads for requests that block (section "Threads for
+ * what must block" of the README).  A request is measured (its thread's CPU
+ * time and voluntary switches: a syscall, ~0.3 us here, on each side of
+ * the run) only while the recent ones take SLOW_NS or more, so quick
+ * cached requests pay nothing.
+ * The pool counts as blocked while the recent requests spent BLOCKED_NS or
+ * more off the CPU each, and most of their time: a cold open or read waits
+ * for the device; a large read from the page cache is a copy, on the CPU. */
+#define SLOW_NS (40 * 1000)
+#define BLOCKED_NS (30 * 1000)
+
 /* Workers are small: they run one syscall (or a few, for fused requests)
  * with PATH_MAX-sized buffers at most. */
 #define WORKER_STACK (256 * 1024)
@@ -33,6 +45,7 @@ struct lx_worker {
     lx_worker *idle_next;     /* stack of sleeping workers */
     pthread_cond_t wake;
     int woken;                /* set by the waker before it signals */
+    int armed;                /* counted in narmed (q_lock) */
     int running;              /* counted in nrunning (q_lock) */
     int abandoned;            /* by lx_pool_abandon: leave when back (q_lock) */
     lx_req *current;          /* what it runs now (for fork's orphans) */
@@ -59,6 +72,7 @@ static struct {
     int stopping;
     unsigned generation;      /* bumped when limits change: sleepers re-arm */
     unsigned nthreads, max_threads, max_idle;
+    unsigned max_blocking;    /* thread cap while requests block (>= max_threads to grow) */
     unsigned ncpu;            /* CPUs this process may run on */
     int64_t idle_timeout_ns, spin_ns;
     lx_worker workers;        /* list head (sentinel) */
@@ -78,11 +92,53 @@ static struct {
     /* what a worker writes as it finishes a request */
     LINE unsigned long nrunning;
     int64_t service_ns;       /* recent run time of a request (moving average) */
+    int64_t offcpu_ns;        /* recent time off the CPU of a request (moving average) */
 
     /* the result queue, on lines of its own too: completion.c */
 } P;
 
 #define now_ns lx_now_ns
+
+static __thread int not_storage;   /* lx_pool_not_storage() in this request */
+
+void lx_pool_not_storage(void) { not_storage = 1; }
+
+/* This thread's CPU time and its voluntary context switches (it slept:
+ * on a device, a lock, a pipe), in one getrusage(RUSAGE_THREAD).  A thread
+ * that only waited for a CPU (an overloaded machine) was switched out
+ * involuntarily: that is not "blocked", and more threads would not help. */
+typedef struct {
+    int64_t cpu_ns;
+    long nvcsw;
+} thread_usage;
+
+static thread_usage usage_now(void)
+{
+    struct rusage ru;
+    thread_usage u = {0, 0};
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        u.cpu_ns = (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL
+                   + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+        u.nvcsw = ru.ru_nvcsw;
+    }
+    return u;
+}
+
+/* The recent requests waited (for a device, a lock, a server) more than
+ * they ran.  Not with a limit of one thread (one request at a time, in
+ * order) or none. */
+static int blocked(void)
+{
+    int64_t off = LOAD(P.offcpu_ns);
+    return P.max_threads > 1 && off >= BLOCKED_NS && 2 * off >= LOAD(P.service_ns);
+}
+
+/* How many threads may run now: max_threads, or up to max_blocking while
+ * the requests block. */
+static unsigned thread_limit(void)
+{
+    return P.max_blocking > P.max_threads && blocked() ? P.max_blocking : P.max_threads;
+}
 
 static struct timespec deadline_ts(int64_t deadline)
 {
@@ -197,7 +253,7 @@ static int spin_for_work(void)
 
 static int worker_should_exit(lx_worker *self)
 {
-    return P.stopping || P.nthreads > P.max_threads || self->abandoned;
+    return P.stopping || P.nthreads > thread_limit() || self->abandoned;
 }
 
 /* Sleep in the idle stack until a submitter picks this worker.  Returns 0
@@ -207,6 +263,14 @@ static int worker_should_exit(lx_worker *self)
  * STANDBY_NS to take work that dispatch() left queued behind a request
  * that turned out slow.  One that fell asleep with nothing in flight sleeps
  * long, and dispatch() does not count on it. */
+static void disarm(lx_worker *w)   /* q_lock held */
+{
+    if (w->armed) {
+        w->armed = 0;
+        P.narmed--;
+    }
+}
+
 static int sleep_idle(lx_worker *self)
 {
     int64_t idle_since = now_ns();
@@ -219,25 +283,31 @@ static int sleep_idle(lx_worker *self)
         struct timespec ts;
         int rc = 0;
         unsigned long popped = P.npopped;
-        int armed = (P.nready || P.nrunning) && deadline > now + STANDBY_NS;
-        if (armed) {
-            deadline = now + STANDBY_NS;
+        /* Armed while anything is in flight, even near the idle deadline:
+         * dispatch() may leave work to it. */
+        if (P.nready || P.nrunning) {
+            if (deadline > now + STANDBY_NS)
+                deadline = now + STANDBY_NS;
+            self->armed = 1;
             P.narmed++;
         }
         ts = deadline_ts(deadline);
         while (!self->woken && !P.stopping && P.nthreads <= P.max_threads && rc != ETIMEDOUT
                && generation == P.generation)
             rc = pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
-        if (armed)
-            P.narmed--;
+        disarm(self);   /* unless the waker did, as it took it off the stack */
         if (self->woken)
             return 0;
+        /* Woken for another reason (new limits, the timeout) while work
+         * waits: dispatch() may have left that work to this sleeper, as
+         * the armed standby, and must find it done as if by the standby. */
         if (P.stopping || P.nthreads > P.max_threads || generation != P.generation) {
             idle_remove(self);
-            return 0;
+            return P.nready && !P.stopping;
         }
-        /* Work waits and nobody took any since we slept: the others are stuck. */
-        if (P.nready && P.npopped == popped) {
+        /* Work waits and nobody took any since we slept: the others are
+         * stuck.  Never leave (idle timeout) with work queued either. */
+        if (P.nready && (P.npopped == popped || now_ns() - idle_since >= P.idle_timeout_ns)) {
             idle_remove(self);
             return 1;
         }
@@ -257,6 +327,7 @@ static int sleep_idle(lx_worker *self)
 }
 
 static void dispatch(void);
+static void wake_for_stuck_work(void);
 
 static void *worker_main(void *arg)
 {
@@ -275,32 +346,46 @@ static void *worker_main(void *arg)
             STORE(P.nspinning, P.nspinning - 1);
         }
         if (req) {
-            int64_t started = now_ns(), took;
+            int64_t started = now_ns(), took, off = 0;
+            thread_usage before = {0, 0};
+            int measure = P.max_blocking > P.max_threads && P.service_ns >= SLOW_NS;
             STORE(req->state, LX_RUNNING);
             self->current = req;
             self->running = 1;
             STORE(P.nrunning, P.nrunning + 1);
             STORE(P.nready, P.nready - 1);
-            /* dispatch() left all the queued work to the standby, which
-             * takes one request (that may block too): the rest needs
-             * someone else, as if just submitted. */
-            if (took_over && P.nready)
-                dispatch();
+            /* dispatch() left the queued work to the running workers and
+             * the standby, and the running ones turned out stuck: the rest
+             * needs a worker each, not the one dispatch() would wake. */
+            if (took_over)
+                wake_for_stuck_work();
             pthread_mutex_unlock(&P.q_lock);
+            not_storage = 0;
+            if (measure)
+                before = usage_now();
             P.run(req);
             took = req->run_ns = now_ns() - started;
+            /* Time off the CPU, if the request slept at all.  Unmeasured
+             * (quick) and not-storage requests count as on the CPU. */
+            if (measure && !not_storage) {
+                thread_usage after = usage_now();
+                off = after.nvcsw > before.nvcsw ? took - (after.cpu_ns - before.cpu_ns) : 0;
+            }
             /* Counted as running until it is on the result queue, so a
              * lingering poll_cb never sees "nothing in flight" too early. */
             lx_complete(req, &self->current);
             pthread_mutex_lock(&P.q_lock);
             if (!self->abandoned) {   /* else no longer counted: lx_pool_abandon */
                 STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
+                STORE(P.offcpu_ns, P.offcpu_ns + (off - P.offcpu_ns) / 8);
                 STORE(P.nrunning, P.nrunning - 1);
             }
             self->running = 0;
             continue;
         }
-        if (worker_should_exit(self))
+        /* Beyond max_threads (grown for blocking requests): gone as soon as
+         * there is nothing to take. */
+        if (worker_should_exit(self) || P.nthreads > P.max_threads)
             break;
         if (spin_for_work()) {
             spun = 1;
@@ -315,6 +400,9 @@ static void *worker_main(void *arg)
     if (!self->abandoned) {
         STORE(P.nthreads, P.nthreads - 1);
         pthread_cond_broadcast(&P.exited);
+        /* A spinner or standby told to go had work counted on it. */
+        if (P.nready && !P.stopping)
+            wake_for_stuck_work();
     }
     pthread_mutex_unlock(&P.q_lock);
     pthread_cond_destroy(&self->wake);
@@ -379,24 +467,48 @@ static void fail_queued(int err)
  * whatever there is once they fill the CPUs), provided an armed sleeper
  * stands by in case one of them turns out slow (a read of an empty pipe,
  * or a burst of slow requests queued behind the one spinner). */
+/* The sleeper on top of the stack (the most recent: its cache is warm)
+ * takes the next request.  It no longer counts as armed from now on, though
+ * it is yet to run: dispatch() must not count on it as a standby for other
+ * work, since the request it takes may block it too.  q_lock held. */
+static void wake_one(void)
+{
+    lx_worker *w = P.idle;
+    P.idle = w->idle_next;
+    disarm(w);
+    w->woken = 1;
+    pthread_cond_signal(&w->wake);
+}
+
 static void dispatch(void)
 {
     if (P.nspinning >= P.nready)
         return;
     if (P.idle) {
-        lx_worker *w = P.idle;
         if (P.service_ns < QUICK_NS && P.narmed
             && (P.nready <= QUICK_DEPTH * (P.nspinning + P.nrunning)
                 || P.nspinning + P.nrunning >= P.ncpu))
             return;
-        P.idle = w->idle_next;
-        w->woken = 1;
-        pthread_cond_signal(&w->wake);
+        wake_one();
         return;
     }
     /* On failure the running workers get to it, if there are any. */
-    if (P.nthreads < P.max_threads && !P.stopping && start_worker() < 0 && !P.nthreads)
+    if (P.nthreads < thread_limit() && !P.stopping && start_worker() < 0 && !P.nthreads)
         fail_queued(errno);
+}
+
+/* The standby found queued work that nobody took for STANDBY_NS: every
+ * other waiting request gets a sleeper of its own (or a new thread, within
+ * the limit), whatever dispatch() decided at submission.  Each of those
+ * decisions counted on someone who may now be stuck too.  q_lock held. */
+static void wake_for_stuck_work(void)
+{
+    unsigned long want = P.nready > P.nspinning ? P.nready - P.nspinning : 0;
+    for (; want && P.idle; want--)
+        wake_one();
+    for (; want && P.nthreads < thread_limit() && !P.stopping; want--)
+        if (start_worker() < 0)
+            break;
 }
 
 void lx_pool_submit(lx_req *req)
@@ -577,6 +689,15 @@ void lx_pool_set_max_threads(unsigned n)
     limits_changed();
     pthread_mutex_unlock(&P.q_lock);
 }
+
+void lx_pool_set_max_blocking(unsigned n)
+{
+    pthread_mutex_lock(&P.q_lock);
+    P.max_blocking = n;
+    pthread_mutex_unlock(&P.q_lock);
+}
+
+unsigned lx_pool_max_blocking(void) { return LOAD(P.max_blocking); }
 
 void lx_pool_set_max_idle(unsigned n)
 {
@@ -780,6 +901,7 @@ int lx_pool_init(lx_run_fn run, lx_try_fn try_run)
     }
     init_state();
     P.max_threads = 4;
+    P.max_blocking = 32;
     P.max_idle = 4;
     P.idle_timeout_ns = 10LL * 1000000000;
     P.spin_ns = 50 * 1000;

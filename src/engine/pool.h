@@ -56,6 +56,16 @@ unsigned lx_pool_max_threads(void);
 void lx_pool_min_threads(unsigned n);  /* raise the thread limit to >= n */
 void lx_pool_set_max_threads(unsigned n); /* lower it to <= n, stopping extras */
 void lx_pool_set_max_idle(unsigned n);
+/* While the recent requests spent most of their time off the CPU (blocked
+ * on a device: a cold open, stat or read), the pool may grow beyond the
+ * thread limit up to n threads; the extra ones leave as soon as nothing
+ * is queued.  n <= the thread limit: never. */
+void lx_pool_set_max_blocking(unsigned n);
+unsigned lx_pool_max_blocking(void);
+/* Called by a run function, in a worker: the time this request spends off
+ * the CPU is not a device's (aio_busy's sleep), so the pool does not grow
+ * for it. */
+void lx_pool_not_storage(void);
 void lx_pool_set_idle_timeout(double seconds);
 void lx_pool_set_spin(int64_t ns);
 

@@ -231,9 +231,11 @@ static void *ring_main(void *unused)
         if (R.ninflight <= R.nabandoned || R.stopping)
             pthread_cond_broadcast(&R.settled);
         if (nb) {
+            STORE(R.nhanding, R.nhanding + (unsigned long)nb);
             pthread_mutex_unlock(&R.lock);
             lx_pool_submit_many(back, (unsigned long)nb);
             pthread_mutex_lock(&R.lock);
+            STORE(R.nhanding, R.nhanding - (unsigned long)nb);
         }
     }
     return NULL;
@@ -417,7 +419,7 @@ static unsigned long in_flight(void) { return LOAD(R.npending) + LOAD(R.ninfligh
 static int can_finish(void)
 {
     unsigned long pending = LOAD(R.npending);
-    if (LOAD(R.ninflight) > LOAD(R.nabandoned))
+    if (LOAD(R.ninflight) > LOAD(R.nabandoned) || LOAD(R.nhanding))
         return 1;
     if (pending)
         return LOAD(R.limit) > 0 && !LOAD(R.stopping);
@@ -428,7 +430,7 @@ static int confirm_idle(void)
 {
     int rc;
     pthread_mutex_lock(&R.lock);
-    rc = R.npending || R.ninflight > R.nabandoned;
+    rc = R.npending || R.ninflight > R.nabandoned || R.nhanding;
     pthread_mutex_unlock(&R.lock);
     return rc;
 }
@@ -600,7 +602,7 @@ static lx_req *orphans(void)
         req->next = list;
         list = req;
     }
-    R.npending = R.ninflight = R.nabandoned = 0;
+    R.npending = R.ninflight = R.nabandoned = R.nhanding = 0;
     R.ncancel = 0;
     R.cqes_due = 0;
     R.asleep = R.woken = R.held = R.holders = 0;

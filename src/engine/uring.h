@@ -76,6 +76,9 @@ typedef struct {
     int holders;               /* threads in a poll that hold wake-ups */
     lx_list pending[LX_NPRI];
     unsigned long npending, ninflight, nabandoned;
+    /* Requests on their way from the ring to the threads (EOPNOTSUPP), the
+     * ring's lock released: in neither backend's counts, yet unfinished. */
+    unsigned long nhanding;
     lx_list inflight;
     lx_req **to_cancel;        /* in flight, cancelled, no ASYNC_CANCEL sent yet */
     unsigned ncancel, cancel_cap;

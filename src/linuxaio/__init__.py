@@ -37,10 +37,35 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
-async def slurp(path, offset: int = 0, length: int | None = None) -> bytes:
-    """The bytes of a file (from offset, length of them or to the end), read by
-    ONE engine request that opens, sizes, reads and closes it."""
-    return await _run(_engine.aio_slurp, path, offset, length)
+async def slurp(path, offset: int = 0, length: int | None = None, *, into=None,
+                direct: bool = False):
+    """The bytes of a file (from offset, length of them or to the end).
+
+    Plain, it is ONE engine request that opens, sizes, reads and closes the
+    file.  into=buf reads into that writable buffer instead (at most
+    len(buf) bytes) and returns the byte count, with no second copy;
+    direct=True reads with O_DIRECT (aligned chunks; an unaligned buffer,
+    offset or tail goes through an aligned bounce buffer).  Either way the
+    range is read in chunks, several in flight at once (_slurp.py)."""
+    if into is None and not direct:
+        return await _run(_engine.aio_slurp, path, offset, length)
+    from . import _slurp
+    return await _slurp.slurp(path, offset, length, into=into, direct=direct)
+
+
+def aio_slurp(path, offset, length, callback=None, *, pri=0, into=None, direct=False):
+    if into is None and not direct:
+        return _engine.aio_slurp(path, offset, length, callback, pri=pri)
+    from . import _slurp
+    return _slurp.aio_slurp(path, offset, length, callback, pri=pri, into=into, direct=direct)
+
+
+aio_slurp.__doc__ = (
+    "aio_slurp(path, offset, length, callback=None, *, pri=0, into=None, direct=False)\n\n"
+    + (_engine.aio_slurp.__doc__ or "").split("\n--\n\n", 1)[-1]
+    + "\n\ninto=buf: read into that writable buffer; the callback gets the byte count."
+    "\ndirect=True: read with O_DIRECT in aligned chunks.  With either, the request"
+    "\nreturned is a group of the reads (several in flight), and cancel() cancels them.")
 
 
 def aligned_buffer(size: int) -> "mmap.mmap":
@@ -53,9 +78,9 @@ def aligned_buffer(size: int) -> "mmap.mmap":
 
 __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "Group", "Request", "PRI_MAX", "PRI_MIN", "flush", "idle_timeout", "max_idle",
-    "max_outstanding", "max_parallel", "max_poll_reqs", "max_poll_time", "min_parallel",
+    "max_blocking_parallel", "max_outstanding", "max_parallel", "max_poll_reqs", "max_poll_time", "min_parallel",
     "npending", "nready", "nreqs", "nthreads", "poll", "poll_cb", "poll_fileno", "poll_helps", "poll_wait",
-    "reinit", "submit_many", "os", "slurp", "aligned_buffer", "WorkingDir",
+    "reinit", "submit_many", "os", "slurp", "aligned_buffer", "WorkingDir", "dio_alignment",
 ]
 __all__ += ["engine", "engine_info"]   # threads or io_uring (src/engine/uring_setup.c)
 __all__.append("Path")

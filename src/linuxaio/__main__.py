@@ -79,6 +79,15 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         what = f"--size ({args.size})"
     if args.size < args.bs:
         parser.error(f"--bs ({args.bs}) is larger than {what}")
+    if args.direct:
+        import linuxaio
+        import tempfile
+        where = args.file if existing is not None else os.path.dirname(
+            os.path.abspath(args.file)) if args.file else tempfile.gettempdir()
+        _, align = linuxaio.dio_alignment(where)
+        if args.bs % align:
+            parser.error(f"--bs {args.bs} is not a multiple of the O_DIRECT alignment of "
+                         f"{where} ({align} bytes; see linuxaio.dio_alignment)")
     if args.qd * max(args.bs, _bench.PAGE) > MAX_ARENA:
         parser.error(f"--qd {args.qd} buffers of --bs {args.bs} bytes need more than "
                      f"{MAX_ARENA >> 20} MiB")
@@ -157,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--engine", choices=("auto", "threads", "uring"),
                    help="LINUXAIO_ENGINE for the run (default: as the environment says, else auto)")
     b.add_argument("--direct", action="store_true",
-                   help="O_DIRECT: the device's speed, not the page cache's (--bs a multiple of 4096)")
+                   help="open the file with O_DIRECT: cold-device figures, no page cache (--bs "
+                   "must be a multiple of linuxaio.dio_alignment())")
     b.add_argument("--quiet", action="store_true",
                    help="no progress line (there is none when stderr is not a terminal)")
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -166,8 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         _check(b, args)
-        if args.direct and args.bs % 4096:
-            b.error(f"--direct needs --bs a multiple of 4096, not {args.bs}")
         if args.engine and args.engine != os.environ.get("LINUXAIO_ENGINE", "auto"):
             # the engine is chosen at import: run again under the one asked for
             os.environ["LINUXAIO_ENGINE"] = args.engine

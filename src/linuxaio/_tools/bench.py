@@ -157,6 +157,8 @@ def run_linuxaio(fd: int, size: int, bs: int, qd: int, seconds: float, write: bo
 
 def run_plain(fd: int, size: int, bs: int, seconds: float, write: bool, quiet: bool,
               direct: bool = False) -> Result:
+    """One os.pread (os.pwrite) at a time; under O_DIRECT os.preadv (os.pwritev)
+    of one page-aligned buffer, as O_DIRECT needs."""
     nblocks = size // bs
     randrange = random.randrange
     clock = time.perf_counter_ns

@@ -1,0 +1,143 @@
+"""W9: cold sequential load of a big file into memory.
+
+The page cache is dropped before each contender (`sync; echo 3 >
+/proc/sys/vm/drop_caches`: needs root), then the whole file (4 GiB by
+default, common.big_file) is read into one page-aligned buffer, pre-faulted
+before the clock starts (--fresh: not; see prefault()):
+
+  readinto       the builtin file: open(path, "rb", buffering=0).readinto(buf),
+                 looped (one read(2) returns at most 2 GiB)
+  slurp-into     `await linuxaio.slurp(path, into=buf)` (page cache, chunks 8 deep)
+  slurp-direct   `await linuxaio.slurp(path, into=buf, direct=True)` (O_DIRECT)
+  fio            fio, sequential 1 MiB reads, iodepth 32, direct=1 (io_uring
+                 engine, else libaio): the device's own figure
+
+Required (issue 13): slurp-direct >= 0.9x fio.
+
+    python benchmarks/w9_cold_seq_load.py [--size 4G] [--rounds 1]
+    python benchmarks/w9_cold_seq_load.py --contender slurp-direct
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import common
+
+CONTENDERS = ["readinto", "slurp-into", "slurp-direct", "fio"]
+
+
+def drop_caches() -> bool:
+    try:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def run_fio(path: str, size: int) -> dict:
+    if not shutil.which("fio"):
+        return {"skipped": "fio not installed"}
+    for engine in ("io_uring", "libaio"):
+        proc = subprocess.run(
+            ["fio", "--name=w9", f"--filename={path}", "--rw=read", "--bs=1M", "--iodepth=32",
+             "--direct=1", f"--ioengine={engine}", f"--size={size}", "--readonly",
+             "--output-format=json"], capture_output=True, text=True)
+        if proc.returncode == 0:
+            job = json.loads(proc.stdout[proc.stdout.index("{"):])["jobs"][0]["read"]
+            return {"mbps": round(job["bw_bytes"] / 1e6, 1),
+                    "seconds": round(job["runtime"] / 1000, 3), "note": f"fio {engine}"}
+    return {"skipped": f"fio failed: {proc.stderr[-300:]}"}
+
+
+def prefault(buf) -> None:
+    """Touch every page of buf before the clock starts.  On this VM a first
+    touch of memory costs ~7 us a page (1 GiB: ~2 s, more than reading it
+    from the device): fio reuses one small buffer and never pays it, so
+    with a fresh buffer every Python contender measures the faults."""
+    import mmap
+    try:
+        buf.madvise(getattr(mmap, "MADV_POPULATE_WRITE", 23))
+    except OSError:   # before Linux 5.14
+        for i in range(0, len(buf), mmap.PAGESIZE):
+            buf[i] = 0
+
+
+def contender(name: str, path: str, size: int, fresh: bool = False) -> dict:
+    cold = drop_caches()
+    if name == "fio":
+        return dict(run_fio(path, size), cold=cold)
+    import linuxaio
+    buf = linuxaio.aligned_buffer(size)
+    if not fresh:
+        prefault(buf)
+    view = memoryview(buf)
+    t0 = time.perf_counter()
+    if name == "readinto":
+        got = 0
+        with open(path, "rb", buffering=0) as f:
+            while got < size:
+                n = f.readinto(view[got:])
+                if not n:
+                    break
+                got += n
+    elif name in ("slurp-into", "slurp-direct"):
+        import asyncio
+        got = asyncio.run(linuxaio.slurp(path, into=buf, direct=name == "slurp-direct"))
+    else:
+        raise SystemExit(f"unknown contender {name!r}; have {', '.join(CONTENDERS)}")
+    dt = time.perf_counter() - t0
+    assert got == size, (got, size)
+    with open(path, "rb") as f:   # spot checks: the start, the middle, the end
+        for off in (0, size // 2 + 12345, size - 4096):
+            f.seek(off)
+            assert f.read(4096) == bytes(view[off:off + 4096]), off
+    return {"mbps": round(size / dt / 1e6, 1), "seconds": round(dt, 3), "cold": cold}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--contender")
+    ap.add_argument("--size", type=common.parse_size, default=4 * common.GiB)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--fresh", action="store_true",
+                    help="read into a fresh (never touched) buffer: the page faults count")
+    args = ap.parse_args()
+    path = str(common.big_file(args.size))
+    if args.contender:
+        print(json.dumps(contender(args.contender, path, args.size, args.fresh)))
+        return
+    rows: dict[str, list[dict]] = {}
+    for _ in range(args.rounds):
+        for name in CONTENDERS:
+            proc = subprocess.run([sys.executable, __file__, "--contender", name, "--size",
+                                   str(args.size)] + (["--fresh"] if args.fresh else []),
+                                  capture_output=True, text=True)
+            if proc.returncode:
+                print(name, "failed:", proc.stderr[-2000:], file=sys.stderr)
+                continue
+            rows.setdefault(name, []).append(common.last_json(proc.stdout))
+    fio = rows.get("fio", [{}])
+    fio_mbps = sorted(r.get("mbps", 0) for r in fio)[len(fio) // 2]
+    print(f"W9: cold sequential load of {args.size >> 20} MiB into "
+          f"{'a fresh' if args.fresh else 'a pre-faulted'} page-aligned buffer")
+    print(f"{'contender':14} {'MB/s':>9} {'x fio':>7}")
+    for name, runs in rows.items():
+        if "skipped" in runs[0]:
+            print(f"{name:14} skipped: {runs[0]['skipped']}")
+            continue
+        runs.sort(key=lambda r: r["mbps"])
+        med = runs[len(runs) // 2]
+        ratio = f"{med['mbps'] / fio_mbps:.2f}x" if fio_mbps else "-"
+        print(f"{name:14} {med['mbps']:>9} {ratio:>7}" + ("" if med.get("cold") else "  (caches NOT dropped)"))
+
+
+if __name__ == "__main__":
+    main()

@@ -26,6 +26,9 @@ static inline const char *path_of(PyObject *bytes) { return PyBytes_AS_STRING(by
 
 /* Tries (a polling thread's: they must not block) and undos. */
 int try_read(Request *r);
+int try_stat(Request *r);   /* ops_try.c: for inline awaits (inline.c) */
+int try_open(Request *r);
+int try_slurp(Request *r);
 void undo_open(Request *r);
 
 #endif

@@ -57,6 +57,7 @@ __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "npending", "nready", "nreqs", "nthreads", "poll", "poll_cb", "poll_fileno", "poll_helps", "poll_wait",
     "reinit", "submit_many", "os", "slurp", "aligned_buffer",
 ]
+__all__.append("inline")   # inline-first awaits, on or off (src/engine/inline.c)
 __all__.append("Path")
 __all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
 

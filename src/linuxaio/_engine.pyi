@@ -78,6 +78,7 @@ __all__ = [
     'aio_write',
     'flush',
     'idle_timeout',
+    'inline',
     'max_idle',
     'max_outstanding',
     'max_parallel',

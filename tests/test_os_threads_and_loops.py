@@ -295,6 +295,8 @@ import asyncio, errno, os, sys, threading, time, linuxaio
 from linuxaio import os as aos
 loop_name = sys.argv[1]
 
+linuxaio.inline(False)                  # the stats must reach the engine that reinit drops
+
 def reinit_soon():
     linuxaio.max_parallel(1)
     linuxaio.aio_busy(0.2)              # running: reinit waits for it ...

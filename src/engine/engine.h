@@ -78,7 +78,6 @@ struct Request {
     unsigned char fut_state, blocking, yielded;
     unsigned char quick;       /* awaited with a loop turn and a spin (future.c) */
     unsigned char in_drain;    /* submitted during drain number drain_serial */
-    unsigned char yield_first; /* done inline with the budget spent: yield once (inline.c) */
     unsigned drain_serial;     /* the loop drains seen when it was submitted (stamp) */
     unsigned mode;             /* an argument, here in what was padding */
     PyObject *value;           /* a result object allocated at submission */

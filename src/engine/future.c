@@ -216,11 +216,10 @@ void lx_future_clear(Request *r)
 
 int lx_future_done(Request *r) { return r->fut_state != FUT_PENDING; }
 
-void lx_future_done_inline(Request *r, PyObject *value, int yield_first)
+void lx_future_done_inline(Request *r, PyObject *value)
 {
     r->fut_state = FUT_DONE;
     r->outcome = value;
-    r->yield_first = (unsigned char)yield_first;
 }
 int lx_future_cancelled(Request *r) { return r->fut_state == FUT_CANCELLED; }
 
@@ -384,12 +383,6 @@ PyObject *lx_future_await(Request *r)
 static PyObject *step(Request *r, int *done)
 {
     *done = 0;
-    if (r->yield_first && !r->yielded) {
-        /* done inline, but the loop's turn is due (inline.c): a bare
-         * yield, and the result on the next step */
-        r->yielded = 1;
-        Py_RETURN_NONE;
-    }
     if (!r->yielded && r->fut_state == FUT_PENDING) {
         r->yielded = 1;
         if (up.quick_ok(r)) {

@@ -12,9 +12,8 @@ int lx_future_settle(Request *r, PyObject *value, int failed);
 int lx_future_cancel(Request *r, PyObject *msg);
 int lx_future_done(Request *r);
 /* Done in the caller's thread before any suspension (inline.c): value
- * (stolen) is the result; yield_first: the await yields once before it
- * returns it (the inline budget is spent). */
-void lx_future_done_inline(Request *r, PyObject *value, int yield_first);
+ * (stolen) is the result, and the await returns it without yielding. */
+void lx_future_done_inline(Request *r, PyObject *value);
 PyObject *lx_future_result(Request *r);
 int lx_future_cancelled(Request *r);
 PyObject *lx_future_await(Request *r);

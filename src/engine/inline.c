@@ -11,14 +11,15 @@
  * already done: the await returns without suspending the task.
  *
  * The budget.  An await that does not suspend gives the loop no turn, so a
- * task looping on cached reads would starve it, and a loop turn that steps
- * many such tasks would take as long as all their streaks.  As tokio's
- * cooperative budget, inline completions are counted per loop turn: after
- * BUDGET_OPS of them, or BUDGET_NS since the first, every await that
- * completes inline yields once (a bare yield: the task is stepped again on
- * the loop's next turn) until the loop has had its turn, which a callback
- * queued then (call_soon) tells.  A loop turn thus runs inline work for at
- * most BUDGET_NS plus one completion per ready task.
+ * task looping on cached reads would starve it, and a turn that steps many
+ * such tasks would last as long as all their streaks.  As tokio's
+ * cooperative budget, inline attempts are counted per loop turn: after
+ * budget_ops of them, or budget_ns since the first, the awaits of this turn
+ * go through the engine (they yield; the loop's drain wakes their tasks,
+ * within its own 200 us budget) until the loop has had its turn, which a
+ * callback queued at the first attempt (call_soon) tells.  While several
+ * tasks complete inline, each task's streak is also cut at SHARE_OPS, so
+ * all progress.  A loop turn thus spends at most about budget_ns inline.
  *
  * trio needs no budget: every linuxaio call under trio is a checkpoint
  * (_loop.py checkpoints before submitting), so a task yields at each. */
@@ -39,11 +40,12 @@ int lx_inline_enabled = 1;
 size_t lx_inline_max_bytes = 64 * 1024;
 
 /* Measured with W4 (a 1 ms ticker beside 64 tasks of cached 4 KiB reads;
- * see README): 256 us keeps its p99 lag well under 1 ms while a forced
- * yield (~2 us) every 128 completions costs ~1% of a sequential reader's
- * time. */
+ * benchmarks/README.md): 200 us of inline work per turn, the drain's own
+ * budget, keeps a turn well under a millisecond, and one await in 128
+ * through the engine (a quick await: ~5 us) costs a sequential reader
+ * about 2% of its time. */
 static unsigned budget_ops = 128;
-static int64_t budget_ns = 250 * 1000;
+static int64_t budget_ns = 200 * 1000;
 
 static struct {
     unsigned n;            /* inline completions in this loop turn */
@@ -94,28 +96,34 @@ static void ask_for_turn(Request *r)
         PyErr_Clear();   /* a closed loop: no turn to wait for, no budget */
 }
 
-/* One more inline completion for r's loop: whether its await must yield. */
-static int spend(Request *r)
+/* May r, a future of r->loop's, be tried inline in this turn?  Counts it. */
+static int budget_allows(Request *r)
 {
+    int64_t t;
     if (B.loop != r->loop) {   /* another loop (thread) had the budget: start anew */
         B.loop = r->loop;
         new_turn();
         B.shared = 0;
     }
-    if (B.streak++ == 0)
-        B.streaks++;
-    if (!B.spent && B.n++ == 0) {   /* the first in this turn */
+    if (B.spent)
+        goto out;
+    if (B.n == 0) {   /* the first in this turn */
         B.first_ns = now_ns();
         if (!B.asked)
             ask_for_turn(r);
-        return 0;
-    }
-    if (!B.spent && (B.n >= budget_ops || now_ns() - B.first_ns >= budget_ns))
+    } else if (B.n >= budget_ops || (t = now_ns()) - B.first_ns >= budget_ns) {
         B.spent = B.asked;   /* until turn_fn runs */
-    if (B.spent || (B.shared && B.streak >= SHARE_OPS)) {
-        B.streak = 0;   /* this await yields: the task's streak ends */
-        return 1;
+        goto out;
     }
+    if (B.shared && B.streak >= SHARE_OPS)
+        goto out;
+    B.n++;
+    if (B.streak++ == 0)
+        B.streaks++;
+    return 1;
+out:
+    n_yields++;
+    B.streak = 0;   /* its await goes through the engine: the task yields */
     return 0;
 }
 
@@ -210,19 +218,14 @@ int lx_inline_try(Request *r)
      * RWF_NOWAIT there still waits for the device). */
     if (r->data && (r->offset < 0 || !r->memory_only || (size_t)r->length > lx_inline_max_bytes))
         return 0;
+    if (r->delivery == DELIVER_FUTURE && !budget_allows(r))
+        return 0;
     if (lx_ops[r->op].try_now(r) <= 0) {
         B.streak = 0;   /* its await goes through the engine: it yields */
         return 0;   /* a read that stopped short: r->io.nowait_done says where */
     }
     n_inline++;
     return 1;
-}
-
-int lx_inline_spend(Request *r)
-{
-    int yield = spend(r);
-    n_yields += (unsigned long)yield;
-    return yield;
 }
 
 /* ---- the module's functions ---- */

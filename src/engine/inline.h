@@ -18,9 +18,6 @@ extern size_t lx_inline_max_bytes;
  * worker would leave it), 0 submit it as usual (a read that stopped short
  * has its first bytes in place). */
 int lx_inline_try(Request *r);
-/* r, a future, completed inline: whether its await must yield first (the
- * loop's budget of inline completions is spent). */
-int lx_inline_spend(Request *r);
 
 /* The mount table says no file system is mounted whose getattr (for
  * stat) or open and getattr (for open) may ask a server. */

@@ -294,7 +294,7 @@ static PyObject *finish_inline(Request *r)
         return NULL;
     }
     if (r->delivery == DELIVER_FUTURE) {
-        lx_future_done_inline(r, value, lx_inline_spend(r));
+        lx_future_done_inline(r, value);
         return (PyObject *)r;
     }
     /* a trio task's waiter: it takes the value before its task would sleep */

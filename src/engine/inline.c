@@ -27,7 +27,10 @@
 #include "inline.h"
 #include "ops.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/sysmacros.h>
 
@@ -211,8 +214,48 @@ int lx_inline_dev_ok(dev_t dev)
 
 /* ---- the attempt ---- */
 
+/* ---- cold files ----
+ * A RWF_NOWAIT read that misses the page cache may still start readahead
+ * from the caller, and starting it may wait: ext4 maps the blocks first
+ * and reads an uncached extent block synchronously (the cold-file test saw
+ * the loop thread's block-I/O delay reach a third of its time).  So an fd
+ * whose read missed is cold for COLD_NS: its reads are tried only if
+ * cachestat(2) says every page of the range is cached (which starts no
+ * I/O), and go straight to the engine otherwise.  Marks are per fd number
+ * (a reused number costs one cachestat, no more). */
+#define COLD_FDS 4096
+#define COLD_NS (100LL * 1000 * 1000)
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#endif
+static int64_t cold_until[COLD_FDS];   /* under the GIL */
+static int no_cachestat;
+
+struct lx_cachestat_range { uint64_t off, len; };
+struct lx_cachestat { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; };
+
+static int range_cached(const Request *r)
+{
+    struct lx_cachestat_range range;
+    struct lx_cachestat cs;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), first, last;
+    if (no_cachestat || r->length == 0)
+        return 0;
+    range.off = (uint64_t)r->offset;
+    range.len = (uint64_t)r->length;
+    if (syscall(SYS_cachestat, r->fd, &range, &cs, 0) < 0) {
+        if (errno == ENOSYS)
+            no_cachestat = 1;   /* before 6.5: a cold fd is not tried at all */
+        return 0;
+    }
+    first = range.off / page;
+    last = (range.off + range.len - 1) / page;
+    return cs.nr_cache >= last - first + 1;
+}
+
 int lx_inline_try(Request *r)
 {
+    int rc;
     /* A read: only positioned, small, into memory that is no file mapping
      * (whose copy could wait for the disk), and never O_DIRECT (try_read:
      * RWF_NOWAIT there still waits for the device). */
@@ -220,7 +263,18 @@ int lx_inline_try(Request *r)
         return 0;
     if (r->delivery == DELIVER_FUTURE && !budget_allows(r))
         return 0;
-    if (lx_ops[r->op].try_now(r) <= 0) {
+    if (r->data && r->fd >= 0 && r->fd < COLD_FDS && cold_until[r->fd]) {
+        if (now_ns() >= cold_until[r->fd])
+            cold_until[r->fd] = 0;
+        else if (!range_cached(r)) {
+            B.streak = 0;
+            return 0;
+        }
+    }
+    if ((rc = lx_ops[r->op].try_now(r)) <= 0) {
+        /* missed (EAGAIN), or stopped short: the rest is not cached */
+        if (r->data && r->fd >= 0 && r->fd < COLD_FDS && (rc < 0 || errno == EAGAIN))
+            cold_until[r->fd] = now_ns() + COLD_NS;
         B.streak = 0;   /* its await goes through the engine: it yields */
         return 0;   /* a read that stopped short: r->io.nowait_done says where */
     }
@@ -289,6 +343,13 @@ fail:
     return NULL;
 }
 
+/* For tests: may a stat, and an open, be tried inline (the mount table)? */
+static PyObject *inline_mounts(PyObject *m, PyObject *unused)
+{
+    return Py_BuildValue("(OO)", lx_inline_mounts_ok(LX_MOUNTS_FOR_STAT) ? Py_True : Py_False,
+                         lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN) ? Py_True : Py_False);
+}
+
 static PyObject *inline_stats(PyObject *m, PyObject *unused)
 {
     return Py_BuildValue("(kk)", n_inline, n_yields);
@@ -305,6 +366,7 @@ PyMethodDef lx_inline_module_methods[] = {
      "(the default); inline() returns the current setting."},
     {"_inline_budget", (PyCFunction)inline_budget, METH_VARARGS, NULL},
     {"_inline_stats", (PyCFunction)inline_stats, METH_NOARGS, NULL},
+    {"_inline_mounts", (PyCFunction)inline_mounts, METH_NOARGS, NULL},
     {NULL}};
 
 int lx_inline_init(void)

@@ -83,7 +83,9 @@ int try_stat(Request *r)
 static int open_cached_file(Request *r, int flags)
 {
     int fd, fl;
-    if ((flags & (O_CREAT | O_TRUNC | O_TMPFILE)) || !lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN))
+    /* O_TMPFILE includes O_DIRECTORY's bit: test it whole */
+    if ((flags & (O_CREAT | O_TRUNC)) || (flags & O_TMPFILE) == O_TMPFILE
+        || !lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN))
         return -1;
     if ((fd = cached_open(r->dir_fd, path_of(r->path), flags | O_NONBLOCK)) < 0)
         return -1;

@@ -50,16 +50,16 @@ size_t lx_inline_max_bytes = 64 * 1024;
 static unsigned budget_ops = 128;
 static int64_t budget_ns = 200 * 1000;
 
-static struct {
-    unsigned n;            /* inline completions in this loop turn */
+static _Thread_local struct {
+    unsigned n;            /* inline attempts in this loop turn */
     unsigned streak;       /* ... since the last await that yielded */
     unsigned streaks;      /* streaks in this turn: tasks that completed inline */
     int shared;            /* the last turn had several: each gets SHARE_OPS */
     int64_t first_ns;      /* when the first of them completed */
-    int spent;             /* every inline completion yields until turn_fn runs */
+    int spent;             /* every await goes through the engine until turn_fn runs */
     int asked;             /* turn_fn is queued on the loop */
     PyObject *loop;        /* the loop counted (compared, not held) */
-} B;   /* under the GIL: the budget of the one loop that has it */
+} B;   /* per thread: each thread runs its own loop (turn_fn runs in it) */
 
 /* Fairness: while several tasks complete inline in one turn, a streak of
  * one task (completions with no yield between them) ends after SHARE_OPS,
@@ -102,8 +102,7 @@ static void ask_for_turn(Request *r)
 /* May r, a future of r->loop's, be tried inline in this turn?  Counts it. */
 static int budget_allows(Request *r)
 {
-    int64_t t;
-    if (B.loop != r->loop) {   /* another loop (thread) had the budget: start anew */
+    if (B.loop != r->loop) {   /* another loop in this thread: start anew */
         B.loop = r->loop;
         new_turn();
         B.shared = 0;
@@ -114,7 +113,7 @@ static int budget_allows(Request *r)
         B.first_ns = now_ns();
         if (!B.asked)
             ask_for_turn(r);
-    } else if (B.n >= budget_ops || (t = now_ns()) - B.first_ns >= budget_ns) {
+    } else if (B.n >= budget_ops || now_ns() - B.first_ns >= budget_ns) {
         B.spent = B.asked;   /* until turn_fn runs */
         goto out;
     }

@@ -218,12 +218,14 @@ int lx_inline_dev_ok(dev_t dev)
  * from the caller, and starting it may wait: ext4 maps the blocks first
  * and reads an uncached extent block synchronously (the cold-file test saw
  * the loop thread's block-I/O delay reach a third of its time).  So an fd
- * whose read missed is cold for COLD_NS: its reads are tried only if
- * cachestat(2) says every page of the range is cached (which starts no
- * I/O), and go straight to the engine otherwise.  Marks are per fd number
- * (a reused number costs one cachestat, no more). */
+ * whose read missed is cold: its reads are tried only if cachestat(2)
+ * says every page of the range is cached (which starts no I/O), and go
+ * straight to the engine otherwise.  It stays cold until COLD_NS pass
+ * without a range found uncached, so a file that stays cold costs the loop
+ * one miss, not one per read.  Marks are per fd number (a reused number
+ * costs a cachestat a read for a while, no more). */
 #define COLD_FDS 4096
-#define COLD_NS (100LL * 1000 * 1000)
+#define COLD_NS (1000LL * 1000 * 1000)
 #ifndef SYS_cachestat
 #define SYS_cachestat 451
 #endif
@@ -263,9 +265,11 @@ int lx_inline_try(Request *r)
     if (r->delivery == DELIVER_FUTURE && !budget_allows(r))
         return 0;
     if (r->data && r->fd >= 0 && r->fd < COLD_FDS && cold_until[r->fd]) {
-        if (now_ns() >= cold_until[r->fd])
+        int64_t t = now_ns();
+        if (t >= cold_until[r->fd])
             cold_until[r->fd] = 0;
         else if (!range_cached(r)) {
+            cold_until[r->fd] = t + COLD_NS;   /* still cold: it stays so */
             B.streak = 0;
             return 0;
         }

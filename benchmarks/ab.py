@@ -38,8 +38,8 @@ print(asyncio.run(main(int(sys.argv[2]))))
 """
 
 
-def measure(item: str, src: Path, a) -> float:
-    env = dict(os.environ, PYTHONPATH=str(src.resolve()))
+def measure(item: str, src: Path, a, extra_env: dict | None = None) -> float:
+    env = dict(os.environ, PYTHONPATH=str(src.resolve()), **(extra_env or {}))
     if item == "seq-stat":
         proc = subprocess.run([sys.executable, "-c", SEQ_STAT, __file__, "100000"],
                               capture_output=True, text=True, env=env, timeout=120)
@@ -66,6 +66,10 @@ def main():
     p.add_argument("items", nargs="+", help="WORKLOAD:contender or seq-stat")
     p.add_argument("--a", type=Path, required=True, help="src directory of build A (before)")
     p.add_argument("--b", type=Path, required=True, help="src directory of build B (after)")
+    p.add_argument("--a-env", action="append", default=[], metavar="K=V",
+                   help="environment of side A's processes (e.g. LINUXAIO_INLINE=0: the "
+                        "same build with inline-first awaits off)")
+    p.add_argument("--b-env", action="append", default=[], metavar="K=V")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--warmup", type=float, default=0.5)
@@ -81,7 +85,8 @@ def main():
         runs = {"A": [], "B": []}
         for rnd in range(a.rounds):
             for side in (("A", "B") if rnd % 2 == 0 else ("B", "A")):
-                runs[side].append(measure(item, a.a if side == "A" else a.b, a))
+                env = dict(kv.split("=", 1) for kv in (a.a_env if side == "A" else a.b_env))
+                runs[side].append(measure(item, a.a if side == "A" else a.b, a, env))
         ma, mb = statistics.median(runs["A"]), statistics.median(runs["B"])
         unit = "us/await (lower is better)" if item == "seq-stat" else "IOPS"
         print(f"{item:>24}: A {ma:,.2f}  B {mb:,.2f}  B/A {mb / ma:.3f}  ({unit}; "

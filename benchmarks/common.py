@@ -171,6 +171,9 @@ def import_linuxaio():
     for name in ("poll_fileno", "poll_cb", "nreqs", "aio_read"):
         if not hasattr(linuxaio, name):
             raise Skip(f"linuxaio has no {name}() yet")
+    # LINUXAIO_INLINE=0: every await through the engine (issue 12's "off" figures)
+    if os.environ.get("LINUXAIO_INLINE") == "0" and hasattr(linuxaio, "inline"):
+        linuxaio.inline(False)
     return linuxaio
 
 

@@ -145,6 +145,18 @@ def linuxaio_slurp(args):
     return async_files(args, aio.slurp, note="await linuxaio.slurp(path)")
 
 
+@CONTENDERS.add("linuxaio-slurp-uvloop")
+def linuxaio_slurp_uvloop(args):
+    aio = common.import_linuxaio_async()
+    return async_files(args, aio.slurp, "uvloop", note="await linuxaio.slurp(path) under uvloop")
+
+
+@CONTENDERS.add("linuxaio-slurp-trio")
+def linuxaio_slurp_trio(args):
+    aio = common.import_linuxaio_async()
+    return async_files(args, aio.slurp, "trio", note="await linuxaio.slurp(path) under trio")
+
+
 @CONTENDERS.add("aiofiles")
 def aiofiles_contender(args):
     """async with aiofiles.open(p, 'rb') as f: await f.read()  (open, read, close:

@@ -69,7 +69,7 @@ def linuxaio_cb(args):
     return common.measure(run, args)
 
 
-def async_stats(args, stat, **extra):
+def async_stats(args, stat, loop="asyncio", **extra):
     """`depth` tasks, each awaiting stat(path) of the next file of the pass."""
     paths, _ = common.read_manifest(args.tree)
     n = len(paths)
@@ -93,13 +93,25 @@ def async_stats(args, stat, **extra):
     async def check():
         for p in paths[:3]:
             assert await stat(p) == os.stat(p), p
-    return common.measure_async(run, args, setup=check, **extra)
+    return common.measure_async(run, args, loop, setup=check, **extra)
 
 
 @CONTENDERS.add("linuxaio-stat")
 def linuxaio_stat(args):
     aio = common.import_linuxaio_async()
     return async_stats(args, aio.os.stat, note="await linuxaio.os.stat(path)")
+
+
+@CONTENDERS.add("linuxaio-stat-uvloop")
+def linuxaio_stat_uvloop(args):
+    aio = common.import_linuxaio_async()
+    return async_stats(args, aio.os.stat, "uvloop", note="await linuxaio.os.stat(path) under uvloop")
+
+
+@CONTENDERS.add("linuxaio-stat-trio")
+def linuxaio_stat_trio(args):
+    aio = common.import_linuxaio_async()
+    return async_stats(args, aio.os.stat, "trio", note="await linuxaio.os.stat(path) under trio")
 
 
 @CONTENDERS.add("aiofiles")

@@ -34,6 +34,7 @@ def _on_alarm(signum, frame):
 
 
 def restore_defaults():
+    linuxaio.inline(True)
     linuxaio.max_outstanding(0)
     linuxaio.poll_helps(True)
     linuxaio.max_poll_reqs(0)
@@ -43,6 +44,18 @@ def restore_defaults():
     linuxaio.max_parallel(DEFAULT_THREADS)
     linuxaio.max_idle(4)
     linuxaio.idle_timeout(10)
+
+
+@pytest.fixture
+def engine_only():
+    """Inline-first awaits off: the test is about requests that reach the
+    engine (queued, running, cancelled there), which a cached call would
+    otherwise never do."""
+    linuxaio.inline(False)
+    try:
+        yield
+    finally:
+        linuxaio.inline(True)
 
 
 @pytest.fixture(autouse=True)

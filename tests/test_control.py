@@ -796,6 +796,7 @@ def test_no_worker_thread_can_start_fails_an_await_with_runtimeerror():
     code = NO_THREADS + r"""
 import asyncio, linuxaio
 from linuxaio import os as aos
+linuxaio.inline(False)                # a cached stat would complete inline, no thread needed
 async def main():
     no_more_threads()                 # after the loop's own set-up
     try:

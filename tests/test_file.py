@@ -112,7 +112,9 @@ async def cancel_when_queued(afn):
 
 @contextlib.contextmanager
 def blocked_engine(seconds=0.25):
-    """One worker thread, busy for `seconds`: the next request waits in the queue."""
+    """One worker thread, busy for `seconds`: the next request waits in the
+    queue (inline-first awaits off meanwhile: a cached one would not)."""
+    linuxaio.inline(False)
     linuxaio.max_parallel(1)
     deadline = time.monotonic() + 5
     while linuxaio.nthreads() > 1:
@@ -125,6 +127,7 @@ def blocked_engine(seconds=0.25):
     try:
         yield
     finally:
+        linuxaio.inline(True)
         linuxaio.min_parallel(4)
         linuxaio.max_parallel(4)
 

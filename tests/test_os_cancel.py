@@ -29,6 +29,11 @@ from async_helpers import (  # noqa: F401 (runner is a fixture)
     runner, single_worker, wait_until,
 )
 
+# Requests that reach the engine: a cached call would complete inline
+# (tests/test_inline.py covers that path).
+pytestmark = pytest.mark.usefixtures("engine_only")
+
+
 PROMPT = 0.5     # seconds: "at once", loosely
 
 

@@ -19,6 +19,11 @@ import linuxaio.os as aos
 from async_helpers import fd_count
 from aio_helpers import idle_workers_after_quick_requests, wait_until
 
+# Requests that reach the engine: a cached call would complete inline
+# (tests/test_inline.py covers that path).
+pytestmark = pytest.mark.usefixtures("engine_only")
+
+
 LOOPS = ["asyncio", "uvloop"]
 
 

@@ -280,7 +280,9 @@ def test_the_loop_is_never_starved_while_64_tasks_read(runner, blocks):
         gaps.sort()
         shape = (f"{len(gaps)} ticks, p50 {gaps[len(gaps) // 2] * 1e3:.2f} ms, "
                  f"p99 {gaps[int(len(gaps) * 0.99)] * 1e3:.1f} ms, max {gaps[-1] * 1e3:.1f} ms")
-        assert len(gaps) > 0.2 * duration / 0.001, shape
+        # (0.1: with inline-first awaits the loop is never idle, its turns
+        # carry the readers' work; a loaded machine shows that first)
+        assert len(gaps) > 0.1 * duration / 0.001, shape
         assert gaps[len(gaps) // 2] < 0.01, shape
         assert gaps[int(len(gaps) * 0.99)] < max_p99, shape
         assert gaps[-1] < max_gap, shape
@@ -294,6 +296,8 @@ REINIT_FROM_ANOTHER_THREAD = r"""
 import asyncio, errno, os, sys, threading, time, linuxaio
 from linuxaio import os as aos
 loop_name = sys.argv[1]
+
+linuxaio.inline(False)                  # the stats must reach the engine that reinit drops
 
 def reinit_soon():
     linuxaio.max_parallel(1)

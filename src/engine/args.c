@@ -625,6 +625,7 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
         case 'b':
             if (hold_buffer(r, o, spec[i] == 'W', 0, 1) < 0)
                 return -1;
+            buffer = o;   /* for the test of the memory below */
             break;
         case 'V':
         case 'v':
@@ -731,7 +732,8 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
         if (!r->memory_only && buffer)
             r->memory_only = memory_only_buffer(buffer, r->data);
         r->base.tryable = r->memory_only;
-    }
+    } else if (lx_ops[r->op].try_now && buffer && r->offset >= 0 && r->length <= 64 * 1024)
+        r->memory_only = memory_only_buffer(buffer, r->data);   /* an inline try's test too */
     return 0;
 }
 

@@ -215,6 +215,12 @@ void lx_future_clear(Request *r)
 }
 
 int lx_future_done(Request *r) { return r->fut_state != FUT_PENDING; }
+
+void lx_future_done_inline(Request *r, PyObject *value)
+{
+    r->fut_state = FUT_DONE;
+    r->outcome = value;
+}
 int lx_future_cancelled(Request *r) { return r->fut_state == FUT_CANCELLED; }
 
 static PyObject *raise_cancelled(Request *r)
@@ -372,11 +378,11 @@ PyObject *lx_future_await(Request *r)
     return Py_NewRef(r);
 }
 
-PyObject *lx_future_iternext(Request *r)
+/* One step of `await r`: what the task gets (*done 0: a yield) or the
+ * result (*done 1), or NULL with an exception set. */
+static PyObject *step(Request *r, int *done)
 {
-    PyObject *res;
-    if (!r->loop)
-        return lx_future_await(r);
+    *done = 0;
     if (!r->yielded && r->fut_state == FUT_PENDING) {
         r->yielded = 1;
         if (up.quick_ok(r)) {
@@ -400,8 +406,18 @@ PyObject *lx_future_iternext(Request *r)
             }
         }
     }
-    if (!(res = lx_future_result(r)))
-        return NULL;
+    *done = 1;
+    return lx_future_result(r);
+}
+
+PyObject *lx_future_iternext(Request *r)
+{
+    PyObject *res;
+    int done;
+    if (!r->loop)
+        return lx_future_await(r);
+    if (!(res = step(r, &done)) || !done)
+        return res;
     if (PyTuple_Check(res) || PyExceptionInstance_Check(res)) {
         /* PyErr_SetObject would take a tuple for the exception's args */
         PyObject *stop = PyObject_CallOneArg(PyExc_StopIteration, res);
@@ -415,6 +431,21 @@ PyObject *lx_future_iternext(Request *r)
         Py_DECREF(res);
     }
     return NULL;
+}
+
+/* The await's send without a StopIteration: the interpreter's SEND asks
+ * am_send first, and a result returned here costs no exception object
+ * (an await that completed inline is all this). */
+PySendResult lx_future_am_send(Request *r, PyObject *arg, PyObject **result)
+{
+    int done;
+    if (!r->loop) {
+        *result = lx_future_await(r);
+        return PYGEN_ERROR;
+    }
+    if (!(*result = step(r, &done)))
+        return PYGEN_ERROR;
+    return done ? PYGEN_RETURN : PYGEN_NEXT;
 }
 
 static PyObject *fut_send(Request *r, PyObject *value) { return lx_future_iternext(r); }

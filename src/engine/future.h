@@ -11,10 +11,14 @@ int lx_future_settle(Request *r, PyObject *value, int failed);
 /* 1 if it was pending and is now cancelled, 0 if already done, -1 error. */
 int lx_future_cancel(Request *r, PyObject *msg);
 int lx_future_done(Request *r);
+/* Done in the caller's thread before any suspension (inline.c): value
+ * (stolen) is the result, and the await returns it without yielding. */
+void lx_future_done_inline(Request *r, PyObject *value);
 PyObject *lx_future_result(Request *r);
 int lx_future_cancelled(Request *r);
 PyObject *lx_future_await(Request *r);
 PyObject *lx_future_iternext(Request *r);
+PySendResult lx_future_am_send(Request *r, PyObject *arg, PyObject **result);
 /* tp_clear's part: drop the loop, the done callbacks and the outcome. */
 void lx_future_clear(Request *r);
 /* What the future needs of the request layer above it, handed over at

@@ -33,6 +33,9 @@ const char *lx_at_path(Request *r, char **owned);
 
 /* Tries (a polling thread's: they must not block) and undos. */
 int try_read(Request *r);
+int try_stat(Request *r);   /* ops_try.c: for inline awaits (inline.c) */
+int try_open(Request *r);
+int try_slurp(Request *r);
 void undo_open(Request *r);
 
 /* Ring preps (uring_prep.c): fill an io_uring submission entry. */

@@ -5,6 +5,7 @@
 #include "ops.h"
 #include "future.h"
 #include "backend.h"
+#include "inline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -260,7 +261,8 @@ static PyGetSetDef request_getset[] = {
     {"name", (getter)request_get_name, NULL, "The operation's name.", NULL},
     {NULL}};
 
-static PyAsyncMethods request_async = {.am_await = (unaryfunc)lx_future_await};
+static PyAsyncMethods request_async = {.am_await = (unaryfunc)lx_future_await,
+                                       .am_send = (sendfunc)lx_future_am_send};
 
 PyTypeObject lx_RequestType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -280,6 +282,41 @@ PyTypeObject lx_RequestType = {
 };
 
 /* ---- submission ---- */
+
+/* r completed in the caller's thread (inline.c): its awaiter gets the
+ * result at once; the engine never saw it. */
+static PyObject *finish_inline(Request *r)
+{
+    PyObject *value, *cb = r->callback;
+    __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);   /* an fd it opened can be undone */
+    value = lx_ops[r->op].result(r);
+    lx_release_args(r);
+    /* finished, but not tracked by the collector: a done future whose
+     * result is a plain value is in no cycle */
+    r->finished = 1;
+    if (!value) {
+        lx_undo_effect(r);
+        Py_DECREF(r);
+        return NULL;
+    }
+    if (r->delivery == DELIVER_FUTURE) {
+        lx_future_done_inline(r, value);
+        return (PyObject *)r;
+    }
+    /* a trio task's waiter: it takes the value before its task would sleep */
+    r->callback = NULL;
+    {
+        PyObject *res = PyObject_CallOneArg(cb, value);
+        Py_DECREF(cb);
+        Py_DECREF(value);
+        if (!res) {
+            Py_DECREF(r);
+            return NULL;
+        }
+        Py_DECREF(res);
+    }
+    return (PyObject *)r;
+}
 
 /* Every row's function, once per face: self is row * LX_NFACES + face. */
 PyObject *lx_submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
@@ -301,6 +338,13 @@ PyObject *lx_submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
         return NULL;
     }
     r->base.pri = (signed char)pri;
+    /* An awaited request first tries to complete here (inline.c). */
+    if (lx_inline_enabled && lx_ops[op].try_now
+        && (r->delivery == DELIVER_FUTURE
+            || (r->callback && (PyObject *)Py_TYPE(r->callback) == lx_task_waiter_type))) {
+        if (lx_inline_try(r))
+            return finish_inline(r);
+    }
     lx_stamp(r, 1);
     E.nreqs++;
     Py_INCREF(r);   /* the engine's reference, dropped at completion */

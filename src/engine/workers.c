@@ -39,10 +39,11 @@ static int try_request(lx_req *base)
  * rest to a worker, which a file position moved meanwhile would break.
  * Only small requests: a try must cost no more than the linger it
  * replaces (a 64 KiB copy from the page cache: a few microseconds).  (And
- * only into memory that is not a file mapping: args.c checks the buffer.) */
+ * only into memory that is not a file mapping: args.c checks the buffer.)
+ * Only reads: the other rows' tries are for inline awaits (inline.c). */
 int lx_workers_may_try(const Request *r)
 {
-    return lx_ops[r->op].try_now && help_on && r->offset >= 0 && r->length <= TRY_MAX_BYTES;
+    return lx_ops[r->op].try_now && r->data && help_on && r->offset >= 0 && r->length <= TRY_MAX_BYTES;
 }
 
 void lx_workers_set_help(int on) { help_on = on; }

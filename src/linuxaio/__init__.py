@@ -83,6 +83,7 @@ __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "reinit", "submit_many", "os", "slurp", "aligned_buffer", "WorkingDir", "dio_alignment",
 ]
 __all__ += ["engine", "engine_info"]   # threads or io_uring (src/engine/uring_setup.c)
+__all__.append("inline")   # inline-first awaits, on or off (src/engine/inline.c)
 __all__.append("Path")
 __all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
 # the kernel's constants the requests take (SEEK_*, FALLOC_FL_*, MS_*...)

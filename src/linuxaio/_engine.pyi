@@ -201,6 +201,7 @@ __all__ = [
     'engine_info',
     'flush',
     'idle_timeout',
+    'inline',
     'max_blocking_parallel',
     'max_idle',
     'max_outstanding',

@@ -266,10 +266,28 @@ class _TrioWaiter:
         return self.run.aborted
 
 
+# The submit functions whose requests may complete inline (their row has a
+# try: ops.def), under trio's checkpoint (below).
+_INLINE_ROWS = frozenset(
+    getattr(_engine, name) for row in _engine._op_table() if row[6]
+    for name in (row[1], row[3]) if name)
+_inline_on = _engine.inline
+
+
 async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
     run = _trio_run()
+    # Every trio call is a checkpoint.  One that may complete inline takes
+    # it first: a cancellation then stops it before anything happened, and
+    # one done inline needs no second (the waiter has its value at once).
+    if submit in _INLINE_ROWS and _inline_on():
+        await run.checkpoint()
     w = _TrioWaiter(run)
     req = w.req = submit(*args, w)
+    if w.got is not _NOTHING:   # done inline (nothing else settles it so soon)
+        got = w.got
+        if isinstance(got, BaseException):
+            raise got
+        return got
     # A quick request (see poll.c, lx_await_quick_ok): one checkpoint while a worker runs
     # it, then take the result here instead of sleeping until the drainer
     # wakes this task.

@@ -1,0 +1,381 @@
+/* inline.c: inline-first awaits.
+ *
+ * An await through the engine costs a suspension of the task and a turn of
+ * the loop (2-3 us here, more than a cached read's syscall).  So an awaited
+ * request whose row has a try (ops.def) is first tried in the caller's
+ * thread, at submission: a read the page cache holds (preadv2 RWF_NOWAIT),
+ * a stat or open of a path the dentry cache holds (openat2 RESOLVE_CACHED),
+ * a small cached file's slurp.  A try fails rather than waits; what it
+ * cannot finish goes to the engine exactly as before (a read that stopped
+ * short hands over the rest).  Done inline, the request is a future that is
+ * already done: the await returns without suspending the task.
+ *
+ * The budget.  An await that does not suspend gives the loop no turn, so a
+ * task looping on cached reads would starve it, and a turn that steps many
+ * such tasks would last as long as all their streaks.  As tokio's
+ * cooperative budget, inline attempts are counted per loop turn: after
+ * budget_ops of them, or budget_ns since the first, the awaits of this turn
+ * go through the engine (they yield; the loop's drain wakes their tasks,
+ * within its own 200 us budget) until the loop has had its turn, which a
+ * callback queued at the first attempt (call_soon) tells.  While several
+ * tasks complete inline, each task's streak is also cut at SHARE_OPS, so
+ * all progress.  A loop turn thus spends at most about budget_ns inline.
+ *
+ * trio needs no budget: every linuxaio call under trio is a checkpoint
+ * (_loop.py checkpoints before submitting), so a task yields at each. */
+#define _GNU_SOURCE
+#include "inline.h"
+#include "ops.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <string.h>
+#include <sys/sysmacros.h>
+
+int lx_inline_enabled = 1;
+
+/* A 64 KiB copy from the page cache costs 5-10 us of the loop's time here
+ * (benchmarks/inline_calls.py measures it), about what an await through
+ * the engine costs; larger reads gain nothing inline and hold the loop
+ * (1 MiB: ~100 us).  They stay on the workers, in parallel. */
+size_t lx_inline_max_bytes = 64 * 1024;
+
+/* Measured with W4 (a 1 ms ticker beside 64 tasks of cached 4 KiB reads;
+ * benchmarks/README.md): 200 us of inline work per turn, the drain's own
+ * budget, keeps a turn well under a millisecond, and one await in 128
+ * through the engine (a quick await: ~5 us) costs a sequential reader
+ * about 2% of its time. */
+static unsigned budget_ops = 128;
+static int64_t budget_ns = 200 * 1000;
+
+static _Thread_local struct {
+    unsigned n;            /* inline attempts in this loop turn */
+    unsigned streak;       /* ... since the last await that yielded */
+    unsigned streaks;      /* streaks in this turn: tasks that completed inline */
+    int shared;            /* the last turn had several: each gets SHARE_OPS */
+    int64_t first_ns;      /* when the first of them completed */
+    int spent;             /* every await goes through the engine until turn_fn runs */
+    int asked;             /* turn_fn is queued on the loop */
+    PyObject *loop;        /* the loop counted (compared, not held) */
+} B;   /* per thread: each thread runs its own loop (turn_fn runs in it) */
+
+/* Fairness: while several tasks complete inline in one turn, a streak of
+ * one task (completions with no yield between them) ends after SHARE_OPS,
+ * so the task stepped first in every turn does not take the whole budget
+ * each time (the others would get one completion a turn).  A task alone
+ * keeps the whole budget: it yields once per BUDGET_OPS. */
+#define SHARE_OPS 8
+
+static unsigned long n_inline, n_yields;   /* for tests: _inline_stats() */
+static PyObject *turn_fn;                  /* _inline_turn, queued with call_soon */
+static PyObject *str_call_soon;
+
+static void new_turn(void)
+{
+    B.shared = B.streaks > 1;
+    B.n = B.streak = B.streaks = 0;
+    B.spent = B.asked = 0;
+}
+
+static PyObject *inline_turn(PyObject *m, PyObject *unused)
+{
+    new_turn();
+    Py_RETURN_NONE;
+}
+
+/* The loop will say when it has had its turn: turn_fn, queued behind what
+ * is ready now, runs on its next turn (asyncio and uvloop alike run, in one
+ * turn, only the callbacks queued before it began). */
+static void ask_for_turn(Request *r)
+{
+    PyObject *a[2] = {r->loop, turn_fn};
+    PyObject *res = PyObject_VectorcallMethod(str_call_soon, a, 2, NULL);
+    if (res) {
+        Py_DECREF(res);
+        B.asked = 1;
+    } else
+        PyErr_Clear();   /* a closed loop: no turn to wait for, no budget */
+}
+
+/* May r, a future of r->loop's, be tried inline in this turn?  Counts it. */
+static int budget_allows(Request *r)
+{
+    if (B.loop != r->loop) {   /* another loop in this thread: start anew */
+        B.loop = r->loop;
+        new_turn();
+        B.shared = 0;
+    }
+    if (B.spent)
+        goto out;
+    if (B.n == 0) {   /* the first in this turn */
+        B.first_ns = now_ns();
+        if (!B.asked)
+            ask_for_turn(r);
+    } else if (B.n >= budget_ops || now_ns() - B.first_ns >= budget_ns) {
+        B.spent = B.asked;   /* until turn_fn runs */
+        goto out;
+    }
+    if (B.shared && B.streak >= SHARE_OPS)
+        goto out;
+    B.n++;
+    if (B.streak++ == 0)
+        B.streaks++;
+    return 1;
+out:
+    n_yields++;
+    B.streak = 0;   /* its await goes through the engine: the task yields */
+    return 0;
+}
+
+/* ---- which file systems a name try may touch ---- */
+
+/* Their getattr or open may ask a server (or a user-space daemon).  The
+ * first ones answer a getattr from their cache under AT_STATX_DONT_SYNC
+ * (ops_try.c); the others may not, so while one is mounted no stat is
+ * tried inline at all. */
+static const char *const dont_sync_kinds[] = {
+    "nfs", "nfs4", "cifs", "smb3", "ceph", "fuse", "fuseblk", "virtiofs", NULL};
+static const char *const remote_kinds[] = {
+    "9p", "afs", "gfs2", "ocfs2", "lustre", "coda", "glusterfs", "autofs", "orangefs",
+    "pvfs2", "beegfs", "gpfs", "ncpfs", "smbfs", "davfs", "vboxsf", "vmhgfs", NULL};
+
+#define MAX_REMOTE 64
+#define MOUNTS_REFRESH_NS (1000LL * 1000 * 1000)
+
+static struct {
+    int64_t read_ns;          /* when /proc/self/mountinfo was last read; 0: never */
+    int ok;                   /* it could be read */
+    int nremote;              /* devices of the kinds above */
+    int blind;                /* one of remote_kinds (or too many) is mounted */
+    dev_t remote[MAX_REMOTE];
+} M;
+
+static int kind_in(const char *kind, const char *const *list)
+{
+    for (int i = 0; list[i]; i++)
+        if (!strcmp(kind, list[i]))
+            return 1;
+    return 0;
+}
+
+/* Reading /proc/self/mountinfo waits for no device: the kernel prints its
+ * own table.  Once a second at most (a mount made since may be tried once
+ * with its getattr, which the DONT_SYNC kinds answer from their cache). */
+static void read_mounts(void)
+{
+    char line[4096];
+    FILE *f = fopen("/proc/self/mountinfo", "re");
+    M.read_ns = now_ns();
+    M.nremote = 0;
+    M.blind = 0;
+    M.ok = f != NULL;
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        unsigned maj, min;
+        char kind[64];
+        const char *sep = strstr(line, " - ");
+        int dont_sync;
+        if (!sep || sscanf(line, "%*s %*s %u:%u", &maj, &min) != 2
+            || sscanf(sep + 3, "%63s", kind) != 1)
+            continue;
+        dont_sync = kind_in(kind, dont_sync_kinds) || !strncmp(kind, "fuse.", 5);
+        if (!dont_sync && !kind_in(kind, remote_kinds))
+            continue;
+        if (!dont_sync || M.nremote == MAX_REMOTE)
+            M.blind = 1;
+        else
+            M.remote[M.nremote++] = makedev(maj, min);
+    }
+    fclose(f);
+}
+
+int lx_inline_mounts_ok(int what)
+{
+    if (!M.read_ns || now_ns() - M.read_ns > MOUNTS_REFRESH_NS)
+        read_mounts();
+    if (!M.ok || M.blind)
+        return 0;
+    /* an open calls the file system's own open: NFS and FUSE ask their
+     * server, and which device a path is on is known only after it */
+    return what == LX_MOUNTS_FOR_STAT || M.nremote == 0;
+}
+
+int lx_inline_dev_ok(dev_t dev)
+{
+    for (int i = 0; i < M.nremote; i++)
+        if (M.remote[i] == dev)
+            return 0;
+    return 1;
+}
+
+/* ---- the attempt ---- */
+
+/* ---- cold files ----
+ * A RWF_NOWAIT read that misses the page cache may still start readahead
+ * from the caller, and starting it may wait: ext4 maps the blocks first
+ * and reads an uncached extent block synchronously (the cold-file test saw
+ * the loop thread's block-I/O delay reach a third of its time).  So an fd
+ * whose read missed is cold: its reads are tried only if cachestat(2)
+ * says every page of the range is cached (which starts no I/O), and go
+ * straight to the engine otherwise.  It stays cold until COLD_NS pass
+ * without a range found uncached, so a file that stays cold costs the loop
+ * one miss, not one per read.  Marks are per fd number (a reused number
+ * costs a cachestat a read for a while, no more). */
+#define COLD_FDS 4096
+#define COLD_NS (1000LL * 1000 * 1000)
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#endif
+static int64_t cold_until[COLD_FDS];   /* under the GIL */
+static int no_cachestat;
+
+struct lx_cachestat_range { uint64_t off, len; };
+struct lx_cachestat { uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted; };
+
+static int range_cached(const Request *r)
+{
+    struct lx_cachestat_range range;
+    struct lx_cachestat cs;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), first, last;
+    if (no_cachestat || r->length == 0)
+        return 0;
+    range.off = (uint64_t)r->offset;
+    range.len = (uint64_t)r->length;
+    if (syscall(SYS_cachestat, r->fd, &range, &cs, 0) < 0) {
+        if (errno == ENOSYS)
+            no_cachestat = 1;   /* before 6.5: a cold fd is not tried at all */
+        return 0;
+    }
+    first = range.off / page;
+    last = (range.off + range.len - 1) / page;
+    return cs.nr_cache >= last - first + 1;
+}
+
+int lx_inline_try(Request *r)
+{
+    int rc;
+    /* A read: only positioned, small, into memory that is no file mapping
+     * (whose copy could wait for the disk), and never O_DIRECT (try_read:
+     * RWF_NOWAIT there still waits for the device). */
+    if (r->data && (r->offset < 0 || !r->memory_only || (size_t)r->length > lx_inline_max_bytes))
+        return 0;
+    if (r->delivery == DELIVER_FUTURE && !budget_allows(r))
+        return 0;
+    if (r->data && r->fd >= 0 && r->fd < COLD_FDS && cold_until[r->fd]) {
+        int64_t t = now_ns();
+        if (t >= cold_until[r->fd])
+            cold_until[r->fd] = 0;
+        else if (!range_cached(r)) {
+            cold_until[r->fd] = t + COLD_NS;   /* still cold: it stays so */
+            B.streak = 0;
+            return 0;
+        }
+    }
+    if ((rc = lx_ops[r->op].try_now(r)) <= 0) {
+        /* missed (EAGAIN), or stopped short: the rest is not cached */
+        if (r->data && r->fd >= 0 && r->fd < COLD_FDS && (rc < 0 || errno == EAGAIN))
+            cold_until[r->fd] = now_ns() + COLD_NS;
+        B.streak = 0;   /* its await goes through the engine: it yields */
+        return 0;   /* a read that stopped short: r->io.nowait_done says where */
+    }
+    n_inline++;
+    return 1;
+}
+
+/* ---- the module's functions ---- */
+
+static PyObject *inline_switch(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    int on;
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "inline(flag=None)");
+        return NULL;
+    }
+    if (nargs == 0 || args[0] == Py_None)
+        return PyBool_FromLong(lx_inline_enabled);
+    if ((on = PyObject_IsTrue(args[0])) < 0)
+        return NULL;
+    lx_inline_enabled = on;
+    Py_RETURN_NONE;
+}
+
+/* Private, for benchmarks and tests: _inline_budget(ops, seconds, max_bytes)
+ * sets them (None: unchanged) and returns the old ones. */
+static PyObject *inline_budget(PyObject *m, PyObject *args)
+{
+    PyObject *ops = Py_None, *secs = Py_None, *maxb = Py_None;
+    PyObject *old = Py_BuildValue("(Idn)", budget_ops, budget_ns / 1e9, (Py_ssize_t)lx_inline_max_bytes);
+    if (!old || !PyArg_ParseTuple(args, "|OOO", &ops, &secs, &maxb))
+        goto fail;
+    if (ops != Py_None) {
+        long n = PyLong_AsLong(ops);
+        if (n == -1 && PyErr_Occurred())
+            goto fail;
+        if (n < 1 || n > 1000000) {
+            PyErr_SetString(PyExc_ValueError, "ops must be within 1..1000000");
+            goto fail;
+        }
+        budget_ops = (unsigned)n;
+    }
+    if (secs != Py_None) {
+        double s = PyFloat_AsDouble(secs);
+        if (s == -1.0 && PyErr_Occurred())
+            goto fail;
+        if (!(s >= 0 && s <= 10)) {
+            PyErr_SetString(PyExc_ValueError, "seconds must be within 0..10");
+            goto fail;
+        }
+        budget_ns = (int64_t)(s * 1e9);
+    }
+    if (maxb != Py_None) {
+        Py_ssize_t n = PyLong_AsSsize_t(maxb);
+        if (n == -1 && PyErr_Occurred())
+            goto fail;
+        if (n < 0 || n > (1 << 30)) {
+            PyErr_SetString(PyExc_ValueError, "max_bytes must be within 0..1 GiB");
+            goto fail;
+        }
+        lx_inline_max_bytes = (size_t)n;
+    }
+    return old;
+fail:
+    Py_XDECREF(old);
+    return NULL;
+}
+
+/* For tests: may a stat, and an open, be tried inline (the mount table)? */
+static PyObject *inline_mounts(PyObject *m, PyObject *unused)
+{
+    return Py_BuildValue("(OO)", lx_inline_mounts_ok(LX_MOUNTS_FOR_STAT) ? Py_True : Py_False,
+                         lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN) ? Py_True : Py_False);
+}
+
+static PyObject *inline_stats(PyObject *m, PyObject *unused)
+{
+    return Py_BuildValue("(kk)", n_inline, n_yields);
+}
+
+static PyMethodDef turn_def = {"_inline_turn", (PyCFunction)inline_turn, METH_NOARGS,
+                               "The loop had its turn: the inline budget starts anew."};
+
+PyMethodDef lx_inline_module_methods[] = {
+    {"inline", (PyCFunction)(void (*)(void))inline_switch, METH_FASTCALL,
+     "inline(flag=None)\n--\n\n"
+     "inline(False) turns inline-first awaits off for the whole process (every\n"
+     "await then goes through the engine and yields), inline(True) back on\n"
+     "(the default); inline() returns the current setting."},
+    {"_inline_budget", (PyCFunction)inline_budget, METH_VARARGS, NULL},
+    {"_inline_stats", (PyCFunction)inline_stats, METH_NOARGS, NULL},
+    {"_inline_mounts", (PyCFunction)inline_mounts, METH_NOARGS, NULL},
+    {NULL}};
+
+int lx_inline_init(void)
+{
+    if (!(str_call_soon = PyUnicode_InternFromString("call_soon"))
+        || !(turn_fn = PyCFunction_New(&turn_def, NULL)))
+        return -1;
+    return 0;
+}

@@ -1,0 +1,32 @@
+/* inline.h: inline-first awaits (inline.c): an awaited request that can
+ * complete without blocking completes in the caller's thread, before any
+ * queueing. */
+#ifndef LINUXAIO_INLINE_H
+#define LINUXAIO_INLINE_H
+
+#include "engine.h"
+
+#include <sys/types.h>
+
+/* linuxaio.inline(): on by default, for the whole process. */
+extern int lx_inline_enabled;
+/* The largest read tried inline (a copy costs the loop's time). */
+extern size_t lx_inline_max_bytes;
+
+/* Try r in the caller's thread: it is an awaited request (a future, or a
+ * trio task's waiter) of a row with a try.  1 done (r->result is set, as a
+ * worker would leave it), 0 submit it as usual (a read that stopped short
+ * has its first bytes in place). */
+int lx_inline_try(Request *r);
+
+/* The mount table says no file system is mounted whose getattr (for
+ * stat) or open and getattr (for open) may ask a server. */
+enum { LX_MOUNTS_FOR_STAT, LX_MOUNTS_FOR_OPEN };
+int lx_inline_mounts_ok(int what);
+/* dev is no such file system's. */
+int lx_inline_dev_ok(dev_t dev);
+
+extern PyMethodDef lx_inline_module_methods[];
+int lx_inline_init(void);
+
+#endif

@@ -1,0 +1,153 @@
+/* ops_try.c: tries of name operations (stat, open, slurp) for an inline
+ * await (inline.c): each runs in the caller's thread, the event loop's, so
+ * each must fail rather than wait.  Same contract as try_read (ops_data.c):
+ * 1 done (r->result set), 0 untouched (a worker runs it as usual).  An
+ * error is never reported from here: the worker's run reports it, with
+ * the same errno, so a try has no error path to get wrong.
+ *
+ * What makes a name operation safe without blocking:
+ *   - the lookup: openat2(RESOLVE_CACHED) walks the dentry cache only and
+ *     fails with EAGAIN where it would read a directory from disk (or ask
+ *     a network file system to revalidate: that needs to leave RCU mode);
+ *   - the file system: its getattr and open must be in memory.  NFS, FUSE,
+ *     CIFS, Ceph, 9p... may ask a server; inline.c reads the mount table
+ *     and refuses those devices (lx_inline_mounts_ok, lx_inline_dev_ok);
+ *   - the file: opening a FIFO waits for a writer, a device may wait in
+ *     its driver.  O_NONBLOCK makes the open itself return at once, and
+ *     only a regular file or a directory is kept. */
+#define _GNU_SOURCE
+#include "ops_run.h"
+#include "inline.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#ifndef AT_STATX_DONT_SYNC
+#define AT_STATX_DONT_SYNC 0x4000
+#endif
+
+static int cached_open(int dir_fd, const char *path, int flags)
+{
+    struct open_how how = {.flags = (unsigned)(flags | O_CLOEXEC), .resolve = RESOLVE_CACHED};
+    return (int)syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
+}
+
+/* The attributes the kernel holds, without asking a server: a file system
+ * that honours AT_STATX_DONT_SYNC (NFS, FUSE, CIFS, Ceph) answers from its
+ * cache; lx_inline_dev_ok then refuses such a device all the same (a stale
+ * answer is not os.stat's), and a mount of one that may ignore the flag
+ * (9p...) turns path tries off altogether (inline.c). */
+static int cached_fstat(int fd, struct stat *st)
+{
+    return fstatat(fd, "", st, AT_EMPTY_PATH | AT_STATX_DONT_SYNC);
+}
+
+/* stat, lstat, fstat: an O_PATH open that touches no file system code
+ * beyond the dentry cache, then the attributes of what it found. */
+int try_stat(Request *r)
+{
+    int fd, rc;
+    if (!lx_inline_mounts_ok(LX_MOUNTS_FOR_STAT))
+        return 0;   /* a mount that may block a getattr is present */
+    if (!r->path) {
+        /* fstat: which device the fd is on is unknown until this returns;
+         * lx_inline_mounts_ok said none of those mounted may block it */
+        if (cached_fstat(r->fd, &r->io.st) < 0 || !lx_inline_dev_ok(r->io.st.st_dev))
+            return 0;
+        r->result = 0;
+        return 1;
+    }
+    fd = cached_open(r->dir_fd, path_of(r->path),
+                     O_PATH | ((r->flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
+    if (fd < 0)
+        return 0;   /* not cached (EAGAIN), or an error the worker reports */
+    rc = cached_fstat(fd, &r->io.st);
+    close(fd);
+    if (rc < 0 || !lx_inline_dev_ok(r->io.st.st_dev))
+        return 0;
+    r->result = 0;
+    return 1;
+}
+
+/* An open that cannot wait: no O_CREAT/O_TRUNC/O_TMPFILE (they write),
+ * a cached path, a local file system, a regular file or a directory.
+ * r->io.st is the file's (open_stat's result needs it; here it also says
+ * what was opened).  Returns the fd, or -1 when a worker must open it. */
+static int open_cached_file(Request *r, int flags)
+{
+    int fd, fl;
+    /* O_TMPFILE includes O_DIRECTORY's bit: test it whole */
+    if ((flags & (O_CREAT | O_TRUNC)) || (flags & O_TMPFILE) == O_TMPFILE
+        || !lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN))
+        return -1;
+    if ((fd = cached_open(r->dir_fd, path_of(r->path), flags | O_NONBLOCK)) < 0)
+        return -1;
+    if (fstat(fd, &r->io.st) < 0 || !(S_ISREG(r->io.st.st_mode) || S_ISDIR(r->io.st.st_mode))
+        || !lx_inline_dev_ok(r->io.st.st_dev)) {
+        close(fd);   /* a FIFO, a device...: the worker opens it as asked */
+        return -1;
+    }
+    /* O_NONBLOCK was ours: the fd the caller gets has the flags asked for */
+    if (!(flags & O_NONBLOCK) && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* open, open_stat */
+int try_open(Request *r)
+{
+    int fd = open_cached_file(r, r->flags);
+    if (fd < 0)
+        return 0;
+    r->result = fd;
+    return 1;
+}
+
+/* slurp: a small cached file opened, read and closed.  All or nothing: a
+ * read that would wait hands the whole request to a worker (reading a few
+ * KiB again costs less than a second code path to resume it). */
+int try_slurp(Request *r)
+{
+    int64_t want, got = 0;
+    int fd = open_cached_file(r, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    if (!S_ISREG(r->io.st.st_mode))
+        goto refuse;   /* a directory: the worker reports EISDIR */
+    /* /proc and the like say 0 and have more: the worker reads to the end */
+    if (r->io.st.st_size <= 0)
+        goto refuse;
+    want = r->io.st.st_size > r->offset ? r->io.st.st_size - r->offset : 0;
+    if (r->length >= 0 && r->length < want)
+        want = r->length;
+    if (want > (int64_t)lx_inline_max_bytes || !(r->heap = malloc(want + 1)))
+        goto refuse;
+    /* to the size fstat gave: a file that grows meanwhile is read as of
+     * then, as a worker's read of a file growing after it finished */
+    while (got < want) {
+        struct iovec iov = {r->heap + got, (size_t)(want - got)};
+        ssize_t n = preadv2(fd, &iov, 1, r->offset + got, RWF_NOWAIT);
+        if (n < 0)
+            goto refuse;   /* EAGAIN: not cached; an error: the worker's */
+        if (n == 0)
+            break;
+        got += n;
+    }
+    close(fd);
+    r->result = got;
+    return 1;
+refuse:
+    free(r->heap);
+    r->heap = NULL;
+    close(fd);
+    return 0;
+}

@@ -699,6 +699,8 @@ def test_the_new_os_twins_give_what_os_gives(runner, world):
     src = world.fresh("twin-src")
     src.write_bytes(b"s")
     dst = world.fresh("twin-dst")
+    owned = world.fresh("twin-owned")       # not src: the rename runs alongside
+    owned.write_bytes(b"")
     fifo, node = world.fresh("twin-fifo"), world.fresh("twin-node")
     sent = world.open(world.fresh("twin-sent"), os.O_RDWR | os.O_CREAT)
     copied = world.open(world.fresh("twin-copied"), os.O_RDWR | os.O_CREAT)
@@ -714,8 +716,8 @@ def test_the_new_os_twins_give_what_os_gives(runner, world):
             lambda: aos.posix_fadvise(world.fd, 0, 0, os.POSIX_FADV_RANDOM),
             lambda: aos.statvfs(world.top),
             lambda: aos.fstatvfs(world.fd),
-            lambda: aos.chown(src, -1, os.getgid()),
-            lambda: aos.access(src, os.R_OK),
+            lambda: aos.chown(owned, -1, os.getgid()),
+            lambda: aos.access(owned, os.R_OK),
             lambda: aos.mkfifo(fifo, 0o600),
             lambda: aos.mknod(node, stat.S_IFREG | 0o600),
             lambda: aos.rename2(src, dst, linuxaio.RENAME_NOREPLACE),

@@ -361,3 +361,73 @@ def test_os_twins_resolve_each_path_against_its_own_dir_fd(tmp_path):
     finally:
         os.close(sfd)
         os.close(dfd)
+
+
+# ---- the README's one table of request types ----
+
+def readme_request_table():
+    """The rows of the table under "## Request types": (function, twin) cells."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("\n## Request types\n")
+    end = readme.index("\n## ", start + 1)
+    rows = []
+    for line in readme[start:end].splitlines():
+        if not line.startswith("| ") or line.startswith(("| ---", "| function")):
+            continue
+        cells = [c.strip() for c in line.strip()[1:-1].split("|")]
+        assert len(cells) == 3, line
+        if cells[0].startswith("**"):   # a family's heading
+            continue
+        rows.append((cells[0], cells[2]))
+    return rows
+
+
+def names_in(cell):
+    """The names a cell gives in backquotes: `x`, `x(...)`."""
+    return set(re.findall(r"`([a-z_0-9]+)[`(]", cell))
+
+
+def twins_in(cell):
+    """The functions a twin cell names, leaving out its remarks in
+    parentheses (their backquoted words are arguments: `dir_fd`...)."""
+    return names_in(re.sub(r" \((?:[^()`]|`[^`]*`)*\)", "", cell))
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row[ID])
+def test_every_row_of_the_engine_is_a_row_of_the_readme_table(row):
+    """A new ops.def row without its README row fails here: some row of the
+    one table names its aio_ function in the first column and its os twin
+    in the last, or says "-" for the face the engine row lacks."""
+    table = readme_request_table()
+    matches = []
+    for function, twin in table:
+        if row[AIO]:
+            if row[AIO] not in names_in(function):
+                continue
+        elif function != "-":
+            continue
+        if row[OS] and row[OS] not in twins_in(twin):
+            continue
+        matches.append((function, twin))
+    assert matches, (row[AIO], row[OS])
+
+
+def test_the_readme_table_names_no_aio_function_the_engine_lacks():
+    table = readme_request_table()
+    named = set().union(*(names_in(function) for function, _ in table))
+    assert named == {row[AIO] for row in ROWS if row[AIO]}
+    # each aio_ function has one row of its own
+    firsts = [sorted(names_in(function)) for function, _ in table if function != "-"]
+    assert all(len(names) == 1 for names in firsts)
+    assert len(firsts) == len(named)
+
+
+def test_the_readme_table_twins_are_linuxaio_os_functions():
+    """Every name in the twin column is something linuxaio.os offers (or the
+    package's own open_stat / slurp), so the column cannot name a twin that
+    does not exist."""
+    for _, twin in readme_request_table():
+        for name in twins_in(twin):
+            if name == "open_stat":
+                continue
+            assert callable(getattr(aos, name, None)) or callable(getattr(linuxaio, name, None)), name

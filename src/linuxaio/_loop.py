@@ -71,10 +71,11 @@ def _elsewhere(submit: Callable[..., Any], *args: Any) -> Any:
 class _LoopState:
     """What linuxaio keeps per asyncio loop."""
 
-    __slots__ = ("loop", "inline", "__weakref__")
+    # No reference to the loop: a WeakKeyDictionary's value that holds its
+    # key keeps it alive for ever (every loop asyncio.run() made, kept).
+    __slots__ = ("inline", "__weakref__")
 
     def __init__(self, loop: "asyncio.AbstractEventLoop") -> None:
-        self.loop = loop
         # asyncio's loops run reader callbacks after the callbacks already
         # queued, so a drain may wake tasks inline; uvloop polls first.
         self.inline = type(loop).__module__.startswith("asyncio")

@@ -107,6 +107,7 @@ PyObject *lx_result_malloced(Request *r);
 PyObject *lx_result_path(Request *r);
 PyObject *lx_result_names(Request *r);
 PyObject *lx_result_entries(Request *r);
+PyObject *lx_result_copied(Request *r);
 int lx_results_init(void);
 
 /* Directory entries as a worker packs them (run_readdir) for results.c. */

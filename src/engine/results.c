@@ -175,6 +175,9 @@ static PyObject *entries_to_python(Request *r, int names_only)
 PyObject *lx_result_names(Request *r) { return entries_to_python(r, 1); }
 PyObject *lx_result_entries(Request *r) { return entries_to_python(r, 0); }
 
+/* copy_data: (bytes copied, how: 1 reflink, 2 copy_file_range, 3 sendfile, 4 read/write) */
+PyObject *lx_result_copied(Request *r) { return Py_BuildValue("(LI)", (long long)r->result, r->mode); }
+
 /* open_stat: (fd, os.stat_result) */
 PyObject *lx_result_fd_stat(Request *r)
 {

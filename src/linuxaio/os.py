@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math as _math
 import os as _os
+import stat as _stat
 from typing import Any, Iterable, Sequence
 
 from . import _engine
@@ -21,6 +22,7 @@ __all__ = [
     "lseek", "ftruncate", "truncate", "fsync", "fdatasync",
     "mkdir", "rmdir", "rename", "replace", "chmod", "utime", "readlink", "symlink", "link",
     "realpath", "listdir", "scandir", "DirEntry", "pread_many", "stat_many",
+    "walk", "fwalk", "makedirs", "removedirs", "renames", "copy_data", "scandir_at",
 ]
 
 _NOFOLLOW = _engine.AT_SYMLINK_NOFOLLOW
@@ -268,3 +270,107 @@ def _raise_first(results: list[Any]) -> list[Any]:
         if isinstance(r, BaseException):
             raise r
     return results
+
+
+# ---- whole-tree work (linuxaio._tree, linuxaio.shutil) ----
+
+async def copy_data(in_fd: int, out_fd: int, length: int | None = None, flags: int = 0) -> tuple[int, str]:
+    """Copy length bytes (None: to the end) from in_fd's position to out_fd's,
+    inside the kernel, in ONE request: a FICLONE reflink where the filesystem
+    can (a copy to the end from offset 0 into an empty file), else
+    copy_file_range, else sendfile, else read/write.  Returns (bytes, how),
+    how being "reflink", "copy_file_range", "sendfile" or "read/write".
+    flags (linuxaio-specific): 1 copy the mode, 2 the owner (EPERM ignored),
+    4 the times (ns) of in_fd to out_fd afterwards; 8 no reflink."""
+    n, how = await _run(_engine.copy_data, in_fd, out_fd, length, flags)
+    return n, _HOW[how]
+
+
+_HOW = {0: "none", 1: "reflink", 2: "copy_file_range", 3: "sendfile", 4: "read/write"}
+
+
+async def scandir_at(path: Any = ".", *, dir_fd: int | None = None) -> list[tuple]:
+    """The raw entries (name, d_type, 0, inode) of the directory path relative
+    to dir_fd (an open directory's fd: ``"."`` lists that one), as the
+    fd-based rmtree reads them; d_type may be 0 (DT_UNKNOWN)."""
+    return await _run(_engine.scandir_at, path, dir_fd, 0)
+
+
+async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False) -> None:
+    """os.makedirs: the missing parents (mode 0o777, as os does), then name."""
+    head, tail = _os.path.split(name)
+    if not tail:
+        head, tail = _os.path.split(head)
+    if head and tail and not await _exists(head):
+        try:
+            await makedirs(head, exist_ok=exist_ok)
+        except FileExistsError:
+            pass    # made meanwhile by someone else
+        cdir = _os.curdir.encode() if isinstance(tail, bytes) else _os.curdir
+        if tail == cdir:
+            return
+    try:
+        await mkdir(name, mode)
+    except OSError:
+        if not exist_ok or not await _isdir(name):
+            raise
+
+
+async def _exists(path: Any) -> bool:
+    try:
+        await stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+async def _isdir(path: Any) -> bool:
+    try:
+        return _stat.S_ISDIR((await stat(path)).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+async def removedirs(name: Any) -> None:
+    """os.removedirs: rmdir name, then its parents until one fails."""
+    await rmdir(name)
+    head, tail = _os.path.split(name)
+    if not tail:
+        head, tail = _os.path.split(head)
+    while head and tail:
+        try:
+            await rmdir(head)
+        except OSError:
+            break
+        head, tail = _os.path.split(head)
+
+
+async def renames(old: Any, new: Any) -> None:
+    """os.renames: make new's parents, rename, prune old's empty parents."""
+    head, tail = _os.path.split(new)
+    if head and tail and not await _exists(head):
+        await makedirs(head)
+    await rename(old, new)
+    head, tail = _os.path.split(old)
+    if head and tail:
+        try:
+            await removedirs(head)
+        except OSError:
+            pass
+
+
+def walk(top: Any, topdown: bool = True, onerror: Any = None, followlinks: bool = False) -> Any:
+    """An async iterator of os.walk's (dirpath, dirnames, filenames) tuples,
+    in an order os.walk gives; with topdown, pruning dirnames in place
+    prunes the walk.  The subdirectories of each directory are read ahead
+    in parallel, by one batch, while the caller looks at it."""
+    from ._walk import os_walk
+    return os_walk(top, topdown, onerror, followlinks)
+
+
+def fwalk(top: Any = ".", topdown: bool = True, onerror: Any = None, *,
+          follow_symlinks: bool = False, dir_fd: int | None = None) -> Any:
+    """An async iterator of os.fwalk's (dirpath, dirnames, filenames, dirfd);
+    dirfd is open while the tuple is being looked at."""
+    from ._walk import os_fwalk
+    return os_fwalk(top, topdown, onerror, follow_symlinks, dir_fd)

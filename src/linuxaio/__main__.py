@@ -1,4 +1,5 @@
-"""Command line: ``python -m linuxaio bench`` (also the ``linuxaio`` script)."""
+"""Command line: ``python -m linuxaio bench`` (also the ``linuxaio`` script), and
+the whole-tree tools ``scan``, ``copy`` and ``rm`` (src/linuxaio/_tools/)."""
 from __future__ import annotations
 
 import argparse
@@ -152,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="let --write change an existing --file (its size stays the same)")
     b.add_argument("--quiet", action="store_true",
                    help="no progress line (there is none when stderr is not a terminal)")
+    from ._tools import copy as _copy, rm as _rm, scan as _scan   # whole-tree tools
+    tools = {"scan": _scan, "copy": _copy, "rm": _rm}
+    tool_parsers = {name: mod.add_parser(sub) for name, mod in tools.items()}
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] not in ("bench", "-h", "--help"):
+    if not argv or argv[0] not in ("bench", "-h", "--help", *tools):
         argv = ["bench"] + argv         # bench is the default command, options and all
     args = parser.parse_args(argv)
     if args.command == "bench":
@@ -166,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             # the file system's answer (no space, no permission...), not a bug
             print(f"linuxaio bench: {exc}", file=sys.stderr)
             return 1
+    if args.command in tools:
+        return tools[args.command].main(args, tool_parsers[args.command])
     parser.print_help()
     return 2
 

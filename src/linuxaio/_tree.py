@@ -107,6 +107,26 @@ class FileCopy:
         self.st: Optional[_os.stat_result] = None
 
 
+def spread(jobs: list) -> list:
+    """The jobs round-robin over their destination directories: creating
+    files in one directory serializes on its lock (i_rwsem), so the workers
+    of a wave are better off each in a directory of its own."""
+    by_dir: dict = {}
+    for j in jobs:
+        d = j.dst
+        cut = d.rfind(b"/" if isinstance(d, bytes) else "/")
+        by_dir.setdefault(d[:cut], []).append(j)
+    if len(by_dir) < 2:
+        return jobs
+    out = []
+    lists = list(by_dir.values())
+    for i in range(max(len(x) for x in lists)):
+        for x in lists:
+            if i < len(x):
+                out.append(x[i])
+    return out
+
+
 def fifo_error(path: Any) -> OSError:
     from shutil import SpecialFileError
     return SpecialFileError("`%s` is a named pipe" % (path.decode("utf-8", "surrogateescape")
@@ -120,6 +140,7 @@ async def copy_files(jobs: list, meta: int, *, xattrs: bool = False, exclusive: 
     copy_data, close.  exclusive: the destination must not exist (the CLI's
     temporary names, IO::AIO's aio_copy).  Each job's error is kept in it."""
     oflags = _os.O_WRONLY | _os.O_CREAT | (_os.O_EXCL if exclusive else _os.O_TRUNC)
+    jobs = spread(jobs)
     for k in range(0, len(jobs), CHUNK):
         chunk = jobs[k:k + CHUNK]
         opened = await batch("open_stat", [(j.src, O_SRC, 0, None) for j in chunk])

@@ -2,7 +2,6 @@
 import os
 import stat
 
-import pytest
 
 import linuxaio
 from tree_helpers import make_tree

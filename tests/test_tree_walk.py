@@ -3,8 +3,6 @@ walk/copy/copy_into/move/move_into/rmtree, against os and pathlib."""
 import asyncio
 import os
 import pathlib
-import shutil
-import sys
 
 import pytest
 

@@ -3,7 +3,7 @@ copy_into(), move(), move_into() (pathlib 3.14's) and rmtree() (not in
 pathlib), on every supported Python, 3.11 included.
 
 A mixin of Path (src/linuxaio/_path.py), kept apart so that module stays
-about single paths.  The work itself is linuxaio.shutil's and _walk's.
+about single paths.  The work itself is linuxaio.shutil's and linuxaio.os's.
 """
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import errno as _errno
 import os as _os
 from typing import Any, Callable, Optional
 
-from . import _engine, _walk
+from . import _engine
+from . import os as _aos
 from ._loop import run as _run
 
 
@@ -112,20 +113,20 @@ async def _path_walk(top: Any, top_down: bool, on_error: Any, follow_symlinks: b
             else:
                 listing = await where[0].get(where[1])
                 if isinstance(listing, BaseException):
-                    raise _walk._named(listing, str(path))
+                    raise _aos._named_error(listing, str(path))
         except OSError as exc:
             if on_error is not None:
                 on_error(exc)
             continue
         dirnames, filenames = [], []
         for name, dtype, target, _ino in listing:
-            if (target if follow_symlinks else dtype) == _walk.DT_DIR:
+            if (target if follow_symlinks else dtype) == _aos._DT_DIR:
                 dirnames.append(name)
             else:
                 filenames.append(name)
         if dirnames:
             children = [path / d for d in dirnames]
-            batch = _walk._Ahead([str(c) for c in children])
+            batch = _aos._Ahead([str(c) for c in children])
             for i, c in enumerate(children):
                 ahead[c] = (batch, i)
         if top_down:

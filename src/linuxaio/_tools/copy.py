@@ -19,7 +19,7 @@ import os
 import stat
 import sys
 import time
-from typing import Any, Optional
+from typing import Any
 
 from . import progress as _progress
 
@@ -122,7 +122,7 @@ class Copier:
 
     async def run(self) -> None:
         from .. import _tree
-        from .._tree import NOFOLLOW, batch
+        from .._tree import batch
         root = await batch("stat", [(self.src, None, 0)])
         if isinstance(root[0], BaseException):
             raise root[0]

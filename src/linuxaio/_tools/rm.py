@@ -25,7 +25,6 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 async def remove(paths: list, force: bool, bar: _progress.Line) -> list:
     import errno
-    import os
     from .. import _tree
     from .._loop import run
     from .. import _engine

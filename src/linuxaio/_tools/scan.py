@@ -219,11 +219,11 @@ def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"  apparent {t.apparent:,} bytes ({human(t.apparent)}), allocated "
               f"{t.allocated:,} bytes ({human(t.allocated)}), in {seconds:.3f} s")
         if top_files:
-            print(f"  largest files:")
+            print("  largest files:")
             for s, p in top_files:
                 print(f"    {human(s):>10}  {p}")
         if top_dirs:
-            print(f"  largest directories:")
+            print("  largest directories:")
             for s, p in top_dirs:
                 print(f"    {human(s):>10}  {p}")
         if args.ext:

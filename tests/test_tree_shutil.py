@@ -224,16 +224,19 @@ def test_rmtree(tmp_path):
 def test_rmtree_errors_match_shutil(tmp_path):
     f = tmp_path / "file"
     f.write_bytes(b"")
+    os.symlink(tmp_path, tmp_path / "sl")
+    messages = []
     for fn in (shutil.rmtree, lambda p, **kw: run(ash.rmtree(p, **kw))):
-        with pytest.raises(NotADirectoryError):
+        with pytest.raises(NotADirectoryError) as e1:
             fn(str(f))
-        with pytest.raises(FileNotFoundError):
+        with pytest.raises(FileNotFoundError) as e2:
             fn(str(tmp_path / "none"))
-        os.symlink(tmp_path, tmp_path / "sl")
-        with pytest.raises(OSError, match="symbolic link"):
+        with pytest.raises(OSError) as e3:
             fn(str(tmp_path / "sl"))
-        os.unlink(tmp_path / "sl")
         fn(str(tmp_path / "none"), ignore_errors=True)
+        messages.append([(type(e.value), str(e.value)) for e in (e1, e2, e3)])
+    assert messages[0] == messages[1]
+    assert os.path.islink(tmp_path / "sl") and f.exists()
     seen = []
     run(ash.rmtree(str(tmp_path / "none"), onexc=lambda *a: seen.append(a)))
     assert seen[0][0] is os.lstat and seen[0][1] == str(tmp_path / "none")
@@ -358,6 +361,10 @@ def test_unreadable_entries_as_an_unprivileged_user(tmp_path):
         pytest.skip("setpriv (util-linux) not installed")
     import json
     import tempfile
+    probe = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                            sys.executable, "-c", "pass"], capture_output=True, text=True, timeout=60)
+    if probe.returncode != 0:
+        pytest.skip(f"this interpreter does not start as nobody: {probe.stderr.strip()[:200]}")
     tmp_path = tempfile.mkdtemp(prefix="linuxaio-nobody-")    # pytest's are root's, 0700
     os.chmod(tmp_path, 0o777)
     try:

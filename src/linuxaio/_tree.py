@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno as _errno
 import os as _os
 import stat as _stat
+import sys as _sys
 from typing import Any, Callable, Iterable, Optional
 
 from . import _engine
@@ -55,6 +56,14 @@ def named(exc: BaseException, filename: Any, filename2: Any = None) -> BaseExcep
         new = type(exc)(exc.errno, exc.strerror, filename) if filename2 is None \
             else type(exc)(exc.errno, exc.strerror, filename, None, filename2)
         return new
+    return exc
+
+
+def renamed(exc: BaseException, filename: Any) -> BaseException:
+    """The OSError of a request made relative to a directory handle ("." or
+    a bare name), named by the path the caller knows it by."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return type(exc)(exc.errno, exc.strerror, filename)
     return exc
 
 
@@ -111,9 +120,11 @@ def spread(jobs: list) -> list:
     """The jobs round-robin over their destination directories: creating
     files in one directory serializes on its lock (i_rwsem), so the workers
     of a wave are better off each in a directory of its own."""
+    if len(jobs) < 2:
+        return jobs
     by_dir: dict = {}
     for j in jobs:
-        d = j.dst
+        d = _os.fspath(j.dst)
         cut = d.rfind(b"/" if isinstance(d, bytes) else "/")
         by_dir.setdefault(d[:cut], []).append(j)
     if len(by_dir) < 2:
@@ -199,6 +210,14 @@ class _Dir:
 
 
 OnExc = Callable[[Any, Any, BaseException], None]
+PY313 = _sys.version_info >= (3, 13)
+
+
+def _symlink_error(path: Any) -> OSError:
+    exc = OSError("Cannot call rmtree on a symbolic link")
+    if PY313:          # 3.13's shutil names the path (so its message is "[Errno None] None: path")
+        exc.filename = path
+    return exc
 
 
 async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
@@ -220,10 +239,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
         onexc(_os.lstat, path, exc)
         return
     if _stat.S_ISLNK(orig.st_mode):
-        try:
-            raise OSError("Cannot call rmtree on a symbolic link")
-        except OSError as exc:
-            onexc(_os.path.islink, path, exc)
+        onexc(_os.path.islink, path, _symlink_error(path))
         return
     try:
         fd, st = await _run(_engine.open_stat, path, O_DIR & ~_os.O_DIRECTORY, 0, dir_fd)
@@ -232,10 +248,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
         return
     if not _os.path.samestat(orig, st):
         await close_all([fd])
-        try:
-            raise OSError("Cannot call rmtree on a symbolic link")
-        except OSError as exc:
-            onexc(_os.path.islink, path, exc)
+        onexc(_os.path.islink, path, _symlink_error(path))
         return
     top = _Dir(fd, path, None, None)
     stack = [top]           # opened, not yet listed: depth first keeps few fds open
@@ -250,7 +263,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
             d.listed = True
             if isinstance(res, BaseException):
                 d.failed = True
-                onexc(_os.scandir, d.path, named(res, d.path))
+                onexc(_os.scandir, d.path, renamed(res, d.path))
                 continue
             for name, dtype, _target, ino in res:
                 if dtype == DT_UNKNOWN:
@@ -265,10 +278,12 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                     unlinks.append((d, name))
         res = await batch("unlink", [(name, d.fd) for d, name in unlinks])
         for (d, name), r in zip(unlinks, res):
+            if isinstance(r, FileNotFoundError) and PY313:
+                continue       # gone meanwhile: 3.13's shutil passes over it
             if isinstance(r, BaseException):
                 d.failed = True
                 full = join(d.path, name)
-                onexc(_os.unlink, full, named(r, full))
+                onexc(_os.unlink, full, renamed(r, full))
             else:
                 removed += 1
         opened = await batch("open_stat", [(name, O_DIR, 0, d.fd) for d, name, _ in subdirs])
@@ -285,7 +300,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                         continue
                     except OSError:
                         pass
-                onexc(_os.open, full, named(r, full))
+                onexc(_os.open, full, renamed(r, full))
                 continue
             fd, st = r
             if st.st_ino != ino:
@@ -298,10 +313,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                 if lst is None or not _os.path.samestat(lst, st):
                     await close_all([fd])
                     d.failed = True
-                    try:
-                        raise OSError("Cannot call rmtree on a symbolic link")
-                    except OSError as exc:
-                        onexc(_os.path.islink, full, exc)
+                    onexc(_os.path.islink, full, _symlink_error(full))
                     continue
             d.pending += 1
             stack.append(_Dir(fd, full, d, name))
@@ -317,7 +329,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                 p = d.parent
                 if isinstance(r, BaseException):
                     p.failed = True
-                    onexc(_os.rmdir, d.path, named(r, d.path))
+                    onexc(_os.rmdir, d.path, renamed(r, d.path))
                 else:
                     removed += 1
                 p.pending -= 1

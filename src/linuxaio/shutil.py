@@ -275,10 +275,11 @@ async def rmtree(path: Any, ignore_errors: bool = False, onerror: Any = None, *,
                  onexc: Any = None, dir_fd: Optional[int] = None) -> None:
     """Remove a directory tree, as shutil.rmtree (its fd-based, symlink-attack
     safe variant), in parallel.  onexc(func, path, exc) as 3.12's; onerror
-    (func, path, exc_info) for compatibility."""
+    (func, path, exc_info) for compatibility (ignored when onexc is given,
+    as 3.12's)."""
     _sys.audit("shutil.rmtree", path, dir_fd)
-    if onerror is not None and onexc is not None:
-        raise TypeError("You cannot set both onerror and onexc")
+    if isinstance(path, bytes):      # as shutil's fd-based variant
+        path = _os.fsdecode(path)
     if ignore_errors:
         def handler(func: Any, p: Any, exc: BaseException) -> None:
             pass

@@ -300,3 +300,10 @@ if not _hook_asyncio():
     _engine._set_loop_hooks(_get_running_loop, _state, _elsewhere)
 # reinit() tells a trio task awaiting a request it drops: OSError(ECANCELED)
 _engine._set_task_waiter(_TrioWaiter)
+
+
+def run_main(coro: Any) -> Any:
+    """Run a coroutine to completion on a fresh asyncio event loop: the
+    command-line tools' main (copy, rm), which own their process."""
+    import asyncio
+    return asyncio.run(coro)

@@ -379,7 +379,7 @@ def _human(n: float) -> str:
 
 
 def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import asyncio
+    from .._loop import run_main
     src = args.src.rstrip("/") or "/"
     dst = args.dst.rstrip("/") or "/"
     try:
@@ -403,7 +403,7 @@ def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     c = Copier(src, dst, args.update, args.verify, not args.no_reflink, bar)
     start = time.monotonic()
     try:
-        asyncio.run(c.run())
+        run_main(c.run())
     except KeyboardInterrupt:
         bar.clear()
         print("linuxaio copy: interrupted; re-run with --update to finish", file=sys.stderr)

@@ -56,13 +56,13 @@ async def remove(paths: list, force: bool, bar: _progress.Line) -> list:
 
 
 def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    import asyncio
+    from .._loop import run_main
     bar = _progress.Line(quiet=args.quiet)
     for p in args.paths:
         if p.rstrip("/") in ("", ".", "..") or p.endswith(("/.", "/..")):
             parser.error(f"refusing to remove '.' or '..' or '/': {p!r}")
     try:
-        failures = asyncio.run(remove(args.paths, args.force, bar))
+        failures = run_main(remove(args.paths, args.force, bar))
     except KeyboardInterrupt:
         bar.clear()
         return 130

@@ -8,7 +8,6 @@ import os
 import stat
 import sys
 
-from ._tools import bench as _bench
 from ._tools.sizes import parse_size
 
 DEFAULT_SIZE = 256 << 20
@@ -49,10 +48,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _bench_module():
+    # loaded for bench only: its imports (dataclasses, random, tempfile...)
+    # would add ms to the start of scan, a command timed against du
+    from ._tools import bench
+    return bench
+
+
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The checks that involve several options or the file: parser.error (a
     one-line message, exit status 2) for any that fails, before anything is
     created or opened for writing."""
+    _bench = _bench_module()
     existing = None
     if args.file is not None:
         try:
@@ -87,6 +94,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def bench(args: argparse.Namespace) -> int:
     import linuxaio
+    _bench = _bench_module()
 
     if args.threads:
         linuxaio.min_parallel(args.threads)

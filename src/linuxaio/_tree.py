@@ -16,7 +16,9 @@ import errno as _errno
 import os as _os
 import stat as _stat
 import sys as _sys
-from typing import Any, Callable, Iterable, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:     # typing costs ms at start-up: the CLI tools avoid it
+    from typing import Any, Callable, Iterable, Optional
 
 from . import _engine
 from ._loop import run as _run
@@ -209,7 +211,8 @@ class _Dir:
         self.failed = False       # something under it stays: its rmdir will fail
 
 
-OnExc = Callable[[Any, Any, BaseException], None]
+if TYPE_CHECKING:
+    OnExc = Callable[[Any, Any, BaseException], None]
 PY313 = _sys.version_info >= (3, 13)
 
 

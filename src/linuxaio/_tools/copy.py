@@ -19,7 +19,9 @@ import os
 import stat
 import sys
 import time
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:     # typing costs ms at start-up: the CLI tools avoid it
+    from typing import Any
 
 from . import progress as _progress
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:     # typing costs ms at start-up: the CLI tools avoid it
+    from typing import Callable, Optional
 
 INTERVAL = 0.2
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+TYPE_CHECKING = False
+if TYPE_CHECKING:     # typing costs ms at start-up: the CLI tools avoid it
+    from typing import Any
 
 from . import progress as _progress
 

@@ -25,6 +25,7 @@ __all__ = [
     "mkdir", "rmdir", "rename", "replace", "chmod", "utime", "readlink", "symlink", "link",
     "realpath", "listdir", "scandir", "DirEntry", "pread_many", "stat_many",
     "walk", "fwalk", "makedirs", "removedirs", "renames", "copy_data", "scandir_at",
+    "scandir_stat",
 ]
 
 _NOFOLLOW = _engine.AT_SYMLINK_NOFOLLOW
@@ -296,6 +297,13 @@ async def scandir_at(path: Any = ".", *, dir_fd: int | None = None) -> list[tupl
     to dir_fd (an open directory's fd: ``"."`` lists that one), as the
     fd-based rmtree reads them; d_type may be 0 (DT_UNKNOWN)."""
     return await _run(_engine.scandir_at, path, dir_fd, 0)
+
+
+async def scandir_stat(path: Any = ".", *, dir_fd: int | None = None) -> list[tuple]:
+    """The entries of a directory with the lstat of each, read by ONE request:
+    a list of (name, d_type, os.stat_result), or (name, d_type, errno) for an
+    entry that could not be lstat'ed (it vanished meanwhile...)."""
+    return await _run(_engine.scandir_stat, path, dir_fd)
 
 
 async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False) -> None:

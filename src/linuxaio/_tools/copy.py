@@ -96,30 +96,31 @@ class Copier:
         self.bar.show(text, force)
 
     async def walk(self) -> None:
-        from .._tree import NOFOLLOW, batch
+        """The source, a level per batch of scandir_stat requests (a
+        directory's listing and the lstat of each entry in one)."""
+        from .._tree import batch
         level = [""]
         depth = 0
         while level:
             depth += 1
-            lists = await batch("scandir_at", [(self.s(r), None, 0) for r in level])
-            rels: list = []
+            lists = await batch("scandir_stat", [(self.s(r), None) for r in level])
+            nxt = []
             for r, res in zip(level, lists):
                 if isinstance(res, BaseException):
                     self.fail(self.s(r), res)
                     continue
-                rels += [(r + "/" + e[0]) if r else e[0] for e in res]
-            sts = await batch("stat", [(self.s(r), None, NOFOLLOW) for r in rels])
-            level = []
-            for r, st in zip(rels, sts):
-                if isinstance(st, BaseException):
-                    self.fail(self.s(r), st)
-                    continue
-                self.entries.append(Entry(r, st, depth))
-                if stat.S_ISDIR(st.st_mode):
-                    level.append(r)
-                elif stat.S_ISREG(st.st_mode):
-                    self.total_bytes += st.st_size
-                    self.total_files += 1
+                for name, _type, st in res:
+                    rel = (r + "/" + name) if r else name
+                    if type(st) is int:
+                        self.fail(self.s(rel), os.strerror(st))
+                        continue
+                    self.entries.append(Entry(rel, st, depth))
+                    if stat.S_ISDIR(st.st_mode):
+                        nxt.append(rel)
+                    elif stat.S_ISREG(st.st_mode):
+                        self.total_bytes += st.st_size
+                        self.total_files += 1
+            level = nxt
             self.tick()
 
     async def run(self) -> None:

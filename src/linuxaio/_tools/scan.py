@@ -41,15 +41,15 @@ class Totals:
 
     def add(self, path: Any, st: os.stat_result, dir_index: int, top: int, by_ext: bool) -> None:
         self.entries += 1
-        mode = st.st_mode
-        if st.st_nlink > 1 and not stat.S_ISDIR(mode):
+        fmt = st.st_mode & 0o170000
+        if st.st_nlink > 1 and fmt != _S_IFDIR:
             key = (st.st_dev, st.st_ino)
             if key not in self.seen:
                 self.seen.add(key)
                 self.allocated += st.st_blocks * 512
         else:
             self.allocated += st.st_blocks * 512
-        if stat.S_ISREG(mode):
+        if fmt == _S_IFREG:
             self.files += 1
             size = st.st_size
             self.apparent += size
@@ -70,20 +70,26 @@ class Totals:
                 else:
                     e[0] += 1
                     e[1] += size
-        elif stat.S_ISDIR(mode):
+        elif fmt == _S_IFDIR:
             self.dirs += 1
-        elif stat.S_ISLNK(mode):
+        elif fmt == _S_IFLNK:
             self.symlinks += 1
         else:
             self.other += 1
 
 
+_S_IFREG, _S_IFDIR, _S_IFLNK = stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
+
+
 def scan(roots: list, top: int = 0, by_ext: bool = False,
          progress: Optional[Any] = None) -> Totals:
     """Total the trees under roots.  Driven by the callback API and flush()
-    (no event loop: a command that starts in a few ms)."""
+    (no event loop: a command that starts in a few ms).  A level of the
+    tree is listed by scandir_stat requests (one per directory: its listing
+    and every entry's lstat), DIRS_PER_BATCH per batch, each batch's
+    results totalled by its callback while the workers read the next."""
     from .. import _engine
-    from .._tree import NOFOLLOW, join, named
+    from .._tree import NOFOLLOW, named
     t = Totals()
     level: list = []      # (path, dir index)
     sts = _batch(_engine, "stat", [(r, None, NOFOLLOW) for r in roots])
@@ -98,43 +104,43 @@ def scan(roots: list, top: int = 0, by_ext: bool = False,
             t.dir_sizes[idx] = [r, -1, 0]
             level.append((r, idx))
         t.add(r, st, idx, top, by_ext)
+    add, S_ISDIR = t.add, stat.S_ISDIR
     while level:
-        lists = _batch(_engine, "scandir_at", [(p, None, 0) for p, _ in level])
-        paths: list = []
-        owners: list = []
-        for (p, idx), res in zip(level, lists):
-            if isinstance(res, BaseException):
-                t.errors += 1
-                t.error_list.append(str(named(res, p)))
-                continue
-            for e in res:
-                paths.append(join(p, e[0]))
-                owners.append(idx)
-        level = []
-        if not paths:
-            break
-        # every lstat of the level in flight at once, a chunk per batch
-        chunks: dict = {}
-        for k in range(0, len(paths), STAT_CHUNK):
-            _engine.submit_many("stat", [(p, None, NOFOLLOW) for p in paths[k:k + STAT_CHUNK]],
-                                lambda res, k=k: chunks.__setitem__(k, res))
-        _engine.flush()
-        for k in sorted(chunks):
-            for i, st in enumerate(chunks[k], k):
-                p = paths[i]
-                if isinstance(st, BaseException):
+        nxt: list = []
+
+        def totals(dirs: list, results: list) -> None:
+            for (p, idx), res in zip(dirs, results):
+                if isinstance(res, BaseException):
                     t.errors += 1
-                    t.error_list.append(str(named(st, p)))
+                    t.error_list.append(str(named(res, p)))
                     continue
-                idx = -1
-                if stat.S_ISDIR(st.st_mode):
-                    idx = len(t.dir_sizes)
-                    t.dir_sizes[idx] = [p, owners[i], 0]
-                    level.append((p, idx))
-                t.add(p, st, owners[i] if idx < 0 else idx, top, by_ext)
+                pre = p + ("/" if not p.endswith("/") else "")
+                for name, _type, st in res:
+                    path = pre + name
+                    if type(st) is int:
+                        t.errors += 1
+                        t.error_list.append(f"{path}: {os.strerror(st)}")
+                        continue
+                    if S_ISDIR(st.st_mode):
+                        sub = len(t.dir_sizes)
+                        t.dir_sizes[sub] = [path, idx, 0]
+                        nxt.append((path, sub))
+                        add(path, st, sub, top, by_ext)
+                    else:
+                        add(path, st, idx, top, by_ext)
             if progress is not None:
                 progress(t)
+
+        for k in range(0, len(level), DIRS_PER_BATCH):
+            dirs = level[k:k + DIRS_PER_BATCH]
+            _engine.submit_many("scandir_stat", [(p, None) for p, _ in dirs],
+                                lambda res, dirs=dirs: totals(dirs, res))
+        _engine.flush()
+        level = nxt
     return t
+
+
+DIRS_PER_BATCH = 8
 
 
 def _batch(engine: Any, name: str, args: list) -> list:

@@ -158,3 +158,22 @@ def test_path_copy_move_rmtree(tmp_path):
     with pytest.raises(FileNotFoundError):
         run(linuxaio.Path(tmp_path / "nothing").rmtree())
     run(linuxaio.Path(tmp_path / "nothing").rmtree(ignore_errors=True))
+
+
+def test_scandir_stat_and_scandir_at_match_os(tree):
+    got = run(aos.scandir_stat(tree))
+    assert sorted(n for n, _, _ in got) == sorted(os.listdir(tree))
+    for name, dtype, st in got:
+        assert st == os.lstat(os.path.join(tree, name))
+    fd = os.open(tree, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        rel = run(aos.scandir_stat("dir", dir_fd=fd))
+        raw = run(aos.scandir_at(".", dir_fd=fd))
+    finally:
+        os.close(fd)
+    assert sorted(n for n, _, _ in rel) == sorted(os.listdir(os.path.join(tree, "dir")))
+    assert sorted((n, ino) for n, _, _, ino in raw) == sorted(
+        (e.name, e.inode()) for e in os.scandir(tree))
+    assert all(isinstance(n, bytes) for n, _, _ in run(aos.scandir_stat(os.fsencode(tree))))
+    with pytest.raises(NotADirectoryError):
+        run(aos.scandir_stat(os.path.join(tree, "sparse")))

@@ -389,3 +389,34 @@ def _unprivileged(tmp_path, json):
     assert res["r2"] == [["open", "X/locked", "PermissionError"], ["rmdir", "X", "OSError"]]
     if res["py312"]:
         assert res["r1"] == res["r2"]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.2])
+def test_copytree_cancelled_leaks_no_fd(tmp_path, delay):
+    src = make_wide_tree(str(tmp_path / "src"), 1500, 100)
+    before = len(os.listdir("/proc/self/fd"))
+
+    async def go():
+        try:
+            await asyncio.wait_for(ash.copytree(src, str(tmp_path / "dst")), delay)
+        except (asyncio.TimeoutError, TimeoutError):
+            return "cancelled"
+        return "done"
+    run(go())
+    linuxaio.flush()
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_copytree_and_walk_under_trio(tmp_path):
+    trio = pytest.importorskip("trio")
+    src = make_tree(str(tmp_path / "src"), fifo=False, loops=False)
+
+    async def go():
+        await ash.copytree(src, str(tmp_path / "dst"), ignore_dangling_symlinks=True)
+        return [w async for w in linuxaio.os.walk(str(tmp_path / "dst"))]
+    got = trio.run(go)
+    assert sorted(got) == sorted(os.walk(str(tmp_path / "dst")))
+    shutil.copytree(src, str(tmp_path / "exp"), ignore_dangling_symlinks=True)
+    assert snapshot(str(tmp_path / "dst")) == snapshot(str(tmp_path / "exp"))
+    trio.run(ash.rmtree, str(tmp_path / "dst"))
+    assert not os.path.exists(tmp_path / "dst")

@@ -22,6 +22,7 @@ if TYPE_CHECKING:     # typing costs ms at start-up: the CLI tools avoid it
 
 from . import _engine
 from ._loop import run as _run
+from ._loop import run_to_end as _run_to_end
 
 DT_UNKNOWN, DT_FIFO, DT_DIR, DT_REG, DT_LNK = 0, 1, 4, 8, 10
 CHUNK = 512                  # files copied (or entries removed) per wave of batches
@@ -156,47 +157,69 @@ async def copy_files(jobs: list, meta: int, *, xattrs: bool = False, exclusive: 
     jobs = spread(jobs)
     for k in range(0, len(jobs), CHUNK):
         chunk = jobs[k:k + CHUNK]
-        opened = await batch("open_stat", [(j.src, O_SRC, 0, None) for j in chunk])
-        todo = []
-        for j, res in zip(chunk, opened):
-            if isinstance(res, BaseException):
-                j.error = named(res, j.src)
-                continue
-            fd, st = res
-            j.st = st
-            if _stat.S_ISFIFO(st.st_mode):
-                j.error = fifo_error(j.src)
-                await close_all([fd])
-                continue
-            if _stat.S_ISDIR(st.st_mode):
-                j.error = IsADirectoryError(_errno.EISDIR, _os.strerror(_errno.EISDIR), j.src)
-                await close_all([fd])
-                continue
-            todo.append((j, fd))
-        outs = await batch("open", [(j.dst, oflags, mode, None) for j, _ in todo])
-        pairs = []
-        for (j, fd), res in zip(todo, outs):
-            if isinstance(res, BaseException):
-                j.error = named(res, j.dst)
-                await close_all([fd])
-            else:
-                pairs.append((j, fd, res))
-        if xattrs:
-            for j, fd, out in pairs:
+        held: list = []          # fds of this wave, closed even if it is cancelled
+        try:
+            await _copy_wave(chunk, meta, xattrs, oflags, mode, held)
+        except BaseException:
+            # cancelled (or worse): no request uses them any more (copy_data
+            # is awaited to its end), so they are closed here and now
+            for fd in held:
                 try:
-                    copy_xattrs(fd, out)
-                except OSError as exc:
-                    j.error = exc
-        results = await batch("copy_data", [(fd, out, None, meta) for _, fd, out in pairs])
-        for (j, _, _), res in zip(pairs, results):
-            if isinstance(res, BaseException):
-                j.error = j.error or named(res, j.dst)
-            else:
-                j.nbytes, j.how = res
-        await close_all([fd for _, fd, _ in pairs] + [out for _, _, out in pairs])
+                    _os.close(fd)
+                except OSError:
+                    pass
+            raise
+        await close_all(held)
         if done is not None:
             for j in chunk:
                 done(j)
+
+
+async def _copy_wave(chunk: list, meta: int, xattrs: bool, oflags: int, mode: int, held: list) -> None:
+    opened = await batch("open_stat", [(j.src, O_SRC, 0, None) for j in chunk])
+    todo = []
+    for j, res in zip(chunk, opened):
+        if isinstance(res, BaseException):
+            j.error = named(res, j.src)
+            continue
+        fd, st = res
+        held.append(fd)
+        j.st = st
+        if _stat.S_ISFIFO(st.st_mode):
+            j.error = fifo_error(j.src)
+        elif _stat.S_ISDIR(st.st_mode):
+            j.error = IsADirectoryError(_errno.EISDIR, _os.strerror(_errno.EISDIR), j.src)
+        else:
+            todo.append((j, fd))
+    outs = await batch("open", [(j.dst, oflags, mode, None) for j, _ in todo])
+    pairs = []
+    for (j, fd), res in zip(todo, outs):
+        if isinstance(res, BaseException):
+            j.error = named(res, j.dst)
+        else:
+            held.append(res)
+            pairs.append((j, fd, res))
+    if xattrs:
+        for j, fd, out in pairs:
+            try:
+                copy_xattrs(fd, out)
+            except OSError as exc:
+                j.error = exc
+    args = [(fd, out, None, meta) for _, fd, out in pairs]
+    if len(args) == 1:
+        try:
+            results = [await _run_to_end(_engine.copy_data, *args[0])]
+        except OSError as exc:
+            results = [exc]
+    elif args:
+        results = await _run_to_end(_engine.submit_many, "copy_data", args)
+    else:
+        results = []
+    for (j, _, _), res in zip(pairs, results):
+        if isinstance(res, BaseException):
+            j.error = j.error or named(res, j.dst)
+        else:
+            j.nbytes, j.how = res
 
 
 # ---- rmtree: parallel, on directory handles ----

@@ -420,3 +420,20 @@ def test_copytree_and_walk_under_trio(tmp_path):
     assert snapshot(str(tmp_path / "dst")) == snapshot(str(tmp_path / "exp"))
     trio.run(ash.rmtree, str(tmp_path / "dst"))
     assert not os.path.exists(tmp_path / "dst")
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.01, 0.1])
+def test_rmtree_cancelled_leaks_no_fd_and_can_finish(tmp_path, delay):
+    top = make_wide_tree(str(tmp_path / "t"), 1500, 30)
+    before = len(os.listdir("/proc/self/fd"))
+
+    async def go():
+        try:
+            await asyncio.wait_for(ash.rmtree(top), delay)
+        except (asyncio.TimeoutError, TimeoutError):
+            pass
+    run(go())
+    linuxaio.flush()
+    assert len(os.listdir("/proc/self/fd")) == before
+    run(ash.rmtree(top, ignore_errors=True))
+    assert not os.path.exists(top)

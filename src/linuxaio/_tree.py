@@ -36,20 +36,22 @@ META_MODE, META_OWNER, META_TIMES, NO_CLONE = 1, 2, 4, 8
 HOW = {0: "none", 1: "reflink", 2: "copy_file_range", 3: "sendfile", 4: "read/write"}
 
 
-async def batch(name: str, args: list) -> list:
+async def batch(name: str, args: list, to_end: bool = False) -> list:
     """One engine call per CHUNK*8 requests; results in order, an exception
-    in place of a failed one."""
+    in place of a failed one.  to_end: a cancellation waits for the
+    requests to finish (they use fds the caller closes when cancelled)."""
     if not args:
         return []
+    wait = _run_to_end if to_end else _run
     if len(args) == 1:     # one request costs less than a batch of one
         try:
-            return [await _run(getattr(_engine, name), *args[0])]
+            return [await wait(getattr(_engine, name), *args[0])]
         except OSError as exc:
             return [exc]
     step = CHUNK * 8
     out: list = []
     for k in range(0, len(args), step):
-        out += await _run(_engine.submit_many, name, args[k:k + step])
+        out += await wait(_engine.submit_many, name, args[k:k + step])
     return out
 
 
@@ -277,12 +279,29 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
         onexc(_os.path.islink, path, _symlink_error(path))
         return
     top = _Dir(fd, path, None, None)
+    live = {fd}              # fds of the directories open: closed if cancelled
+    try:
+        await _remove_all(top, onexc, progress, live)
+    except BaseException:
+        for fd in live:
+            try:
+                _os.close(fd)
+            except OSError:
+                pass
+        raise
+    try:
+        await _run(_engine.rmdir, path, dir_fd)
+    except OSError as exc:
+        onexc(_os.rmdir, path, exc)
+
+
+async def _remove_all(top: _Dir, onexc: OnExc, progress: Any, live: set) -> None:
     stack = [top]           # opened, not yet listed: depth first keeps few fds open
     removed = 0
     while stack:
         wave = stack[-CHUNK // 8:]
         del stack[-CHUNK // 8:]
-        lists = await batch("scandir_at", [(".", d.fd, 0) for d in wave])
+        lists = await batch("scandir_at", [(".", d.fd, 0) for d in wave], True)
         unlinks: list = []        # (dir, name)
         subdirs: list = []        # (dir, name, d_ino)
         for d, res in zip(wave, lists):
@@ -294,7 +313,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
             for name, dtype, _target, ino in res:
                 if dtype == DT_UNKNOWN:
                     try:
-                        st = await _run(_engine.stat, name, d.fd, NOFOLLOW)
+                        st = await _run_to_end(_engine.stat, name, d.fd, NOFOLLOW)
                         dtype = DT_DIR if _stat.S_ISDIR(st.st_mode) else DT_REG
                     except OSError:
                         dtype = DT_REG     # the unlink will tell
@@ -302,7 +321,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                     subdirs.append((d, name, ino))
                 else:
                     unlinks.append((d, name))
-        res = await batch("unlink", [(name, d.fd) for d, name in unlinks])
+        res = await batch("unlink", [(name, d.fd) for d, name in unlinks], True)
         for (d, name), r in zip(unlinks, res):
             if isinstance(r, FileNotFoundError) and PY313:
                 continue       # gone meanwhile: 3.13's shutil passes over it
@@ -312,7 +331,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                 onexc(_os.unlink, full, renamed(r, full))
             else:
                 removed += 1
-        opened = await batch("open_stat", [(name, O_DIR, 0, d.fd) for d, name, _ in subdirs])
+        opened = await batch("open_stat", [(name, O_DIR, 0, d.fd) for d, name, _ in subdirs], True)
         for (d, name, ino), r in zip(subdirs, opened):
             full = join(d.path, name)
             if isinstance(r, BaseException):
@@ -321,7 +340,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                     # it became a symlink (or a file) since it was listed:
                     # remove the name, never what it points to
                     try:
-                        await _run(_engine.unlink, name, d.fd)
+                        await _run_to_end(_engine.unlink, name, d.fd)
                         d.failed = False
                         continue
                     except OSError:
@@ -333,7 +352,7 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                 # a mount point's listing shows the inode under it: the
                 # name's own lstat decides, as shutil's samestat does
                 try:
-                    lst = await _run(_engine.stat, name, d.fd, NOFOLLOW)
+                    lst = await _run_to_end(_engine.stat, name, d.fd, NOFOLLOW)
                 except OSError:
                     lst = None
                 if lst is None or not _os.path.samestat(lst, st):
@@ -342,14 +361,17 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                     onexc(_os.path.islink, full, _symlink_error(full))
                     continue
             d.pending += 1
+            live.add(fd)
             stack.append(_Dir(fd, full, d, name))
         # directories now empty (listed, no subdirectory left): rmdir them
         # relative to their parent's handle, then their parents in turn
         ready = [d for d in wave if d.pending == 0]
         while ready:
             kids = [d for d in ready if d.parent is not None]
+            for d in ready:
+                live.discard(d.fd)
             await close_all([d.fd for d in ready])
-            res = await batch("rmdir", [(d.name, d.parent.fd) for d in kids])
+            res = await batch("rmdir", [(d.name, d.parent.fd) for d in kids], True)
             nxt = []
             for d, r in zip(kids, res):
                 p = d.parent
@@ -364,7 +386,3 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
             ready = nxt
         if progress is not None:
             progress(removed)
-    try:
-        await _run(_engine.rmdir, path, dir_fd)
-    except OSError as exc:
-        onexc(_os.rmdir, path, exc)

@@ -44,7 +44,8 @@ def _fail(c: _Composite, exc: BaseException) -> None:
 def aio_copy(src: Any, dst: Any, callback: Optional[Callable[[Any], Any]] = None, *, pri: int = 0) -> Any:
     """Copy the regular file src to dst, as IO::AIO's aio_copy: dst is created
     with mode 0200, gets the data (inside the kernel: one copy_data request),
-    then src's mode, owner (where permitted) and times; if anything fails it
+    then src's owner (where permitted), mode and times (the owner first: a
+    chown clears the set-user-ID bit); if anything fails it
     is removed.  A source that is not a regular file (a directory...) fails
     with its OSError and leaves nothing behind.  Returns the group."""
     c = _group(callback, pri)

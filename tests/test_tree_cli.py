@@ -165,3 +165,44 @@ def test_rm(src, tmp_path):
     assert cli("rm", "-f", tmp_path / "missing").returncode == 0
     assert cli("rm").returncode == 2
     assert cli("rm", ".").returncode == 2
+
+
+def test_progress_on_a_terminal_only(tmp_path):
+    """A progress line goes to stderr when it is a terminal (a pty here)."""
+    import pty
+    import select
+    top = tmp_path / "many"
+    for d in range(10):
+        (top / f"d{d}").mkdir(parents=True)
+        for i in range(100):
+            (top / f"d{d}" / f"f{i}").write_bytes(b"x" * 10)
+    master, slave = pty.openpty()
+    chunks = []
+    try:
+        env = dict(ENV, LINUXAIO_PROGRESS_INTERVAL="0")
+        p = subprocess.Popen([sys.executable, "-m", "linuxaio", "copy", str(top), str(tmp_path / "c")],
+                             env=env, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        slave = -1
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:      # read as it writes: a full pty would block it
+            if select.select([master], [], [], 0.1)[0]:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif p.poll() is not None:
+                break
+        rc = p.wait(timeout=30)
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    err = b"".join(chunks).decode(errors="replace")
+    assert rc == 0
+    assert "\r" in err and "files" in err and "/s" in err
+    quiet = cli("copy", "--update", top, tmp_path / "c")
+    assert quiet.returncode == 0 and quiet.stderr == ""

@@ -9,7 +9,10 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:     # typing costs ms at start-up: the CLI tools avoid it
     from typing import Callable, Optional
 
-INTERVAL = 0.2
+import os
+
+# seconds between two updates (LINUXAIO_PROGRESS_INTERVAL: tests show every one)
+INTERVAL = float(os.environ.get("LINUXAIO_PROGRESS_INTERVAL", "0.2"))
 
 
 class Line:

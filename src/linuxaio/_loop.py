@@ -319,3 +319,33 @@ if not _hook_asyncio():
     _engine._set_loop_hooks(_get_running_loop, _state, _elsewhere)
 # reinit() tells a trio task awaiting a request it drops: OSError(ECANCELED)
 _engine._set_task_waiter(_TrioWaiter)
+
+
+def run_main(coro: Any) -> Any:
+    """Run a coroutine to completion on a fresh asyncio event loop: the
+    command-line tools' main (copy, rm), which own their process."""
+    import asyncio
+    return asyncio.run(coro)
+
+
+async def run_to_end(submit: Callable[..., Any], *args: Any) -> Any:
+    """Await one engine request (a batch) to its end even when cancelled:
+    the caller sees the cancellation only once it has finished, so what
+    the request uses (the fds of a copy) can then be released safely."""
+    if _asyncio_loop() is not None:
+        asyncio = sys.modules["asyncio"]
+        inner = asyncio.ensure_future(run(submit, *args))
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            while not inner.done():
+                try:
+                    await asyncio.shield(inner)
+                except asyncio.CancelledError:
+                    pass
+            raise
+    import trio
+    with trio.CancelScope(shield=True):
+        result = await run(submit, *args)
+    await trio.lowlevel.checkpoint_if_cancelled()
+    return result

@@ -30,9 +30,8 @@ import stat as _stat
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import anyio.to_thread
 from starlette import staticfiles as _staticfiles
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL, Headers
 from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse as _FileResponse
@@ -40,6 +39,7 @@ from starlette.responses import RedirectResponse, Response
 
 from . import _engine
 from ._loop import run as _run
+from ._loop import shielded as _shielded
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -88,7 +88,8 @@ class _EngineFile:
     async def aclose(self) -> None:
         if not self.closed:
             self.closed = True
-            await _run(_e_close, self.fd)
+            # the close runs to its end even when the transfer is cancelled
+            await _shielded(_e_close, self.fd)
 
 
 async def open_file(path: str | os.PathLike[str]) -> _EngineFile:
@@ -126,9 +127,7 @@ class FileResponse(_FileResponse):
         try:
             yield file
         finally:
-            # the close must happen even when the transfer is cancelled
-            with anyio.CancelScope(shield=True):
-                await file.aclose()
+            await file.aclose()
 
 
 _starlette_lookup_path = _staticfiles.StaticFiles.lookup_path
@@ -208,7 +207,7 @@ class StaticFiles(_staticfiles.StaticFiles):
                 except OSError as exc:
                     if exc.errno not in _ASK_STARLETTE:
                         raise
-                    found = await anyio.to_thread.run_sync(_lookup_in, directory, path, False)
+                    found = await run_in_threadpool(_lookup_in, directory, path, False)
                     if found is None:
                         continue
             return found
@@ -217,7 +216,7 @@ class StaticFiles(_staticfiles.StaticFiles):
     async def _lookup(self, path: str) -> tuple[str, os.stat_result | None]:
         if self._lookup_is_ours():
             return await self.lookup_path_async(path)
-        return await anyio.to_thread.run_sync(self.lookup_path, path)
+        return await run_in_threadpool(self.lookup_path, path)
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         if scope["method"] not in ("GET", "HEAD"):

@@ -65,9 +65,18 @@ class _Connection:
         return message
 
     async def _watch(self) -> None:
+        # Once the request's body is all in, ASGI's receive() waits for the
+        # disconnect.  One that answers again at once (a test double's, a
+        # broken server's) would make this loop spin: stop watching then.
+        whole_bodies = 0
         while not self.disconnected:
-            if (await self.receive())["type"] == "http.disconnect":
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
                 self.disconnected = True
+            elif not message.get("more_body", False):
+                whole_bodies += 1
+                if whole_bodies > 1:
+                    return
 
     def watch(self) -> None:
         if self.cancel_watch is None and not self.disconnected:

@@ -21,7 +21,10 @@ import pytest
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
 
-SRC = Path(__file__).resolve().parent.parent / "src"
+import linuxaio  # noqa: E402
+
+# the servers import the linuxaio this test does (the worktree's, or CI's install)
+PACKAGE_ROOT = Path(linuxaio.__file__).resolve().parent.parent
 SIZES = {"empty": 0, "one": 1, "page": 4096, "mib": 1 << 20, "big": 100 << 20}
 
 APP = textwrap.dedent("""
@@ -64,7 +67,7 @@ class Server:
         self.port = self.sock.getsockname()[1]
         fd = self.sock.fileno()
         env = dict(os.environ, SERVED_DIR=str(served),
-                   PYTHONPATH=os.pathsep.join([str(SRC), str(workdir), os.environ.get("PYTHONPATH", "")]))
+                   PYTHONPATH=os.pathsep.join([str(PACKAGE_ROOT), str(workdir), os.environ.get("PYTHONPATH", "")]))
         args = [a.format(fd=fd) for a in SERVERS[kind]]
         self.proc = subprocess.Popen([sys.executable, *args], cwd=workdir, env=env, pass_fds=[fd],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 __all__ = ["FileResponse", "StaticFiles"]
 
 _e_stat, _e_open, _e_pread, _e_close = _engine.stat, _engine.open, _engine.pread, _engine.close
+_e_slurp = _engine.aio_slurp
 _e_serve_lookup, _e_realpath = _engine.serve_lookup, _engine.realpath
 
 # openat2(2)'s resolve bits (linux/openat2.h; kernel ABI, fixed): stay below
@@ -104,7 +105,7 @@ class FileResponse(_FileResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.stat_result is not None:
-            return await super().__call__(scope, receive, send)
+            return await self._respond(scope, receive, send, self.stat_result)
         # Starlette stats the path on every call (in a thread); do it here
         # on the engine and hand the result to Starlette's own logic for
         # this call only, so a response object called again stats again.
@@ -117,9 +118,36 @@ class FileResponse(_FileResponse):
         self.set_stat_headers(stat_result)
         self.stat_result = stat_result
         try:
-            await super().__call__(scope, receive, send)
+            await self._respond(scope, receive, send, stat_result)
         finally:
             self.stat_result = None
+
+    async def _respond(self, scope: Scope, receive: Receive, send: Send, stat_result: os.stat_result) -> None:
+        if stat_result.st_size < self.chunk_size and self._whole_file_get(scope):
+            # Starlette's own answer here is one body (a read shorter than
+            # chunk_size ends it), but it pays a task group listening for
+            # the client's disconnect and four thread hops.  One request
+            # (aio_slurp: open, read, close) gets the same bytes; a file
+            # that grew to chunk_size since the stat takes Starlette's road.
+            body = await _run(_e_slurp, self.path, 0, self.chunk_size)
+            if len(body) < self.chunk_size:
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                await send({"type": "http.response.body", "body": body, "more_body": False})
+                if self.background is not None:
+                    await self.background()
+                return
+        await super().__call__(scope, receive, send)
+
+    def _whole_file_get(self, scope: Scope) -> bool:
+        """Whether Starlette would send the whole file as a plain body: an
+        http GET (not HEAD: no body; not a websocket), no Range header to
+        weigh (a 200 status only: another ignores Range), and no pathsend
+        for the server to take."""
+        if scope["type"] != "http" or scope["method"].upper() != "GET":
+            return False
+        if "http.response.pathsend" in scope.get("extensions", {}):
+            return False
+        return self.status_code != 200 or not any(k.lower() == b"range" for k, _ in scope.get("headers", ()))
 
     @asynccontextmanager
     async def _open_file(self) -> AsyncIterator[Any]:

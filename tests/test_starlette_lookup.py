@@ -173,3 +173,24 @@ def test_serve_lookup_errors(tree):
     assert info.value.errno == errno.ELOOP
     with pytest.raises(ValueError):
         serve_lookup(str(tree), "a\0b", 0x08)
+
+
+def test_starlettes_401_test_passes_without_roots_powers():
+    """tests/starlette's permission test cannot fail for root, which reads
+    through any mode: run it in a child without CAP_DAC_OVERRIDE and
+    CAP_DAC_READ_SEARCH (capsh), where a mode is obeyed."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    if os.geteuid() != 0:
+        pytest.skip("not root: tests/starlette runs the test itself")
+    capsh = shutil.which("capsh") or "/usr/sbin/capsh"
+    if not os.path.exists(capsh):
+        pytest.skip("no capsh (libcap2-bin) to drop root's file-mode override")
+    root = Path(__file__).resolve().parent.parent
+    test = "tests/starlette/test_staticfiles.py::test_staticfiles_with_invalid_dir_permissions_returns_401"
+    cmd = f"exec {sys.executable} -m pytest -q -p no:cacheprovider -p no:asyncio {test}"
+    out = subprocess.run([capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", cmd],
+                         cwd=root, capture_output=True, text=True, timeout=240)
+    assert "2 passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]

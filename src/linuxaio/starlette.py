@@ -59,9 +59,10 @@ _RESOLVE_BENEATH = 0x08
 _BENEATH = _RESOLVE_BENEATH | _RESOLVE_NO_MAGICLINKS
 # openat2 refused the walk: EXDEV, it would have left the directory (the
 # answer is then Starlette's own realpath check: an absolute symlink that
-# lands back inside is allowed there); ENOSYS, a kernel before 5.6; EPERM or
-# EACCES from a seccomp filter that denies the new syscall.
-_ASK_STARLETTE = {errno.EXDEV, errno.ENOSYS, errno.EPERM}
+# lands back inside is allowed there); EAGAIN, a rename or mount raced the
+# walk (openat2(2)); ENOSYS, a kernel before 5.6, or EPERM, a seccomp filter
+# that denies the newer syscall.
+_ASK_STARLETTE = {errno.EXDEV, errno.EAGAIN, errno.ENOSYS, errno.EPERM}
 
 
 class _EngineFile:

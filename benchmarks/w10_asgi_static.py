@@ -123,11 +123,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_up(port: int, proc: subprocess.Popen, path: str = "/static/4k") -> None:
+def wait_up(port: int, proc: subprocess.Popen, log: Path, path: str = "/static/4k") -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
                 s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
@@ -190,8 +190,11 @@ class Server:
             cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", "--loop", loop,
                    "--workers", "1", "--port", str(self.port), "--log-level", "warning",
                    "--no-access-log", "w10_app:app"]
-        self.proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_up(self.port, self.proc)
+        # its log to a file: a pipe nobody reads would stop the server once full
+        self.log_path = tmp / f"{kind}-{loop}.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
+        wait_up(self.port, self.proc, self.log_path)
 
     @property
     def worker_pid(self) -> int:
@@ -210,6 +213,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.log.close()
 
 
 def make_files(directory: Path) -> None:

@@ -70,8 +70,10 @@ class Server:
         env = dict(os.environ, SERVED_DIR=str(served),
                    PYTHONPATH=os.pathsep.join([str(PACKAGE_ROOT), str(workdir), os.environ.get("PYTHONPATH", "")]))
         args = [a.format(fd=fd) for a in SERVERS[kind]]
+        # the server's log to a file: a pipe nobody reads would stop it once full
+        self.log = open(workdir / "server.log", "wb")
         self.proc = subprocess.Popen([sys.executable, *args], cwd=workdir, env=env, pass_fds=[fd],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.DEVNULL, stderr=self.log)
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -79,7 +81,7 @@ class Server:
                 break
             except (OSError, http.client.HTTPException):
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{kind} did not start: {self.proc.stderr.read().decode()[-2000:]}")
+                    raise RuntimeError(f"{kind} did not start: {(workdir / 'server.log').read_text()[-2000:]}")
                 time.sleep(0.1)
 
     def get(self, path, headers=None):
@@ -119,6 +121,7 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self.log.close()
         self.sock.close()
 
 

@@ -207,10 +207,20 @@ def wait_until_closed(server, path):
 
 @pytest.mark.aio_timeout(300)
 @pytest.mark.parametrize("route", ["pathsend", "ours"])
-def test_a_thousand_concurrent_downloads_complete(server, served, route):
+def test_a_thousand_concurrent_downloads_complete(server, served, route, tmp_path):
     if server.kind == "hypercorn-trio":
-        pytest.skip("hypercorn's trio worker stalls at 1,000 connections at once with Starlette's "
-                    "own StaticFiles too (0 of 1,000 in a minute, measured): not this code's limit")
+        # A server of its own: hypercorn's trio worker, once it has served the
+        # other tests (clients reset mid-body), answered this one slowly.
+        # (Starlette's own StaticFiles there: 0 of 1,000 in a minute; not run.)
+        server = Server(server.kind, served, tmp_path)
+        try:
+            return thousand_downloads(server, served, route)
+        finally:
+            server.close()
+    thousand_downloads(server, served, route)
+
+
+def thousand_downloads(server, served, route):
     page = (served / "page").read_bytes()
 
     async def one(path, expect):

@@ -121,11 +121,12 @@ def test_every_aio_face_is_in_the_readme(face):
 @pytest.mark.parametrize("face", OS_FACES, ids=face_id)
 def test_every_os_face_has_its_twin(face):
     """What linuxaio.os offers under the same name, or (open_stat, the fused
-    open + fstat) what the package calls it for."""
+    open + fstat; serve_lookup, StaticFiles's resolve + stat) what the
+    package calls it for."""
     name = face[0]
-    if name == "open_stat":
+    if name in ("open_stat", "serve_lookup"):
         sources = "".join(p.read_text() for p in (ROOT / "src/linuxaio").rglob("*.py"))
-        assert "_engine.open_stat" in sources
+        assert f"_engine.{name}" in sources
     else:
         assert callable(getattr(aos, name))
 
@@ -425,10 +426,10 @@ def test_the_readme_table_names_no_aio_function_the_engine_lacks():
 
 def test_the_readme_table_twins_are_linuxaio_os_functions():
     """Every name in the twin column is something linuxaio.os offers (or the
-    package's own open_stat / slurp), so the column cannot name a twin that
-    does not exist."""
+    package's own open_stat / slurp, or serve_lookup, which linuxaio.starlette
+    calls), so the column cannot name a twin that does not exist."""
     for _, twin in readme_request_table():
         for name in twins_in(twin):
-            if name == "open_stat":
+            if name in ("open_stat", "serve_lookup"):
                 continue
             assert callable(getattr(aos, name, None)) or callable(getattr(linuxaio, name, None)), name

@@ -143,6 +143,7 @@ PyObject *lx_result_int(Request *r);
 PyObject *lx_result_zero(Request *r);
 PyObject *lx_result_stat(Request *r);
 PyObject *lx_result_fd_stat(Request *r);
+PyObject *lx_result_path_stat(Request *r);
 PyObject *lx_result_bytes(Request *r);
 PyObject *lx_result_malloced(Request *r);
 PyObject *lx_result_path(Request *r);

@@ -210,6 +210,19 @@ PyObject *lx_result_fd_stat(Request *r)
     return st ? Py_BuildValue("(LN)", (long long)r->result, st) : NULL;
 }
 
+/* serve_lookup: (the resolved path, os.stat_result); the path as
+ * lx_result_path gives it. */
+PyObject *lx_result_path_stat(Request *r)
+{
+    PyObject *st = stat_to_python(&r->io.st);
+    PyObject *path = st ? lx_result_path(r) : NULL;
+    if (!path) {
+        Py_XDECREF(st);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", path, st);
+}
+
 int lx_results_init(void) { return find_stat_fields(); }
 
 /* ---- names, directories, xattrs (IO::AIO's rest) ---- */

@@ -10,7 +10,7 @@ to the loop that awaits it (call_soon_threadsafe, trio's token).
 The rest of linuxaio asks this module, never which loop runs: run (await
 one request), shielded (one a cancellation must not stop: a close),
 submit_now (start one now, await it later), Parking (tasks waiting for a
-file's lock).
+file's lock), start_soon (a watcher beside a task: asgi.py's disconnect).
 
 Cancellation: the request is cancelled at once.  One not yet started never
 runs; one that already ran has its effect undone where the engine can (an
@@ -169,6 +169,34 @@ class Parking:
                 fut.set_result(None)
         if self._lot is not None:
             self._lot.unpark_all()
+
+
+def start_soon(fn: Callable[..., Any], *args: Any) -> Callable[[], None]:
+    """Run ``await fn(*args)`` beside the caller, in whichever loop runs;
+    returns a function that cancels it (a no-op once it ended).  What it
+    raises is dropped (its caller polls for its effect instead): asyncio
+    runs it as a task, trio as a system task in a cancel scope of its own
+    (it may outlive no nursery of the caller's)."""
+    loop = _asyncio_loop()
+    if loop is not None:
+        task = loop.create_task(_quietly(fn, args))
+        return task.cancel
+    import trio
+    scope = trio.CancelScope()
+
+    async def in_scope() -> None:
+        with scope:
+            await _quietly(fn, args)
+
+    trio.lowlevel.spawn_system_task(in_scope)
+    return scope.cancel
+
+
+async def _quietly(fn: Callable[..., Any], args: tuple) -> None:
+    try:
+        await fn(*args)
+    except Exception:
+        pass
 
 
 # ---- trio ----

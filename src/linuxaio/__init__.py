@@ -18,7 +18,8 @@ from ._loop import run as _run
 # codecs...) they would triple the cost of `import linuxaio` for a program
 # that only uses the callback API.
 _LAZY = {"os": "os", "Path": "_path", "open": "_file", "AsyncRawFile": "_file",
-         "AsyncBufferedFile": "_file", "AsyncTextFile": "_file"}
+         "AsyncBufferedFile": "_file", "AsyncTextFile": "_file", "AsyncFile": "_file", "wrap_file": "_wrap",
+         "aiofiles": "aiofiles"}
 
 
 def __getattr__(name: str):
@@ -58,7 +59,8 @@ __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "reinit", "submit_many", "os", "slurp", "aligned_buffer",
 ]
 __all__.append("Path")
-__all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
+__all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile", "AsyncFile",
+            "wrap_file"]
 
 # A forked child starts with a fresh engine: the parent's requests stay the
 # parent's, and poll_fileno() keeps its number.

@@ -300,3 +300,18 @@ if not _hook_asyncio():
     _engine._set_loop_hooks(_get_running_loop, _state, _elsewhere)
 # reinit() tells a trio task awaiting a request it drops: OSError(ECANCELED)
 _engine._set_task_waiter(_TrioWaiter)
+
+
+async def to_thread(func: Callable[..., Any], *args: Any) -> Any:
+    """Call func(*args) in a worker thread of the running loop (asyncio's
+    default executor, trio's thread cache) and await its result.  For what
+    the engine cannot do: a Python object with no fd behind it (io.BytesIO,
+    a wrapped file of unknown kind)."""
+    loop = _asyncio_loop()
+    if loop is not None:
+        if args:
+            import functools
+            func = functools.partial(func, *args)
+        return await loop.run_in_executor(None, func)
+    import trio
+    return await trio.to_thread.run_sync(func, *args)

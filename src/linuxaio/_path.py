@@ -537,6 +537,15 @@ class Path(_pathlib.PurePosixPath):
             """The path of a file: URI (pathlib.Path.from_uri)."""
             return cls(_pathlib.Path.from_uri(uri), limiter=limiter)
 
+    if _sys.version_info < (3, 13):
+        def with_stem(self, stem: str) -> "Path":
+            """The path with the stem changed; an empty stem with a suffix is
+            refused, as 3.13's pathlib (and anyio on every Python) refuse it."""
+            suffix = self.suffix
+            if not stem and suffix:
+                raise ValueError(f"{self!r} has a non-empty suffix")
+            return self.with_name(stem + suffix)
+
     if _sys.version_info >= (3, 12):
         async def is_junction(self) -> bool:
             """Whether this is a Windows junction: never, on Linux (anyio and
@@ -943,8 +952,7 @@ def _carry_limiter_311() -> None:
             return result
         return wrapper
 
-    for name in ("__truediv__", "joinpath", "with_name", "with_stem", "with_suffix",
-                 "relative_to"):
+    for name in ("__truediv__", "joinpath", "with_name", "with_suffix", "relative_to"):
         setattr(Path, name, carry(getattr(_pathlib.PurePosixPath, name)))
     Path.__rtruediv__ = carry_r(_pathlib.PurePosixPath.__rtruediv__)
     Path.parent = property(carry(_pathlib.PurePosixPath.parent.fget))

@@ -25,6 +25,7 @@ import sys
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 PEER = "aiofiles"
 OURS = "linuxaio.aiofiles"
 
@@ -145,9 +146,9 @@ def _in_child_without_dac(item):
     def runtest():
         cmd = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
                sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-               "--rootdir", os.path.dirname(os.path.dirname(HERE)), item.nodeid]
+               "--rootdir", REPO, item.nodeid]
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path), LINUXAIO_DAC_DROPPED="1")
-        proc = subprocess.run(cmd, cwd=os.path.dirname(os.path.dirname(os.path.dirname(HERE))),
+        proc = subprocess.run(cmd, cwd=REPO,
                               env=env, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or " passed" not in proc.stdout:
             pytest.fail(f"test_access without DAC capabilities failed:\n{proc.stdout}\n{proc.stderr}",

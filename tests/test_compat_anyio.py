@@ -240,3 +240,22 @@ def test_glob_recurse_symlinks(tmp_path):
         assert "sub/link/x.txt" in deep and "sib/loop/x.txt" in deep
         assert all(len(d) < 4096 for d in deep)
     asyncio.run(main())
+
+
+def test_blockbuster_sees_linuxaio(tmp_path):
+    """The vendored anyio suite runs under blockbuster watching linuxaio: it
+    does catch a blocking call made from linuxaio's code on the loop (a
+    synchronous DirEntry.stat(), as os.DirEntry's), and passes the coroutines."""
+    blockbuster = pytest.importorskip("blockbuster")
+    (tmp_path / "f").touch()
+    import linuxaio.aiofiles.os as aos
+
+    async def main():
+        with blockbuster.blockbuster_ctx("linuxaio"):
+            assert await Path.cwd() == Path(os.getcwd())
+            assert await Path(tmp_path / "f").samefile(tmp_path / "f")
+            assert await Path("x").absolute() == Path(os.getcwd(), "x")
+            entry = next(await aos.scandir(tmp_path))
+            with pytest.raises(blockbuster.BlockingError):
+                entry.stat()
+    asyncio.run(main())

@@ -170,7 +170,36 @@ def _in_child_without_dac(item):
     return runtest
 
 
+# aiofiles' test_os.py makes and renames files in tests/resources (its own
+# directory): two runs at once (two Pythons) would trip over each other, and a
+# run killed half-way leaves its files there.  A lock file makes concurrent
+# runs take turns; what a killed run left is removed before the first test.
+LEFTOVERS = ["test_file2.txt", "subdirectory", "empty_dir", "some_dir", "test_dir",
+             "os_access_temp.txt", "os_access_temp"]
+
+
+@pytest.fixture(scope="session")
+def _aiofiles_resources():
+    import fcntl
+    import shutil
+    if os.environ.get("LINUXAIO_DAC_DROPPED"):     # the child of a run holding the lock
+        yield
+        return
+    with open(os.path.join(HERE, ".resources.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        res = os.path.join(HERE, "tests", "resources")
+        for name in LEFTOVERS:
+            path = os.path.join(res, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o755)
+                shutil.rmtree(path)
+            elif os.path.lexists(path):
+                os.unlink(path)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _aiofiles_cwd(request, monkeypatch):
     if str(request.path).startswith(HERE):
+        request.getfixturevalue("_aiofiles_resources")
         monkeypatch.chdir(HERE)

@@ -9,7 +9,7 @@ import stat
 import pytest
 
 import linuxaio.aiofiles as aiofiles
-import linuxaio.aiofiles.os
+import linuxaio.aiofiles.os  # noqa: F401  (aiofiles.os, as aiofiles users import it)
 import linuxaio.aiofiles.os.path as aiopath
 from linuxaio import _loop
 from linuxaio.aiofiles import tempfile as atempfile

@@ -11,6 +11,7 @@ writing to them) and a directory's removal run in a worker thread.
 """
 from __future__ import annotations
 
+import errno as _errno
 import os as _os
 import sys
 import tempfile as _tempfile
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
 from ... import _loop
 from ... import os as _aos
-from ..._file import _open, _open_args
+from ..._file import _open_args
 from ..base import AiofilesContextManager
 from ..threadpool import _CLASSES, _aiofiles_open
 from .temptypes import AsyncSpooledTemporaryFile, AsyncTemporaryDirectory
@@ -104,11 +105,11 @@ async def _temporary_file(mode: str, buffering: int, encoding: Any, newline: Any
     d = await _tempdir(dir)
     try:
         fd = await _aos.open(d, _os.O_RDWR | _os.O_TMPFILE | _os.O_EXCL | _os.O_CLOEXEC, 0o600)
-    except (IsADirectoryError, OSError) as exc:
-        if isinstance(exc, (FileNotFoundError, PermissionError)) and \
-                not isinstance(exc, IsADirectoryError):
+    except OSError as exc:
+        # EISDIR (a kernel without O_TMPFILE), EOPNOTSUPP (a file system
+        # without it): create under a random name, then unlink at once
+        if exc.errno not in (_errno.EISDIR, _errno.EOPNOTSUPP, _errno.EINVAL):
             raise
-        # no O_TMPFILE on this file system: create, then unlink at once
         fd, path = await _create(prefix, suffix, d)
         try:
             await _aos.unlink(path)

@@ -473,18 +473,22 @@ class Path(_pathlib.PurePosixPath):
     if _sys.version_info >= (3, 12):
         def __init__(self, *args: Any, limiter: Any = None) -> None:
             super().__init__(*args)
-            if limiter is not None:
-                self._limiter = _check_limiter(limiter)
+            # always set: every path (glob's children too) is made here
+            self._limiter = limiter if limiter is None else _check_limiter(limiter)
 
         def with_segments(self, *pathsegments: Any) -> "Path":
             """A path of this class (and limiter) from the segments: what
             every derived path (``/``, ``parent``, ``joinpath``...) is made by."""
-            return type(self)(*pathsegments, limiter=self.limiter)
+            limiter = self._limiter
+            if limiter is None:
+                return type(self)(*pathsegments)
+            return type(self)(*pathsegments, limiter=limiter)
     else:
         def __new__(cls, *args: Any, limiter: Any = None) -> "Path":
             self = super().__new__(cls, *args)
-            if limiter is not None:
-                self._limiter = _check_limiter(limiter)
+            # (pathlib 3.11 makes derived paths without calling the class:
+            # those have no _limiter until _carry_limiter_311's wrappers set it)
+            self._limiter = limiter if limiter is None else _check_limiter(limiter)
             return self
 
     @property

@@ -36,6 +36,7 @@ WORKLOADS = {
     "W2f": ("w2f_small_files", "tree", "async with open(p, 'rb') as f: await f.read() of small files, 64 in flight"),
     "W6": ("w6_lines", "lines", "line by line (async for) through a 10 MiB text file of 80-character lines"),
     "W7": ("w7_tree_walk", "tree", "tree walk: rglob(\"*\") + stat of small files"),
+    "W2a": ("w2a_aiofiles_program", "tree", "an aiofiles program: read a file, write a file, 1,000 small files"),
 }
 BASELINE, REFERENCE = "plain", "ioaio"
 CEILING = "fio"          # W3: issue 3 sets linuxaio's W3 target as a fraction of fio

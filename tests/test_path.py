@@ -211,19 +211,39 @@ def test_child_factory_matches_slash():
             assert got.parts == (p / name).parts and got.parent == p
 
 
-def test_sync_methods(monkeypatch, tmp_path):
+def test_cwd_home_absolute_expanduser_are_coroutines(run, monkeypatch, tmp_path):
+    """As anyio's: cwd, home, absolute and expanduser are coroutines (they were
+    synchronous before; a deliberate API change, see the README)."""
+    import inspect
+    for name in ("cwd", "home", "absolute", "expanduser"):
+        assert inspect.iscoroutinefunction(getattr(Path, name)), name
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", "/home/someone")
-    assert Path.cwd() == pathlib.Path.cwd() and type(Path.cwd()) is Path
-    assert Path.home() == pathlib.Path.home() == Path("/home/someone")
-    assert type(Path.home()) is Path
-    for s in ("x/y", "/abs", ".", "~/z", "~", "a/~"):
-        assert Path(s).absolute() == pathlib.Path(s).absolute(), s
-        assert Path(s).expanduser() == pathlib.Path(s).expanduser(), s
-        assert type(Path(s).absolute()) is Path and type(Path(s).expanduser()) is Path
-    assert Path("~root/x").expanduser() == pathlib.Path("~root/x").expanduser()
-    with pytest.raises(RuntimeError):
-        Path("~no_such_user_here/x").expanduser()
+
+    async def main():
+        cwd, home = await Path.cwd(), await Path.home()
+        assert cwd == pathlib.Path.cwd() and type(cwd) is Path
+        assert home == pathlib.Path.home() == Path("/home/someone") and type(home) is Path
+        for s in ("x/y", "/abs", ".", "~/z", "~", "a/~"):
+            a, e = await Path(s).absolute(), await Path(s).expanduser()
+            assert a == pathlib.Path(s).absolute(), s
+            assert e == pathlib.Path(s).expanduser(), s
+            assert type(a) is Path and type(e) is Path
+        assert await Path("~root/x").expanduser() == pathlib.Path("~root/x").expanduser()
+        with pytest.raises(RuntimeError):
+            await Path("~no_such_user_here/x").expanduser()
+    run(main)
+
+
+def test_cwd_follows_chdir_and_resolves_symlinks(run, monkeypatch, tmp_path):
+    """cwd() is realpath(".") on the engine: getcwd's answer, symlinks resolved."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    monkeypatch.chdir(tmp_path / "link")
+
+    async def main():
+        return await Path.cwd()
+    assert run(main) == Path(os.getcwd()) == Path(os.path.realpath(tmp_path / "real"))
 
 
 # ------------------------------------------------------------- status methods

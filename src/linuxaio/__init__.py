@@ -18,7 +18,8 @@ from ._loop import run as _run
 # codecs...) they would triple the cost of `import linuxaio` for a program
 # that only uses the callback API.
 _LAZY = {"os": "os", "Path": "_path", "open": "_file", "AsyncRawFile": "_file",
-         "AsyncBufferedFile": "_file", "AsyncTextFile": "_file",
+         "AsyncBufferedFile": "_file", "AsyncTextFile": "_file", "AsyncFile": "_file", "wrap_file": "_wrap",
+         "aiofiles": "aiofiles",
          # whole-tree work: linuxaio.shutil, IO::AIO's composites (groups)
          "shutil": "shutil", "aio_copy": "_composites", "aio_move": "_composites",
          "aio_rmtree": "_composites"}
@@ -88,7 +89,8 @@ __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
 __all__ += ["engine", "engine_info"]   # threads or io_uring (src/engine/uring_setup.c)
 __all__.append("inline")   # inline-first awaits, on or off (src/engine/inline.c)
 __all__.append("Path")
-__all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
+__all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile", "AsyncFile",
+            "wrap_file"]
 # the kernel's constants the requests take (SEEK_*, FALLOC_FL_*, MS_*...)
 __all__ += [name for name in _engine.__all__ if name.isupper() and name not in __all__]
 __all__ += ["shutil", "aio_copy", "aio_move", "aio_rmtree"]

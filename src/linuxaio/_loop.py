@@ -377,3 +377,18 @@ async def run_to_end(submit: Callable[..., Any], *args: Any) -> Any:
         result = await run(submit, *args)
     await trio.lowlevel.checkpoint_if_cancelled()
     return result
+
+
+async def to_thread(func: Callable[..., Any], *args: Any) -> Any:
+    """Call func(*args) in a worker thread of the running loop (asyncio's
+    default executor, trio's thread cache) and await its result.  For what
+    the engine cannot do: a Python object with no fd behind it (io.BytesIO,
+    a wrapped file of unknown kind)."""
+    loop = _asyncio_loop()
+    if loop is not None:
+        if args:
+            import functools
+            func = functools.partial(func, *args)
+        return await loop.run_in_executor(None, func)
+    import trio
+    return await trio.to_thread.run_sync(func, *args)

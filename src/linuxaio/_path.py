@@ -5,8 +5,16 @@ The pure methods (``/``, ``name``, ``suffix``, ``parent``, ``with_name``,
 ``linuxaio.Path``.  The methods that touch the file system are coroutines (or,
 for ``iterdir``/``glob``/``rglob``, async iterators) whose system calls run on
 the engine's worker threads, under asyncio, uvloop or trio.  There is no
-Python thread pool.  ``cwd``, ``home``, ``absolute`` and ``expanduser`` stay
-synchronous, as in anyio.
+Python thread pool.  ``cwd``, ``home``, ``absolute`` and ``expanduser`` are
+coroutines too, as in anyio (they were synchronous before 0.2: the current
+directory is asked of the engine, whose realpath(".") is getcwd's answer;
+blockbuster counts os.getcwd() on the loop as blocking).
+
+anyio compatibility: ``linuxaio.Path`` has anyio.Path's methods on each Python
+(``owner``, ``group``, ``is_junction``, ``from_uri`` on 3.13...), and its
+``limiter=``: ``Path(p, limiter=L)`` runs each request of that path (and of
+the paths derived from it: ``/``, ``parent``, the results of ``glob``...)
+holding one of L's tokens; ``p.limiter`` gives it back.
 
 Behaviour follows pathlib (Python 3.11), including the exceptions raised.
 Where they differ:
@@ -61,6 +69,7 @@ GLOB_BATCH = 16            # directories read by one engine call during a glob w
 _NOFOLLOW = _engine.AT_SYMLINK_NOFOLLOW
 _DT_DIR = _walk.DT_DIR
 _GLOB_SKIPPED_ERRNOS = (EACCES, EPERM, ENOENT, ENOTDIR, ELOOP)   # see _skipped_by_glob
+_FOLLOW_MAX_LEN = 3072     # recurse_symlinks stops entering symlinks past this path length
 _MAX_SYMLINKS = 40         # Linux's MAXSYMLINKS: resolve() gives up after this many
 _WRITE_FLAGS = _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC   # the builtin open's "w"
 
@@ -228,6 +237,7 @@ class _GlobWalk:
         self.memo: Optional[_Listing] = None   # the listing used last
         self.batch = max(1, batch)
         self.error: Optional[BaseException] = None   # to raise at the next step
+        self.follow = False        # recurse_symlinks: ** enters symlinked directories
 
     def _needs(self, item: tuple) -> Optional[tuple]:
         """What item lacks: ("L", dir string) or ("S", path string), or None."""
@@ -308,11 +318,13 @@ class _GlobWalk:
                     if not isinstance(listing, PermissionError):
                         continue        # not a directory (any more): no matches
                 else:
-                    # the subdirectories (not through symlinks), first on top
+                    # the subdirectories (through symlinks too with
+                    # recurse_symlinks, up to near PATH_MAX), first on top
                     entries, child = listing.entries, listing.child
+                    t = 2 if self.follow and len(pstr) < _FOLLOW_MAX_LEN else 1
                     stack.extend([(c, str(c), k) for c in
                                   [child(i) for i in range(len(entries) - 1, -1, -1)
-                                   if entries[i][1] == _DT_DIR]])
+                                   if entries[i][t] == _DT_DIR]])
                 if j >= last:
                     self._emit(out, path)
                 else:
@@ -360,6 +372,23 @@ class _GlobWalk:
         return out or None
 
 
+class _LimitedSource:
+    """A walk whose engine calls hold a limiter's token (a path with a
+    limiter), and whose paths carry the limiter."""
+
+    def __init__(self, source: Any, limiter: Any) -> None:
+        self.source, self.limiter = source, limiter
+
+    async def next_batch(self) -> Optional[list]:
+        from ._limit import run_limited
+        batch = await run_limited(self.limiter, self.source.next_batch)
+        if batch:
+            limiter = self.limiter
+            for p in batch:
+                p._limiter = limiter
+        return batch
+
+
 class _ListDir:
     """iterdir(): one engine listdir, then its names as Paths."""
 
@@ -385,8 +414,8 @@ class PathIterator:
 
     __slots__ = ("_source", "_buf", "_pos")
 
-    def __init__(self, source: Any) -> None:
-        self._source = source
+    def __init__(self, source: Any, limiter: Any = None) -> None:
+        self._source = source if limiter is None else _LimitedSource(source, limiter)
         self._buf: list = []
         self._pos = 0
 
@@ -440,38 +469,106 @@ class Path(_pathlib.PurePosixPath, _TreeMethods):
     ``async for m in p.rglob("*.py")``... do the I/O on linuxaio's engine.
     """
 
-    __slots__ = ()
+    __slots__ = ("_limiter",)
 
-    # -- synchronous, as in pathlib and anyio --
+    if _sys.version_info >= (3, 12):
+        def __init__(self, *args: Any, limiter: Any = None) -> None:
+            super().__init__(*args)
+            # always set: every path (glob's children too) is made here
+            self._limiter = limiter if limiter is None else _check_limiter(limiter)
+
+        def with_segments(self, *pathsegments: Any) -> "Path":
+            """A path of this class (and limiter) from the segments: what
+            every derived path (``/``, ``parent``, ``joinpath``...) is made by."""
+            limiter = self._limiter
+            if limiter is None:
+                return type(self)(*pathsegments)
+            return type(self)(*pathsegments, limiter=limiter)
+    else:
+        def __new__(cls, *args: Any, limiter: Any = None) -> "Path":
+            self = super().__new__(cls, *args)
+            # (pathlib 3.11 makes derived paths without calling the class:
+            # those have no _limiter until _carry_limiter_311's wrappers set it)
+            self._limiter = limiter if limiter is None else _check_limiter(limiter)
+            return self
+
+    @property
+    def limiter(self) -> Any:
+        """The limiter this path's requests hold a token of (None: none)."""
+        try:
+            return self._limiter
+        except AttributeError:
+            return None
+
+    # -- anyio's coroutines: the current directory, the home directory --
 
     @classmethod
-    def cwd(cls) -> "Path":
-        """The current working directory (os.getcwd())."""
-        return cls(_os.getcwd())
+    async def cwd(cls, *, limiter: Any = None) -> "Path":
+        """The current working directory, asked of the engine (realpath(".")
+        is what getcwd() gives: the directory, every symlink resolved)."""
+        return cls(await _cwd(limiter), limiter=limiter)
 
     @classmethod
-    def home(cls) -> "Path":
-        """The user's home directory (os.path.expanduser("~"))."""
-        return cls("~").expanduser()
+    async def home(cls, *, limiter: Any = None) -> "Path":
+        """The user's home directory (os.path.expanduser("~"): $HOME, or the
+        password database)."""
+        return await cls("~", limiter=limiter).expanduser()
 
-    def absolute(self) -> "Path":
+    async def absolute(self) -> "Path":
         """This path made absolute with the current directory; no normalization."""
         if self.is_absolute():
             return self
-        return type(self)(_os.getcwd(), self)
+        return self._new(await _cwd(self.limiter), self)
 
-    def expanduser(self) -> "Path":
+    async def expanduser(self) -> "Path":
         """This path with a leading ~ or ~user expanded (os.path.expanduser)."""
         parts = self.parts
         if not self.anchor and parts and parts[0][:1] == "~":
             home = _os.path.expanduser(parts[0])
             if home[:1] == "~":
                 raise RuntimeError("Could not determine home directory.")
-            return type(self)(home, *parts[1:])
+            return self._new(home, *parts[1:])
         return self
 
     def _new(self, *segments: Any) -> "Path":
-        return type(self)(*segments)
+        limiter = self.limiter
+        if limiter is None:
+            return type(self)(*segments)
+        return type(self)(*segments, limiter=limiter)
+
+    if _sys.version_info >= (3, 13):
+        @classmethod
+        def from_uri(cls, uri: str, *, limiter: Any = None) -> "Path":
+            """The path of a file: URI (pathlib.Path.from_uri)."""
+            return cls(_pathlib.Path.from_uri(uri), limiter=limiter)
+
+    if _sys.version_info < (3, 13):
+        def with_stem(self, stem: str) -> "Path":
+            """The path with the stem changed; an empty stem with a suffix is
+            refused, as 3.13's pathlib (and anyio on every Python) refuse it."""
+            suffix = self.suffix
+            if not stem and suffix:
+                raise ValueError(f"{self!r} has a non-empty suffix")
+            return self.with_name(stem + suffix)
+
+    if _sys.version_info >= (3, 12):
+        async def is_junction(self) -> bool:
+            """Whether this is a Windows junction: never, on Linux (anyio and
+            pathlib say False without a system call)."""
+            return False
+
+    async def owner(self, *, follow_symlinks: bool = True) -> str:
+        """The name of the file's owner: the stat on the engine, the name
+        from the password database (a worker thread: NSS may ask a network)."""
+        st = await self.stat(follow_symlinks=follow_symlinks)
+        import pwd
+        return (await _loop.to_thread(pwd.getpwuid, st.st_uid)).pw_name
+
+    async def group(self, *, follow_symlinks: bool = True) -> str:
+        """The name of the file's group (as owner())."""
+        st = await self.stat(follow_symlinks=follow_symlinks)
+        import grp
+        return (await _loop.to_thread(grp.getgrgid, st.st_gid)).gr_name
 
     # -- status --
 
@@ -543,30 +640,33 @@ class Path(_pathlib.PurePosixPath, _TreeMethods):
     async def samefile(self, other_path: Any) -> bool:
         """Whether other_path (any path-like) is the same file (os.path.samefile)."""
         st, other = await _aos.stat_many([self, other_path])
-        return _os.path.samestat(st, other)
+        # os.path.samestat's comparison (blockbuster counts that as I/O)
+        return st.st_ino == other.st_ino and st.st_dev == other.st_dev
 
     # -- contents --
 
     def open(self, mode: str = "r", buffering: int = -1, encoding: Optional[str] = None,
              errors: Optional[str] = None, newline: Optional[str] = None) -> Any:
         """linuxaio.open(self, ...): use ``async with p.open() as f`` or
-        ``f = await p.open()``."""
+        ``f = await p.open()``; the file has this path's limiter."""
         if "b" not in mode:
             encoding = _io.text_encoding(encoding)
         from . import open as _open    # the async file objects (linuxaio._file)
-        return _open(self, mode, buffering, encoding, errors, newline)
+        return _open(self, mode, buffering, encoding, errors, newline, limiter=self.limiter)
 
     async def read_bytes(self) -> bytes:
         """The file's bytes, read by ONE engine request (open, size, read, close)."""
         return await _run(_engine.aio_slurp, self, 0, None)
 
     async def read_text(self, encoding: Optional[str] = None,
-                        errors: Optional[str] = None) -> str:
-        """The file decoded as the builtin open(self, "r") would, universal
-        newlines included; the bytes come from one engine request."""
+                        errors: Optional[str] = None, newline: Optional[str] = None) -> str:
+        """The file decoded as the builtin open(self, "r", newline=newline)
+        would (universal newlines by default); the bytes come from one
+        engine request."""
         encoding = _io.text_encoding(encoding)
         data = await _run(_engine.aio_slurp, self, 0, None)
-        text = _io.TextIOWrapper(_io.BytesIO(data), encoding=encoding, errors=errors)
+        text = _io.TextIOWrapper(_io.BytesIO(data), encoding=encoding, errors=errors,
+                                 newline=newline)
         try:
             return text.read()
         finally:
@@ -612,19 +712,24 @@ class Path(_pathlib.PurePosixPath, _TreeMethods):
         """An async iterator over the directory's entries (not . and ..), as
         Paths, in directory order.  One engine request reads the directory, at
         the first step."""
-        return PathIterator(_ListDir(self))
+        return PathIterator(_ListDir(self), self.limiter)
 
-    def glob(self, pattern: str, *, case_sensitive: Optional[bool] = None) -> PathIterator:
+    def glob(self, pattern: str, *, case_sensitive: Optional[bool] = None,
+             recurse_symlinks: bool = False) -> PathIterator:
         """An async iterator over the existing paths under this one that match
         the relative pattern (``*``, ``?``, ``[seq]``, ``**`` for any depth,
-        a trailing ``/`` for directories only), as pathlib's glob."""
-        return self._glob(pattern, False, case_sensitive)
+        a trailing ``/`` for directories only), as pathlib's glob.  With
+        recurse_symlinks (3.13's), ``**`` descends into symlinked directories
+        too (a symlink loop is followed until the path nears PATH_MAX)."""
+        return self._glob(pattern, False, case_sensitive, recurse_symlinks)
 
-    def rglob(self, pattern: str, *, case_sensitive: Optional[bool] = None) -> PathIterator:
+    def rglob(self, pattern: str, *, case_sensitive: Optional[bool] = None,
+              recurse_symlinks: bool = False) -> PathIterator:
         """glob("**/" + pattern): the matches at any depth."""
-        return self._glob(pattern, True, case_sensitive)
+        return self._glob(pattern, True, case_sensitive, recurse_symlinks)
 
-    def _glob(self, pattern: Any, recursive: bool, case_sensitive: Optional[bool]) -> PathIterator:
+    def _glob(self, pattern: Any, recursive: bool, case_sensitive: Optional[bool],
+              recurse_symlinks: bool = False) -> PathIterator:
         _sys.audit("pathlib.Path.rglob" if recursive else "pathlib.Path.glob", self, pattern)
         if isinstance(pattern, _os.PathLike):
             pattern = _os.fspath(pattern)
@@ -634,7 +739,9 @@ class Path(_pathlib.PurePosixPath, _TreeMethods):
                                         True if case_sensitive is None else bool(case_sensitive))
         if "\0" in str(self):        # pathlib: is_dir() says False, so no matches
             return PathIterator(_ListDir(self, done=True))
-        return PathIterator(_GlobWalk(self, parts, dedup, GLOB_BATCH))
+        walk = _GlobWalk(self, parts, dedup, GLOB_BATCH)
+        walk.follow = bool(recurse_symlinks)
+        return PathIterator(walk, self.limiter)
 
     async def mkdir(self, mode: int = 0o777, parents: bool = False, exist_ok: bool = False) -> None:
         """Create the directory; with parents, the missing ones above it too;
@@ -738,7 +845,7 @@ class Path(_pathlib.PurePosixPath, _TreeMethods):
         cannot resolve is walked component by component (lstat, readlink)."""
         s = str(self)
         if not s.startswith("/"):
-            s = _join(_os.getcwd(), s)
+            s = _join(await _cwd(None), s)
         try:
             return self._new(await _aos.realpath(s))
         except OSError:
@@ -756,6 +863,19 @@ class Path(_pathlib.PurePosixPath, _TreeMethods):
                 if exc.errno == ELOOP:
                     raise RuntimeError(f"Symlink loop from {exc.filename!r}") from None
         return self._new(resolved)
+
+
+async def _cwd(limiter: Any) -> str:
+    """os.getcwd(), asked of the engine: realpath(".")."""
+    if limiter is not None:
+        from ._limit import run_limited
+        return await run_limited(limiter, _aos.realpath, ".")
+    return await _aos.realpath(".")
+
+
+def _check_limiter(limiter: Any) -> Any:
+    from ._limit import check
+    return check(limiter)
 
 
 async def _resolve_walk(path: str, strict: bool) -> str:
@@ -800,3 +920,58 @@ async def _resolve_walk(path: str, strict: bool) -> str:
 
 
 _make_child = _child_factory()
+
+
+def _limit_path_methods() -> None:
+    """Each coroutine method of Path runs under the path's limiter."""
+    import inspect
+    from ._limit import limited_method
+    for name, value in list(vars(Path).items()):
+        if inspect.iscoroutinefunction(value) and name not in ("absolute",):
+            setattr(Path, name, limited_method(value))
+
+
+_limit_path_methods()
+
+
+def _carry_limiter_311() -> None:
+    """Python 3.11's pathlib makes derived paths without calling the class
+    (no with_segments): these carry the limiter over by hand."""
+    def carry(method: Callable[..., Any]) -> Callable[..., Any]:
+        @_functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            result = method(self, *args, **kwargs)
+            limiter = getattr(self, "_limiter", None)
+            if limiter is not None and isinstance(result, Path):
+                result._limiter = limiter
+            return result
+        return wrapper
+
+    def carry_r(method: Callable[..., Any]) -> Callable[..., Any]:
+        @_functools.wraps(method)
+        def wrapper(self: Any, other: Any) -> Any:
+            result = method(self, other)
+            limiter = getattr(self, "_limiter", None)
+            if limiter is not None and isinstance(result, Path):
+                result._limiter = limiter
+            return result
+        return wrapper
+
+    for name in ("__truediv__", "joinpath", "with_name", "with_suffix", "relative_to"):
+        setattr(Path, name, carry(getattr(_pathlib.PurePosixPath, name)))
+    Path.__rtruediv__ = carry_r(_pathlib.PurePosixPath.__rtruediv__)
+    Path.parent = property(carry(_pathlib.PurePosixPath.parent.fget))
+
+    def parents(self: Any) -> Any:
+        """The logical ancestors (a tuple here, carrying the limiter)."""
+        ps = tuple(_pathlib.PurePosixPath.parents.fget(self))
+        limiter = getattr(self, "_limiter", None)
+        if limiter is not None:
+            for p in ps:
+                p._limiter = limiter
+        return ps
+    Path.parents = property(parents)
+
+
+if _sys.version_info < (3, 12):
+    _carry_limiter_311()

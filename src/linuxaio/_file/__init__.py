@@ -78,12 +78,13 @@ if TYPE_CHECKING:
 
 from .. import _engine
 from .._loop import run as _run
-from .base import DEFAULT_BUFFER_SIZE, READ_AHEAD, _e_fstat, _e_open_stat, _lseek
+from .base import (
+    DEFAULT_BUFFER_SIZE, READ_AHEAD, AsyncFile, _e_fstat, _e_open_stat, _lseek, set_limiter)
 from .buffered import AsyncBufferedFile
 from .raw import AsyncRawFile
 from .text import AsyncTextFile
 
-__all__ = ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
+__all__ = ["open", "AsyncFile", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
 
 
 _MODES: dict = {}
@@ -162,12 +163,26 @@ class _Opening:
 
 def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
          errors: str | None = None, newline: str | None = None, closefd: bool = True,
-         opener: Any = None) -> _Opening:
+         opener: Any = None, *, limiter: Any = None) -> _Opening:
     """Open a file, like the builtin open(), for async use:
     ``f = await linuxaio.open(...)`` or ``async with linuxaio.open(...) as f``.
 
     The arguments are checked at once (the same errors as the builtin's);
-    the file is opened when awaited, by an engine request."""
+    the file is opened when awaited, by an engine request.  ``limiter`` (as
+    anyio.open_file's): a CapacityLimiter bounding how many of this file's
+    requests run at once (the open included); ``f.limiter`` gives it back."""
+    return _Opening(_open_args(file, mode, buffering, encoding, errors, newline, closefd,
+                               opener, limiter, _CLASSES))
+
+
+_CLASSES = (AsyncRawFile, AsyncBufferedFile, AsyncTextFile)
+
+
+def _open_args(file: Any, mode: str, buffering: int, encoding: Any, errors: Any, newline: Any,
+               closefd: Any, opener: Any, limiter: Any, classes: tuple) -> tuple:
+    """open()'s arguments checked (the builtin's errors), as _open takes them."""
+    from .._limit import check
+    limiter = check(limiter)
     if not isinstance(mode, str):
         raise TypeError(f"open() argument 'mode' must be str, not {_type_name(mode)}")
     for pname, value in (("encoding", encoding), ("errors", errors), ("newline", newline)):
@@ -215,13 +230,21 @@ def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None =
                               "use codecs.open() to handle arbitrary codecs")
         if errors is None:
             errors = "strict"
-    return _Opening((file, mode, buffering, encoding, errors, newline, bool(closefd), opener,
-                     flags, readable, writable, append, binary, rawmode))
+    return (file, mode, buffering, encoding, errors, newline, bool(closefd), opener,
+            flags, readable, writable, append, binary, rawmode, limiter, classes)
 
 
 async def _open(file: Any, mode: str, buffering: int, encoding: Any, errors: Any, newline: Any,
                 closefd: bool, opener: Any, flags: int, readable: bool, writable: bool,
-                append: bool, binary: bool, rawmode: str) -> Any:
+                append: bool, binary: bool, rawmode: str, limiter: Any = None,
+                classes: tuple = _CLASSES) -> Any:
+    if limiter is not None:
+        from .._limit import run_limited
+        f = await run_limited(limiter, _open, file, mode, buffering, encoding, errors, newline,
+                              closefd, opener, flags, readable, writable, append, binary,
+                              rawmode, None, classes)
+        return set_limiter(f, limiter)
+    raw_cls, buffered_cls, text_cls = classes
     st = None
     if isinstance(file, int):
         fd = file
@@ -249,18 +272,18 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any, errors: Any
             buffering = -1
             line_buffering = not binary
         if buffering == 0:
-            return AsyncRawFile(fd, file, rawmode, closefd, readable, writable, append, st, pos)
+            return raw_cls(fd, file, rawmode, closefd, readable, writable, append, st, pos)
         if buffering < 0:
             size = st.st_blksize if st.st_blksize > 1 else DEFAULT_BUFFER_SIZE
             chunk = max(size, READ_AHEAD)
         else:
             size = chunk = buffering
-        b = AsyncBufferedFile(fd, file, rawmode, closefd, readable, writable, append, st, pos,
-                              size, chunk)
+        b = buffered_cls(fd, file, rawmode, closefd, readable, writable, append, st, pos,
+                         size, chunk)
         if binary:
             return b
         try:
-            return AsyncTextFile(b, encoding, errors, newline, line_buffering, mode)
+            return text_cls(b, encoding, errors, newline, line_buffering, mode)
         except BaseException:
             b._closed = True
             raise

@@ -63,6 +63,117 @@ def _bytes_view(b: Any, what: str = "a bytes-like object") -> memoryview:
     return m if m.format == "B" and m.ndim == 1 else m.cast("B")
 
 
+# ---------------------------------------------------------------- the type
+
+class AsyncFile:
+    """What every linuxaio file object is (``isinstance(f, linuxaio.AsyncFile)``):
+    anyio.AsyncFile's methods and attributes, so that code typed against
+    either works with both.
+
+    The three classes linuxaio.open gives (AsyncRawFile, AsyncBufferedFile,
+    AsyncTextFile) and the files of linuxaio.wrap_file derive from it.  A
+    method a kind of file lacks raises io.UnsupportedOperation, as io.IOBase's
+    do (``read1`` of a text file...).  ``limiter`` is the limiter given to
+    open/wrap_file (None: unbounded); ``wrapped`` the synchronous file object
+    given to wrap_file (None for a file linuxaio opened: there is none)."""
+
+    _limiter: Any = None
+    _adopted: Any = None
+
+    @property
+    def limiter(self) -> Any:
+        return self._limiter
+
+    @property
+    def wrapped(self) -> Any:
+        return self._adopted
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self) -> Any:
+        line = await self.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
+
+    async def aclose(self) -> None:
+        raise UnsupportedOperation("aclose")
+
+    async def read(self, size: int = -1) -> Any:
+        raise UnsupportedOperation("read")
+
+    async def read1(self, size: int = -1) -> bytes:
+        raise UnsupportedOperation("read1")
+
+    async def readline(self, size: int = -1) -> Any:
+        raise UnsupportedOperation("readline")
+
+    async def readlines(self, hint: int = -1) -> list:
+        raise UnsupportedOperation("readlines")
+
+    async def readinto(self, b: Any) -> int:
+        raise UnsupportedOperation("readinto")
+
+    async def readinto1(self, b: Any) -> int:
+        raise UnsupportedOperation("readinto1")
+
+    async def write(self, b: Any) -> int:
+        raise UnsupportedOperation("write")
+
+    async def writelines(self, lines: Any) -> None:
+        raise UnsupportedOperation("writelines")
+
+    async def truncate(self, size: int | None = None) -> int:
+        raise UnsupportedOperation("truncate")
+
+    async def seek(self, offset: int, whence: int = 0) -> int:
+        raise UnsupportedOperation("seek")
+
+    async def tell(self) -> int:
+        raise UnsupportedOperation("tell")
+
+    async def flush(self) -> None:
+        raise UnsupportedOperation("flush")
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+
+_LIMITED: dict = {}
+_NOT_LIMITED = {"aclose", "close", "__aenter__", "__aexit__", "__aiter__"}
+
+
+def limited_class(cls: type) -> type:
+    """cls with each public coroutine method run under self.limiter: the class
+    of a file opened with a limiter (files without one keep their class and
+    pay nothing).  Closing is never limited: it must go ahead, cancelled or not."""
+    sub = _LIMITED.get(cls)
+    if sub is None:
+        import inspect
+        from .._limit import limited_method
+        ns: dict = {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+        for name in dir(cls):
+            if name in _NOT_LIMITED or (name.startswith("_") and name != "__anext__"):
+                continue
+            value = inspect.getattr_static(cls, name)
+            if inspect.iscoroutinefunction(value):
+                ns[name] = limited_method(value)
+        sub = _LIMITED[cls] = type(cls.__name__, (cls,), ns)
+    return sub
+
+
+def set_limiter(f: Any, limiter: Any) -> Any:
+    """Give file f a limiter (its class becomes the limited twin)."""
+    if limiter is not None:
+        f.__class__ = limited_class(type(f))
+        f._limiter = limiter
+    return f
+
+
 # ---------------------------------------------------------------- the fd
 
 async def _readlines(f: Any, hint: int) -> list:
@@ -79,7 +190,7 @@ async def _readlines(f: Any, hint: int) -> list:
             return lines
 
 
-class _FileBase:
+class _FileBase(AsyncFile):
     """What the binary classes share: the fd, the mode, the per-file lock,
     closing, positional I/O and the raw transfers at the file position."""
 
@@ -88,6 +199,7 @@ class _FileBase:
     _fd = -1
     _busy = False
     _wbuf: Any = b""
+    _detached = False
 
     def _init(self, fd: int, name: Any, mode: str, closefd: bool, readable: bool,
               writable: bool, append: bool, st: _os.stat_result, pos: int | None) -> None:
@@ -100,6 +212,7 @@ class _FileBase:
         self._append = append
         self._seekable = pos is not None
         self._regular = _stat.S_ISREG(st.st_mode)
+        self._st = st
         self._size = st.st_size if self._regular else None   # for the first readall
         self._busy = False       # an operation that may suspend is in progress
         self._nwait = 0          # tasks waiting for it to end
@@ -317,6 +430,8 @@ class _FileBase:
         close(2) (it may report a failed write); a read-only one hands the
         close to the engine and does not wait: its fd lingers a moment."""
         if self._closed:
+            if self._detached:
+                raise ValueError("raw stream has been detached")
             return
         self._closed = True      # no operation starts from now on
         if self._busy or self._npos:

@@ -33,6 +33,56 @@ class AsyncBufferedFile(_FileBase):
         # offset sits at the end of the read buffer, or where the pending
         # writes go.
 
+    # ---- the raw file underneath ----
+
+    def _raw_twin(self, closefd: bool) -> Any:
+        from .raw import AsyncRawFile
+        return AsyncRawFile(self._fd, self.name, self._mode, closefd, self._readable,
+                            self._writable, self._append, self._st,
+                            0 if self._seekable else None)
+
+    @property
+    def raw(self) -> Any:
+        """The unbuffered file underneath (io.BufferedReader.raw): an
+        AsyncRawFile on the same fd that does not close it.  Its transfers go
+        at the kernel's offset, which runs ahead of this file's position by
+        the unread bytes in the buffer (as the builtin's raw does)."""
+        if self._closed:
+            raise ValueError("raw stream has been detached" if self._detached
+                             else "I/O operation on closed file")
+        raw = self.__dict__.get("_raw")
+        if raw is None or raw._fd != self._fd:
+            raw = self._raw_twin(False)
+            raw._limiter = None
+            self.__dict__["_raw"] = raw
+        return raw
+
+    def _detach_prepare(self) -> None:
+        """The file position made the kernel's, and this file marked detached:
+        what detach() does once the pending writes are out."""
+        self._rewind()
+        self._closed = True
+        self._detached = True
+        self._fd = -1
+
+    async def detach(self) -> Any:
+        """Write out the buffer and hand over the fd: an AsyncRawFile at this
+        file's position that closes the fd if this file would have.  This file
+        is unusable afterwards (ValueError; closing it too, as io's)."""
+        if self._closed:
+            raise ValueError("raw stream has been detached" if self._detached
+                             else "I/O operation on closed file")
+        if self._busy:
+            await self._wait_idle()
+        self._busy = True
+        try:
+            await self._flush_u()
+        finally:
+            self._release()
+        raw = self._raw_twin(self._closefd)
+        self._detach_prepare()
+        return raw
+
     def _drop_buffers(self) -> None:
         self._rbuf = b""
         self._rpos = 0

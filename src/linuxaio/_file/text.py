@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from typing import Any, Iterable
     from .buffered import AsyncBufferedFile
 
-from .base import UnsupportedOperation, _TEXT_CHUNK, _readlines, _size_arg
+from .base import AsyncFile, UnsupportedOperation, _TEXT_CHUNK, _readlines, _size_arg
 
 
 _COOKIE_FIELDS = ((0, 64), (64, 32), (96, 32), (128, 32), (160, 8))
@@ -32,7 +32,13 @@ def _unpack_cookie(cookie: int) -> tuple[int, int, int, int, int]:
     return tuple((cookie >> shift) & ((1 << bits) - 1) for shift, bits in _COOKIE_FIELDS)  # type: ignore[return-value]
 
 
-class AsyncTextFile:
+def _detached_buffer() -> Any:
+    """What a detached text file holds instead of its buffer: a closed one."""
+    from .buffered import AsyncBufferedFile
+    return AsyncBufferedFile.__new__(AsyncBufferedFile)
+
+
+class AsyncTextFile(AsyncFile):
     """A text file over an AsyncBufferedFile (``buffer``), like io.TextIOWrapper."""
 
     def __init__(self, buffer: AsyncBufferedFile, encoding: str, errors: str,
@@ -568,9 +574,30 @@ class AsyncTextFile:
     async def pwrite(self, data: Any, offset: int) -> int:
         return await self._b.pwrite(data, offset)
 
+    async def detach(self) -> Any:
+        """Write out pending text and hand over the binary file underneath
+        (``buffer``); text read ahead and not yet returned is lost, as with
+        io.TextIOWrapper.detach.  This file is unusable afterwards."""
+        b = self._b
+        if b._closed:
+            raise ValueError("underlying buffer has been detached" if self._detached
+                             else "I/O operation on closed file.")
+        await self.flush()
+        self._detach_prepare()
+        return b
+
+    def _detach_prepare(self) -> None:
+        self._decoded, self._dpos, self._chunk = "", 0, None
+        self._b = _detached_buffer()
+        self._detached = True
+
+    _detached = False
+
     async def aclose(self) -> None:
         b = self._b
         if b._closed:
+            if self._detached:
+                raise ValueError("underlying buffer has been detached")
             return
         self._decoded, self._dpos, self._chunk = "", 0, None
         await b.aclose()

@@ -356,10 +356,14 @@ def run_main(coro: Any) -> Any:
     return asyncio.run(coro)
 
 
-async def run_to_end(submit: Callable[..., Any], *args: Any) -> Any:
+async def run_to_end(submit: Callable[..., Any], *args: Any,
+                     undo: Callable[[Any], None] | None = None) -> Any:
     """Await one engine request (a batch) to its end even when cancelled:
     the caller sees the cancellation only once it has finished, so what
-    the request uses (the fds of a copy) can then be released safely."""
+    the request uses (the fds of a copy) can then be released safely.
+    undo(result) runs when the request succeeded but the caller was
+    cancelled: what it made (the fds a batch of opens returns) is then
+    nobody's but undo's."""
     if _asyncio_loop() is not None:
         asyncio = sys.modules["asyncio"]
         inner = asyncio.ensure_future(run(submit, *args))
@@ -371,11 +375,18 @@ async def run_to_end(submit: Callable[..., Any], *args: Any) -> Any:
                     await asyncio.shield(inner)
                 except asyncio.CancelledError:
                     pass
+            if undo is not None and not inner.cancelled() and inner.exception() is None:
+                undo(inner.result())
             raise
     import trio
     with trio.CancelScope(shield=True):
         result = await run(submit, *args)
-    await trio.lowlevel.checkpoint_if_cancelled()
+    try:
+        await trio.lowlevel.checkpoint_if_cancelled()
+    except BaseException:
+        if undo is not None:
+            undo(result)
+        raise
     return result
 
 

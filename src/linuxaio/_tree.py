@@ -36,23 +36,40 @@ META_MODE, META_OWNER, META_TIMES, NO_CLONE = 1, 2, 4, 8
 HOW = {0: "none", 1: "reflink", 2: "copy_file_range", 3: "sendfile", 4: "read/write"}
 
 
-async def batch(name: str, args: list, to_end: bool = False) -> list:
+async def batch(name: str, args: list, to_end: bool = False,
+                undo_each: Callable[[Any], None] | None = None) -> list:
     """One engine call per CHUNK*8 requests; results in order, an exception
     in place of a failed one.  to_end: a cancellation waits for the
-    requests to finish (they use fds the caller closes when cancelled)."""
+    requests to finish (they use fds the caller closes when cancelled);
+    undo_each(result) then runs for each that succeeded (an open's fd)."""
     if not args:
         return []
-    wait = _run_to_end if to_end else _run
     if len(args) == 1:     # one request costs less than a batch of one
+        undo = None if undo_each is None else undo_each
         try:
-            return [await wait(getattr(_engine, name), *args[0])]
+            if to_end:
+                return [await _run_to_end(getattr(_engine, name), *args[0], undo=undo)]
+            return [await _run(getattr(_engine, name), *args[0])]
         except OSError as exc:
             return [exc]
+    undo_all = None if undo_each is None else (
+        lambda results: [undo_each(r) for r in results if not isinstance(r, BaseException)])
     step = CHUNK * 8
     out: list = []
     for k in range(0, len(args), step):
-        out += await wait(_engine.submit_many, name, args[k:k + step])
+        if to_end:
+            out += await _run_to_end(_engine.submit_many, name, args[k:k + step], undo=undo_all)
+        else:
+            out += await _run(_engine.submit_many, name, args[k:k + step])
     return out
+
+
+def _close_opened(result: Any) -> None:
+    """undo_each of a batch of open_stat: close the fd nobody will see."""
+    try:
+        _os.close(result[0])
+    except OSError:
+        pass
 
 
 def named(exc: BaseException, filename: Any, filename2: Any = None) -> BaseException:
@@ -79,8 +96,10 @@ def join(parent: Any, name: Any) -> Any:
 
 
 async def close_all(fds: Iterable[int]) -> None:
+    """Close them all, even if the caller is cancelled meanwhile: a close
+    cancelled before it ran would leak an fd its caller no longer tracks."""
     fds = [(fd,) for fd in fds if isinstance(fd, int) and fd >= 0]
-    await batch("close", fds)
+    await batch("close", fds, True)
 
 
 async def list_dirs(paths: list) -> list:
@@ -331,7 +350,11 @@ async def _remove_all(top: _Dir, onexc: OnExc, progress: Any, live: set) -> None
                 onexc(_os.unlink, full, renamed(r, full))
             else:
                 removed += 1
-        opened = await batch("open_stat", [(name, O_DIR, 0, d.fd) for d, name, _ in subdirs], True)
+        opened = await batch("open_stat", [(name, O_DIR, 0, d.fd) for d, name, _ in subdirs], True,
+                             _close_opened)
+        # every fd tracked before the next await: a cancellation there (the
+        # inline budget's yield, a stat) must still close them all
+        live.update(r[0] for r in opened if not isinstance(r, BaseException))
         for (d, name, ino), r in zip(subdirs, opened):
             full = join(d.path, name)
             if isinstance(r, BaseException):
@@ -356,6 +379,7 @@ async def _remove_all(top: _Dir, onexc: OnExc, progress: Any, live: set) -> None
                 except OSError:
                     lst = None
                 if lst is None or not _os.path.samestat(lst, st):
+                    live.discard(fd)
                     await close_all([fd])
                     d.failed = True
                     onexc(_os.path.islink, full, _symlink_error(full))

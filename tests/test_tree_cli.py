@@ -12,10 +12,13 @@ import time
 
 import pytest
 
+import linuxaio
+
 from tree_helpers import make_tree, snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "src"))
+# the package the tests import (the source tree's, or an installed one: CI's)
+ENV = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(linuxaio.__file__))))
 
 
 def cli(*args, **kw):

@@ -20,6 +20,8 @@ import linuxaio.shutil as ash
 from tree_helpers import NON_UTF8, make_tree, make_wide_tree, snapshot
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the package the tests import (the source tree's, or an installed one: CI's)
+LINUXAIO_HOME = os.path.dirname(os.path.dirname(os.path.abspath(linuxaio.__file__)))
 
 
 def run(coro):
@@ -380,7 +382,7 @@ def test_unreadable_entries_as_an_unprivileged_user(tmp_path):
 
 def _unprivileged(tmp_path, json):
     out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                          sys.executable, "-c", UNPRIVILEGED, os.path.join(ROOT, "src"),
+                          sys.executable, "-c", UNPRIVILEGED, LINUXAIO_HOME,
                           os.path.dirname(os.path.abspath(__file__)), str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

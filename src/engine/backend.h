@@ -79,4 +79,9 @@ int lx_workers_init(void);
 void lx_workers_set_help(int on);
 int lx_workers_may_try(const Request *r);
 
+/* uring.c, for the pool: requests the ring has in the kernel (none when
+ * it is not in use), and the limit on what runs on both together. */
+unsigned long lx_uring_nrunning(void);
+unsigned lx_uring_limit(void);
+
 #endif

@@ -1,6 +1,7 @@
 /* pool.c: the priority thread pool (see pool.h). */
 #define _GNU_SOURCE
 #include "pool.h"
+#include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -251,6 +252,30 @@ static int spin_for_work(void)
     return 0;
 }
 
+/* max_parallel(n) bounds what runs on both backends together: while the
+ * ring has requests in the kernel, they count here too, against the limit
+ * both share (lx_uring_limit: max_parallel's n, or the ring's default).
+ * How many more may start here (q_lock held); with nothing on the ring,
+ * the pool's own limits (its threads) govern alone. */
+static unsigned long ring_room(void)
+{
+    unsigned long ring = lx_uring_nrunning(), limit;
+    if (!ring)
+        return (unsigned long)-1;
+    limit = lx_uring_limit();
+    return limit > P.nrunning + ring ? limit - (P.nrunning + ring) : 0;
+}
+
+/* Work waits here, but the ring holds the rest of the limit: no completion
+ * of the ring's tells this pool when, so look again shortly (the ring does
+ * the same the other way round).  q_lock held. */
+#define RING_HELD_NS (1000 * 1000)
+static void wait_ring_room(lx_worker *self)
+{
+    struct timespec ts = deadline_ts(now_ns() + RING_HELD_NS);
+    pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
+}
+
 static int worker_should_exit(lx_worker *self)
 {
     return P.stopping || P.nthreads > thread_limit() || self->abandoned;
@@ -338,7 +363,8 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&P.q_lock);
     for (;;) {
-        lx_req *req = worker_should_exit(self) ? NULL : pop_ready();
+        int held = P.nready && !worker_should_exit(self) && !ring_room();
+        lx_req *req = worker_should_exit(self) || held ? NULL : pop_ready();
         int took_over = standby;
         standby = 0;
         if (spun) {
@@ -381,6 +407,10 @@ static void *worker_main(void *arg)
                 STORE(P.nrunning, P.nrunning - 1);
             }
             self->running = 0;
+            continue;
+        }
+        if (held) {
+            wait_ring_room(self);
             continue;
         }
         /* Beyond max_threads (grown for blocking requests): gone as soon as
@@ -569,6 +599,8 @@ int lx_pool_help(int max)
     pthread_mutex_lock(&P.q_lock);
     if (P.try_run && P.max_threads > 1 && !P.stopping && P.nready > P.nspinning)
         limit = (int)((P.nready - P.nspinning + 1) / 2);
+    if (limit && ring_room() < (unsigned long)limit)
+        limit = (int)ring_room();
     while (n < limit && n < HELP_BATCH && n < max) {
         lx_req *req = NULL;
         for (int i = LX_NPRI - 1; i >= 0 && !req; i--)

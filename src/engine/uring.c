@@ -99,6 +99,7 @@ static void fill(void)
         STORE(req->state, LX_RUNNING);
         lx_list_append(&R.inflight, req);
         STORE(R.ninflight, R.ninflight + 1);
+        R.n_started++;
     }
 }
 
@@ -177,6 +178,8 @@ static int reap(lx_req **back)
         if (fb)
             back[nb++] = fb;
         if (nd == BATCH) {
+            R.n_reaped += (unsigned long)nd;   /* counted before the waiter can see them */
+            R.n_sink++;
             lx_complete_many(done, current, nd);
             nd = 0;
         }
@@ -184,8 +187,11 @@ static int reap(lx_req **back)
             break;   /* the caller hands these over, then comes back */
     }
     STORE(*R.cq_head, head);
-    if (nd)
+    if (nd) {
+        R.n_reaped += (unsigned long)nd;
+        R.n_sink++;
         lx_complete_many(done, current, nd);
+    }
     return nb;
 }
 
@@ -196,7 +202,7 @@ static void *ring_main(void *unused)
         abort();   /* a ring set up disabled that cannot be enabled: nothing could run */
     pthread_mutex_lock(&R.lock);
     for (;;) {
-        unsigned to_submit, wait;
+        unsigned to_submit, wait, overflowed;
         int rc, nb;
         struct io_uring_getevents_arg arg;
         struct __kernel_timespec ts = {0, HELD_WAIT_NS};
@@ -207,6 +213,16 @@ static void *ring_main(void *unused)
          * sleep briefly: a request it queued must not wait for a completion
          * that may be long in coming. */
         wait = LOAD(*R.cq_tail) == *R.cq_head;   /* fill() sent all it could */
+        /* The CQ overflowed after all (fill() keeps cqes_due within it, so
+         * only a kernel that posts more than one completion per entry could
+         * do it): the kernel kept the rest aside (IORING_FEAT_NODROP, which
+         * setup requires) and hands them over on an enter with GETEVENTS.
+         * Enter at once, without sleeping, then reap: nothing is lost. */
+        overflowed = (LOAD(*R.sq_flags) & IORING_SQ_CQ_OVERFLOW) != 0;
+        if (overflowed) {
+            R.n_overflow_flushes++;
+            wait = 0;
+        }
         /* Pending requests held back by the threads' share of the limit:
          * no completion here tells when a thread is done, so look again
          * soon (a timed wait needs EXT_ARG, 5.11; before, a wait for ever
@@ -215,12 +231,18 @@ static void *ring_main(void *unused)
         pthread_mutex_unlock(&R.lock);
         memset(&arg, 0, sizeof arg);
         arg.ts = (uint64_t)(uintptr_t)&ts;
-        if (!wait && !to_submit)
+        if (!wait && !to_submit && !overflowed)
             rc = 0;   /* completions wait already, nothing to hand over */
         else if (R.asleep == 2)
             rc = sys_enter(R.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
         else
             rc = sys_enter(R.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);
+        if (wait || to_submit || overflowed)
+            R.n_enters++;
+        if (to_submit)
+            R.n_submit_enters++;
+        if (rc > 0)
+            R.n_submitted += (unsigned long)rc;
         if (rc < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY && errno != ETIME)
             usleep(1000);   /* should not happen: do not spin on it */
         pthread_mutex_lock(&R.lock);
@@ -641,6 +663,14 @@ const lx_backend lx_uring = {
 /* ---- knobs and the poll's hold ---- */
 
 unsigned long lx_uring_nready(void) { return LOAD(R.npending); }
+
+unsigned long lx_uring_nrunning(void)
+{
+    unsigned long n = LOAD(R.ninflight), a = LOAD(R.nabandoned);
+    return n > a ? n - a : 0;
+}
+
+unsigned lx_uring_limit(void) { return LOAD(R.limit); }
 
 void lx_uring_set_limit(unsigned n, int raise_only)
 {

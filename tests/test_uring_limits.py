@@ -316,3 +316,32 @@ def test_uring_reason_bad_arguments():
         _engine._uring_reason("EPERM", 1)
     with pytest.raises(TypeError):
         _engine._uring_reason(errno.EPERM)
+
+
+# ---- slurp(into=, direct=True): its chunk reads go to the ring ----
+
+
+@needs_ring
+def test_direct_slurp_reads_its_chunks_on_the_ring(tmp_path):
+    import asyncio
+    from linuxaio import _slurp
+    path = tmp_path / "big.bin"
+    data = os.urandom(3 * _slurp.CHUNK + 12345)   # an unaligned tail too
+    path.write_bytes(data)
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_DIRECT))
+    except OSError as e:
+        pytest.skip(f"the test directory's file system refuses O_DIRECT ({e})")
+    buf = linuxaio.aligned_buffer(len(data) + BLOCK)
+    before = stats()
+    n = asyncio.run(linuxaio.slurp(str(path), into=buf, direct=True))
+    after = stats()
+    assert n == len(data) and buf[:n] == data
+    # 3 whole chunks and the tail (one aligned block): at least 4 reads on the ring
+    assert after["started"] - before["started"] >= 4
+    got = []
+    before = stats()
+    linuxaio.aio_slurp(str(path), 0, None, got.append, into=buf, direct=True)
+    linuxaio.flush()
+    assert got == [len(data)] and buf[:len(data)] == data
+    assert stats()["started"] - before["started"] >= 4

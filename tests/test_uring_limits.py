@@ -182,6 +182,58 @@ def test_max_parallel_zero_holds_threads_and_ring_alike(data_file):
         os.close(fd)
 
 
+@needs_ring
+def test_priorities_order_what_starts_across_the_ring_and_the_threads(pipes, data_file):
+    path, data = data_file
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        linuxaio.max_parallel(1)
+        got = []
+        pp = pipes(1)
+        hold_on_ring(pp, got)
+        bufs = [linuxaio.aligned_buffer(BLOCK) for _ in range(3)]
+        started = stats()["started"]
+        # While the ring holds the one slot: low-priority reads wait on the
+        # ring, urgent requests on the threads (and one in between).
+        for i, b in enumerate(bufs):
+            linuxaio.aio_read(fd, i * BLOCK, BLOCK, b, 0, lambda res, i=i: got.append(("read", i)), pri=-2)
+        linuxaio.aio_nop(lambda res: got.append(("nop", 4)), pri=4)
+        linuxaio.aio_nop(lambda res: got.append(("nop", 3)), pri=3)
+        linuxaio.aio_nop(lambda res: got.append(("nop", -4)), pri=-4)
+        poll_for(0.2, got)
+        assert got == [] and linuxaio.nready() == 6
+        assert stats()["started"] == started   # the reads wait on the ring, unstarted
+        os.write(pp[0][1], b"x")
+        linuxaio.flush()
+        assert got == [("ring", 0, 1), ("nop", 4), ("nop", 3), ("read", 0), ("read", 1), ("read", 2),
+                       ("nop", -4)], got
+        assert all(bytes(b) == data[i * BLOCK:(i + 1) * BLOCK] for i, b in enumerate(bufs))
+    finally:
+        os.close(fd)
+
+
+@needs_ring
+def test_priorities_urgent_ring_requests_start_before_queued_threads_work(pipes, data_file):
+    path, data = data_file
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        linuxaio.max_parallel(1)
+        got = []
+        pp = pipes(1)
+        hold_on_ring(pp, got)
+        linuxaio.aio_nop(lambda res: got.append(("nop", -3)), pri=-3)
+        bufs = [linuxaio.aligned_buffer(BLOCK) for _ in range(2)]
+        for i, b in enumerate(bufs):
+            linuxaio.aio_read(fd, i * BLOCK, BLOCK, b, 0, lambda res, i=i: got.append(("read", i)), pri=2)
+        poll_for(0.2, got)
+        assert got == []
+        os.write(pp[0][1], b"x")
+        linuxaio.flush()
+        assert got == [("ring", 0, 1), ("read", 0), ("read", 1), ("nop", -3)], got
+    finally:
+        os.close(fd)
+
+
 # ---- batching ----
 
 

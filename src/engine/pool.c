@@ -266,6 +266,35 @@ static unsigned long ring_room(void)
     return limit > P.nrunning + ring ? limit - (P.nrunning + ring) : 0;
 }
 
+/* The most urgent priority queued here (0..LX_NPRI-1), or -1. */
+static int top_pri(void)
+{
+    for (int i = LX_NPRI - 1; i >= 0; i--)
+        if (__atomic_load_n(&P.queue[i].head, __ATOMIC_RELAXED))
+            return i;
+    return -1;
+}
+
+/* Priorities order what starts across both backends: when what is left of
+ * the shared limit cannot take every request pending on the ring, a more
+ * urgent one there goes first (the ring thread starts it within a moment).
+ * q_lock held, work queued here. */
+static int defers_to_ring(void)
+{
+    unsigned long waiting = lx_uring_nready(), used, limit;
+    if (!waiting)
+        return 0;
+    used = P.nrunning + lx_uring_nrunning();
+    limit = lx_uring_limit();
+    if (limit > used + waiting)
+        return 0;
+    return lx_uring_top_pri() > top_pri();
+}
+
+int lx_pool_top_pri(void) { return LOAD(P.nready) ? top_pri() : -1; }
+
+int lx_pool_may_start(void) { return LOAD(P.nrunning) < thread_limit() && !LOAD(P.stopping); }
+
 /* Work waits here, but the ring holds the rest of the limit: no completion
  * of the ring's tells this pool when, so look again shortly (the ring does
  * the same the other way round).  q_lock held. */
@@ -363,7 +392,7 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&P.q_lock);
     for (;;) {
-        int held = P.nready && !worker_should_exit(self) && !ring_room();
+        int held = P.nready && !worker_should_exit(self) && (!ring_room() || defers_to_ring());
         lx_req *req = worker_should_exit(self) || held ? NULL : pop_ready();
         int took_over = standby;
         standby = 0;
@@ -601,6 +630,8 @@ int lx_pool_help(int max)
         limit = (int)((P.nready - P.nspinning + 1) / 2);
     if (limit && ring_room() < (unsigned long)limit)
         limit = (int)ring_room();
+    if (limit && defers_to_ring())
+        limit = 0;
     while (n < limit && n < HELP_BATCH && n < max) {
         lx_req *req = NULL;
         for (int i = LX_NPRI - 1; i >= 0 && !req; i--)

@@ -47,6 +47,16 @@ static unsigned sq_room(void) { return R.sq_entries - (R.sq_local_tail - LOAD(*R
  * for it that no earlier entry may claim. */
 static int may_add(void) { return sq_room() > 0 && R.cqes_due < R.cq_entries; }
 
+static int top_pending_pri(void)
+{
+    for (int p = LX_NPRI - 1; p >= 0; p--)
+        if (__atomic_load_n(&R.pending[p].head, __ATOMIC_RELAXED))
+            return p;
+    return -1;
+}
+
+int lx_uring_top_pri(void) { return LOAD(R.npending) && !LOAD(R.stopping) ? top_pending_pri() : -1; }
+
 static lx_req *next_pending(void)
 {
     for (int p = LX_NPRI - 1; p >= 0; p--)
@@ -65,6 +75,18 @@ static lx_req *next_pending(void)
 static int below_limit(void)
 {
     return !R.stopping && R.ninflight + lx_pool_nrunning() < R.limit;
+}
+
+/* Priorities order what starts across both backends: when what is left of
+ * the limit cannot take every request queued on the threads, a more urgent
+ * one there goes first if a thread is free to start it (the ring looks
+ * again within HELD_WAIT_NS).  Lock held, requests pending. */
+static int yields_to_threads(void)
+{
+    unsigned long used = R.ninflight + lx_pool_nrunning(), waiting = lx_pool_nready();
+    if (!waiting || R.limit > used + waiting)
+        return 0;
+    return lx_pool_top_pri() > top_pending_pri() && lx_pool_may_start();
 }
 
 /* Fill submission entries: the wake-up read, cancels, then pending
@@ -89,7 +111,7 @@ static void fill(void)
         sqe->addr = (uint64_t)(uintptr_t)R.to_cancel[--R.ncancel];
         sqe->user_data = CANCEL_TAG;
     }
-    while (R.npending && below_limit() && may_add()) {
+    while (R.npending && below_limit() && may_add() && !yields_to_threads()) {
         lx_req *req = next_pending();
         Request *r = REQ_OF(req);
         struct io_uring_sqe *sqe = next_sqe();

@@ -9,6 +9,7 @@
  * kernel never has to keep a completion aside (the CQ overflow list). */
 #define _GNU_SOURCE
 #include "uring.h"
+#include "inline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -363,7 +364,13 @@ static int64_t request_bytes(const Request *r)
 static int auto_takes(const Request *r, unsigned caps)
 {
     int fl;
-    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ)
+    /* An awaited read reaches here when the inline path (inline.c) did
+     * not finish it: its page missed the cache (the fd is then marked
+     * cold: the ring gains), or the loop's inline budget was spent (a
+     * cached read: a thread, which its awaiter spins for, beats the ring's
+     * round trip; W1 awaits were 0.5-0.8x threads on the ring). */
+    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ
+        && !(r->delivery == DELIVER_FUTURE && lx_inline_enabled && lx_inline_fd_warm(r->fd)))
         return 1;
     if (!(caps & (LX_CAP_DIRECT | LX_CAP_SMALL)))
         return (caps & LX_CAP_ALWAYS) != 0;

@@ -79,16 +79,4 @@ int lx_workers_init(void);
 void lx_workers_set_help(int on);
 int lx_workers_may_try(const Request *r);
 
-/* uring.c, for the pool: requests the ring has in the kernel (none when
- * it is not in use), and the limit on what runs on both together. */
-unsigned long lx_uring_nrunning(void);
-unsigned lx_uring_limit(void);
-/* Priorities across both (as indexes 0..LX_NPRI-1, -1 for none queued;
- * read without locks): the most urgent request waiting on the ring (none
- * while it stops), on the threads; whether a thread may start one more. */
-unsigned long lx_uring_nready(void);
-int lx_uring_top_pri(void);
-int lx_pool_top_pri(void);
-int lx_pool_may_start(void);
-
 #endif

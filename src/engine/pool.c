@@ -1,7 +1,6 @@
 /* pool.c: the priority thread pool (see pool.h). */
 #define _GNU_SOURCE
 #include "pool.h"
-#include "backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,12 +256,15 @@ static int spin_for_work(void)
  * both share (lx_uring_limit: max_parallel's n, or the ring's default).
  * How many more may start here (q_lock held); with nothing on the ring,
  * the pool's own limits (its threads) govern alone. */
+const lx_pool_peer_hooks *lx_pool_peer;
+
 static unsigned long ring_room(void)
 {
-    unsigned long ring = lx_uring_nrunning(), limit;
+    const lx_pool_peer_hooks *peer = LOAD(lx_pool_peer);
+    unsigned long ring = peer ? peer->nrunning() : 0, limit;
     if (!ring)
         return (unsigned long)-1;
-    limit = lx_uring_limit();
+    limit = peer->limit();
     return limit > P.nrunning + ring ? limit - (P.nrunning + ring) : 0;
 }
 
@@ -281,14 +283,15 @@ static int top_pri(void)
  * q_lock held, work queued here. */
 static int defers_to_ring(void)
 {
-    unsigned long waiting = lx_uring_nready(), used, limit;
+    const lx_pool_peer_hooks *peer = LOAD(lx_pool_peer);
+    unsigned long waiting = peer ? peer->nready() : 0, used, limit;
     if (!waiting)
         return 0;
-    used = P.nrunning + lx_uring_nrunning();
-    limit = lx_uring_limit();
+    used = P.nrunning + peer->nrunning();
+    limit = peer->limit();
     if (limit > used + waiting)
         return 0;
-    return lx_uring_top_pri() > top_pri();
+    return peer->top_pri() > top_pri();
 }
 
 int lx_pool_top_pri(void) { return LOAD(P.nready) ? top_pri() : -1; }

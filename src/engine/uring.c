@@ -56,7 +56,6 @@ static int top_pending_pri(void)
     return -1;
 }
 
-int lx_uring_top_pri(void) { return LOAD(R.npending) && !LOAD(R.stopping) ? top_pending_pri() : -1; }
 
 static lx_req *next_pending(void)
 {
@@ -305,6 +304,20 @@ static void write_wake(void)
     (void)!write(R.wake_fd, &one, sizeof one);
 }
 
+/* ---- the pool's view of the ring (pool.h: lx_pool_peer) ---- */
+
+static unsigned long peer_nrunning(void)
+{
+    unsigned long n = LOAD(R.ninflight), a = LOAD(R.nabandoned);
+    return n > a ? n - a : 0;
+}
+
+static unsigned long peer_nready(void) { return LOAD(R.npending); }
+static unsigned peer_limit(void) { return LOAD(R.limit); }
+static int peer_top_pri(void) { return LOAD(R.npending) && !LOAD(R.stopping) ? top_pending_pri() : -1; }
+
+static const lx_pool_peer_hooks peer_hooks = {peer_nrunning, peer_nready, peer_limit, peer_top_pri};
+
 /* With the GIL: the ring thread, started on first use (in a fork's child,
  * after a new ring is set up).  0 if the ring cannot be used. */
 static int ring_ready(void)
@@ -320,6 +333,8 @@ static int ring_ready(void)
         return 0;
     }
     R.refit = 0;
+    /* From now on ring requests count against the limit the pool applies. */
+    __atomic_store_n(&lx_pool_peer, &peer_hooks, __ATOMIC_RELEASE);
     /* Signals go to Python's threads, never to the ring's. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -693,13 +708,6 @@ const lx_backend lx_uring = {
 
 unsigned long lx_uring_nready(void) { return LOAD(R.npending); }
 
-unsigned long lx_uring_nrunning(void)
-{
-    unsigned long n = LOAD(R.ninflight), a = LOAD(R.nabandoned);
-    return n > a ? n - a : 0;
-}
-
-unsigned lx_uring_limit(void) { return LOAD(R.limit); }
 
 void lx_uring_set_limit(unsigned n, int raise_only)
 {

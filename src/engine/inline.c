@@ -254,6 +254,11 @@ static int range_cached(const Request *r)
     return cs.nr_cache >= last - first + 1;
 }
 
+int lx_inline_fd_warm(int fd)
+{
+    return fd >= 0 && fd < COLD_FDS && (!cold_until[fd] || now_ns() >= cold_until[fd]);
+}
+
 int lx_inline_try(Request *r)
 {
     int rc;

@@ -18,6 +18,10 @@ extern size_t lx_inline_max_bytes;
  * worker would leave it), 0 submit it as usual (a read that stopped short
  * has its first bytes in place). */
 int lx_inline_try(Request *r);
+/* fd's reads have not missed the page cache lately (uring.c: an awaited
+ * read of a warm fd that reached the engine was most likely held back by
+ * the budget, and is cached: a thread's quick await beats the ring). */
+int lx_inline_fd_warm(int fd);
 
 /* The mount table says no file system is mounted whose getattr (for
  * stat) or open and getattr (for open) may ask a server. */

@@ -251,6 +251,63 @@ static int spin_for_work(void)
     return 0;
 }
 
+/* max_parallel(n) bounds what runs on both backends together: while the
+ * ring has requests in the kernel, they count here too, against the limit
+ * both share (lx_uring_limit: max_parallel's n, or the ring's default).
+ * How many more may start here (q_lock held); with nothing on the ring,
+ * the pool's own limits (its threads) govern alone. */
+const lx_pool_peer_hooks *lx_pool_peer;
+
+static unsigned long ring_room(void)
+{
+    const lx_pool_peer_hooks *peer = LOAD(lx_pool_peer);
+    unsigned long ring = peer ? peer->nrunning() : 0, limit;
+    if (!ring)
+        return (unsigned long)-1;
+    limit = peer->limit();
+    return limit > P.nrunning + ring ? limit - (P.nrunning + ring) : 0;
+}
+
+/* The most urgent priority queued here (0..LX_NPRI-1), or -1. */
+static int top_pri(void)
+{
+    for (int i = LX_NPRI - 1; i >= 0; i--)
+        if (__atomic_load_n(&P.queue[i].head, __ATOMIC_RELAXED))
+            return i;
+    return -1;
+}
+
+/* Priorities order what starts across both backends: when what is left of
+ * the shared limit cannot take every request pending on the ring, a more
+ * urgent one there goes first (the ring thread starts it within a moment).
+ * q_lock held, work queued here. */
+static int defers_to_ring(void)
+{
+    const lx_pool_peer_hooks *peer = LOAD(lx_pool_peer);
+    unsigned long waiting = peer ? peer->nready() : 0, used, limit;
+    if (!waiting)
+        return 0;
+    used = P.nrunning + peer->nrunning();
+    limit = peer->limit();
+    if (limit > used + waiting)
+        return 0;
+    return peer->top_pri() > top_pri();
+}
+
+int lx_pool_top_pri(void) { return LOAD(P.nready) ? top_pri() : -1; }
+
+int lx_pool_may_start(void) { return LOAD(P.nrunning) < thread_limit() && !LOAD(P.stopping); }
+
+/* Work waits here, but the ring holds the rest of the limit: no completion
+ * of the ring's tells this pool when, so look again shortly (the ring does
+ * the same the other way round).  q_lock held. */
+#define RING_HELD_NS (1000 * 1000)
+static void wait_ring_room(lx_worker *self)
+{
+    struct timespec ts = deadline_ts(now_ns() + RING_HELD_NS);
+    pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
+}
+
 static int worker_should_exit(lx_worker *self)
 {
     return P.stopping || P.nthreads > thread_limit() || self->abandoned;
@@ -338,7 +395,8 @@ static void *worker_main(void *arg)
 
     pthread_mutex_lock(&P.q_lock);
     for (;;) {
-        lx_req *req = worker_should_exit(self) ? NULL : pop_ready();
+        int held = P.nready && !worker_should_exit(self) && (!ring_room() || defers_to_ring());
+        lx_req *req = worker_should_exit(self) || held ? NULL : pop_ready();
         int took_over = standby;
         standby = 0;
         if (spun) {
@@ -381,6 +439,10 @@ static void *worker_main(void *arg)
                 STORE(P.nrunning, P.nrunning - 1);
             }
             self->running = 0;
+            continue;
+        }
+        if (held) {
+            wait_ring_room(self);
             continue;
         }
         /* Beyond max_threads (grown for blocking requests): gone as soon as
@@ -569,6 +631,10 @@ int lx_pool_help(int max)
     pthread_mutex_lock(&P.q_lock);
     if (P.try_run && P.max_threads > 1 && !P.stopping && P.nready > P.nspinning)
         limit = (int)((P.nready - P.nspinning + 1) / 2);
+    if (limit && ring_room() < (unsigned long)limit)
+        limit = (int)ring_room();
+    if (limit && defers_to_ring())
+        limit = 0;
     while (n < limit && n < HELP_BATCH && n < max) {
         lx_req *req = NULL;
         for (int i = LX_NPRI - 1; i >= 0 && !req; i--)

@@ -49,6 +49,23 @@ int lx_pool_in_flight(void);
 /* Counters; approximate when read without the caller's serialisation. */
 unsigned long lx_pool_nready(void);    /* queued, not started */
 unsigned long lx_pool_nrunning(void);  /* in a worker's hands */
+/* For the ring (uring.c), read without locks: the most urgent priority
+ * queued here (0..LX_NPRI-1, -1: none), whether a thread may start one more. */
+int lx_pool_top_pri(void);
+int lx_pool_may_start(void);
+
+/* The ring's side of the limit both share (max_parallel), as the pool
+ * sees it: hooks the ring sets before its first request (a lower layer
+ * reaches a higher one through hooks), NULL while there is no ring.  All
+ * read without locks: requests in the kernel, requests waiting, the limit,
+ * the most urgent waiting priority (-1: none, or the ring stops). */
+typedef struct {
+    unsigned long (*nrunning)(void);
+    unsigned long (*nready)(void);
+    unsigned (*limit)(void);
+    int (*top_pri)(void);
+} lx_pool_peer_hooks;
+extern const lx_pool_peer_hooks *lx_pool_peer;
 unsigned lx_pool_nthreads(void);
 unsigned lx_pool_nspinning(void);      /* workers spinning for new work */
 unsigned lx_pool_max_threads(void);

@@ -9,6 +9,7 @@
  * kernel never has to keep a completion aside (the CQ overflow list). */
 #define _GNU_SOURCE
 #include "uring.h"
+#include "inline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,6 +48,15 @@ static unsigned sq_room(void) { return R.sq_entries - (R.sq_local_tail - LOAD(*R
  * for it that no earlier entry may claim. */
 static int may_add(void) { return sq_room() > 0 && R.cqes_due < R.cq_entries; }
 
+static int top_pending_pri(void)
+{
+    for (int p = LX_NPRI - 1; p >= 0; p--)
+        if (__atomic_load_n(&R.pending[p].head, __ATOMIC_RELAXED))
+            return p;
+    return -1;
+}
+
+
 static lx_req *next_pending(void)
 {
     for (int p = LX_NPRI - 1; p >= 0; p--)
@@ -65,6 +75,18 @@ static lx_req *next_pending(void)
 static int below_limit(void)
 {
     return !R.stopping && R.ninflight + lx_pool_nrunning() < R.limit;
+}
+
+/* Priorities order what starts across both backends: when what is left of
+ * the limit cannot take every request queued on the threads, a more urgent
+ * one there goes first if a thread is free to start it (the ring looks
+ * again within HELD_WAIT_NS).  Lock held, requests pending. */
+static int yields_to_threads(void)
+{
+    unsigned long used = R.ninflight + lx_pool_nrunning(), waiting = lx_pool_nready();
+    if (!waiting || R.limit > used + waiting)
+        return 0;
+    return lx_pool_top_pri() > top_pending_pri() && lx_pool_may_start();
 }
 
 /* Fill submission entries: the wake-up read, cancels, then pending
@@ -89,7 +111,7 @@ static void fill(void)
         sqe->addr = (uint64_t)(uintptr_t)R.to_cancel[--R.ncancel];
         sqe->user_data = CANCEL_TAG;
     }
-    while (R.npending && below_limit() && may_add()) {
+    while (R.npending && below_limit() && may_add() && !yields_to_threads()) {
         lx_req *req = next_pending();
         Request *r = REQ_OF(req);
         struct io_uring_sqe *sqe = next_sqe();
@@ -99,6 +121,7 @@ static void fill(void)
         STORE(req->state, LX_RUNNING);
         lx_list_append(&R.inflight, req);
         STORE(R.ninflight, R.ninflight + 1);
+        R.n_started++;
     }
 }
 
@@ -177,6 +200,8 @@ static int reap(lx_req **back)
         if (fb)
             back[nb++] = fb;
         if (nd == BATCH) {
+            R.n_reaped += (unsigned long)nd;   /* counted before the waiter can see them */
+            R.n_sink++;
             lx_complete_many(done, current, nd);
             nd = 0;
         }
@@ -184,8 +209,11 @@ static int reap(lx_req **back)
             break;   /* the caller hands these over, then comes back */
     }
     STORE(*R.cq_head, head);
-    if (nd)
+    if (nd) {
+        R.n_reaped += (unsigned long)nd;
+        R.n_sink++;
         lx_complete_many(done, current, nd);
+    }
     return nb;
 }
 
@@ -196,7 +224,7 @@ static void *ring_main(void *unused)
         abort();   /* a ring set up disabled that cannot be enabled: nothing could run */
     pthread_mutex_lock(&R.lock);
     for (;;) {
-        unsigned to_submit, wait;
+        unsigned to_submit, wait, overflowed;
         int rc, nb;
         struct io_uring_getevents_arg arg;
         struct __kernel_timespec ts = {0, HELD_WAIT_NS};
@@ -207,6 +235,16 @@ static void *ring_main(void *unused)
          * sleep briefly: a request it queued must not wait for a completion
          * that may be long in coming. */
         wait = LOAD(*R.cq_tail) == *R.cq_head;   /* fill() sent all it could */
+        /* The CQ overflowed after all (fill() keeps cqes_due within it, so
+         * only a kernel that posts more than one completion per entry could
+         * do it): the kernel kept the rest aside (IORING_FEAT_NODROP, which
+         * setup requires) and hands them over on an enter with GETEVENTS.
+         * Enter at once, without sleeping, then reap: nothing is lost. */
+        overflowed = (LOAD(*R.sq_flags) & IORING_SQ_CQ_OVERFLOW) != 0;
+        if (overflowed) {
+            R.n_overflow_flushes++;
+            wait = 0;
+        }
         /* Pending requests held back by the threads' share of the limit:
          * no completion here tells when a thread is done, so look again
          * soon (a timed wait needs EXT_ARG, 5.11; before, a wait for ever
@@ -215,12 +253,18 @@ static void *ring_main(void *unused)
         pthread_mutex_unlock(&R.lock);
         memset(&arg, 0, sizeof arg);
         arg.ts = (uint64_t)(uintptr_t)&ts;
-        if (!wait && !to_submit)
+        if (!wait && !to_submit && !overflowed)
             rc = 0;   /* completions wait already, nothing to hand over */
         else if (R.asleep == 2)
             rc = sys_enter(R.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
         else
             rc = sys_enter(R.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);
+        if (wait || to_submit || overflowed)
+            R.n_enters++;
+        if (to_submit)
+            R.n_submit_enters++;
+        if (rc > 0)
+            R.n_submitted += (unsigned long)rc;
         if (rc < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY && errno != ETIME)
             usleep(1000);   /* should not happen: do not spin on it */
         pthread_mutex_lock(&R.lock);
@@ -260,6 +304,20 @@ static void write_wake(void)
     (void)!write(R.wake_fd, &one, sizeof one);
 }
 
+/* ---- the pool's view of the ring (pool.h: lx_pool_peer) ---- */
+
+static unsigned long peer_nrunning(void)
+{
+    unsigned long n = LOAD(R.ninflight), a = LOAD(R.nabandoned);
+    return n > a ? n - a : 0;
+}
+
+static unsigned long peer_nready(void) { return LOAD(R.npending); }
+static unsigned peer_limit(void) { return LOAD(R.limit); }
+static int peer_top_pri(void) { return LOAD(R.npending) && !LOAD(R.stopping) ? top_pending_pri() : -1; }
+
+static const lx_pool_peer_hooks peer_hooks = {peer_nrunning, peer_nready, peer_limit, peer_top_pri};
+
 /* With the GIL: the ring thread, started on first use (in a fork's child,
  * after a new ring is set up).  0 if the ring cannot be used. */
 static int ring_ready(void)
@@ -275,6 +333,8 @@ static int ring_ready(void)
         return 0;
     }
     R.refit = 0;
+    /* From now on ring requests count against the limit the pool applies. */
+    __atomic_store_n(&lx_pool_peer, &peer_hooks, __ATOMIC_RELEASE);
     /* Signals go to Python's threads, never to the ring's. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -319,7 +379,13 @@ static int64_t request_bytes(const Request *r)
 static int auto_takes(const Request *r, unsigned caps)
 {
     int fl;
-    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ)
+    /* An awaited read reaches here when the inline path (inline.c) did
+     * not finish it: its page missed the cache (the fd is then marked
+     * cold: the ring gains), or the loop's inline budget was spent (a
+     * cached read: a thread, which its awaiter spins for, beats the ring's
+     * round trip; W1 awaits were 0.5-0.8x threads on the ring). */
+    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ
+        && !(r->delivery == DELIVER_FUTURE && lx_inline_enabled && lx_inline_fd_warm(r->fd)))
         return 1;
     if (!(caps & (LX_CAP_DIRECT | LX_CAP_SMALL)))
         return (caps & LX_CAP_ALWAYS) != 0;
@@ -641,6 +707,7 @@ const lx_backend lx_uring = {
 /* ---- knobs and the poll's hold ---- */
 
 unsigned long lx_uring_nready(void) { return LOAD(R.npending); }
+
 
 void lx_uring_set_limit(unsigned n, int raise_only)
 {

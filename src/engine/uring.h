@@ -57,6 +57,7 @@ typedef struct {
     unsigned setup_flags, features, sq_entries, cq_entries;
     unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
     unsigned *cq_head, *cq_tail, *cq_mask;
+    unsigned *sq_flags, *cq_overflow;   /* the kernel's: CQ_OVERFLOW flag, dropped count */
     struct io_uring_cqe *cqes;
     struct io_uring_sqe *sqes;
     void *sq_map, *cq_map;
@@ -85,6 +86,15 @@ typedef struct {
     unsigned cqes_due;         /* entries submitted whose completion is not reaped */
     unsigned limit;
     int stopping;              /* interpreter exit: nothing more starts */
+    /* Counters for engine_info() (the ring thread's, read racily): the
+     * batching they show is what the tests check. */
+    unsigned long n_enters;    /* io_uring_enter calls */
+    unsigned long n_submit_enters;  /* of those, the ones that handed entries over */
+    unsigned long n_submitted; /* entries the kernel took (requests, steps, cancels, wake-ups) */
+    unsigned long n_started;   /* requests handed to the kernel */
+    unsigned long n_reaped;    /* requests finished from the ring */
+    unsigned long n_sink;      /* batches handed to the sink (at most one eventfd write each) */
+    unsigned long n_overflow_flushes;  /* waits that found the CQ overflowed (IORING_SQ_CQ_OVERFLOW) */
 } lx_ring;
 
 /* The one ring (uring_setup.c defines it). */

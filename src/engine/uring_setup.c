@@ -32,32 +32,33 @@ static int read_sysctl(const char *path)
     return v;
 }
 
-static void explain(int err, const char *call)
+/* The message for err from call, given kernel.io_uring_disabled (-1: the
+ * sysctl is absent).  Pure, so that _uring_reason() can test every branch
+ * without root or a changed sysctl. */
+static void explain_as(char *out, size_t n, int err, const char *call, int disabled)
 {
     const char *fix = "LINUXAIO_ENGINE=threads runs everything on threads without trying";
-    int disabled;
     switch (err) {
     case ENOSYS:
-        snprintf(R.reason, sizeof R.reason,
+        snprintf(out, n,
                  "io_uring is not available: %s failed with ENOSYS (a kernel built without "
                  "CONFIG_IO_URING, older than 5.1, or a sandbox such as gVisor); fix: a kernel "
                  "with io_uring, or %s", call, fix);
         return;
     case EPERM:
-        disabled = read_sysctl("/proc/sys/kernel/io_uring_disabled");
         if (disabled == 2)
-            snprintf(R.reason, sizeof R.reason,
+            snprintf(out, n,
                      "io_uring is disabled by sysctl (kernel.io_uring_disabled = 2: %s gets EPERM); "
                      "fix: sysctl -w kernel.io_uring_disabled=0 (or 1 with kernel.io_uring_group), or %s",
                      call, fix);
         else if (disabled == 1)
-            snprintf(R.reason, sizeof R.reason,
+            snprintf(out, n,
                      "io_uring is restricted by sysctl (kernel.io_uring_disabled = 1) to the group "
                      "kernel.io_uring_group, and this process is not in it (%s gets EPERM); fix: run "
                      "in that group (or with CAP_SYS_ADMIN), sysctl -w kernel.io_uring_disabled=0, or %s",
                      call, fix);
         else
-            snprintf(R.reason, sizeof R.reason,
+            snprintf(out, n,
                      "io_uring is blocked by a seccomp filter (%s gets EPERM while "
                      "kernel.io_uring_disabled is 0 or absent: Docker's default profile does this); "
                      "fix: allow io_uring_setup, io_uring_enter and io_uring_register in the "
@@ -65,15 +66,20 @@ static void explain(int err, const char *call)
                      call, fix);
         return;
     case ENOMEM:
-        snprintf(R.reason, sizeof R.reason,
+        snprintf(out, n,
                  "io_uring ring could not be set up: %s failed with ENOMEM (before Linux 5.12 the "
                  "ring counts against the locked-memory limit, RLIMIT_MEMLOCK); fix: raise it "
                  "(ulimit -l 8192, or LimitMEMLOCK= under systemd), or %s", call, fix);
         return;
     default:
-        snprintf(R.reason, sizeof R.reason, "io_uring ring could not be set up: %s failed: %s (errno %d); "
+        snprintf(out, n, "io_uring ring could not be set up: %s failed: %s (errno %d); "
                  "fix: %s", call, strerror(err), err, fix);
     }
+}
+
+static void explain(int err, const char *call)
+{
+    explain_as(R.reason, sizeof R.reason, err, call, err == EPERM ? read_sysctl("/proc/sys/kernel/io_uring_disabled") : -1);
 }
 
 /* ---- setting the ring up ---- */
@@ -177,6 +183,8 @@ int lx_ring_setup(void)
     R.cq_tail = (unsigned *)((char *)R.cq_map + p.cq_off.tail);
     R.cq_mask = (unsigned *)((char *)R.cq_map + p.cq_off.ring_mask);
     R.cqes = (struct io_uring_cqe *)((char *)R.cq_map + p.cq_off.cqes);
+    R.sq_flags = (unsigned *)((char *)R.sq_map + p.sq_off.flags);
+    R.cq_overflow = (unsigned *)((char *)R.cq_map + p.cq_off.overflow);
     R.sq_local_tail = *R.sq_tail;
 
     /* Which operations this kernel has (5.6+): a row whose opcode is
@@ -311,13 +319,46 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
     }
     if (d && PyDict_SetItemString(d, "ring_policy", policy) < 0)
         Py_CLEAR(d);
+    if (d) {
+        /* The ring thread's counters, read without its lock (they only
+         * grow): batching shows as submitted/enters and reaped/sink_batches. */
+        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
+                                     "enters", __atomic_load_n(&R.n_enters, __ATOMIC_RELAXED),
+                                     "submit_enters", __atomic_load_n(&R.n_submit_enters, __ATOMIC_RELAXED),
+                                     "submitted", __atomic_load_n(&R.n_submitted, __ATOMIC_RELAXED),
+                                     "started", __atomic_load_n(&R.n_started, __ATOMIC_RELAXED),
+                                     "reaped", __atomic_load_n(&R.n_reaped, __ATOMIC_RELAXED),
+                                     "sink_batches", __atomic_load_n(&R.n_sink, __ATOMIC_RELAXED),
+                                     "cq_overflow", (unsigned long)(R.up && R.cq_overflow && !R.refit
+                                                                    ? __atomic_load_n(R.cq_overflow, __ATOMIC_RELAXED) : 0),
+                                     "overflow_flushes", __atomic_load_n(&R.n_overflow_flushes, __ATOMIC_RELAXED));
+        if (!st || PyDict_SetItemString(d, "ring_stats", st) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(st);
+    }
 done:
     Py_XDECREF(ops);
     Py_XDECREF(policy);
     return d;
 }
 
+/* _uring_reason(errno, disabled, call="io_uring_setup"): the message a
+ * refused ring gets, as if kernel.io_uring_disabled were `disabled` (-1:
+ * absent).  Private, for the tests. */
+static PyObject *uring_reason(PyObject *m, PyObject *args)
+{
+    int err, disabled;
+    const char *call = "io_uring_setup";
+    char msg[sizeof R.reason];
+    if (!PyArg_ParseTuple(args, "ii|s:_uring_reason", &err, &disabled, &call))
+        return NULL;
+    explain_as(msg, sizeof msg, err, call, disabled);
+    return PyUnicode_FromString(msg);
+}
+
 PyMethodDef lx_uring_module_methods[] = {
+    {"_uring_reason", uring_reason, METH_VARARGS,
+     "_uring_reason(errno, disabled, call='io_uring_setup')\n--\n\nPrivate (tests): the message a refused ring gets."},
     {"engine", (PyCFunction)engine, METH_NOARGS,
      "engine()\n--\n\n\"uring\" when an io_uring ring runs requests, else \"threads\"."},
     {"engine_info", (PyCFunction)engine_info, METH_NOARGS,

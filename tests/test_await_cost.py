@@ -1,36 +1,28 @@
 """The await's fixed costs cut (issue 12, second pass; README "Inline-first
-awaits"): the read-only os twins are plain functions returning the request's
-awaitable, the running asyncio loop is remembered rather than asked for on
-each call, and a trio call done inline is settled without calling its waiter.
+awaits"): the running asyncio loop is remembered rather than asked for on
+each call (asyncio's lookup costs a getpid(2)), and under trio the run is
+found by its token and a call done inline is settled without calling its
+waiter.
 
-Each behaviour these change is checked here: the twins are still awaitable
-everywhere an async def's coroutine was (await, create_task, gather,
-asyncio.run, trio), keep os's signatures and errors, the side-effecting
-twins stay lazy, the loop found is always the one running (a second loop, a
-loop in another thread, a forked child), and every trio call still
-checkpoints.  Results are compared with the synchronous os calls.
+Each behaviour these change is checked here: the loop found is always the
+one running (a second loop, a loop in another thread, a forked child), the
+trio run found is the current one (runs in turn, in two threads), and every
+trio call is still a checkpoint.  Results are compared with the synchronous
+os calls.
 """
 import asyncio
-import inspect
 import os
-import sys
 import threading
 
 import pytest
 
 import linuxaio
-from linuxaio import _engine
+from linuxaio import _engine, _loop
 from linuxaio import os as aos
 
 from aio_helpers import run_python
 
 trio = pytest.importorskip("trio")
-
-EAGER = ["pread", "preadinto", "stat", "lstat", "fstat", "readlink", "realpath", "listdir",
-         "statvfs", "fstatvfs", "getxattr", "listxattr"]
-LAZY = ["open", "close", "read", "readinto", "write", "pwrite", "unlink", "mkdir", "rmdir",
-        "rename", "access", "fsync", "ftruncate"]
-
 
 @pytest.fixture
 def cached(tmp_path):
@@ -47,36 +39,7 @@ def inline_count():
     return _engine._inline_stats()[0]
 
 
-# ------------------------------------------------------------- what they are
-
-@pytest.mark.parametrize("name", EAGER)
-def test_read_only_twins_are_plain_functions_with_os_signatures(name):
-    f = getattr(aos, name)
-    assert not inspect.iscoroutinefunction(f)
-    params = inspect.signature(f).parameters
-    # the parameter names and kinds os documents (its builtins carry none
-    # for some): positional first, the *at options keyword-only
-    expect = {
-        "pread": ["fd", "n", "offset"], "preadinto": ["fd", "buffer", "offset"],
-        "stat": ["path", "dir_fd", "follow_symlinks"], "lstat": ["path", "dir_fd"],
-        "fstat": ["fd"], "readlink": ["path", "dir_fd"], "realpath": ["path"],
-        "listdir": ["path"], "statvfs": ["path"], "fstatvfs": ["fd"],
-        "getxattr": ["path", "attribute", "follow_symlinks"],
-        "listxattr": ["path", "follow_symlinks"]}[name]
-    assert list(params) == expect
-    for p in ("dir_fd", "follow_symlinks"):
-        if p in params:
-            assert params[p].kind is inspect.Parameter.KEYWORD_ONLY
-    if "dir_fd" in params:
-        assert params["dir_fd"].default is None
-
-
-@pytest.mark.parametrize("name", LAZY)
-def test_side_effecting_twins_stay_async_defs(name):
-    """Never awaited, or cancelled before its task first ran, such a call
-    does nothing (test_inline.py checks an open)."""
-    assert inspect.iscoroutinefunction(getattr(aos, name))
-
+# ------------------------------------------------------------- results
 
 def test_twins_match_os_under_asyncio(cached, tmp_path):
     p, data = cached
@@ -102,7 +65,7 @@ def test_twins_match_os_under_asyncio(cached, tmp_path):
     asyncio.run(main())
 
 
-def test_errors_match_os_and_come_at_the_call(cached, tmp_path):
+def test_errors_match_os(cached, tmp_path):
     p, _ = cached
     missing = str(tmp_path / "missing")
 
@@ -111,11 +74,11 @@ def test_errors_match_os_and_come_at_the_call(cached, tmp_path):
             await aos.stat(missing)
         assert e.value.errno == 2 and e.value.filename == missing
         with pytest.raises(TypeError):
-            aos.pread("not an fd", 1, 0)          # refused when called, nothing queued
+            await aos.pread("not an fd", 1, 0)    # refused at submission, nothing queued
         with pytest.raises(TypeError):
-            aos.stat(p, bogus=1)
+            await aos.stat(p, bogus=1)
         with pytest.raises(ValueError):
-            aos.stat(3, dir_fd=3)                 # os's own check
+            await aos.stat(3, dir_fd=3)           # os's own check
         with pytest.raises(OSError) as e:
             await aos.fstat(987654)
         assert e.value.errno == 9
@@ -123,9 +86,7 @@ def test_errors_match_os_and_come_at_the_call(cached, tmp_path):
     asyncio.run(main())
 
 
-def test_a_twins_result_is_a_coroutine_to_asyncio(cached):
-    """create_task, gather, wait_for and asyncio.run take what a read-only
-    twin returns, as they took its async def's coroutine."""
+def test_twins_under_create_task_gather_wait_for_and_asyncio_run(cached):
     p, data = cached
     assert asyncio.run(aos.stat(p)) == os.stat(p)   # called before any loop runs
 
@@ -137,8 +98,6 @@ def test_a_twins_result_is_a_coroutine_to_asyncio(cached):
             assert await asyncio.gather(aos.pread(fd, 3, 0), aos.fstat(fd)) == \
                 [data[:3], os.fstat(fd)]
             assert await asyncio.wait_for(aos.pread(fd, 4, 1), 10) == data[1:5]
-            # not awaited at all: it ran (it only reads), and is dropped cleanly
-            aos.pread(fd, 4, 0)
         finally:
             os.close(fd)
     asyncio.run(main())
@@ -155,7 +114,7 @@ def test_each_loop_in_turn_is_the_one_bound(cached):
         try:
             for inline in (True, False):
                 linuxaio.inline(inline)
-                r = aos.pread(fd, 8, 0)
+                r = _loop.run(_engine.pread, fd, 8, 0)
                 assert r.get_loop() is asyncio.get_running_loop()
                 assert await r == data[:8]
         finally:
@@ -181,7 +140,7 @@ def test_loops_in_two_threads_each_get_their_own(cached):
         fd = os.open(p, os.O_RDONLY)
         try:
             for i in range(2000):
-                r = aos.pread(fd, 16, i)
+                r = _loop.run(_engine.pread, fd, 16, i)
                 assert r.get_loop() is asyncio.get_running_loop()
                 assert await r == data[i:i + 16]
                 if i % 50 == 0:

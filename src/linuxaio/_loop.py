@@ -100,15 +100,6 @@ def _state(loop: asyncio.AbstractEventLoop) -> _LoopState:
 # cancels the request.  Otherwise _trio_wait: trio, or an error.
 run: Callable[..., Any] = _engine._run
 
-# What run() returns under asyncio, a request, is also a coroutine to
-# asyncio (it has send, throw, close and __await__), so the twins' results
-# can be given to asyncio.create_task or asyncio.run as their async def
-# versions could.
-_abc_coroutine = getattr(sys.modules.get("collections.abc"), "Coroutine", None)
-if _abc_coroutine is None:
-    from collections.abc import Coroutine as _abc_coroutine
-_abc_coroutine.register(_engine.Request)
-
 
 # ---- what the rest of linuxaio asks of a loop, whichever runs ----
 
@@ -297,11 +288,7 @@ async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
         if run is None or run.current_token() is not run.token:
             run = _last_run = _trio_run()
     except RuntimeError:
-        # Called with no loop running (asyncio.run(linuxaio.os.stat(p)): the
-        # read-only twins call run() at once) and awaited under asyncio.
-        if _asyncio_loop() is None:
-            raise
-        return await _engine._run(submit, *args)
+        run = _last_run = _trio_run()   # raises, saying why
     # Every trio call is a checkpoint.  One that may complete inline takes
     # it first: a cancellation then stops it before anything happened, and
     # one done inline needs no second (the waiter has its value at once).

@@ -1,16 +1,6 @@
 """Awaitable twins of ``os``: same names, arguments, results and exceptions.
 
 Each call is one engine request, awaited under asyncio, uvloop or trio.
-The twins that only read (pread, preadinto, stat, lstat, fstat, readlink,
-realpath, listdir, statvfs, fstatvfs, getxattr, listxattr) are plain
-functions returning the request's awaitable (``_loop.run``), not ``async
-def``s: a coroutine to create and step cost ~0.2 us, a tenth of a cached
-read awaited inline.  They check their arguments, and under asyncio submit
-the request, when called; the result comes with the await (a request is
-also a coroutine to asyncio: create_task and asyncio.run take it).  The
-others stay ``async def``, so that one never awaited, or cancelled before
-its task first ran, does nothing: an open, a write, an unlink, or a read
-at the file position (which moves it).
 A cancelled call cancels its request (see ``linuxaio._loop``): a request not
 yet started never runs; an ``open`` that completed anyway has its fd closed.
 A cancelled ``write``/``pwrite``/``unlink`` may have happened already: the
@@ -20,7 +10,7 @@ from __future__ import annotations
 
 import math as _math
 import os as _os
-from typing import Any, Awaitable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from . import _engine
 from ._loop import run as _run
@@ -50,8 +40,8 @@ async def read(fd: int, n: int) -> bytes:
     return await _run(_engine.read, fd, n)
 
 
-def pread(fd: int, n: int, offset: int) -> "Awaitable[bytes]":
-    return _run(_engine.pread, fd, n, offset)
+async def pread(fd: int, n: int, offset: int) -> bytes:
+    return await _run(_engine.pread, fd, n, offset)
 
 
 async def readinto(fd: int, buffer: Any) -> int:
@@ -59,9 +49,9 @@ async def readinto(fd: int, buffer: Any) -> int:
     return await _run(_engine.readinto, fd, buffer)
 
 
-def preadinto(fd: int, buffer: Any, offset: int) -> "Awaitable[int]":
+async def preadinto(fd: int, buffer: Any, offset: int) -> int:
     """Read into any writable buffer at offset; no copy."""
-    return _run(_engine.preadinto, fd, buffer, offset)
+    return await _run(_engine.preadinto, fd, buffer, offset)
 
 
 async def lseek(fd: int, position: int, whence: int, /) -> int:
@@ -88,19 +78,18 @@ async def pwritev(fd: int, buffers: Sequence[Any], offset: int, flags: int = 0) 
     return await _run(_engine.pwritev, fd, buffers, offset, flags)
 
 
-def stat(path: Any, *, dir_fd: int | None = None,
-         follow_symlinks: bool = True) -> "Awaitable[_os.stat_result]":
+async def stat(path: Any, *, dir_fd: int | None = None, follow_symlinks: bool = True) -> _os.stat_result:
     if dir_fd is not None and not isinstance(path, (str, bytes, _os.PathLike)):
         raise ValueError("stat: can't specify dir_fd without matching path")
-    return _run(_engine.stat, path, dir_fd, 0 if follow_symlinks else _NOFOLLOW)
+    return await _run(_engine.stat, path, dir_fd, 0 if follow_symlinks else _NOFOLLOW)
 
 
-def lstat(path: Any, *, dir_fd: int | None = None) -> "Awaitable[_os.stat_result]":
-    return stat(path, dir_fd=dir_fd, follow_symlinks=False)
+async def lstat(path: Any, *, dir_fd: int | None = None) -> _os.stat_result:
+    return await stat(path, dir_fd=dir_fd, follow_symlinks=False)
 
 
-def fstat(fd: int) -> "Awaitable[_os.stat_result]":
-    return _run(_engine.fstat, fd)
+async def fstat(fd: int) -> _os.stat_result:
+    return await _run(_engine.fstat, fd)
 
 
 async def unlink(path: Any, *, dir_fd: int | None = None) -> None:
@@ -170,8 +159,8 @@ def _seconds_to_ns(t: float) -> int:
     return int(_math.floor(t * 1e9))
 
 
-def readlink(path: Any, *, dir_fd: int | None = None) -> "Awaitable[Any]":
-    return _run(_engine.readlink, path, dir_fd)
+async def readlink(path: Any, *, dir_fd: int | None = None) -> Any:
+    return await _run(_engine.readlink, path, dir_fd)
 
 
 async def symlink(src: Any, dst: Any, target_is_directory: bool = False, *,
@@ -185,14 +174,14 @@ async def link(src: Any, dst: Any, *, src_dir_fd: int | None = None,
                _AT_SYMLINK_FOLLOW if follow_symlinks else 0)
 
 
-def realpath(path: Any) -> "Awaitable[Any]":
+async def realpath(path: Any) -> Any:
     """The canonical path (realpath(3)): like os.path.realpath(path, strict=True)."""
-    return _run(_engine.realpath, path)
+    return await _run(_engine.realpath, path)
 
 
-def listdir(path: Any = ".") -> "Awaitable[list[Any]]":
+async def listdir(path: Any = ".") -> list[Any]:
     """The names in a directory, in directory order (os.listdir's are too)."""
-    return _run(_engine.aio_readdir, path)
+    return await _run(_engine.aio_readdir, path)
 
 
 async def scandir(path: Any = ".") -> list["DirEntry"]:
@@ -275,12 +264,12 @@ async def wd(path: Any) -> "_engine.WorkingDir":
     return await _run(_engine.aio_wd, path)
 
 
-def statvfs(path: Any) -> "Awaitable[_os.statvfs_result]":
-    return _run(_engine.statvfs, path)
+async def statvfs(path: Any) -> _os.statvfs_result:
+    return await _run(_engine.statvfs, path)
 
 
-def fstatvfs(fd: int, /) -> "Awaitable[_os.statvfs_result]":
-    return _run(_engine.fstatvfs, fd)
+async def fstatvfs(fd: int, /) -> _os.statvfs_result:
+    return await _run(_engine.fstatvfs, fd)
 
 
 def _check_ids(name: str, uid: Any, gid: Any) -> None:
@@ -349,9 +338,9 @@ def _xattr_follow(name: str, path: Any, follow_symlinks: bool) -> int:
     return 0 if follow_symlinks else _NOFOLLOW
 
 
-def getxattr(path: Any, attribute: Any, *, follow_symlinks: bool = True) -> "Awaitable[bytes]":
+async def getxattr(path: Any, attribute: Any, *, follow_symlinks: bool = True) -> bytes:
     flags = _xattr_follow("getxattr", path, follow_symlinks)
-    return _run(_engine.getxattr, path, _os.fspath(attribute), flags)
+    return await _run(_engine.getxattr, path, _os.fspath(attribute), flags)
 
 
 async def setxattr(path: Any, attribute: Any, value: Any, flags: int = 0, *,
@@ -362,9 +351,9 @@ async def setxattr(path: Any, attribute: Any, value: Any, flags: int = 0, *,
     await _run(_engine.setxattr, path, _os.fspath(attribute), value, flags | follow)
 
 
-def listxattr(path: Any = None, *, follow_symlinks: bool = True) -> "Awaitable[list[str]]":
+async def listxattr(path: Any = None, *, follow_symlinks: bool = True) -> list[str]:
     flags = _xattr_follow("listxattr", path, follow_symlinks)
-    return _run(_engine.listxattr, "." if path is None else path, flags)
+    return await _run(_engine.listxattr, "." if path is None else path, flags)
 
 
 async def removexattr(path: Any, attribute: Any, *, follow_symlinks: bool = True) -> None:

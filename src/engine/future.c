@@ -11,6 +11,8 @@
  * opened fd is closed): nobody will ever see it. */
 #include "future.h"
 
+#include <pthread.h>
+
 static lx_future_hooks up;   /* the request layer's, from lx_future_add_to_type */
 
 enum { FUT_PENDING = 0, FUT_DONE, FUT_FAILED, FUT_CANCELLED };
@@ -549,7 +551,67 @@ int lx_future_add_to_type(PyTypeObject *type, const lx_future_hooks *hooks)
 static struct {
     PyObject *get_running_loop, *on_new_loop, *elsewhere;
     PyObject *last_loop;   /* a strong reference: an address may be reused */
+    int last_is_base;      /* last_loop is an asyncio.BaseEventLoop */
+    PyObject *base_loop_type, *str_thread_id;
 } H;
+
+/* Forks since import: a loop found before a fork is not the child's. */
+static unsigned long forks;
+static void count_fork(void) { forks++; }
+
+/* The running loop without asking asyncio, when it is the last one found.
+ * asyncio's get_running_loop calls getpid(2) every time (3.11), which
+ * costs as much here as a cached read's whole syscall.  A BaseEventLoop
+ * runs in the thread whose id its run_forever keeps in _thread_id (None
+ * once it stops), and no other loop can run in that thread meanwhile
+ * (asyncio refuses to nest them): so last_loop is the running loop when
+ * its _thread_id is this thread's and no fork happened since it was found.
+ * A new reference, or NULL (ask asyncio). */
+static PyObject *known_running_loop(void)
+{
+    static unsigned long forks_seen = (unsigned long)-1;
+    PyObject *tid;
+    int mine;
+    if (forks_seen != forks) {   /* until asyncio finds a loop again */
+        forks_seen = forks;
+        H.last_is_base = 0;
+    }
+    if (!H.last_is_base)
+        return NULL;
+    if (!(tid = PyObject_GetAttr(H.last_loop, H.str_thread_id))) {
+        PyErr_Clear();
+        return NULL;
+    }
+    mine = PyLong_CheckExact(tid)
+           && PyLong_AsUnsignedLongMask(tid) == PyThread_get_thread_ident();
+    Py_DECREF(tid);
+    return mine ? Py_NewRef(H.last_loop) : NULL;
+}
+
+/* A loop asyncio found running: remember whether the shortcut above holds
+ * for it. */
+static void note_loop(PyObject *loop)
+{
+    int is_base = 0;
+    if (!H.base_loop_type) {
+        PyObject *mod = PyImport_ImportModule("asyncio.base_events");
+        if (mod) {
+            H.base_loop_type = PyObject_GetAttrString(mod, "BaseEventLoop");
+            Py_DECREF(mod);
+        }
+        if (!H.str_thread_id)
+            H.str_thread_id = PyUnicode_InternFromString("_thread_id");
+        if (!H.base_loop_type || !H.str_thread_id)
+            PyErr_Clear();
+        else
+            pthread_atfork(NULL, NULL, count_fork);
+    }
+    if (H.base_loop_type && H.str_thread_id)
+        is_base = PyObject_IsInstance(loop, H.base_loop_type);
+    if (is_base < 0)
+        PyErr_Clear();
+    H.last_is_base = is_base > 0;
+}
 
 PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -561,6 +623,7 @@ PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     Py_XSETREF(H.on_new_loop, Py_NewRef(args[1]));
     Py_XSETREF(H.elsewhere, Py_NewRef(args[2]));
     Py_CLEAR(H.last_loop);
+    H.last_is_base = 0;
     Py_RETURN_NONE;
 }
 
@@ -577,20 +640,23 @@ PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "_run(submit, *args): 0 to 7 arguments after submit");
         return NULL;
     }
-    if (!(loop = PyObject_CallNoArgs(H.get_running_loop)))
-        return NULL;
-    if (loop == Py_None) {
-        Py_DECREF(loop);
-        return PyObject_Vectorcall(H.elsewhere, args, (size_t)nargs, NULL);
-    }
-    if (loop != H.last_loop) {
-        PyObject *ok = PyObject_CallOneArg(H.on_new_loop, loop);
-        if (!ok) {
-            Py_DECREF(loop);
+    if (!(loop = known_running_loop())) {
+        if (!(loop = PyObject_CallNoArgs(H.get_running_loop)))
             return NULL;
+        if (loop == Py_None) {
+            Py_DECREF(loop);
+            return PyObject_Vectorcall(H.elsewhere, args, (size_t)nargs, NULL);
         }
-        Py_DECREF(ok);
-        Py_XSETREF(H.last_loop, Py_NewRef(loop));
+        if (loop != H.last_loop) {
+            PyObject *ok = PyObject_CallOneArg(H.on_new_loop, loop);
+            if (!ok) {
+                Py_DECREF(loop);
+                return NULL;
+            }
+            Py_DECREF(ok);
+            Py_XSETREF(H.last_loop, Py_NewRef(loop));
+        }
+        note_loop(loop);
     }
     for (Py_ssize_t i = 1; i < nargs; i++)
         stack[i - 1] = args[i];

@@ -209,6 +209,7 @@ class _TrioRun:
 
         self.trio = trio
         self.token = trio.lowlevel.current_trio_token()
+        self.current_token = trio.lowlevel.current_trio_token
         self.owner = _thread.get_ident()
         self.reschedule = trio.lowlevel.reschedule
         self.current_task = trio.lowlevel.current_task
@@ -303,14 +304,28 @@ _INLINE_ROWS = frozenset(
 _inline_on = _engine.inline
 
 
+_last_run: Any = None     # the _TrioRun found last (any thread's)
+_new_waiter = object.__new__
+
+
 async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
-    run = _trio_run()
+    global _last_run
+    run = _last_run
+    try:
+        # The run's token says whether the last run found is this one, at a
+        # fifth of the RunVar's cost (it raises outside a trio run).
+        if run is None or run.current_token() is not run.token:
+            run = _last_run = _trio_run()
+    except RuntimeError:
+        run = _last_run = _trio_run()   # raises, saying why
     # Every trio call is a checkpoint.  One that may complete inline takes
     # it first: a cancellation then stops it before anything happened, and
     # one done inline needs no second (the waiter has its value at once).
     if submit in _INLINE_ROWS and _inline_on():
         await run.checkpoint()
-    w = _TrioWaiter(run)
+    # _TrioWaiter(run) without a Python __init__ call: half the cost
+    w = _new_waiter(_TrioWaiter)
+    w.run, w.got, w.state = run, _NOTHING, _TAKING
     req = w.req = submit(*args, w)
     if w.got is not _NOTHING:   # done inline (nothing else settles it so soon)
         got = w.got

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the benchmark peers (never runtime dependencies of linuxaio):
-# Debian's libio-aio-perl (Perl IO::AIO) and fio, and the pip packages in
+# Debian's libio-aio-perl (Perl IO::AIO), fio, wrk and nginx, and the pip packages in
 # requirements.txt.  Idempotent: installs only what is missing.
 # PYTHON=/path/to/python picks the interpreter (default: python3).
 set -euo pipefail
@@ -10,7 +10,8 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 
 missing=()
-for pkg in libio-aio-perl fio; do
+# wrk and nginx: W10's load generator and its bar (benchmarks/w10_asgi_static.py)
+for pkg in libio-aio-perl fio wrk nginx; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -28,6 +29,8 @@ fi
 
 perl -MIO::AIO -e 'print "IO::AIO $IO::AIO::VERSION\n"'
 fio --version
+wrk --version 2>&1 | head -n 1 || true
+/usr/sbin/nginx -v 2>&1 || true
 "$py" - <<'PY'
 from importlib import metadata
 for name in ("aiofiles", "aiofile", "caio", "anyio", "trio", "uvloop", "pyaio"):

@@ -31,3 +31,19 @@ def test_only_the_loop_module_names_a_loop():
 
 def test_the_loop_module_does():
     assert {"asyncio", "trio"} <= names_in_code(os.path.join(PACKAGE, "_loop.py"))
+
+
+def test_loops_that_are_gone_are_not_kept():
+    """The per-loop state must not hold its loop: 50 asyncio.run() calls
+    leave at most the last loop known (the engine's future hooks hold it)."""
+    import asyncio
+    import gc
+    from linuxaio import _loop
+
+    async def one():
+        await linuxaio.os.stat(".")
+
+    for _ in range(50):
+        asyncio.run(one())
+    gc.collect()
+    assert len(_loop._states) <= 1

@@ -74,7 +74,8 @@ PYTHON_FACES = {"aio_slurp"}
 
 
 def test_linuxaio_exports_no_aio_function_the_table_lacks():
-    table = {name for name, _, _ in AIO_FACES} | {"aio_group"}
+    # aio_group, and IO::AIO's composites (groups of rows' requests, linuxaio._composites)
+    table = {name for name, _, _ in AIO_FACES} | {"aio_group", "aio_copy", "aio_move", "aio_rmtree"}
     assert {n for n in dir(linuxaio) if n.startswith("aio_")} == table
 
 
@@ -120,11 +121,12 @@ def test_every_aio_face_is_in_the_readme(face):
 @pytest.mark.parametrize("face", OS_FACES, ids=face_id)
 def test_every_os_face_has_its_twin(face):
     """What linuxaio.os offers under the same name, or (open_stat, the fused
-    open + fstat) what the package calls it for."""
+    open + fstat; serve_lookup, StaticFiles's resolve + stat) what the
+    package calls it for."""
     name = face[0]
-    if name == "open_stat":
+    if name in ("open_stat", "serve_lookup"):
         sources = "".join(p.read_text() for p in (ROOT / "src/linuxaio").rglob("*.py"))
-        assert "_engine.open_stat" in sources
+        assert f"_engine.{name}" in sources
     else:
         assert callable(getattr(aos, name))
 
@@ -361,3 +363,73 @@ def test_os_twins_resolve_each_path_against_its_own_dir_fd(tmp_path):
     finally:
         os.close(sfd)
         os.close(dfd)
+
+
+# ---- the README's one table of request types ----
+
+def readme_request_table():
+    """The rows of the table under "## Request types": (function, twin) cells."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("\n## Request types\n")
+    end = readme.index("\n## ", start + 1)
+    rows = []
+    for line in readme[start:end].splitlines():
+        if not line.startswith("| ") or line.startswith(("| ---", "| function")):
+            continue
+        cells = [c.strip() for c in line.strip()[1:-1].split("|")]
+        assert len(cells) == 3, line
+        if cells[0].startswith("**"):   # a family's heading
+            continue
+        rows.append((cells[0], cells[2]))
+    return rows
+
+
+def names_in(cell):
+    """The names a cell gives in backquotes: `x`, `x(...)`."""
+    return set(re.findall(r"`([a-z_0-9]+)[`(]", cell))
+
+
+def twins_in(cell):
+    """The functions a twin cell names, leaving out its remarks in
+    parentheses (their backquoted words are arguments: `dir_fd`...)."""
+    return names_in(re.sub(r" \((?:[^()`]|`[^`]*`)*\)", "", cell))
+
+
+@pytest.mark.parametrize("row", ROWS, ids=lambda row: row[ID])
+def test_every_row_of_the_engine_is_a_row_of_the_readme_table(row):
+    """A new ops.def row without its README row fails here: some row of the
+    one table names its aio_ function in the first column and its os twin
+    in the last, or says "-" for the face the engine row lacks."""
+    table = readme_request_table()
+    matches = []
+    for function, twin in table:
+        if row[AIO]:
+            if row[AIO] not in names_in(function):
+                continue
+        elif function != "-":
+            continue
+        if row[OS] and row[OS] not in twins_in(twin):
+            continue
+        matches.append((function, twin))
+    assert matches, (row[AIO], row[OS])
+
+
+def test_the_readme_table_names_no_aio_function_the_engine_lacks():
+    table = readme_request_table()
+    named = set().union(*(names_in(function) for function, _ in table))
+    assert named == {row[AIO] for row in ROWS if row[AIO]}
+    # each aio_ function has one row of its own
+    firsts = [sorted(names_in(function)) for function, _ in table if function != "-"]
+    assert all(len(names) == 1 for names in firsts)
+    assert len(firsts) == len(named)
+
+
+def test_the_readme_table_twins_are_linuxaio_os_functions():
+    """Every name in the twin column is something linuxaio.os offers (or the
+    package's own open_stat / slurp, or serve_lookup, which linuxaio.starlette
+    calls), so the column cannot name a twin that does not exist."""
+    for _, twin in readme_request_table():
+        for name in twins_in(twin):
+            if name in ("open_stat", "serve_lookup"):
+                continue
+            assert callable(getattr(aos, name, None)) or callable(getattr(linuxaio, name, None)), name

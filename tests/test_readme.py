@@ -24,6 +24,7 @@ EXPECTED_OUTPUT = [
     r"6 \['today\.log'\]\n",                                     # working-directory handles
     (r"first line\nsecond line\nfirst line\n 11\n23 first line\nsecond line\n\n"
      r"(/\S+/notes\.txt)\n\1 23\n"),                            # linuxaio.open / Path
+    r"backup \['src'\] \[\]\nbackup/src \[\] \['a.txt'\]\n\['b.txt', 'data'\]\n",   # whole-tree work
 ]
 
 # A close submitted while a request on the same fd is still in flight is the

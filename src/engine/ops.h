@@ -143,11 +143,14 @@ PyObject *lx_result_int(Request *r);
 PyObject *lx_result_zero(Request *r);
 PyObject *lx_result_stat(Request *r);
 PyObject *lx_result_fd_stat(Request *r);
+PyObject *lx_result_path_stat(Request *r);
 PyObject *lx_result_bytes(Request *r);
 PyObject *lx_result_malloced(Request *r);
 PyObject *lx_result_path(Request *r);
 PyObject *lx_result_names(Request *r);
 PyObject *lx_result_entries(Request *r);
+PyObject *lx_result_copied(Request *r);
+PyObject *lx_result_entries_stat(Request *r);
 int lx_results_init(void);
 /* names, directories, xattrs (results.c's last part; wd.c) */
 PyObject *lx_result_bool(Request *r);
@@ -194,6 +197,17 @@ typedef struct {
     uint16_t namelen;
     char name[];
 } lx_packed_entry;
+
+/* scandir_stat's entries (ops_tree.c): each with its lstat, or the errno. */
+typedef struct {
+    struct stat st;
+    int err;
+    unsigned char type;
+    uint16_t namelen;
+    char name[];
+} lx_stat_entry;
+
+#define LX_STAT_ENTRY_SIZE(namelen) ((sizeof(lx_stat_entry) + (namelen) + 1 + 7) & ~(size_t)7)
 
 #define LX_ENTRY_SIZE(namelen) ((sizeof(lx_packed_entry) + (namelen) + 1 + 7) & ~(size_t)7)
 

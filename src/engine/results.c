@@ -178,11 +178,49 @@ static PyObject *entries_to_python(Request *r, int names_only)
 PyObject *lx_result_names(Request *r) { return entries_to_python(r, 1); }
 PyObject *lx_result_entries(Request *r) { return entries_to_python(r, 0); }
 
+/* scandir_stat: (name, d_type, os.stat_result or the errno of its lstat) */
+PyObject *lx_result_entries_stat(Request *r)
+{
+    PyObject *list = PyList_New(0);
+    for (int64_t off = 0; list && off < r->result;) {
+        lx_stat_entry *e = (lx_stat_entry *)(r->heap + off);
+        PyObject *name = PyBytes_Check(r->filename) ? PyBytes_FromStringAndSize(e->name, e->namelen)
+                       : PyUnicode_DecodeFSDefaultAndSize(e->name, e->namelen);
+        PyObject *st = !name ? NULL : e->err ? PyLong_FromLong(e->err) : stat_to_python(&e->st);
+        PyObject *item = st ? Py_BuildValue("(NiN)", name, e->type, st) : NULL;
+        if (!st)
+            Py_XDECREF(name);
+        if (!item || PyList_Append(list, item) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(item);
+        off += LX_STAT_ENTRY_SIZE(e->namelen);
+    }
+    free(r->heap);
+    r->heap = NULL;
+    return list;
+}
+
+/* copy_data: (bytes copied, how: 1 reflink, 2 copy_file_range, 3 sendfile, 4 read/write) */
+PyObject *lx_result_copied(Request *r) { return Py_BuildValue("(LI)", (long long)r->result, r->mode); }
+
 /* open_stat: (fd, os.stat_result) */
 PyObject *lx_result_fd_stat(Request *r)
 {
     PyObject *st = stat_to_python(&r->io.st);
     return st ? Py_BuildValue("(LN)", (long long)r->result, st) : NULL;
+}
+
+/* serve_lookup: (the resolved path, os.stat_result); the path as
+ * lx_result_path gives it. */
+PyObject *lx_result_path_stat(Request *r)
+{
+    PyObject *st = stat_to_python(&r->io.st);
+    PyObject *path = st ? lx_result_path(r) : NULL;
+    if (!path) {
+        Py_XDECREF(st);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", path, st);
 }
 
 int lx_results_init(void) { return find_stat_fields(); }

@@ -18,7 +18,10 @@ from ._loop import run as _run
 # codecs...) they would triple the cost of `import linuxaio` for a program
 # that only uses the callback API.
 _LAZY = {"os": "os", "Path": "_path", "open": "_file", "AsyncRawFile": "_file",
-         "AsyncBufferedFile": "_file", "AsyncTextFile": "_file"}
+         "AsyncBufferedFile": "_file", "AsyncTextFile": "_file",
+         # whole-tree work: linuxaio.shutil, IO::AIO's composites (groups)
+         "shutil": "shutil", "aio_copy": "_composites", "aio_move": "_composites",
+         "aio_rmtree": "_composites"}
 
 
 def __getattr__(name: str):
@@ -88,6 +91,7 @@ __all__.append("Path")
 __all__ += ["open", "AsyncRawFile", "AsyncBufferedFile", "AsyncTextFile"]
 # the kernel's constants the requests take (SEEK_*, FALLOC_FL_*, MS_*...)
 __all__ += [name for name in _engine.__all__ if name.isupper() and name not in __all__]
+__all__ += ["shutil", "aio_copy", "aio_move", "aio_rmtree"]
 
 # A forked child starts with a fresh engine: the parent's requests stay the
 # parent's, and poll_fileno() keeps its number.

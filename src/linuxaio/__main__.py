@@ -1,4 +1,5 @@
-"""Command line: ``python -m linuxaio bench`` (also the ``linuxaio`` script)."""
+"""Command line: ``python -m linuxaio bench`` (also the ``linuxaio`` script), and
+the whole-tree tools ``scan``, ``copy`` and ``rm`` (src/linuxaio/_tools/)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,6 @@ import os
 import stat
 import sys
 
-from ._tools import bench as _bench
 from ._tools.sizes import parse_size
 
 DEFAULT_SIZE = 256 << 20
@@ -48,10 +48,18 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _bench_module():
+    # loaded for bench only: its imports (dataclasses, random, tempfile...)
+    # would add ms to the start of scan, a command timed against du
+    from ._tools import bench
+    return bench
+
+
 def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The checks that involve several options or the file: parser.error (a
     one-line message, exit status 2) for any that fails, before anything is
     created or opened for writing."""
+    _bench = _bench_module()
     existing = None
     if args.file is not None:
         try:
@@ -95,6 +103,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
 
 def bench(args: argparse.Namespace) -> int:
     import linuxaio
+    _bench = _bench_module()
 
     if args.threads:
         linuxaio.min_parallel(args.threads)
@@ -170,8 +179,11 @@ def main(argv: list[str] | None = None) -> int:
                    "must be a multiple of linuxaio.dio_alignment())")
     b.add_argument("--quiet", action="store_true",
                    help="no progress line (there is none when stderr is not a terminal)")
+    from ._tools import copy as _copy, rm as _rm, scan as _scan   # whole-tree tools
+    tools = {"scan": _scan, "copy": _copy, "rm": _rm}
+    tool_parsers = {name: mod.add_parser(sub) for name, mod in tools.items()}
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] not in ("bench", "-h", "--help"):
+    if not argv or argv[0] not in ("bench", "-h", "--help", *tools):
         argv = ["bench"] + argv         # bench is the default command, options and all
     args = parser.parse_args(argv)
     if args.command == "bench":
@@ -189,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
             # the file system's answer (no space, no permission...), not a bug
             print(f"linuxaio bench: {exc}", file=sys.stderr)
             return 1
+    if args.command in tools:
+        return tools[args.command].main(args, tool_parsers[args.command])
     parser.print_help()
     return 2
 

@@ -10,7 +10,7 @@ to the loop that awaits it (call_soon_threadsafe, trio's token).
 The rest of linuxaio asks this module, never which loop runs: run (await
 one request), shielded (one a cancellation must not stop: a close),
 submit_now (start one now, await it later), Parking (tasks waiting for a
-file's lock).
+file's lock), start_soon (a watcher beside a task: asgi.py's disconnect).
 
 Cancellation: the request is cancelled at once.  One not yet started never
 runs; one that already ran has its effect undone where the engine can (an
@@ -71,10 +71,11 @@ def _elsewhere(submit: Callable[..., Any], *args: Any) -> Any:
 class _LoopState:
     """What linuxaio keeps per asyncio loop."""
 
-    __slots__ = ("loop", "inline", "__weakref__")
+    # No reference to the loop: a WeakKeyDictionary's value that holds its
+    # key keeps it alive for ever (every loop asyncio.run() made, kept).
+    __slots__ = ("inline", "__weakref__")
 
     def __init__(self, loop: "asyncio.AbstractEventLoop") -> None:
-        self.loop = loop
         # asyncio's loops run reader callbacks after the callbacks already
         # queued, so a drain may wake tasks inline; uvloop polls first.
         self.inline = type(loop).__module__.startswith("asyncio")
@@ -168,6 +169,34 @@ class Parking:
                 fut.set_result(None)
         if self._lot is not None:
             self._lot.unpark_all()
+
+
+def start_soon(fn: Callable[..., Any], *args: Any) -> Callable[[], None]:
+    """Run ``await fn(*args)`` beside the caller, in whichever loop runs;
+    returns a function that cancels it (a no-op once it ended).  What it
+    raises is dropped (its caller polls for its effect instead): asyncio
+    runs it as a task, trio as a system task in a cancel scope of its own
+    (it may outlive no nursery of the caller's)."""
+    loop = _asyncio_loop()
+    if loop is not None:
+        task = loop.create_task(_quietly(fn, args))
+        return task.cancel
+    import trio
+    scope = trio.CancelScope()
+
+    async def in_scope() -> None:
+        with scope:
+            await _quietly(fn, args)
+
+    trio.lowlevel.spawn_system_task(in_scope)
+    return scope.cancel
+
+
+async def _quietly(fn: Callable[..., Any], args: tuple) -> None:
+    try:
+        await fn(*args)
+    except Exception:
+        pass
 
 
 # ---- trio ----
@@ -318,3 +347,33 @@ if not _hook_asyncio():
     _engine._set_loop_hooks(_get_running_loop, _state, _elsewhere)
 # reinit() tells a trio task awaiting a request it drops: OSError(ECANCELED)
 _engine._set_task_waiter(_TrioWaiter)
+
+
+def run_main(coro: Any) -> Any:
+    """Run a coroutine to completion on a fresh asyncio event loop: the
+    command-line tools' main (copy, rm), which own their process."""
+    import asyncio
+    return asyncio.run(coro)
+
+
+async def run_to_end(submit: Callable[..., Any], *args: Any) -> Any:
+    """Await one engine request (a batch) to its end even when cancelled:
+    the caller sees the cancellation only once it has finished, so what
+    the request uses (the fds of a copy) can then be released safely."""
+    if _asyncio_loop() is not None:
+        asyncio = sys.modules["asyncio"]
+        inner = asyncio.ensure_future(run(submit, *args))
+        try:
+            return await asyncio.shield(inner)
+        except asyncio.CancelledError:
+            while not inner.done():
+                try:
+                    await asyncio.shield(inner)
+                except asyncio.CancelledError:
+                    pass
+            raise
+    import trio
+    with trio.CancelScope(shield=True):
+        result = await run(submit, *args)
+    await trio.lowlevel.checkpoint_if_cancelled()
+    return result

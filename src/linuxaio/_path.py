@@ -51,6 +51,7 @@ from typing import Any, Callable, Optional
 from . import _engine
 from . import os as _aos
 from . import _loop, _walk
+from ._path_tree import TreeMethods as _TreeMethods   # walk, copy, move, rmtree
 from ._loop import run as _run
 
 __all__ = ["Path", "PathIterator", "GLOB_BATCH"]
@@ -431,7 +432,7 @@ class PathIterator:
 
 # ----------------------------------------------------------------------- Path
 
-class Path(_pathlib.PurePosixPath):
+class Path(_pathlib.PurePosixPath, _TreeMethods):
     """A pathlib path whose I/O methods are awaitable and run on the engine.
 
     ``p / "x"``, ``p.name``, ``p.parent``... are pathlib's, synchronous.

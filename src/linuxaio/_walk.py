@@ -120,3 +120,4 @@ class StatPairs:
         self._ahead.clear()
         self._walk_done = True
         self._buf, self._pos = [], 0
+

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import math as _math
 import os as _os
-from typing import Any, Iterable, Sequence
+import stat as _stat
+from errno import ELOOP as _ELOOP, ENOTDIR as _ENOTDIR
+from typing import Any, Iterable, Optional, Sequence
 
 from . import _engine
 from ._loop import run as _run
+from ._loop import submit_now as _submit_now
 
 __all__ = [
     "open", "close", "read", "write", "pread", "pwrite", "readv", "preadv", "pwritev",
@@ -23,6 +26,8 @@ __all__ = [
     "realpath", "listdir", "scandir", "DirEntry", "pread_many", "stat_many",
     "statvfs", "fstatvfs", "chown", "lchown", "fchown", "fchmod", "access", "mknod", "mkfifo",
     "rename2", "getxattr", "setxattr", "listxattr", "removexattr", "wd", "WorkingDir",
+    "walk", "fwalk", "makedirs", "removedirs", "renames", "copy_data", "scandir_at",
+    "scandir_stat",
 ]
 
 _NOFOLLOW = _engine.AT_SYMLINK_NOFOLLOW
@@ -423,3 +428,268 @@ def _raise_first(results: list[Any]) -> list[Any]:
         if isinstance(r, BaseException):
             raise r
     return results
+
+
+# ---- whole-tree work (linuxaio._tree, linuxaio.shutil) ----
+
+async def copy_data(in_fd: int, out_fd: int, length: int | None = None, flags: int = 0) -> tuple[int, str]:
+    """Copy length bytes (None: to the end) from in_fd's position to out_fd's,
+    inside the kernel, in ONE request: a FICLONE reflink where the filesystem
+    can (a copy to the end from offset 0 into an empty file), else
+    copy_file_range, else sendfile, else read/write.  Returns (bytes, how),
+    how being "reflink", "copy_file_range", "sendfile" or "read/write".
+    flags (linuxaio-specific): 1 copy the mode, 2 the owner (EPERM ignored),
+    4 the times (ns) of in_fd to out_fd afterwards; 8 no reflink."""
+    n, how = await _run(_engine.copy_data, in_fd, out_fd, length, flags)
+    return n, _HOW[how]
+
+
+_HOW = {0: "none", 1: "reflink", 2: "copy_file_range", 3: "sendfile", 4: "read/write"}
+
+
+async def scandir_at(path: Any = ".", *, dir_fd: int | None = None) -> list[tuple]:
+    """The raw entries (name, d_type, 0, inode) of the directory path relative
+    to dir_fd (an open directory's fd: ``"."`` lists that one), as the
+    fd-based rmtree reads them; d_type may be 0 (DT_UNKNOWN)."""
+    return await _run(_engine.scandir_at, path, dir_fd, 0)
+
+
+async def scandir_stat(path: Any = ".", *, dir_fd: int | None = None) -> list[tuple]:
+    """The entries of a directory with the lstat of each, read by ONE request:
+    a list of (name, d_type, os.stat_result), or (name, d_type, errno) for an
+    entry that could not be lstat'ed (it vanished meanwhile...)."""
+    return await _run(_engine.scandir_stat, path, dir_fd)
+
+
+async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False) -> None:
+    """os.makedirs: the missing parents (mode 0o777, as os does), then name."""
+    head, tail = _os.path.split(name)
+    if not tail:
+        head, tail = _os.path.split(head)
+    if head and tail and not await _exists(head):
+        try:
+            await makedirs(head, exist_ok=exist_ok)
+        except FileExistsError:
+            pass    # made meanwhile by someone else
+        cdir = _os.curdir.encode() if isinstance(tail, bytes) else _os.curdir
+        if tail == cdir:
+            return
+    try:
+        await mkdir(name, mode)
+    except OSError:
+        if not exist_ok or not await _isdir(name):
+            raise
+
+
+async def _exists(path: Any) -> bool:
+    try:
+        await stat(path)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+async def _isdir(path: Any) -> bool:
+    try:
+        return _stat.S_ISDIR((await stat(path)).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
+async def removedirs(name: Any) -> None:
+    """os.removedirs: rmdir name, then its parents until one fails."""
+    await rmdir(name)
+    head, tail = _os.path.split(name)
+    if not tail:
+        head, tail = _os.path.split(head)
+    while head and tail:
+        try:
+            await rmdir(head)
+        except OSError:
+            break
+        head, tail = _os.path.split(head)
+
+
+async def renames(old: Any, new: Any) -> None:
+    """os.renames: make new's parents, rename, prune old's empty parents."""
+    head, tail = _os.path.split(new)
+    if head and tail and not await _exists(head):
+        await makedirs(head)
+    await rename(old, new)
+    head, tail = _os.path.split(old)
+    if head and tail:
+        try:
+            await removedirs(head)
+        except OSError:
+            pass
+
+
+def walk(top: Any, topdown: bool = True, onerror: Any = None, followlinks: bool = False) -> Any:
+    """An async iterator of os.walk's (dirpath, dirnames, filenames) tuples,
+    in an order os.walk gives; with topdown, pruning dirnames in place
+    prunes the walk.  The subdirectories of each directory are read ahead
+    in parallel, by one batch, while the caller looks at it."""
+    return _os_walk(top, topdown, onerror, followlinks)
+
+
+def fwalk(top: Any = ".", topdown: bool = True, onerror: Any = None, *,
+          follow_symlinks: bool = False, dir_fd: int | None = None) -> Any:
+    """An async iterator of os.fwalk's (dirpath, dirnames, filenames, dirfd);
+    dirfd is open while the tuple is being looked at."""
+    return _os_fwalk(top, topdown, onerror, follow_symlinks, dir_fd)
+
+
+# ---- linuxaio.os.walk / fwalk ----
+
+class _Ahead:
+    """The listings of a directory's subdirectories, asked for in one batch
+    as soon as the directory was read (so they are read while the caller
+    looks at it), taken one by one later."""
+
+    __slots__ = ("req", "paths", "results")
+
+    def __init__(self, paths: list) -> None:
+        self.paths = paths
+        self.req = _submit_now(_engine.submit_many, "scandir", [(p,) for p in paths])
+        self.results: Optional[list] = None
+
+    async def get(self, i: int) -> Any:
+        if self.results is None:
+            try:
+                self.results = await self.req
+            except BaseException:
+                self.req = _submit_now(_engine.submit_many, "scandir", [(p,) for p in self.paths])
+                raise
+        return self.results[i]
+
+
+def _named_error(exc: BaseException, path: Any) -> BaseException:
+    if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
+        return type(exc)(exc.errno, exc.strerror, path)
+    return exc
+
+
+def _join(top: Any, name: Any) -> Any:
+    if isinstance(top, bytes):
+        return top + name if top.endswith(b"/") else top + b"/" + name
+    return top + name if top.endswith("/") else top + "/" + name
+
+
+
+
+async def _os_walk(top: Any, topdown: bool, onerror: Any, followlinks: bool) -> Any:
+    top = _os.fspath(top)
+    ahead: dict = {}                 # path -> (_Ahead, index)
+    stack: list = [top]
+    while stack:
+        path = stack.pop()
+        if isinstance(path, tuple):
+            yield path
+            continue
+        where = ahead.pop(path, None)
+        try:
+            if where is None:
+                listing = await _run(_engine.scandir, path)
+            else:
+                listing = where[0].results[where[1]] if where[0].results is not None \
+                    else await where[0].get(where[1])
+                if isinstance(listing, BaseException):
+                    raise _named_error(listing, path)
+        except OSError as exc:
+            if onerror is not None:
+                onerror(exc)
+            continue
+        dirs, nondirs, symlinked = [], [], set()
+        for name, dtype, target, _ino in listing:
+            if target == _DT_DIR:
+                dirs.append(name)
+                if dtype == _DT_LNK:
+                    symlinked.add(name)
+            else:
+                nondirs.append(name)
+        walk_into = [_join(path, n) for n in dirs if followlinks or n not in symlinked]
+        if walk_into:
+            batch = _Ahead(walk_into)
+            for i, p in enumerate(walk_into):
+                ahead[p] = (batch, i)
+        if topdown:
+            listed = set(dirs)
+            yield path, dirs, nondirs
+            for name in reversed(dirs):
+                new_path = _join(path, name)
+                if not followlinks and (name in symlinked or (name not in listed
+                                                              and _os.path.islink(new_path))):
+                    continue
+                stack.append(new_path)
+        else:
+            stack.append((path, dirs, nondirs))
+            stack.extend(reversed(walk_into))
+    for batch, _ in ahead.values():
+        batch.req.cancel()
+
+
+FWALK_CHUNK = 64    # subdirectories opened (fds held) at once, per directory
+
+
+async def _os_fwalk(top: Any, topdown: bool, onerror: Any, follow_symlinks: bool, dir_fd: Any) -> Any:
+    top = _os.fspath(top)
+    flags = _os.O_RDONLY | _os.O_NONBLOCK | _os.O_DIRECTORY | (0 if follow_symlinks else _os.O_NOFOLLOW)
+    try:
+        orig = await _run(_engine.stat, top, dir_fd, 0 if follow_symlinks else _engine.AT_SYMLINK_NOFOLLOW)
+        fd, st = await _run(_engine.open_stat, top, flags & ~_os.O_DIRECTORY, 0, dir_fd)
+    except OSError as exc:
+        if onerror is not None:
+            onerror(exc)
+        return
+    try:
+        if follow_symlinks or (_stat.S_ISDIR(orig.st_mode) and _os.path.samestat(orig, st)):
+            async for item in _fwalk_at(fd, top, topdown, onerror, follow_symlinks, flags):
+                yield item
+    finally:
+        _os.close(fd)
+
+
+async def _fwalk_at(fd: int, path: Any, topdown: bool, onerror: Any, follow: bool, flags: int) -> Any:
+    try:
+        listing = await _run(_engine.scandir_at, ".", fd, 1)
+    except OSError as exc:
+        if onerror is not None:
+            onerror(_named_error(exc, path))
+        return
+    dirs, nondirs, inos = [], [], {}
+    for name, dtype, target, ino in listing:
+        if target == _DT_DIR:
+            dirs.append(name)
+            inos[name] = (dtype, ino)
+        else:
+            nondirs.append(name)
+    if topdown:
+        yield path, dirs, nondirs, fd
+    names = list(dirs)
+    for k in range(0, len(names), FWALK_CHUNK):
+        chunk = names[k:k + FWALK_CHUNK]
+        opened = await _run(_engine.submit_many, "open_stat", [(n, flags, 0, fd) for n in chunk])
+        try:
+            for i, (name, res) in enumerate(zip(chunk, opened)):
+                sub = _join(path, name)
+                if isinstance(res, BaseException):
+                    if onerror is not None and not (not follow and getattr(res, "errno", 0) in (_ELOOP, _ENOTDIR)):
+                        onerror(_named_error(res, sub))
+                    continue
+                cfd, st = res
+                known = inos.get(name)
+                if not follow and (known is None or known[1] != st.st_ino):
+                    try:
+                        lst = await _run(_engine.stat, name, fd, _engine.AT_SYMLINK_NOFOLLOW)
+                    except OSError:
+                        lst = None
+                    if lst is None or not _os.path.samestat(lst, st):
+                        continue
+                async for item in _fwalk_at(cfd, sub, topdown, onerror, follow, flags):
+                    yield item
+        finally:
+            for res in opened:
+                if not isinstance(res, BaseException):
+                    _os.close(res[0])
+    if not topdown:
+        yield path, dirs, nondirs, fd

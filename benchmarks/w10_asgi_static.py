@@ -1,0 +1,323 @@
+"""W10: static files from an ASGI app, with wrk: stock Starlette vs linuxaio.
+
+One uvicorn worker (--loop asyncio, then uvloop) serves a StaticFiles
+directory three ways:
+
+    stock      Starlette's own StaticFiles (anyio's thread pool per step)
+    ours       linuxaio.starlette.StaticFiles (lookup and reads on the engine)
+    pathsend   Starlette's own StaticFiles behind linuxaio.asgi.PathsendMiddleware
+
+and nginx (one worker, sendfile on) serves the same directory as the bar.
+The server runs pinned to one CPU and wrk to the other (taskset), so the
+2-CPU machine measures the server.  wrk: 64 connections, files of 4 KiB,
+50 KB and 1 MiB, and a Range mix (single ranges, a suffix range, a
+two-part multipart, and whole files).  Reported: requests/s, p50/p99
+latency, and the server's CPU-seconds per 10,000 requests (utime+stime
+of the server process, from /proc).
+
+Scenario 2 (--scenario sync): a plain synchronous `def` endpoint's p99
+latency under light load (wrk -c4), idle vs while 200 downloads of the
+1 MiB file run (a second wrk, -c200): Starlette runs both the endpoint and
+the stock file I/O through the same 40-token thread limiter.
+
+    python benchmarks/w10_asgi_static.py --seconds 10
+    python benchmarks/w10_asgi_static.py --scenario sync --seconds 10
+    python benchmarks/w10_asgi_static.py --loops uvloop --variants stock,ours --files 4k --seconds 3
+
+Needs: wrk and nginx (benchmarks/setup_peers.sh), uvicorn and starlette
+(pip install linuxaio[starlette] uvicorn uvloop).  Prints one JSON line per
+measurement and a table at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parent / "src"
+SERVER_CPU, CLIENT_CPU = "0", "1"
+FILES = {"4k": 4096, "50k": 50_000, "1m": 1 << 20}
+
+APP = textwrap.dedent("""
+    import os
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles as StarlettesStaticFiles
+
+    D, VARIANT = os.environ["W10_DIR"], os.environ["W10_VARIANT"]
+    if VARIANT == "ours":
+        from linuxaio.starlette import StaticFiles
+        static = StaticFiles(directory=D)
+    elif VARIANT == "pathsend":
+        from linuxaio.asgi import PathsendMiddleware
+        static = PathsendMiddleware(StarlettesStaticFiles(directory=D))
+    else:
+        static = StarlettesStaticFiles(directory=D)
+
+    def sync_endpoint(request):          # a plain def: Starlette runs it in its thread pool
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/sync", sync_endpoint), Mount("/static", static)])
+""")
+
+# A Range mix: whole files and ranges of the 50 KB one, round robin per connection.
+RANGE_LUA = textwrap.dedent("""
+    local reqs = {
+      {"/static/50k", "bytes=0-4095"},
+      {"/static/50k", "bytes=10000-19999"},
+      {"/static/50k", "bytes=-1000"},
+      {"/static/50k", "bytes=0-99,40000-40999"},
+      {"/static/4k", nil},
+      {"/static/50k", nil},
+    }
+    local i = 0
+    request = function()
+      i = i % #reqs + 1
+      local r = reqs[i]
+      if r[2] then
+        return wrk.format("GET", r[1], {["Range"] = r[2]})
+      end
+      return wrk.format("GET", r[1])
+    end
+""")
+
+NGINX_CONF = textwrap.dedent("""
+    worker_processes 1;
+    daemon off;
+    pid {tmp}/nginx.pid;
+    error_log {tmp}/nginx-error.log;
+    events {{ worker_connections 4096; }}
+    http {{
+        access_log off;
+        sendfile on;
+        tcp_nopush on;
+        keepalive_requests 1000000;
+        client_body_temp_path {tmp}/body;
+        proxy_temp_path {tmp}/proxy;
+        fastcgi_temp_path {tmp}/fastcgi;
+        uwsgi_temp_path {tmp}/uwsgi;
+        scgi_temp_path {tmp}/scgi;
+        types {{ application/octet-stream bin; }}
+        server {{
+            listen 127.0.0.1:{port};
+            location /static/ {{ alias {dir}/; }}
+        }}
+    }}
+""")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_up(port: int, proc: subprocess.Popen, log: Path, path: str = "/static/4k") -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                if s.recv(12).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not come up")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process and its threads (anyio's workers included)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def parse_wrk(out: str) -> dict:
+    def ms(label: str) -> float | None:
+        m = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return round(float(m.group(1)) * _UNITS[m.group(2)], 3) if m else None
+
+    reqs = re.search(r"(\d+) requests in", out)
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {"requests": int(reqs.group(1)) if reqs else 0, "rps": float(rps.group(1)) if rps else 0.0,
+            "p50_ms": ms("50%"), "p99_ms": ms("99%"),
+            "non_2xx": int(errors.group(1)) if errors else 0,
+            "socket_errors": socket_errors.group(1).strip() if socket_errors else ""}
+
+
+def wrk(url: str, seconds: float, connections: int, script: str | None = None,
+        background: bool = False) -> subprocess.Popen | dict:
+    cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    if script:
+        cmd += ["-s", script]
+    proc = subprocess.Popen(cmd + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if background:
+        return proc
+    out, _ = proc.communicate(timeout=seconds + 60)
+    return parse_wrk(out)
+
+
+class Server:
+    def __init__(self, kind: str, loop: str, directory: Path, tmp: Path) -> None:
+        self.port = free_port()
+        if kind == "nginx":
+            conf = tmp / "nginx.conf"
+            conf.write_text(NGINX_CONF.format(tmp=tmp, port=self.port, dir=directory))
+            cmd = ["taskset", "-c", SERVER_CPU, "nginx", "-c", str(conf), "-p", str(tmp)]
+            env = None
+        else:
+            (tmp / "w10_app.py").write_text(APP)
+            env = dict(os.environ, W10_DIR=str(directory), W10_VARIANT=kind,
+                       PYTHONPATH=os.pathsep.join([str(SRC), str(tmp), os.environ.get("PYTHONPATH", "")]))
+            cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", "--loop", loop,
+                   "--workers", "1", "--port", str(self.port), "--log-level", "warning",
+                   "--no-access-log", "w10_app:app"]
+        # its log to a file: a pipe nobody reads would stop the server once full
+        self.log_path = tmp / f"{kind}-{loop}.log"
+        self.log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=self.log)
+        wait_up(self.port, self.proc, self.log_path)
+
+    @property
+    def worker_pid(self) -> int:
+        """nginx: its one worker process (the master only forks it)."""
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        kids = children.read_text().split() if children.exists() else []
+        return int(kids[0]) if kids else self.proc.pid
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.worker_pid)
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+def make_files(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, size in FILES.items():
+        p = directory / name
+        if not p.exists() or p.stat().st_size != size:
+            p.write_bytes(os.urandom(size))
+
+
+def throughput(args, directory: Path, tmp: Path) -> list[dict]:
+    rows = []
+    lua = tmp / "ranges.lua"
+    lua.write_text(RANGE_LUA)
+    servers = [(v, loop) for loop in args.loops for v in args.variants]
+    if args.nginx:
+        servers.append(("nginx", "-"))
+    for kind, loop in servers:
+        server = Server(kind, loop, directory, tmp)
+        try:
+            for name in args.files + (["ranges"] if args.ranges else []):
+                url = f"http://127.0.0.1:{server.port}/static/{'50k' if name == 'ranges' else name}"
+                wrk(url, 1, args.connections, str(lua) if name == "ranges" else None)   # warm-up
+                before = server.cpu()
+                got = wrk(url, args.seconds, args.connections, str(lua) if name == "ranges" else None)
+                cpu = server.cpu() - before
+                row = {"server": kind, "loop": loop, "file": name, **got,
+                       "cpu_s_per_10k": round(cpu / got["requests"] * 10_000, 3) if got["requests"] else None}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+        finally:
+            server.close()
+    return rows
+
+
+def sync_scenario(args, directory: Path, tmp: Path) -> list[dict]:
+    rows = []
+    for loop in args.loops:
+        for kind in args.variants:
+            server = Server(kind, loop, directory, tmp)
+            try:
+                sync_url = f"http://127.0.0.1:{server.port}/sync"
+                wrk(sync_url, 1, 4)
+                idle = wrk(sync_url, args.seconds, 4)
+                downloads = wrk(f"http://127.0.0.1:{server.port}/static/1m", args.seconds + 4, 200,
+                                background=True)
+                time.sleep(2)
+                busy = wrk(sync_url, args.seconds, 4)
+                out, _ = downloads.communicate(timeout=args.seconds + 60)
+                dl = parse_wrk(out)
+                row = {"server": kind, "loop": loop, "sync_idle_p99_ms": idle["p99_ms"],
+                       "sync_busy_p99_ms": busy["p99_ms"],
+                       "ratio": round(busy["p99_ms"] / idle["p99_ms"], 2) if idle["p99_ms"] and busy["p99_ms"] else None,
+                       "sync_busy_rps": busy["rps"], "downloads_rps": dl["rps"]}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+            finally:
+                server.close()
+    return rows
+
+
+def table(rows: list[dict], scenario: str) -> str:
+    if scenario == "sync":
+        lines = ["| server | loop | /sync p99 idle (ms) | /sync p99 with 200 downloads (ms) | ratio | downloads req/s |",
+                 "|---|---|---:|---:|---:|---:|"]
+        for r in rows:
+            lines.append(f"| {r['server']} | {r['loop']} | {r['sync_idle_p99_ms']} | {r['sync_busy_p99_ms']} "
+                         f"| {r['ratio']} | {r['downloads_rps']:.0f} |")
+        return "\n".join(lines)
+    stock = {(r["loop"], r["file"]): r["rps"] for r in rows if r["server"] == "stock"}
+    lines = ["| server | loop | file | req/s | x stock | p50 ms | p99 ms | CPU-s / 10k req |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        base = stock.get((r["loop"], r["file"]))
+        ratio = f"{r['rps'] / base:.2f}" if base and r["server"] not in ("stock", "nginx") else ""
+        lines.append(f"| {r['server']} | {r['loop']} | {r['file']} | {r['rps']:.0f} | {ratio} | {r['p50_ms']} "
+                     f"| {r['p99_ms']} | {r['cpu_s_per_10k']} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scenario", choices=["throughput", "sync"], default="throughput")
+    p.add_argument("--seconds", type=float, default=10)
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--loops", type=lambda s: s.split(","), default=["asyncio", "uvloop"])
+    p.add_argument("--variants", type=lambda s: s.split(","), default=["stock", "ours", "pathsend"])
+    p.add_argument("--files", type=lambda s: s.split(","), default=list(FILES))
+    p.add_argument("--no-ranges", dest="ranges", action="store_false")
+    p.add_argument("--no-nginx", dest="nginx", action="store_false")
+    p.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "linuxaio-bench-w10")
+    args = p.parse_args()
+    for tool in ("wrk", "taskset") + (("nginx",) if args.nginx and args.scenario == "throughput" else ()):
+        if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
+            sys.exit(f"W10 needs {tool}: bash benchmarks/setup_peers.sh")
+    make_files(args.dir / "static")
+    with tempfile.TemporaryDirectory(prefix="w10-") as tmp:
+        if args.scenario == "sync":
+            rows = sync_scenario(args, args.dir / "static", Path(tmp))
+        else:
+            rows = throughput(args, args.dir / "static", Path(tmp))
+    print()
+    print(table(rows, args.scenario))
+
+
+if __name__ == "__main__":
+    main()

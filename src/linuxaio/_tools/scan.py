@@ -1,0 +1,248 @@
+"""``linuxaio scan PATH...``: total a tree as ``du -s`` does, in parallel.
+
+The walk lists a level of directories in one engine call (scandir_at, raw
+d_types: nothing followed) and lstats every entry of it in chunks, all in
+flight at once.  Symlinks are never followed.
+
+Counts: files (regular files, each name), dirs (every directory, the roots
+included), symlinks, other (FIFOs, sockets, devices); apparent_bytes, the
+sum of st_size of the files; allocated_bytes, the sum of st_blocks * 512
+over every entry under and including the roots, each hard-linked inode
+once (du -s -B1); errors, the entries that could not be read (a directory
+that could not be listed, an entry that could not be lstat'ed)."""
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import os
+import stat
+import sys
+import time
+TYPE_CHECKING = False
+if TYPE_CHECKING:     # typing costs ms at start-up: the CLI tools avoid it
+    from typing import Any, Optional
+
+from . import progress as _progress
+
+STAT_CHUNK = 2048
+
+
+class Totals:
+    def __init__(self) -> None:
+        self.files = self.dirs = self.symlinks = self.other = 0
+        self.apparent = self.allocated = self.errors = 0
+        self.entries = 0
+        self.seen: set = set()               # (dev, ino) of hard-linked inodes
+        self.top_files: list = []            # heap of (size, path)
+        self.dir_sizes: dict = {}            # dir index -> [path, parent index, apparent bytes]
+        self.ext: dict = {}                  # extension -> [files, bytes]
+        self.error_list: list = []
+
+    def add(self, path: Any, st: os.stat_result, dir_index: int, top: int, by_ext: bool) -> None:
+        self.entries += 1
+        fmt = st.st_mode & 0o170000
+        if st.st_nlink > 1 and fmt != _S_IFDIR:
+            key = (st.st_dev, st.st_ino)
+            if key not in self.seen:
+                self.seen.add(key)
+                self.allocated += st.st_blocks * 512
+        else:
+            self.allocated += st.st_blocks * 512
+        if fmt == _S_IFREG:
+            self.files += 1
+            size = st.st_size
+            self.apparent += size
+            if dir_index >= 0:
+                self.dir_sizes[dir_index][2] += size
+            if top:
+                if len(self.top_files) < top:
+                    heapq.heappush(self.top_files, (size, path))
+                elif size > self.top_files[0][0]:
+                    heapq.heapreplace(self.top_files, (size, path))
+            if by_ext:
+                name = os.path.basename(path)
+                dot = name.rfind(".")
+                ext = name[dot:].lower() if dot > 0 else ""
+                e = self.ext.get(ext)
+                if e is None:
+                    self.ext[ext] = [1, size]
+                else:
+                    e[0] += 1
+                    e[1] += size
+        elif fmt == _S_IFDIR:
+            self.dirs += 1
+        elif fmt == _S_IFLNK:
+            self.symlinks += 1
+        else:
+            self.other += 1
+
+
+_S_IFREG, _S_IFDIR, _S_IFLNK = stat.S_IFREG, stat.S_IFDIR, stat.S_IFLNK
+
+
+def scan(roots: list, top: int = 0, by_ext: bool = False,
+         progress: Optional[Any] = None) -> Totals:
+    """Total the trees under roots.  Driven by the callback API and flush()
+    (no event loop: a command that starts in a few ms).  A level of the
+    tree is listed by scandir_stat requests (one per directory: its listing
+    and every entry's lstat), DIRS_PER_BATCH per batch, each batch's
+    results totalled by its callback while the workers read the next."""
+    from .. import _engine
+    from .._tree import NOFOLLOW, named
+    t = Totals()
+    level: list = []      # (path, dir index)
+    sts = _batch(_engine, "stat", [(r, None, NOFOLLOW) for r in roots])
+    for r, st in zip(roots, sts):
+        if isinstance(st, BaseException):
+            t.errors += 1
+            t.error_list.append(str(named(st, r)))
+            continue
+        idx = -1
+        if stat.S_ISDIR(st.st_mode):
+            idx = len(t.dir_sizes)
+            t.dir_sizes[idx] = [r, -1, 0]
+            level.append((r, idx))
+        t.add(r, st, idx, top, by_ext)
+    add, S_ISDIR = t.add, stat.S_ISDIR
+    while level:
+        nxt: list = []
+
+        def totals(dirs: list, results: list) -> None:
+            for (p, idx), res in zip(dirs, results):
+                if isinstance(res, BaseException):
+                    t.errors += 1
+                    t.error_list.append(str(named(res, p)))
+                    continue
+                pre = p + ("/" if not p.endswith("/") else "")
+                for name, _type, st in res:
+                    path = pre + name
+                    if type(st) is int:
+                        t.errors += 1
+                        t.error_list.append(f"{path}: {os.strerror(st)}")
+                        continue
+                    if S_ISDIR(st.st_mode):
+                        sub = len(t.dir_sizes)
+                        t.dir_sizes[sub] = [path, idx, 0]
+                        nxt.append((path, sub))
+                        add(path, st, sub, top, by_ext)
+                    else:
+                        add(path, st, idx, top, by_ext)
+            if progress is not None:
+                progress(t)
+
+        for k in range(0, len(level), DIRS_PER_BATCH):
+            dirs = level[k:k + DIRS_PER_BATCH]
+            _engine.submit_many("scandir_stat", [(p, None) for p, _ in dirs],
+                                lambda res, dirs=dirs: totals(dirs, res))
+        _engine.flush()
+        level = nxt
+    return t
+
+
+DIRS_PER_BATCH = 8
+
+
+def _batch(engine: Any, name: str, args: list) -> list:
+    out: list = []
+    if args:
+        engine.submit_many(name, args, out.extend)
+        engine.flush()
+    return out
+
+
+def dir_totals(t: Totals) -> list:
+    """(apparent bytes under it, path) of every directory: its files' sizes
+    added up the tree (a child's index is always after its parent's)."""
+    sizes = t.dir_sizes
+    for idx in sorted(sizes, reverse=True):
+        path, parent, size = sizes[idx]
+        if parent >= 0:
+            sizes[parent][2] += size
+    return [(size, path) for path, _, size in sizes.values()]
+
+
+def human(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("scan", help="total a tree in parallel (du -s, with counts)",
+                       description="Walk each PATH in parallel (symlinks are not followed) and print "
+                       "its totals: files, directories, symlinks, other entries, apparent bytes "
+                       "(sum of the files' sizes) and allocated bytes (st_blocks * 512 of every "
+                       "entry, hard links counted once, as du -s -B1). Exit status: 0, or 1 if "
+                       "some entries could not be read, 2 for bad usage.")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="directories (or files) to total")
+    p.add_argument("--top", type=int, default=0, metavar="N",
+                   help="also list the N largest files and the N largest directories (by the "
+                   "apparent bytes under them)")
+    p.add_argument("--ext", action="store_true", help="also total the files per extension")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object: files, dirs, symlinks, other, apparent_bytes, "
+                   "allocated_bytes, errors (integers), seconds, and top_files, top_dirs, "
+                   "extensions, error_messages")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress line (there is none when stderr is not a terminal)")
+    return p
+
+
+def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    if args.top < 0:
+        parser.error("--top must be >= 0")
+    bar = _progress.Line(quiet=args.quiet)
+    start = time.perf_counter()
+
+    def tick(t: Totals) -> None:
+        bar.show(lambda el: f"scan: {t.entries:,} entries ({t.entries / max(el, 1e-9):,.0f}/s), "
+                            f"{human(t.apparent)}")
+
+    roots = [os.fsdecode(p) if isinstance(p, bytes) else p for p in args.paths]
+    try:
+        t = scan(roots, args.top, args.ext, tick if bar.live else None)
+    except KeyboardInterrupt:
+        bar.clear()
+        return 130
+    bar.clear()
+    seconds = time.perf_counter() - start
+    top_files = sorted(t.top_files, reverse=True)
+    top_dirs = heapq.nlargest(args.top, dir_totals(t)) if args.top else []
+    exts = sorted(t.ext.items(), key=lambda kv: -kv[1][1])
+    if args.json:
+        out = {"paths": roots, "files": t.files, "dirs": t.dirs, "symlinks": t.symlinks,
+               "other": t.other, "apparent_bytes": t.apparent, "allocated_bytes": t.allocated,
+               "errors": t.errors, "seconds": round(seconds, 6),
+               "top_files": [{"path": p, "bytes": s} for s, p in top_files],
+               "top_dirs": [{"path": p, "bytes": s} for s, p in top_dirs],
+               "extensions": {e: {"files": n, "bytes": b} for e, (n, b) in exts},
+               "error_messages": t.error_list[:100]}
+        print(json.dumps(out))
+    else:
+        print(f"{' '.join(roots)}: {t.files:,} files, {t.dirs:,} dirs, {t.symlinks:,} symlinks, "
+              f"{t.other:,} other")
+        print(f"  apparent {t.apparent:,} bytes ({human(t.apparent)}), allocated "
+              f"{t.allocated:,} bytes ({human(t.allocated)}), in {seconds:.3f} s")
+        if top_files:
+            print("  largest files:")
+            for s, p in top_files:
+                print(f"    {human(s):>10}  {p}")
+        if top_dirs:
+            print("  largest directories:")
+            for s, p in top_dirs:
+                print(f"    {human(s):>10}  {p}")
+        if args.ext:
+            print("  per extension:")
+            for e, (n, b) in exts:
+                print(f"    {e or '(none)':12} {n:>9,} files {human(b):>10}")
+        if t.errors:
+            print(f"  {t.errors} entries could not be read:")
+            for m in t.error_list[:20]:
+                print(f"    {m}")
+    if t.errors:
+        print(f"linuxaio scan: {t.errors} entries could not be read", file=sys.stderr)
+        return 1
+    return 0

@@ -142,7 +142,7 @@ static lx_req *reaped(lx_req *req, int64_t res, lx_req **back)
         R.nabandoned--;
     /* A file the ring refuses (EOPNOTSUPP) goes to the threads, unseen. */
     if (res == -EOPNOTSUPP && !(row->caps & LX_CAP_STEPS) && !stopped) {
-        r->on_ring = 0;
+        __atomic_store_n(&r->on_ring, 0, __ATOMIC_RELAXED);   /* read unlocked: lx_backend_of */
         STORE(req->state, LX_NEW);
         *back = req;
         return NULL;

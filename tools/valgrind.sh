@@ -17,9 +17,12 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
 LOG=${VG_LOG:-$(mktemp /tmp/linuxaio-valgrind.XXXXXX.log)}
 [ $# -gt 0 ] || set -- tools/exercise_ops.py
+SUPP=(--suppressions=tools/valgrind.supp)
+# Debian's copy of CPython's Misc/valgrind-python.supp, where installed.
+for f in /usr/lib/valgrind/python3.supp; do [ -f "$f" ] && SUPP+=(--suppressions="$f"); done
 PYTHONMALLOC=malloc PYTHONPATH=src valgrind --tool=memcheck --leak-check=full \
     --show-leak-kinds=definite --errors-for-leak-kinds=none --track-origins=no \
-    --num-callers=30 --fullpath-after= --suppressions=tools/valgrind.supp --log-file="$LOG" "$PY" "$@"
+    --num-callers=30 --fullpath-after= "${SUPP[@]}" --log-file="$LOG" "$PY" "$@"
 echo "valgrind log: $LOG"
 grep -E "ERROR SUMMARY|definitely lost:" "$LOG" || true
 # Invalid accesses and definite leaks with the engine on the stack.

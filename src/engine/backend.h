@@ -61,10 +61,12 @@ extern const lx_backend lx_uring;
 #define LX_NBACKENDS 2
 extern const lx_backend *const lx_backends[LX_NBACKENDS];
 
-/* Where a submitted request runs: decided as it is submitted. */
+/* Where a submitted request runs: decided as it is submitted.  The ring
+ * thread may clear on_ring later (a file the ring refuses goes to the
+ * threads) while the loop's thread asks: an atomic load (ThreadSanitizer). */
 static inline const lx_backend *lx_backend_of(const Request *r)
 {
-    return r->on_ring ? &lx_uring : &lx_workers;
+    return __atomic_load_n(&r->on_ring, __ATOMIC_RELAXED) ? &lx_uring : &lx_workers;
 }
 
 /* Submit requests, each to the backend that takes it (uring.c decides:

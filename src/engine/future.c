@@ -18,8 +18,52 @@ static lx_future_hooks up;   /* the request layer's, from lx_future_add_to_type 
 enum { FUT_PENDING = 0, FUT_DONE, FUT_FAILED, FUT_CANCELLED };
 
 static PyObject *loop_type, *cancelled_error, *invalid_state_error;
-static PyObject *last_loop;   /* the last object found to be a loop */
+static PyObject *last_loop;   /* a weak reference to the last object found to be a loop */
 static PyObject *str_call_soon, *str_call_soon_threadsafe, *kw_context;
+
+/* The last loop seen is remembered by a weak reference: a strong one kept
+ * the last loop alive after asyncio.run() or uvloop.run() returned (with a
+ * closed uvloop loop's pipes: an fd leak), until another loop came along.
+ * A weak reference to a dead loop matches no new loop at the same address.
+ * A loop that cannot be weakly referenced is simply not remembered. */
+static int is_last_loop(PyObject *ref, PyObject *loop)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyObject *obj;
+    if (!ref || PyWeakref_GetRef(ref, &obj) <= 0)
+        return 0;
+    Py_DECREF(obj);   /* identity only: loop is alive, so obj is it or another */
+    return obj == loop;
+#else
+    return ref && PyWeakref_GET_OBJECT(ref) == loop;
+#endif
+}
+
+/* The loop a weak reference still points to (a new reference), or NULL. */
+static PyObject *last_loop_alive(PyObject *ref)
+{
+    PyObject *obj;
+    if (!ref)
+        return NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyWeakref_GetRef(ref, &obj) <= 0) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return obj;
+#else
+    obj = PyWeakref_GET_OBJECT(ref);
+    return obj == Py_None ? NULL : Py_NewRef(obj);
+#endif
+}
+
+static void remember_loop(PyObject **ref, PyObject *loop)
+{
+    PyObject *w = PyWeakref_NewRef(loop, NULL);
+    if (!w)
+        PyErr_Clear();
+    Py_XSETREF(*ref, w);
+}
 
 int lx_future_bind(Request *r, PyObject *loop)
 {
@@ -36,10 +80,10 @@ int lx_future_bind(Request *r, PyObject *loop)
             return -1;
     }
     /* The same loop, request after request: skip the ABC isinstance check. */
-    if (loop != last_loop) {
+    if (!is_last_loop(last_loop, loop)) {
         if ((is_loop = PyObject_IsInstance(loop, loop_type)) <= 0)
             return is_loop;
-        Py_XSETREF(last_loop, Py_NewRef(loop));
+        remember_loop(&last_loop, loop);
     }
     r->loop = Py_NewRef(loop);
     r->owner = PyThread_get_thread_ident();
@@ -550,7 +594,7 @@ int lx_future_add_to_type(PyTypeObject *type, const lx_future_hooks *hooks)
  * elsewhere(submit, *args) decides (trio). */
 static struct {
     PyObject *get_running_loop, *on_new_loop, *elsewhere;
-    PyObject *last_loop;   /* a strong reference: an address may be reused */
+    PyObject *last_loop;   /* a weak reference (is_last_loop: why not a strong one) */
     int last_is_base;      /* last_loop is an asyncio.BaseEventLoop */
     PyObject *base_loop_type, *str_thread_id;
 } H;
@@ -570,22 +614,25 @@ static void count_fork(void) { forks++; }
 static PyObject *known_running_loop(void)
 {
     static unsigned long forks_seen = (unsigned long)-1;
-    PyObject *tid;
+    PyObject *tid, *loop;
     int mine;
     if (forks_seen != forks) {   /* until asyncio finds a loop again */
         forks_seen = forks;
         H.last_is_base = 0;
     }
-    if (!H.last_is_base)
+    if (!H.last_is_base || !(loop = last_loop_alive(H.last_loop)))
         return NULL;
-    if (!(tid = PyObject_GetAttr(H.last_loop, H.str_thread_id))) {
+    if (!(tid = PyObject_GetAttr(loop, H.str_thread_id))) {
         PyErr_Clear();
+        Py_DECREF(loop);
         return NULL;
     }
     mine = PyLong_CheckExact(tid)
            && PyLong_AsUnsignedLongMask(tid) == PyThread_get_thread_ident();
     Py_DECREF(tid);
-    return mine ? Py_NewRef(H.last_loop) : NULL;
+    if (!mine)
+        Py_DECREF(loop);
+    return mine ? loop : NULL;
 }
 
 /* A loop asyncio found running: remember whether the shortcut above holds
@@ -647,14 +694,14 @@ PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(loop);
             return PyObject_Vectorcall(H.elsewhere, args, (size_t)nargs, NULL);
         }
-        if (loop != H.last_loop) {
+        if (!is_last_loop(H.last_loop, loop)) {
             PyObject *ok = PyObject_CallOneArg(H.on_new_loop, loop);
             if (!ok) {
                 Py_DECREF(loop);
                 return NULL;
             }
             Py_DECREF(ok);
-            Py_XSETREF(H.last_loop, Py_NewRef(loop));
+            remember_loop(&H.last_loop, loop);
         }
         note_loop(loop);
     }

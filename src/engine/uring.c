@@ -165,7 +165,7 @@ static lx_req *reaped(lx_req *req, int64_t res, lx_req **back)
         R.nabandoned--;
     /* A file the ring refuses (EOPNOTSUPP) goes to the threads, unseen. */
     if (res == -EOPNOTSUPP && !(row->caps & LX_CAP_STEPS) && !stopped) {
-        r->on_ring = 0;
+        __atomic_store_n(&r->on_ring, 0, __ATOMIC_RELAXED);   /* read unlocked: lx_backend_of */
         STORE(req->state, LX_NEW);
         *back = req;
         return NULL;
@@ -249,7 +249,9 @@ static void *ring_main(void *unused)
          * no completion here tells when a thread is done, so look again
          * soon (a timed wait needs EXT_ARG, 5.11; before, a wait for ever
          * that the next submission or completion ends). */
-        R.asleep = !wait ? 0 : (R.holders || (R.npending && !R.stopping && R.limit)) && (R.features & IORING_FEAT_EXT_ARG) ? 2 : 1;
+        /* holders and held are also read and written outside the lock
+         * (lx_uring_hold, lx_uring_kick): atomic accesses, or a data race */
+        R.asleep = !wait ? 0 : (LOAD(R.holders) || (R.npending && !R.stopping && R.limit)) && (R.features & IORING_FEAT_EXT_ARG) ? 2 : 1;
         pthread_mutex_unlock(&R.lock);
         memset(&arg, 0, sizeof arg);
         arg.ts = (uint64_t)(uintptr_t)&ts;
@@ -270,7 +272,7 @@ static void *ring_main(void *unused)
         pthread_mutex_lock(&R.lock);
         R.asleep = 0;
         R.woken = 0;
-        R.held = 0;
+        STORE(R.held, 0);
         nb = reap(back);
         if (R.ninflight <= R.nabandoned || R.stopping)
             pthread_cond_broadcast(&R.settled);
@@ -291,7 +293,7 @@ static int want_wake(int may_hold)
     if (!R.asleep || R.woken)
         return 0;
     if (may_hold && R.asleep == 2) {
-        R.held = 1;
+        STORE(R.held, 1);   /* lx_uring_kick reads it unlocked */
         return 0;
     }
     R.woken = 1;
@@ -745,7 +747,7 @@ void lx_uring_kick(void)
         return;
     pthread_mutex_lock(&R.lock);
     if (R.held) {
-        R.held = 0;
+        STORE(R.held, 0);
         wake = want_wake(0);
     }
     pthread_mutex_unlock(&R.lock);

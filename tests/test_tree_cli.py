@@ -21,6 +21,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(linuxaio.__file__))))
 
 
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
 def cli(*args, **kw):
     return subprocess.run([sys.executable, "-m", "linuxaio", *map(str, args)], env=ENV,
                           capture_output=True, text=True, timeout=120, **kw)
@@ -154,7 +159,7 @@ def test_interrupted_copy_rerun_with_update(tmp_path, sig):
         for f in fs:
             if not f.startswith(".linuxaio-copy."):
                 rel = os.path.relpath(os.path.join(d, f), dst)
-                assert (src / rel).read_bytes() == open(os.path.join(d, f), "rb").read()
+                assert (src / rel).read_bytes() == read_file(os.path.join(d, f))
     out = cli("copy", "--update", src, dst)
     assert out.returncode == 0, out.stderr
     assert snapshot(str(dst)) == snapshot(str(src))

@@ -7,6 +7,11 @@ import linuxaio
 from tree_helpers import make_tree
 
 
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
 def wait(fn, *args):
     got = []
     grp = fn(*args, got.append)
@@ -62,7 +67,7 @@ def test_aio_move_rename_and_across_filesystems(tmp_path):
         try:
             os.utime(tmp_path / "b", ns=(5, 6_000_000_000))
             _, res = wait(linuxaio.aio_move, str(tmp_path / "b"), other)
-            assert res == 0 and open(other, "rb").read() == b"abc"
+            assert res == 0 and read_file(other) == b"abc"
             assert os.stat(other).st_mtime_ns == 6_000_000_000 and not (tmp_path / "b").exists()
         finally:
             if os.path.exists(other):

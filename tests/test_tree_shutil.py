@@ -24,6 +24,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINUXAIO_HOME = os.path.dirname(os.path.dirname(os.path.abspath(linuxaio.__file__)))
 
 
+
+def read_file(path):
+    with open(path, "rb") as f:
+        return f.read()
+
 def run(coro):
     return asyncio.run(coro)
 
@@ -314,7 +319,7 @@ def test_move_and_disk_usage(tmp_path):
             f = tmp_path / "single"
             f.write_bytes(b"one")
             run(ash.move(str(f), other + "/single"))
-            assert not f.exists() and open(other + "/single", "rb").read() == b"one"
+            assert not f.exists() and read_file(other + "/single") == b"one"
         finally:
             shutil.rmtree(other, ignore_errors=True)
     du = run(ash.disk_usage(str(tmp_path)))

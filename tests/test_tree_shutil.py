@@ -385,10 +385,20 @@ def test_unreadable_entries_as_an_unprivileged_user(tmp_path):
         shutil.rmtree(tmp_path)
 
 
+def helpers_for_nobody(tmp_path):
+    """tree_helpers.py where nobody can read it: the checkout may be in a
+    0700 directory (mktemp -d)."""
+    where = os.path.join(tmp_path, "helpers")
+    os.mkdir(where)
+    shutil.copy(os.path.join(os.path.dirname(os.path.abspath(__file__)), "tree_helpers.py"), where)
+    os.chmod(where, 0o755)
+    return where
+
+
 def _unprivileged(tmp_path, json):
     out = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                           sys.executable, "-c", UNPRIVILEGED, LINUXAIO_HOME,
-                          os.path.dirname(os.path.abspath(__file__)), str(tmp_path)],
+                          helpers_for_nobody(tmp_path), str(tmp_path)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     res = json.loads(out.stdout)

@@ -53,6 +53,19 @@ typedef struct {
     lx_req *(*orphans)(void);
 } lx_backend;
 
+/* A backend's table, from the functions of these names in the file that
+ * defines it (static there), so that a member added to lx_backend is
+ * written for every backend or the build fails (a table left without it
+ * would hold NULL, found only when it is called).  Either backend holds
+ * work it cannot run only under max_parallel(0). */
+#define LX_BACKEND_TABLE(label) { \
+    .name = (label), .submit = submit, .cancel = cancel, .in_flight = in_flight, \
+    .can_finish = can_finish, .stuck_why = "max_parallel is 0", \
+    .confirm_idle = confirm_idle, .quick_ok = quick_ok, .can_help = can_help, .help = help, \
+    .linger = linger, .stop = stop, .abandon = abandon, .shutdown = shutdown, \
+    .orphans = orphans, \
+}
+
 /* The thread pool (workers.c) and the io_uring ring (uring.c). */
 extern const lx_backend lx_workers;
 extern const lx_backend lx_uring;

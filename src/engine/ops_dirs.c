@@ -1,6 +1,7 @@
-/* ops_dirs.c: directory reads (getdents64): readdir, os.scandir's, and
- * IO::AIO's readdirx (sorted as its flags ask) and scandir (split in
- * directories and the rest). */
+/* ops_dirs.c: directory reads (getdents64): the one loop over a
+ * directory's entries (lx_each_dirent: these rows' and ops_tree.c's),
+ * readdir, os.scandir's, and IO::AIO's readdirx (sorted as its flags ask)
+ * and scandir (split in directories and the rest). */
 #define _GNU_SOURCE
 #include "ops_run.h"
 
@@ -13,22 +14,67 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+char *lx_heap_room(Request *r, size_t *cap, size_t need)
+{
+    size_t used = (size_t)r->result;
+    if (used + need > *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16384;
+        char *nh;
+        while (ncap < used + need)
+            ncap *= 2;
+        if (!(nh = realloc(r->heap, ncap)))
+            return NULL;
+        r->heap = nh;
+        *cap = ncap;
+    }
+    return r->heap + used;
+}
+
+static int is_dot_or_dotdot(const char *name)
+{
+    return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
+}
+
+void lx_each_dirent(Request *r, lx_dirent_fn *per_entry, void *ctx)
+{
+    char buf[32768];
+    int rc = 0;
+    int dfd = openat(r->dir_fd, path_of(r->path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        r->result = -errno;
+        return;
+    }
+    r->result = 0;
+    while (!rc) {
+        long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : 0;
+            break;
+        }
+        for (long off = 0; off < n && !rc;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            if (!is_dot_or_dotdot(d->d_name))
+                rc = per_entry(r, dfd, d, ctx);
+        }
+    }
+    close(dfd);
+    if (rc < 0) {
+        free(r->heap);
+        r->heap = NULL;
+        r->result = rc;
+    }
+}
+
 /* Append one entry to the packed list in r->heap (size in *cap). */
 static int pack_entry(Request *r, size_t *cap, const struct dirent64 *d, unsigned char target)
 {
     size_t len = strlen(d->d_name), need = LX_ENTRY_SIZE(len);
-    lx_packed_entry *e;
-    if ((size_t)r->result + need > *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16384;
-        char *nh;
-        while (ncap < (size_t)r->result + need)
-            ncap *= 2;
-        if (!(nh = realloc(r->heap, ncap)))
-            return -1;
-        r->heap = nh;
-        *cap = ncap;
-    }
-    e = (lx_packed_entry *)(r->heap + r->result);
+    lx_packed_entry *e = (lx_packed_entry *)lx_heap_room(r, cap, need);
+    if (!e)
+        return -ENOMEM;
     e->ino = d->d_ino;
     e->type = d->d_type;
     e->target = target;
@@ -50,55 +96,33 @@ enum {
     RESOLVE_TARGETS = 2,   /* stat a symlink's target */
 };
 
-/* getdents64(2) through the whole directory, packed into r->heap (size in
- * r->result).  With RESOLVE_*, every entry's type is known when it leaves
- * the worker, so os.DirEntry's is_dir() and friends never need a syscall
- * in the caller's thread. */
+typedef struct {
+    size_t cap;
+    int resolve;   /* RESOLVE_* */
+} listing;
+
+static int list_entry(Request *r, int dfd, struct dirent64 *d, void *ctx)
+{
+    listing *l = ctx;
+    unsigned char target = d->d_type;
+    if (l->resolve) {
+        struct stat st;
+        if (d->d_type == DT_UNKNOWN && !fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW))
+            d->d_type = target = type_of_mode(st.st_mode);
+        if (d->d_type == DT_LNK && (l->resolve & RESOLVE_TARGETS))
+            target = fstatat(dfd, d->d_name, &st, 0) ? DT_UNKNOWN : type_of_mode(st.st_mode);
+    }
+    return pack_entry(r, &l->cap, d, target);
+}
+
+/* The whole directory, packed into r->heap (size in r->result).  With
+ * RESOLVE_*, every entry's type is known when it leaves the worker, so
+ * os.DirEntry's is_dir() and friends never need a syscall in the caller's
+ * thread. */
 static void read_dir(Request *r, int resolve)
 {
-    char buf[32768];
-    size_t cap = 0;
-    int dfd = openat(r->dir_fd, path_of(r->path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        r->result = -errno;
-        return;
-    }
-    r->result = 0;
-    for (;;) {
-        long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n < 0) {
-                free(r->heap);
-                r->heap = NULL;
-                r->result = -errno;
-            }
-            break;
-        }
-        for (long off = 0; off < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + off);
-            unsigned char target = d->d_type;
-            off += d->d_reclen;
-            if (d->d_name[0] == '.' && (!d->d_name[1] || (d->d_name[1] == '.' && !d->d_name[2])))
-                continue;
-            if (resolve) {
-                struct stat st;
-                if (d->d_type == DT_UNKNOWN && !fstatat(dfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW))
-                    d->d_type = target = type_of_mode(st.st_mode);
-                if (d->d_type == DT_LNK && (resolve & RESOLVE_TARGETS))
-                    target = fstatat(dfd, d->d_name, &st, 0) ? DT_UNKNOWN : type_of_mode(st.st_mode);
-            }
-            if (pack_entry(r, &cap, d, target) < 0) {
-                free(r->heap);
-                r->heap = NULL;
-                r->result = -ENOMEM;
-                close(dfd);
-                return;
-            }
-        }
-    }
-    close(dfd);
+    listing l = {0, resolve};
+    lx_each_dirent(r, list_entry, &l);
 }
 
 void run_readdir(Request *r)

@@ -31,6 +31,19 @@ static inline const char *path_of(PyObject *bytes) { return PyBytes_AS_STRING(by
  * NULL (ENOMEM) when that allocation fails.  ops_paths.c */
 const char *lx_at_path(Request *r, char **owned);
 
+/* Every entry of r's directory (its path, relative to its dir fd) but .
+ * and .., as getdents64(2) lists them: per_entry is called on each with the
+ * directory's fd (for an *at() call on the entry) and r->result 0 at the
+ * first; it returns 0 to go on, or -errno to stop with that result.  On an
+ * error (opening, reading, or per_entry's), r->heap is freed and r->result
+ * is -errno.  ops_dirs.c, for every row that lists a directory. */
+struct dirent64;
+typedef int lx_dirent_fn(Request *r, int dfd, struct dirent64 *d, void *ctx);
+void lx_each_dirent(Request *r, lx_dirent_fn *per_entry, void *ctx);
+/* Room for need more bytes after the r->result bytes used in r->heap (*cap
+ * allocated, doubling as it grows): where they go, or NULL (ENOMEM). */
+char *lx_heap_room(Request *r, size_t *cap, size_t need);
+
 /* Tries (a polling thread's: they must not block) and undos. */
 int try_read(Request *r);
 int try_stat(Request *r);   /* ops_try.c: for inline awaits (inline.c) */

@@ -11,72 +11,25 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-static int grow(Request *r, size_t *cap, size_t need)
+static int stat_entry(Request *r, int dfd, struct dirent64 *d, void *cap)
 {
-    if ((size_t)r->result + need > *cap) {
-        size_t ncap = *cap ? *cap * 2 : 65536;
-        char *nh;
-        while (ncap < (size_t)r->result + need)
-            ncap *= 2;
-        if (!(nh = realloc(r->heap, ncap)))
-            return -1;
-        r->heap = nh;
-        *cap = ncap;
-    }
+    size_t len = strlen(d->d_name), need = LX_STAT_ENTRY_SIZE(len);
+    lx_stat_entry *e = (lx_stat_entry *)lx_heap_room(r, cap, need);
+    if (!e)
+        return -ENOMEM;
+    e->err = fstatat(dfd, d->d_name, &e->st, AT_SYMLINK_NOFOLLOW) ? errno : 0;
+    e->type = d->d_type;
+    e->namelen = (uint16_t)len;
+    memcpy(e->name, d->d_name, len + 1);
+    r->result += need;
     return 0;
 }
 
 void run_scandir_stat(Request *r)
 {
-    char buf[32768];
     size_t cap = 0;
-    int dfd = openat(r->dir_fd, path_of(r->path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        r->result = -errno;
-        return;
-    }
-    r->result = 0;
-    for (;;) {
-        long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n < 0) {
-                free(r->heap);
-                r->heap = NULL;
-                r->result = -errno;
-            }
-            break;
-        }
-        for (long off = 0; off < n;) {
-            struct dirent64 *d = (struct dirent64 *)(buf + off);
-            size_t len, need;
-            lx_stat_entry *e;
-            off += d->d_reclen;
-            if (d->d_name[0] == '.' && (!d->d_name[1] || (d->d_name[1] == '.' && !d->d_name[2])))
-                continue;
-            len = strlen(d->d_name);
-            need = LX_STAT_ENTRY_SIZE(len);
-            if (grow(r, &cap, need) < 0) {
-                free(r->heap);
-                r->heap = NULL;
-                r->result = -ENOMEM;
-                close(dfd);
-                return;
-            }
-            e = (lx_stat_entry *)(r->heap + r->result);
-            e->err = fstatat(dfd, d->d_name, &e->st, AT_SYMLINK_NOFOLLOW) ? errno : 0;
-            e->type = d->d_type;
-            e->namelen = (uint16_t)len;
-            memcpy(e->name, d->d_name, len + 1);
-            r->result += need;
-        }
-    }
-    close(dfd);
+    lx_each_dirent(r, stat_entry, &cap);
 }

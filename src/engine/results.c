@@ -149,22 +149,28 @@ PyObject *lx_result_path(Request *r)
     return res;
 }
 
-static PyObject *entry_name(Request *r, lx_packed_entry *e)
+/* An entry's name: str, or bytes when the caller gave bytes (as os.listdir). */
+static PyObject *entry_name(Request *r, const char *name, uint16_t namelen)
 {
-    return PyBytes_Check(r->filename) ? PyBytes_FromStringAndSize(e->name, e->namelen)
-                                      : PyUnicode_DecodeFSDefaultAndSize(e->name, e->namelen);
+    return PyBytes_Check(r->filename) ? PyBytes_FromStringAndSize(name, namelen)
+                                      : PyUnicode_DecodeFSDefaultAndSize(name, namelen);
 }
 
-/* readdir/listdir: the names.  scandir: (name, d_type, target d_type, inode). */
-static PyObject *entries_to_python(Request *r, int names_only)
+/* What each packed entry becomes. */
+enum { NAMES, ENTRIES, DENTS };
+
+/* NAMES: readdir/listdir's names.  ENTRIES: scandir's (name, d_type,
+ * target d_type, inode).  DENTS: readdirx's (name, d_type, inode). */
+static PyObject *entries_to_python(Request *r, int shape)
 {
     PyObject *list = PyList_New(0);
     for (int64_t off = 0; list && off < r->result;) {
         lx_packed_entry *e = (lx_packed_entry *)(r->heap + off);
-        PyObject *name = entry_name(r, e), *item = name;
-        if (name && !names_only) {
+        PyObject *name = entry_name(r, e->name, e->namelen), *item = name;
+        if (name && shape == ENTRIES)
             item = Py_BuildValue("(NiiK)", name, e->type, e->target, (unsigned long long)e->ino);
-        }
+        else if (name && shape == DENTS)
+            item = Py_BuildValue("(NiK)", name, e->type, (unsigned long long)e->ino);
         if (!item || PyList_Append(list, item) < 0)
             Py_CLEAR(list);
         Py_XDECREF(item);
@@ -175,8 +181,8 @@ static PyObject *entries_to_python(Request *r, int names_only)
     return list;
 }
 
-PyObject *lx_result_names(Request *r) { return entries_to_python(r, 1); }
-PyObject *lx_result_entries(Request *r) { return entries_to_python(r, 0); }
+PyObject *lx_result_names(Request *r) { return entries_to_python(r, NAMES); }
+PyObject *lx_result_entries(Request *r) { return entries_to_python(r, ENTRIES); }
 
 /* scandir_stat: (name, d_type, os.stat_result or the errno of its lstat) */
 PyObject *lx_result_entries_stat(Request *r)
@@ -184,8 +190,7 @@ PyObject *lx_result_entries_stat(Request *r)
     PyObject *list = PyList_New(0);
     for (int64_t off = 0; list && off < r->result;) {
         lx_stat_entry *e = (lx_stat_entry *)(r->heap + off);
-        PyObject *name = PyBytes_Check(r->filename) ? PyBytes_FromStringAndSize(e->name, e->namelen)
-                       : PyUnicode_DecodeFSDefaultAndSize(e->name, e->namelen);
+        PyObject *name = entry_name(r, e->name, e->namelen);
         PyObject *st = !name ? NULL : e->err ? PyLong_FromLong(e->err) : stat_to_python(&e->st);
         PyObject *item = st ? Py_BuildValue("(NiN)", name, e->type, st) : NULL;
         if (!st)
@@ -282,20 +287,7 @@ PyObject *lx_result_statvfs(Request *r)
  * READDIR_DENTS; the worker left the flags, FOUND_UNKNOWN included. */
 PyObject *lx_result_readdirx(Request *r)
 {
-    int dents = r->flags & LX_READDIR_DENTS;
-    PyObject *list = PyList_New(0);
-    for (int64_t off = 0; list && off < r->result;) {
-        lx_packed_entry *e = (lx_packed_entry *)(r->heap + off);
-        PyObject *name = entry_name(r, e), *item = name;
-        if (name && dents)
-            item = Py_BuildValue("(NiK)", name, e->type, (unsigned long long)e->ino);
-        if (!item || PyList_Append(list, item) < 0)
-            Py_CLEAR(list);
-        Py_XDECREF(item);
-        off += LX_ENTRY_SIZE(e->namelen);
-    }
-    free(r->heap);
-    r->heap = NULL;
+    PyObject *list = entries_to_python(r, r->flags & LX_READDIR_DENTS ? DENTS : NAMES);
     return list ? Py_BuildValue("(Ni)", list, r->flags) : NULL;
 }
 
@@ -306,7 +298,7 @@ PyObject *lx_result_scandir(Request *r)
     int64_t off = 0;
     while (dirs && nondirs && off < r->result) {
         lx_packed_entry *e = (lx_packed_entry *)(r->heap + off);
-        PyObject *name = entry_name(r, e);
+        PyObject *name = entry_name(r, e->name, e->namelen);
         if (!name || PyList_Append(e->type == DT_DIR ? dirs : nondirs, name) < 0) {
             Py_XDECREF(name);
             goto done;

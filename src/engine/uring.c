@@ -125,6 +125,22 @@ static void fill(void)
     }
 }
 
+/* Lock held: an ASYNC_CANCEL for req is to be sent (fill() sends it).
+ * -1 if there is no memory to note it. */
+static int queue_cancel(lx_req *req)
+{
+    if (R.ncancel == R.cancel_cap) {
+        unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
+        lx_req **a = realloc(R.to_cancel, cap * sizeof *a);
+        if (!a)
+            return -1;
+        R.to_cancel = a;
+        R.cancel_cap = cap;
+    }
+    R.to_cancel[R.ncancel++] = req;
+    return 0;
+}
+
 static void forget_cancel(lx_req *req)
 {
     for (unsigned i = 0; i < R.ncancel; i++)
@@ -465,15 +481,8 @@ static void cancel(lx_req *req)
         STORE(R.npending, R.npending - 1);
         lx_complete(req, NULL);   /* lock order: the ring's, then the sink's */
     } else if (LOAD(req->state) == LX_RUNNING) {
-        if (R.ncancel == R.cancel_cap) {
-            unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
-            lx_req **a = realloc(R.to_cancel, cap * sizeof *a);
-            if (!a)
-                goto out;   /* it runs to its end, its result then undone */
-            R.to_cancel = a;
-            R.cancel_cap = cap;
-        }
-        R.to_cancel[R.ncancel++] = req;
+        if (queue_cancel(req) < 0)
+            goto out;   /* it runs to its end, its result then undone */
         wake = want_wake(0);
     }
 out:
@@ -530,17 +539,8 @@ static int cancel_all(void)
         STORE(req->cancelled, 1);
         for (i = 0; i < R.ncancel && R.to_cancel[i] != req; i++)
             ;
-        if (i == R.ncancel) {
-            if (R.ncancel == R.cancel_cap) {
-                unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
-                lx_req **a = realloc(R.to_cancel, cap * sizeof *a);
-                if (!a)
-                    break;
-                R.to_cancel = a;
-                R.cancel_cap = cap;
-            }
-            R.to_cancel[R.ncancel++] = req;
-        }
+        if (i == R.ncancel && queue_cancel(req) < 0)
+            break;
     }
     return want_wake(0);
 }
@@ -619,15 +619,8 @@ static unsigned shutdown(int64_t timeout_ns)
     for (lx_req *req = R.inflight.head; req; req = req->next)
         if (!LOAD(req->cancelled)) {
             STORE(req->cancelled, 1);
-            if (R.ncancel == R.cancel_cap) {
-                unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
-                lx_req **a = realloc(R.to_cancel, cap * sizeof *a);
-                if (!a)
-                    break;
-                R.to_cancel = a;
-                R.cancel_cap = cap;
-            }
-            R.to_cancel[R.ncancel++] = req;
+            if (queue_cancel(req) < 0)
+                break;
         }
     if (R.ncancel)
         wake = want_wake(0);
@@ -688,23 +681,7 @@ static lx_req *orphans(void)
     return list;
 }
 
-const lx_backend lx_uring = {
-    .name = "uring",
-    .submit = submit,
-    .cancel = cancel,
-    .in_flight = in_flight,
-    .can_finish = can_finish,
-    .stuck_why = "max_parallel is 0",
-    .confirm_idle = confirm_idle,
-    .quick_ok = quick_ok,
-    .can_help = can_help,
-    .help = help,
-    .linger = linger,
-    .stop = stop,
-    .abandon = abandon,
-    .shutdown = shutdown,
-    .orphans = orphans,
-};
+const lx_backend lx_uring = LX_BACKEND_TABLE("uring");
 
 /* ---- knobs and the poll's hold ---- */
 

@@ -87,23 +87,12 @@ static unsigned shutdown(int64_t timeout_ns)
     return lx_pool_stop(timeout_ns);
 }
 
-const lx_backend lx_workers = {
-    .name = "threads",
-    .submit = submit,
-    .cancel = cancel,
-    .in_flight = in_flight,
-    .can_finish = can_finish,
-    .stuck_why = "max_parallel is 0",
-    .confirm_idle = confirm_idle,
-    .quick_ok = quick_ok,
-    .can_help = can_help,
-    .help = help,
-    .linger = lx_pool_linger,
-    .stop = lx_pool_stop,
-    .abandon = lx_pool_abandon,
-    .shutdown = shutdown,
-    .orphans = lx_pool_orphans,
-};
+static int linger(int64_t spin_ns) { return lx_pool_linger(spin_ns); }
+static unsigned stop(int64_t timeout_ns) { return lx_pool_stop(timeout_ns); }
+static lx_req **abandon(long *n) { return lx_pool_abandon(n); }
+static lx_req *orphans(void) { return lx_pool_orphans(); }
+
+const lx_backend lx_workers = LX_BACKEND_TABLE("threads");
 
 const lx_backend *const lx_backends[LX_NBACKENDS] = {&lx_workers, &lx_uring};
 

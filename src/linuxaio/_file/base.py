@@ -12,7 +12,8 @@ from operator import index as _index
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Awaitable, Callable, TypeVar
+    _T = TypeVar("_T")
 
 from .. import _engine
 from .. import _loop
@@ -228,6 +229,18 @@ class _FileBase(AsyncFile):
             await self._park()
         if self._closed:
             raise ValueError(msg)
+
+    async def _locked(self, msg: str, op: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+        """await op(*args) holding the lock: once whatever holds it now is
+        done (ValueError(msg) if that closed the file), released however op
+        ends."""
+        if self._busy:
+            await self._wait_idle(msg)
+        self._busy = True
+        try:
+            return await op(*args)
+        finally:
+            self._release()
 
     async def _park(self) -> None:
         self._nwait += 1

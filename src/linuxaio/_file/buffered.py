@@ -72,13 +72,7 @@ class AsyncBufferedFile(_FileBase):
         if self._closed:
             raise ValueError("raw stream has been detached" if self._detached
                              else "I/O operation on closed file")
-        if self._busy:
-            await self._wait_idle()
-        self._busy = True
-        try:
-            await self._flush_u()
-        finally:
-            self._release()
+        await self._locked("I/O operation on closed file", self._flush_u)
         raw = self._raw_twin(self._closefd)
         self._detach_prepare()
         return raw
@@ -115,13 +109,7 @@ class AsyncBufferedFile(_FileBase):
             if len(self._rbuf) - p >= n:
                 self._rpos = p + n
                 return self._rbuf[p:p + n]
-        if self._busy:
-            await self._wait_idle("read of closed file")
-        self._busy = True
-        try:
-            return await self._read_u(n)
-        finally:
-            self._release()
+        return await self._locked("read of closed file", self._read_u, n)
 
     async def readall(self) -> bytes:
         return await self.read(-1)
@@ -176,13 +164,7 @@ class AsyncBufferedFile(_FileBase):
         self._check_read()
         if n < 0:
             n = self.buffer_size
-        if self._busy:
-            await self._wait_idle("read of closed file")
-        self._busy = True
-        try:
-            return await self._read1_u(n)
-        finally:
-            self._release()
+        return await self._locked("read of closed file", self._read1_u, n)
 
     async def _read1_u(self, n: int) -> bytes:
         """At most one raw read: what is buffered, else one refill."""
@@ -209,39 +191,24 @@ class AsyncBufferedFile(_FileBase):
     async def peek(self, size: int = 0) -> bytes:
         """The buffered bytes (at least one unless at the end), not consumed."""
         self._check_read("peek")
-        if self._busy:
-            await self._wait_idle("peek of closed file")
-        self._busy = True
-        try:
-            if len(self._rbuf) == self._rpos:
-                if self._wbuf:
-                    await self._flush_u()
-                self._rbuf, self._rpos = await self._raw_read(self._chunk), 0
-            return self._rbuf[self._rpos:]
-        finally:
-            self._release()
+        return await self._locked("peek of closed file", self._peek_u)
+
+    async def _peek_u(self) -> bytes:
+        if len(self._rbuf) == self._rpos:
+            if self._wbuf:
+                await self._flush_u()
+            self._rbuf, self._rpos = await self._raw_read(self._chunk), 0
+        return self._rbuf[self._rpos:]
 
     async def readinto(self, buffer: Any) -> int:
         self._check_read()
         m = _bytes_view(buffer, "read-write bytes-like object")
-        if self._busy:
-            await self._wait_idle("read of closed file")
-        self._busy = True
-        try:
-            return await self._readinto_u(m, False)
-        finally:
-            self._release()
+        return await self._locked("read of closed file", self._readinto_u, m, False)
 
     async def readinto1(self, buffer: Any) -> int:
         self._check_read()
         m = _bytes_view(buffer, "read-write bytes-like object")
-        if self._busy:
-            await self._wait_idle("read of closed file")
-        self._busy = True
-        try:
-            return await self._readinto_u(m, True)
-        finally:
-            self._release()
+        return await self._locked("read of closed file", self._readinto_u, m, True)
 
     async def _readinto_u(self, m: memoryview, once: bool) -> int:
         n = len(m)
@@ -292,13 +259,7 @@ class AsyncBufferedFile(_FileBase):
                 self._rpos = i
                 return rb[p:i]
         self._check_read("readline")
-        if self._busy:
-            await self._wait_idle("readline of closed file")
-        self._busy = True
-        try:
-            return await self._readline_u(limit)
-        finally:
-            self._release()
+        return await self._locked("readline of closed file", self._readline_u, limit)
 
     async def _readline_u(self, limit: int) -> bytes:
         if self._wbuf:
@@ -333,9 +294,9 @@ class AsyncBufferedFile(_FileBase):
     async def readlines(self, hint: Any = -1) -> list:
         hint = _size_arg(hint)
         self._check_read("readline")
-        if self._busy:
-            await self._wait_idle("readline of closed file")
-        self._busy = True
+        return await self._locked("readline of closed file", self._readlines_u, hint)
+
+    async def _readlines_u(self, hint: int) -> list:
         lines: list = []
         try:
             total = 0
@@ -350,8 +311,6 @@ class AsyncBufferedFile(_FileBase):
         except BaseException:
             self._unread(b"".join(lines))
             raise
-        finally:
-            self._release()
         return lines
 
     def __aiter__(self):
@@ -381,13 +340,7 @@ class AsyncBufferedFile(_FileBase):
         n = len(m)
         if not self._busy and self._try_buffer(m):
             return n
-        if self._busy:
-            await self._wait_idle("write to closed file")
-        self._busy = True
-        try:
-            await self._write_u(m)
-        finally:
-            self._release()
+        await self._locked("write to closed file", self._write_u, m)
         return n
 
     def _try_buffer(self, m: Any) -> bool:
@@ -426,13 +379,7 @@ class AsyncBufferedFile(_FileBase):
         if not self._wbuf:
             if not self._busy:
                 return
-        if self._busy:
-            await self._wait_idle("flush of closed file")
-        self._busy = True
-        try:
-            await self._flush_u()
-        finally:
-            self._release()
+        await self._locked("flush of closed file", self._flush_u)
 
     async def _flush_u(self) -> None:
         wb = self._wbuf
@@ -507,17 +454,14 @@ class AsyncBufferedFile(_FileBase):
             raise UnsupportedOperation("truncate")
         if pos is not None:
             pos = _index(pos)
-        if self._busy:
-            await self._wait_idle("truncate of closed file")
-        self._busy = True
-        try:
-            await self._flush_u()
-            self._rewind()
-            if pos is None:
-                pos = _lseek(self._fd, 0, 1)
-            await _run(_engine.ftruncate, self._fd, pos)
-            return pos
-        finally:
-            self._release()
+        return await self._locked("truncate of closed file", self._truncate_u, pos)
+
+    async def _truncate_u(self, pos: int | None) -> int:
+        await self._flush_u()
+        self._rewind()
+        if pos is None:
+            pos = _lseek(self._fd, 0, 1)
+        await _run(_engine.ftruncate, self._fd, pos)
+        return pos
 
 

@@ -40,9 +40,9 @@ class AsyncRawFile(_FileBase):
 
     async def readall(self) -> bytes:
         self._check_read()
-        if self._busy:
-            await self._wait_idle("read of closed file")
-        self._busy = True
+        return await self._locked("read of closed file", self._readall_u)
+
+    async def _readall_u(self) -> bytes:
         parts: list = []
         start = _lseek(self._fd, 0, 1) if self._seekable else None
         try:
@@ -51,8 +51,6 @@ class AsyncRawFile(_FileBase):
             if start is not None:
                 _lseek(self._fd, start, 0)
             raise
-        finally:
-            self._release()
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     async def readinto(self, buffer: Any) -> int:
@@ -71,13 +69,7 @@ class AsyncRawFile(_FileBase):
     async def readline(self, size: Any = -1) -> bytes:
         limit = _size_arg(size)
         self._check_read("readline")
-        if self._busy:
-            await self._wait_idle("readline of closed file")
-        self._busy = True
-        try:
-            return await self._readline_u(limit)
-        finally:
-            self._release()
+        return await self._locked("readline of closed file", self._readline_u, limit)
 
     async def _readline_u(self, limit: int) -> bytes:
         fd = self._fd

@@ -2,7 +2,9 @@
 
 - test data: one large file (W1, W3) and a tree of small files (W2s, W2r),
   created once under a directory on the same filesystem as /tmp and reused;
-- cache warming and a page-cache residency check (mincore(2));
+- cache warming, dropping the caches (cold runs) and a page-cache
+  residency check (mincore(2));
+- fio and Perl (IO::AIO) peers run as child processes;
 - the contender registry and the child protocol: a workload script runs ONE
   contender per process and prints ONE JSON line
   {"ops", "seconds", "iops", "mbps", ...} or {"skipped": reason}.
@@ -137,6 +139,19 @@ def resident_pct(paths) -> float:
         r, t = resident_pages(p)
         res, tot = res + r, tot + t
     return round(100.0 * res / tot, 2) if tot else 100.0
+
+
+def drop_caches() -> bool:
+    """Write dirty pages back, then drop the page cache, dentries and inodes
+    (`sync; echo 3 > /proc/sys/vm/drop_caches`), so that what is read next
+    comes from the device.  False where that is not allowed (not root)."""
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("3\n")
+        return True
+    except OSError:
+        return False
 
 
 # ------------------------------------------------------- contender registry
@@ -334,6 +349,20 @@ def run_perl(script: str, *args) -> dict:
     if "skipped" in out:
         raise Skip(out["skipped"])
     return out
+
+
+def run_fio(*options: str) -> dict:
+    """Run fio with these options (--name, --filename, --rw, --bs...) and
+    return its JSON figures for the first job's reads (total_ios, io_bytes,
+    iops, bw_bytes, runtime in ms).  Skip where fio is missing or fails."""
+    exe = shutil.which("fio")
+    if not exe:
+        raise Skip("not installed: fio (benchmarks/setup_peers.sh)")
+    proc = subprocess.run([exe, *options, "--output-format=json"], capture_output=True, text=True)
+    if proc.returncode:
+        raise Skip(f"fio failed: {proc.stderr.strip()[-300:]}")
+    out = proc.stdout   # fio may print notes before its JSON
+    return json.loads(out[out.index("{"):])["jobs"][0]["read"]
 
 
 # ------------------------------------------------------ workload entry point

@@ -5,12 +5,9 @@ the next 1 MiB block of the shared sequential position.
 python benchmarks/w3_seq_read.py --contender NAME [--size 1G]   (--list: the names)
 """
 
-import json
 import mmap
 import os
 import select
-import shutil
-import subprocess
 from time import perf_counter
 
 import common
@@ -197,15 +194,10 @@ def fio(args):
     """fio, psync engine, 2 jobs (processes) each reading the file sequentially.
     --invalidate=0 keeps the page cache (fio drops it by default);
     --ramp_time is the warm-up, excluded from fio's figures."""
-    exe = shutil.which("fio")
-    if not exe:
-        raise common.Skip("not installed: fio")
-    cmd = [exe, "--name=w3", "--rw=read", "--bs=1M", "--ioengine=psync", "--numjobs=2",
-           f"--filename={args.file}", "--time_based", f"--runtime={int(args.seconds * 1000)}ms",
-           f"--ramp_time={int(args.warmup * 1000)}ms", "--invalidate=0",
-           "--group_reporting", "--output-format=json"]
-    out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, check=True).stdout
-    read = json.loads(out[out.index("{"):])["jobs"][0]["read"]
+    read = common.run_fio(
+        "--name=w3", "--rw=read", "--bs=1M", "--ioengine=psync", "--numjobs=2",
+        f"--filename={args.file}", "--time_based", f"--runtime={int(args.seconds * 1000)}ms",
+        f"--ramp_time={int(args.warmup * 1000)}ms", "--invalidate=0", "--group_reporting")
     seconds = read["runtime"] / 1000
     res = common.result(read["total_ios"], seconds, read["io_bytes"], jobs=2)
     res["iops"], res["mbps"] = round(read["iops"], 1), round(read["bw_bytes"] / 1e6, 2)

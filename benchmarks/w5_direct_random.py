@@ -21,11 +21,12 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import common
 
 HERE = Path(__file__).resolve().parent
 BLOCK = 4096
@@ -134,18 +135,14 @@ CONTENDERS = {"linuxaio-cb": linuxaio_cb, "linuxaio-await": linuxaio_await}
 # ---- the driver ----
 
 def run_fio(args, engine: str, depth: int, jobs: int) -> dict:
-    if not shutil.which("fio"):
-        return {"skipped": "fio not installed (benchmarks/setup_peers.sh)"}
-    cmd = ["fio", "--name=w5", f"--filename={args.file}", "--rw=randread", "--bs=4k", "--direct=1",
-           f"--ioengine={engine}", f"--iodepth={depth}", f"--numjobs={jobs}", "--group_reporting",
-           f"--runtime={args.seconds}", "--time_based", "--ramp_time=1", "--norandommap",
-           "--output-format=json"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode:
-        return {"skipped": f"fio failed: {out.stderr.strip()[:200]}"}
-    job = json.loads(out.stdout)["jobs"][0]
-    ios = job["read"]["total_ios"]
-    return result(ios, job["read"]["runtime"] / 1000, note=" ".join(cmd[2:9]))
+    opts = ["--name=w5", f"--filename={args.file}", "--rw=randread", "--bs=4k", "--direct=1",
+            f"--ioengine={engine}", f"--iodepth={depth}", f"--numjobs={jobs}", "--group_reporting",
+            f"--runtime={args.seconds}", "--time_based", "--ramp_time=1", "--norandommap"]
+    try:
+        read = common.run_fio(*opts)
+    except common.Skip as exc:
+        return {"skipped": str(exc)}
+    return result(read["total_ios"], read["runtime"] / 1000, note=" ".join(opts[1:8]))
 
 
 def run_child(args, name: str, env: dict | None = None, extra=()) -> dict:

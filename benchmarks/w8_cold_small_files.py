@@ -34,16 +34,6 @@ HERE = Path(__file__).resolve().parent
 SEED = 8
 
 
-def drop_caches() -> bool:
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
-
-
 def result(nfiles: int, nbytes: int, seconds: float, **extra) -> dict:
     return {"files": nfiles, "bytes": nbytes, "seconds": round(seconds, 4),
             "files_per_s": round(nfiles / seconds), **extra}
@@ -136,7 +126,7 @@ def run_c_loop(args, paths, total):
         subprocess.run([cc, "-O2", "-o", str(exe), str(HERE / "w8_uring_loop.c")], check=True)
         lst = tmp / "list"
         lst.write_text("\n".join(paths) + "\n")
-        drop_caches()
+        common.drop_caches()
         out = subprocess.run([str(exe), str(lst), str(args.depth)], capture_output=True, text=True)
         if out.returncode:
             return {"skipped": f"failed: {out.stderr.strip()[-200:]}"}
@@ -148,7 +138,7 @@ def run_c_loop(args, paths, total):
 
 
 def run_ioaio(args, root, total):
-    drop_caches()
+    common.drop_caches()
     out = subprocess.run(["perl", str(HERE / "perl" / "w8_ioaio.pl"), "--tree", str(root),
                           "--depth", str(args.depth)], capture_output=True, text=True)
     try:
@@ -173,7 +163,7 @@ def main():
     if args.contender:
         print(json.dumps(CHILD[args.contender](paths, args.depth)))
         return
-    if not drop_caches():
+    if not common.drop_caches():
         print("W8 needs root to drop the caches (echo 3 > /proc/sys/vm/drop_caches)")
         return
     rows = {
@@ -190,7 +180,7 @@ def main():
     for name, fn in rows.items():
         if only and name not in only:
             continue
-        drop_caches()
+        common.drop_caches()
         results[name] = fn()
         print(name, json.dumps(results[name]), flush=True)
     ref = results.get("c-uring", {}).get("files_per_s")

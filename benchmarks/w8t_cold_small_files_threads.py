@@ -38,16 +38,6 @@ CONTENDERS = ["plain", "threadpool-8", "linuxaio-4", "linuxaio-grow", "linuxaio-
               "linuxaio-cb-grow"]
 
 
-def drop_caches() -> bool:
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
-
-
 def run_plain(paths):
     n = 0
     for p in paths:
@@ -117,7 +107,7 @@ def run_linuxaio_cb(paths, grow: bool, peak: list):
 
 
 def contender(name: str, paths, sizes) -> dict:
-    dropped = drop_caches()
+    dropped = common.drop_caches()
     peak = [0]
     t0 = time.perf_counter()
     if name == "plain":

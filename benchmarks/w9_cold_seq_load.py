@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,29 +30,18 @@ import common
 CONTENDERS = ["readinto", "slurp-into", "slurp-direct", "fio"]
 
 
-def drop_caches() -> bool:
-    try:
-        os.sync()
-        with open("/proc/sys/vm/drop_caches", "w") as f:
-            f.write("3\n")
-        return True
-    except OSError:
-        return False
-
-
 def run_fio(path: str, size: int) -> dict:
-    if not shutil.which("fio"):
-        return {"skipped": "fio not installed"}
     for engine in ("io_uring", "libaio"):
-        proc = subprocess.run(
-            ["fio", "--name=w9", f"--filename={path}", "--rw=read", "--bs=1M", "--iodepth=32",
-             "--direct=1", f"--ioengine={engine}", f"--size={size}", "--readonly",
-             "--output-format=json"], capture_output=True, text=True)
-        if proc.returncode == 0:
-            job = json.loads(proc.stdout[proc.stdout.index("{"):])["jobs"][0]["read"]
-            return {"mbps": round(job["bw_bytes"] / 1e6, 1),
-                    "seconds": round(job["runtime"] / 1000, 3), "note": f"fio {engine}"}
-    return {"skipped": f"fio failed: {proc.stderr[-300:]}"}
+        try:
+            read = common.run_fio("--name=w9", f"--filename={path}", "--rw=read", "--bs=1M",
+                                  "--iodepth=32", "--direct=1", f"--ioengine={engine}",
+                                  f"--size={size}", "--readonly")
+        except common.Skip as exc:
+            skipped = str(exc)
+            continue
+        return {"mbps": round(read["bw_bytes"] / 1e6, 1),
+                "seconds": round(read["runtime"] / 1000, 3), "note": f"fio {engine}"}
+    return {"skipped": skipped}
 
 
 def prefault(buf) -> None:
@@ -71,7 +58,7 @@ def prefault(buf) -> None:
 
 
 def contender(name: str, path: str, size: int, fresh: bool = False) -> dict:
-    cold = drop_caches()
+    cold = common.drop_caches()
     if name == "fio":
         return dict(run_fio(path, size), cold=cold)
     import linuxaio

@@ -1,4 +1,5 @@
 """IO::AIO's control surface: priorities, poll limits, counters, threads, flush, reinit."""
+import asyncio
 import os
 import select
 import threading
@@ -7,6 +8,7 @@ import time
 import pytest
 
 import linuxaio
+from linuxaio import os as aos
 from aio_helpers import fd_count, run_python, wait_pending, wait_started, wait_until
 
 
@@ -369,6 +371,30 @@ def test_flush_with_max_parallel_zero_raises_instead_of_hanging():
     linuxaio.min_parallel(4)
     linuxaio.flush()
     assert linuxaio.nreqs() == 0
+
+
+def test_under_max_parallel_zero_an_await_waits_for_the_limit_while_flush_raises(engine_only):
+    """The two APIs part under max_parallel(0): flush() has nothing that
+    could finish and raises, while a task awaiting a request waits (code in
+    its loop may raise the limit yet), and completes once the limit rises."""
+    async def main():
+        linuxaio.max_parallel(0)
+        task = asyncio.ensure_future(aos.stat("/"))
+        await asyncio.sleep(0.05)            # the task has submitted its request
+        assert not task.done() and linuxaio.nready() == 1
+        got = []
+        linuxaio.aio_nop(got.append)
+        with pytest.raises(RuntimeError, match="none can finish"):
+            linuxaio.flush()
+        await asyncio.sleep(0.05)
+        assert not task.done() and linuxaio.nready() == 2
+        linuxaio.min_parallel(4)
+        st = await asyncio.wait_for(task, 10)
+        assert (st.st_dev, st.st_ino) == (os.stat("/").st_dev, os.stat("/").st_ino)
+        linuxaio.flush()
+        assert got == [0] and linuxaio.nreqs() == 0
+
+    asyncio.run(main())
 
 
 def _stop_all_threads():

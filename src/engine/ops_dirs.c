@@ -40,11 +40,8 @@ void lx_each_dirent(Request *r, lx_dirent_fn *per_entry, void *ctx)
     char buf[32768];
     int rc = 0;
     int dfd = openat(r->dir_fd, path_of(r->path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0) {
-        r->result = -errno;
-        return;
-    }
-    r->result = 0;
+    if (dfd < 0)
+        rc = -errno;
     while (!rc) {
         long n = syscall(SYS_getdents64, dfd, buf, sizeof buf);
         if (n < 0 && errno == EINTR)
@@ -60,7 +57,8 @@ void lx_each_dirent(Request *r, lx_dirent_fn *per_entry, void *ctx)
                 rc = per_entry(r, dfd, d, ctx);
         }
     }
-    close(dfd);
+    if (dfd >= 0)
+        close(dfd);
     if (rc < 0) {
         free(r->heap);
         r->heap = NULL;
@@ -122,6 +120,7 @@ static int list_entry(Request *r, int dfd, struct dirent64 *d, void *ctx)
 static void read_dir(Request *r, int resolve)
 {
     listing l = {0, resolve};
+    r->result = 0;
     lx_each_dirent(r, list_entry, &l);
 }
 

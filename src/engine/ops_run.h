@@ -33,8 +33,9 @@ const char *lx_at_path(Request *r, char **owned);
 
 /* Every entry of r's directory (its path, relative to its dir fd) but .
  * and .., as getdents64(2) lists them: per_entry is called on each with the
- * directory's fd (for an *at() call on the entry) and r->result 0 at the
- * first; it returns 0 to go on, or -errno to stop with that result.  On an
+ * directory's fd (for an *at() call on the entry); it returns 0 to go on,
+ * or -errno to stop with that result.  r->result is left as the caller set
+ * it and per_entry moved it (the bytes packed in r->heap so far); on an
  * error (opening, reading, or per_entry's), r->heap is freed and r->result
  * is -errno.  ops_dirs.c, for every row that lists a directory. */
 struct dirent64;

@@ -31,5 +31,6 @@ static int stat_entry(Request *r, int dfd, struct dirent64 *d, void *cap)
 void run_scandir_stat(Request *r)
 {
     size_t cap = 0;
+    r->result = 0;
     lx_each_dirent(r, stat_entry, &cap);
 }

@@ -545,11 +545,17 @@ static int cancel_all(void)
     return want_wake(0);
 }
 
-/* Wait (lock held) until nothing is in the kernel but abandoned requests,
- * or the time is up.  Returns how many are still there. */
-static unsigned wait_settled(int64_t timeout_ns)
+/* After cancelling (lock not held): wake the ring thread if wake says so
+ * (it sends the ASYNC_CANCELs), then wait until nothing is in the kernel
+ * but abandoned requests, or the time is up.  Returns how many are still
+ * there. */
+static unsigned wake_and_settle(int wake, int64_t timeout_ns)
 {
     struct timespec until;
+    unsigned left;
+    if (wake)
+        write_wake();
+    pthread_mutex_lock(&R.lock);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_ns / 1000000000;
     until.tv_nsec += timeout_ns % 1000000000;
@@ -560,22 +566,18 @@ static unsigned wait_settled(int64_t timeout_ns)
     while (R.ninflight > R.nabandoned && R.thread_up)
         if (pthread_cond_timedwait(&R.settled, &R.lock, &until) == ETIMEDOUT)
             break;
-    return (unsigned)(R.ninflight - R.nabandoned);
+    left = (unsigned)(R.ninflight - R.nabandoned);
+    pthread_mutex_unlock(&R.lock);
+    return left;
 }
 
 static unsigned stop(int64_t timeout_ns)
 {
-    unsigned left;
     int wake;
     pthread_mutex_lock(&R.lock);
     wake = cancel_all();
     pthread_mutex_unlock(&R.lock);
-    if (wake)
-        write_wake();
-    pthread_mutex_lock(&R.lock);
-    left = wait_settled(timeout_ns);
-    pthread_mutex_unlock(&R.lock);
-    return left;
+    return wake_and_settle(wake, timeout_ns);
 }
 
 /* What is still in the kernel after stop(): the kernel may write into its
@@ -612,7 +614,6 @@ static lx_req **abandon(long *n)
  * outlive them); what was pending stays, as the threads' queue does. */
 static unsigned shutdown(int64_t timeout_ns)
 {
-    unsigned left;
     int wake = 0;
     pthread_mutex_lock(&R.lock);
     STORE(R.stopping, 1);
@@ -625,12 +626,7 @@ static unsigned shutdown(int64_t timeout_ns)
     if (R.ncancel)
         wake = want_wake(0);
     pthread_mutex_unlock(&R.lock);
-    if (wake)
-        write_wake();
-    pthread_mutex_lock(&R.lock);
-    left = wait_settled(timeout_ns);
-    pthread_mutex_unlock(&R.lock);
-    return left;
+    return wake_and_settle(wake, timeout_ns);
 }
 
 /* ---- fork ---- */

@@ -106,14 +106,8 @@ async def _path_walk(top: Any, top_down: bool, on_error: Any, follow_symlinks: b
         if isinstance(path, tuple):
             yield path
             continue
-        where = ahead.pop(path, None)
         try:
-            if where is None:
-                listing = await _run(_engine.scandir, str(path))
-            else:
-                listing = await where[0].get(where[1])
-                if isinstance(listing, BaseException):
-                    raise _aos._named_error(listing, str(path))
+            listing = await _aos._listing(str(path), ahead.pop(path, None))
         except OSError as exc:
             if on_error is not None:
                 on_error(exc)

@@ -563,6 +563,18 @@ class _Ahead:
         return self.results[i]
 
 
+async def _listing(path: Any, where: Any) -> Any:
+    """path's scandir entries for a walk: from the batch that read them
+    ahead (where: (_Ahead, index)), or by a request of its own (None)."""
+    if where is None:
+        return await _run(_engine.scandir, path)
+    batch, i = where
+    listing = batch.results[i] if batch.results is not None else await batch.get(i)
+    if isinstance(listing, BaseException):
+        raise _named_error(listing, path)
+    return listing
+
+
 def _named_error(exc: BaseException, path: Any) -> BaseException:
     if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
         return type(exc)(exc.errno, exc.strerror, path)
@@ -586,15 +598,8 @@ async def _os_walk(top: Any, topdown: bool, onerror: Any, followlinks: bool) -> 
         if isinstance(path, tuple):
             yield path
             continue
-        where = ahead.pop(path, None)
         try:
-            if where is None:
-                listing = await _run(_engine.scandir, path)
-            else:
-                listing = where[0].results[where[1]] if where[0].results is not None \
-                    else await where[0].get(where[1])
-                if isinstance(listing, BaseException):
-                    raise _named_error(listing, path)
+            listing = await _listing(path, ahead.pop(path, None))
         except OSError as exc:
             if onerror is not None:
                 onerror(exc)

@@ -19,7 +19,7 @@ from random import SystemRandom as _SystemRandom
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Iterator
 
 from ... import _loop
 from ... import os as _aos
@@ -54,16 +54,21 @@ def _affixes(prefix: Any, suffix: Any, dir: Any) -> tuple:
     return (_tempfile.template if prefix is None else prefix, "" if suffix is None else suffix)
 
 
-async def _create(prefix: Any, suffix: Any, dir: Any) -> tuple:
-    """(fd, path) of a new file, O_EXCL-created by the engine under a random name."""
-    dir = await _tempdir(dir)
+def _candidates(prefix: Any, suffix: Any, dir: Any) -> Iterator:
+    """The paths to try in dir (resolved: see _tempdir), as tempfile's: at
+    most _TMP_MAX random names between prefix and suffix."""
     prefix, suffix = _affixes(prefix, suffix, dir)
-    flags = _os.O_RDWR | _os.O_CREAT | _os.O_EXCL | _os.O_CLOEXEC
     for _ in range(_TMP_MAX):
         name = _random_name()
         if isinstance(prefix, bytes):
             name = _os.fsencode(name)
-        path = _os.path.abspath(_os.path.join(_os.fspath(dir), prefix + name + suffix))
+        yield _os.path.abspath(_os.path.join(_os.fspath(dir), prefix + name + suffix))
+
+
+async def _create(prefix: Any, suffix: Any, dir: Any) -> tuple:
+    """(fd, path) of a new file, O_EXCL-created by the engine under a random name."""
+    flags = _os.O_RDWR | _os.O_CREAT | _os.O_EXCL | _os.O_CLOEXEC
+    for path in _candidates(prefix, suffix, await _tempdir(dir)):
         try:
             return await _aos.open(path, flags, 0o600), path
         except FileExistsError:
@@ -258,13 +263,7 @@ def TemporaryDirectory(suffix: Any = None, prefix: Any = None, dir: Any = None,
 
 
 async def _temporary_directory(suffix: Any, prefix: Any, dir: Any) -> AsyncTemporaryDirectory:
-    dir = await _tempdir(dir)
-    prefix, suffix = _affixes(prefix, suffix, dir)
-    for _ in range(_TMP_MAX):
-        name = _random_name()
-        if isinstance(prefix, bytes):
-            name = _os.fsencode(name)
-        path = _os.path.abspath(_os.path.join(_os.fspath(dir), prefix + name + suffix))
+    for path in _candidates(prefix, suffix, await _tempdir(dir)):
         try:
             await _aos.mkdir(path, 0o700)
         except FileExistsError:

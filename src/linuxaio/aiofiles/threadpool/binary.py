@@ -22,12 +22,20 @@ __all__ = ["AsyncBufferedIOBase", "AsyncBufferedReader", "AsyncFileIO",
            "AsyncIndirectBufferedIOBase", "AsyncIndirectBufferedReader", "AsyncIndirectFileIO"]
 
 
-def _sync_flush(f: Any) -> None:
-    """Write out f's buffer in this thread: a synchronous detach() must
-    (aiofiles' does the same, on the loop's thread)."""
+def _hand_over(f: Any) -> io.FileIO:
+    """A synchronous detach()'s part of binary file f: its buffer written
+    out in this thread (aiofiles' does the same, on the loop's thread), then
+    its fd as an io.FileIO at f's position, f marked detached."""
+    if f._busy:
+        raise BlockingIOError(11, "detach() while an operation is in progress")
     wb = f._wbuf
     while wb:
         del wb[:_os.write(f._fd, wb)]
+    fd, closefd, name, mode = f._fd, f._closefd, f.name, f._mode
+    f._detach_prepare()
+    raw = io.FileIO(fd, mode.replace("x", "w") if "x" in mode else mode, closefd=closefd)
+    raw.name = name
+    return raw
 
 
 class _AiofilesSurface:
@@ -65,14 +73,7 @@ class AsyncBufferedIOBase(_AiofilesSurface, AsyncBufferedFile):
         if self._closed:
             raise ValueError("raw stream has been detached" if self._detached
                              else "I/O operation on closed file")
-        if self._busy:
-            raise BlockingIOError(11, "detach() while an operation is in progress")
-        _sync_flush(self)
-        fd, closefd, name, mode = self._fd, self._closefd, self.name, self._mode
-        self._detach_prepare()
-        raw = io.FileIO(fd, mode.replace("x", "w") if "x" in mode else mode, closefd=closefd)
-        raw.name = name
-        return raw
+        return _hand_over(self)
 
 
 class AsyncBufferedReader(AsyncBufferedIOBase):

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from ..._file.text import AsyncTextFile
-from .binary import _sync_flush
+from .binary import _hand_over
 
 __all__ = ["AsyncTextIOWrapper", "AsyncTextIndirectIOWrapper"]
 
@@ -37,14 +37,8 @@ class AsyncTextIOWrapper(AsyncTextFile):
         if b._closed:
             raise ValueError("underlying buffer has been detached" if self._detached
                              else "I/O operation on closed file.")
-        if b._busy:
-            raise BlockingIOError(11, "detach() while an operation is in progress")
-        _sync_flush(b)
-        fd, closefd, name, mode = b._fd, b._closefd, b.name, b._mode
-        b._detach_prepare()
+        raw = _hand_over(b)
         self._detach_prepare()
-        raw = io.FileIO(fd, mode.replace("x", "w") if "x" in mode else mode, closefd=closefd)
-        raw.name = name
         if raw.readable() and raw.writable():
             return io.BufferedRandom(raw)
         return io.BufferedReader(raw) if raw.readable() else io.BufferedWriter(raw)

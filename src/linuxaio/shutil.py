@@ -109,7 +109,10 @@ async def copystat(src: Any, dst: Any, *, follow_symlinks: bool = True) -> None:
     follow = follow_symlinks or not (_os.path.islink(src) and _os.path.islink(dst))
     st = await _aos.stat(src, follow_symlinks=follow)
     await _aos.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
-    _shutil._copyxattr(src, dst, follow_symlinks=follow)   # type: ignore[attr-defined]
+    try:        # one engine request (ops_copy.c), shutil._copyxattr's rules
+        await _run(_engine.copy_xattrs, src, dst, _tree.xattr_flags(follow))
+    except OSError as exc:
+        raise _tree.renamed(exc, dst) from None
     if follow:
         try:
             await _aos.chmod(dst, _stat.S_IMODE(st.st_mode))
@@ -250,11 +253,10 @@ async def copytree(src: Any, dst: Any, symlinks: bool = False, ignore: Any = Non
             errors.append((s, d, str(_tree.named(st, s))))
         else:
             todo.append((s, d, st))
-    for s, d, st in todo:
-        try:
-            _shutil._copyxattr(s, d)   # type: ignore[attr-defined]
-        except OSError as why:
-            errors.append((s, d, str(why)))
+    res_x = await _tree.batch("copy_xattrs", [(s, d, _tree.xattr_flags(True)) for s, d, _ in todo])
+    for (s, d, _), r in zip(todo, res_x):
+        if isinstance(r, BaseException):
+            errors.append((s, d, str(_tree.renamed(r, d))))
     res_t = await _tree.batch("utime", [(d, (st.st_atime_ns, st.st_mtime_ns), None, 0) for _, d, st in todo])
     res_m = await _tree.batch("chmod", [(d, _stat.S_IMODE(st.st_mode), None, 0) for _, d, st in todo])
     for (s, d, _), rt, rm in zip(todo, res_t, res_m):

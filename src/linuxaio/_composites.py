@@ -106,25 +106,36 @@ def aio_rmtree(path: Any, callback: Optional[Callable[[Any], Any]] = None, *, pr
 def _drive(c: _Composite, steps: Any, pri: int) -> None:
     """Run a generator of batches (linuxaio._tree.removal's steps) on the
     callback API: each batch is one request added to c's group, the next
-    one sent from its callback.  Only the requests in flight hold the
-    generator: when a cancelled group's last one is back, it is let go and
-    its cleanup closes what it held."""
-    grp = c.grp
+    one sent from its callback."""
+    _Driver(c.grp, steps, pri).resume(None)
 
-    def resume(results: Any) -> None:
+
+class _Driver:
+    """Only the requests in flight hold it (and so the generator; no
+    cycle: the collector is not needed): when a cancelled group's last
+    request is back, it goes, and the generator's cleanup closes the
+    directories it held."""
+
+    __slots__ = ("grp", "steps", "pri")
+
+    def __init__(self, grp: Any, steps: Any, pri: int) -> None:
+        self.grp, self.steps, self.pri = grp, steps, pri
+
+    def resume(self, results: Any) -> None:
         while True:
             try:
-                name, args, _to_end, _undo = steps.send(results)
+                name, args, _to_end, _undo = self.steps.send(results)
             except StopIteration:
                 return
             if not args:
                 results = []
                 continue
             if len(args) == 1:     # one request costs less than a batch of one (and names its error)
-                req = getattr(_engine, name)(*args[0], lambda res: resume([res]), pri=pri)
+                req = getattr(_engine, name)(*args[0], self.resume_one, pri=self.pri)
             else:
-                req = _engine.submit_many(name, args, resume, pri=pri)
-            grp.add(req)
+                req = _engine.submit_many(name, args, self.resume, pri=self.pri)
+            self.grp.add(req)
             return
 
-    resume(None)
+    def resume_one(self, result: Any) -> None:
+        self.resume([result])

@@ -214,3 +214,40 @@ def test_progress_on_a_terminal_only(tmp_path):
     assert "\r" in err and "files" in err and "/s" in err
     quiet = cli("copy", "--update", top, tmp_path / "c")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_scan_totals_alone_equal_the_detailed_walks(src, tmp_path):
+    """Without --top/--ext the workers add the entries up (scandir_totals):
+    the same totals as the per-entry walk (--ext) and as os.walk + lstat,
+    hard links across directories counted once."""
+    os.makedirs(os.path.join(src, "a", "b", "c"))
+    for i in range(300):
+        with open(os.path.join(src, "a", "b", f"g{i}"), "wb") as f:
+            f.write(b"x" * i)
+    os.link(os.path.join(src, "a", "b", "g299"), os.path.join(src, "a", "b", "c", "again"))
+    os.link(os.path.join(src, "a", "b", "g299"), os.path.join(src, "again-at-top"))
+    os.symlink("a", os.path.join(src, "a", "b", "c", "up"))
+    plain = cli("scan", "--json", src)
+    detailed = cli("scan", "--json", "--ext", src)
+    assert plain.returncode == detailed.returncode == 0, plain.stderr + detailed.stderr
+    exp = expected_totals(src)
+    for out in (plain, detailed):
+        got = json.loads(out.stdout)
+        assert {k: got[k] for k in exp} == exp
+    # two roots, one of them a file, one missing
+    out = cli("scan", "--json", src, os.path.join(src, "sparse"), tmp_path / "missing")
+    got = json.loads(out.stdout)
+    assert out.returncode == 1 and got["errors"] == 1
+    assert got["files"] == exp["files"] + 1 and got["dirs"] == exp["dirs"]
+
+
+def test_scan_imports_only_what_it_needs(src):
+    """A command timed against du: no asyncio, shutil (argparse's help
+    formatter wants it for the terminal's width), json (unless --json),
+    heapq (unless --top), nor the tree module."""
+    code = ("import sys; from linuxaio.__main__ import main; rc = main(['scan', sys.argv[1]]); "
+            "print(sorted(m for m in ('asyncio', 'shutil', 'json', 'heapq', 'typing', 'linuxaio._tree', "
+            "'linuxaio.os', 'lzma') if m in sys.modules), rc, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, src], env=ENV, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stderr.strip() == "[] 0", out.stderr

@@ -3,12 +3,9 @@ the whole-tree tools ``scan``, ``copy`` and ``rm`` (src/linuxaio/_tools/)."""
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import stat
 import sys
-
-from ._tools.sizes import parse_size
 
 DEFAULT_SIZE = 256 << 20
 MAX_THREADS = 4096          # the engine's limit for min_parallel/max_parallel
@@ -17,6 +14,7 @@ MAX_ARENA = 1 << 30         # --qd buffers of --bs bytes (page-rounded), at most
 
 def _size(text: str) -> int:
     """A byte count such as 4096, 4k, 64KiB, 1.5M; at least 1."""
+    from ._tools.sizes import parse_size
     try:
         value = parse_size(text)
     except ValueError:
@@ -39,6 +37,7 @@ def _int_in(low: int, high: int):
 
 
 def _seconds(text: str) -> float:
+    import math
     try:
         value = float(text)
     except ValueError:
@@ -154,8 +153,42 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _columns() -> int:
+    """The terminal's width, as shutil.get_terminal_size finds it."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's, without its `import shutil` for the terminal's width:
+    every add_argument makes a formatter, and shutil (with bz2, lzma,
+    fnmatch...) would cost each start of `linuxaio scan`, a command timed
+    against du, some 5 ms (more with cold caches)."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position,
+                         _columns() - 2 if width is None else width)
+
+
+class _Parser(argparse.ArgumentParser):
+    """The subcommands' parsers are of this class too (add_subparsers)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="linuxaio", description="linuxaio tools")
+    parser = _Parser(prog="linuxaio", description="linuxaio tools")
     sub = parser.add_subparsers(dest="command")
     b = sub.add_parser("bench", help="random reads through the callback API vs a plain os.pread loop")
     b.add_argument("--file", help="file to read, as it is (never modified without --write "

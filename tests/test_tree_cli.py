@@ -34,7 +34,10 @@ def cli(*args, **kw):
 @pytest.fixture
 def src(tmp_path):
     top = make_tree(str(tmp_path / "src"))
-    os.chown(os.path.join(top, "dir", "f0.dat"), 65534, 65534) if os.geteuid() == 0 else None
+    if os.geteuid() == 0:
+        os.chown(os.path.join(top, "dir", "f0.dat"), 65534, 65534)
+        os.chown(os.path.join(top, "dir", "sub"), 65534, 65533)
+        os.lchown(os.path.join(top, "link-to-file"), 65533, 65534)
     return top
 
 
@@ -108,8 +111,9 @@ def test_copy_keeps_everything(src, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "files" in out.stdout
     assert snapshot(dst) == snapshot(src)
-    st_s, st_d = os.lstat(os.path.join(src, "dir", "f0.dat")), os.lstat(os.path.join(dst, "dir", "f0.dat"))
-    assert (st_s.st_uid, st_s.st_gid) == (st_d.st_uid, st_d.st_gid)
+    for rel in ("dir/f0.dat", "dir/sub", "link-to-file"):      # a file, a directory, a symlink
+        st_s, st_d = os.lstat(os.path.join(src, rel)), os.lstat(os.path.join(dst, rel))
+        assert (st_s.st_uid, st_s.st_gid) == (st_d.st_uid, st_d.st_gid), rel
     assert os.lstat(os.path.join(dst, "link-to-dir")).st_mtime_ns == \
         os.lstat(os.path.join(src, "link-to-dir")).st_mtime_ns
     # into an existing DST: DST itself is the copy (rsync -a SRC/ DST/), not DST/src

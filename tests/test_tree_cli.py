@@ -247,11 +247,26 @@ def test_scan_totals_alone_equal_the_detailed_walks(src, tmp_path):
 
 def test_scan_imports_only_what_it_needs(src):
     """A command timed against du: no asyncio, shutil (argparse's help
-    formatter wants it for the terminal's width), json (unless --json),
-    heapq (unless --top), nor the tree module."""
-    code = ("import sys; from linuxaio.__main__ import main; rc = main(['scan', sys.argv[1]]); "
+    formatter wants it for the terminal's width), json (--json has its own
+    writer), heapq (unless --top), nor the tree module."""
+    code = ("import sys; from linuxaio.__main__ import main; rc = main(['scan', '--json', sys.argv[1]]); "
             "print(sorted(m for m in ('asyncio', 'shutil', 'json', 'heapq', 'typing', 'linuxaio._tree', "
             "'linuxaio.os', 'lzma') if m in sys.modules), rc, file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code, src], env=ENV, capture_output=True, text=True,
                          timeout=120)
     assert out.stderr.strip() == "[] 0", out.stderr
+    assert json.loads(out.stdout)["files"] > 0
+
+
+def test_scan_json_is_json_dumps_to_the_byte():
+    """--json's writer (no json import at start) writes what json.dumps does."""
+    import random
+    from linuxaio._tools.scan import to_json
+    rng = random.Random(5)
+    alphabet = ['"', "\\", "\n", "\r", "\t", "\b", "\f", "\x00", "\x1f", " ", "~", "\x7f", "é",
+                "\udcff", "\u2028", "\U0001f600", "a", "/", "."]
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+        value = {"paths": [text, "plain"], "files": rng.randrange(10 ** 12), "seconds": rng.random(),
+                 "extensions": {text: {"files": 1, "bytes": 2}}, "top_files": [], text: -3}
+        assert to_json(value) == json.dumps(value)

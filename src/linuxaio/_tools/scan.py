@@ -228,6 +228,42 @@ def dir_totals(t: Totals) -> list:
     return [(size, path) for path, _, size in sizes.values()]
 
 
+def to_json(value: Any) -> str:
+    """json.dumps(value), to the byte, for what --json prints (dicts, lists,
+    str, int, float): the json package's five files (with _json's shared
+    object) would be read at every start of a command timed against du."""
+    if isinstance(value, str):
+        global _JSON_ESCAPES
+        if _JSON_ESCAPES is None:      # (re is argparse's already: no import cost)
+            import re
+            _JSON_ESCAPES = re.compile(r'[\\"]|[^\ -~]')
+        return '"' + _JSON_ESCAPES.sub(_json_escape, value) + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(to_json(str(k)) + ": " + to_json(v) for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(to_json(v) for v in value) + "]"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    raise TypeError(f"not written as JSON here: {type(value).__name__}")
+
+
+def _json_escape(m: Any) -> str:
+    ch = m.group(0)
+    short = _JSON_SHORT.get(ch)
+    if short is not None:
+        return short
+    n = ord(ch)
+    if n < 0x10000:
+        return "\\u%04x" % n
+    n -= 0x10000        # a surrogate pair, as json's ensure_ascii writes it
+    return "\\u%04x\\u%04x" % (0xD800 | (n >> 10), 0xDC00 | (n & 0x3FF))
+
+
+_JSON_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
+               "\f": "\\f"}
+_JSON_ESCAPES: Any = None
+
+
 def human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if abs(n) < 1024 or unit == "TiB":
@@ -292,8 +328,7 @@ def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                "top_dirs": [{"path": p, "bytes": s} for s, p in top_dirs],
                "extensions": {e: {"files": n, "bytes": b} for e, (n, b) in exts},
                "error_messages": t.error_list[:100]}
-        import json      # here: only --json needs it (its import is a cost of every start)
-        print(json.dumps(out))
+        print(to_json(out))
     else:
         print(f"{' '.join(roots)}: {t.files:,} files, {t.dirs:,} dirs, {t.symlinks:,} symlinks, "
               f"{t.other:,} other")

@@ -168,3 +168,23 @@ def test_copy_xattrs_row(tmp_path, with_xattrs):
     before = xattrs(tmp_path / "d")
     run(linuxaio.os.copy_xattrs("/proc/self/status", str(tmp_path / "d")))
     assert xattrs(tmp_path / "d") == before
+
+
+def test_copytree_of_symlinks_copies_their_own_xattrs(tmp_path):
+    """copytree(symlinks=True) runs copystat(follow_symlinks=False) on each
+    link: its own attributes (trusted.*: root only; user.* is refused on
+    symlinks) are copied, as shutil does."""
+    if os.geteuid() != 0:
+        pytest.skip("a symlink's own attributes are trusted.* (root only)")
+    top = tmp_path / "tree"
+    top.mkdir()
+    os.symlink("target", top / "link")
+    try:
+        os.setxattr(top / "link", "trusted.linuxaio", b"t", follow_symlinks=False)
+    except OSError as exc:
+        pytest.skip(f"no trusted.* attribute on a symlink here: {exc}")
+    shutil.copytree(top, tmp_path / "by-shutil", symlinks=True)
+    run(ash.copytree(str(top), str(tmp_path / "ours"), symlinks=True))
+    expected = xattrs(top / "link", follow_symlinks=False)
+    assert xattrs(tmp_path / "by-shutil" / "link", follow_symlinks=False) == expected
+    assert xattrs(tmp_path / "ours" / "link", follow_symlinks=False) == expected

@@ -204,13 +204,28 @@ async def copytree(src: Any, dst: Any, symlinks: bool = False, ignore: Any = Non
                     errors.append((s, d, str(_tree.named(r, t, d))))
                 else:
                     ok.append((s, d))
-            # copystat(follow_symlinks=False): the link's own times (no lchmod on Linux)
+            # copystat(follow_symlinks=False): the link's own times, then its
+            # extended attributes (no lchmod on Linux); the first failure of
+            # each is its error, as copystat raises it
             sts = await _tree.batch("stat", [(s, None, _tree.NOFOLLOW) for s, _ in ok])
-            times = [(d, (st.st_atime_ns, st.st_mtime_ns), None, _tree.NOFOLLOW)
-                     for (s, d), st in zip(ok, sts) if not isinstance(st, BaseException)]
-            for (s, d), r in zip(ok, await _tree.batch("utime", times)):
+            timed = []
+            for (s, d), st in zip(ok, sts):
+                if isinstance(st, BaseException):
+                    errors.append((s, d, str(_tree.named(st, s))))
+                else:
+                    timed.append((s, d, st))
+            res = await _tree.batch("utime", [(d, (st.st_atime_ns, st.st_mtime_ns), None, _tree.NOFOLLOW)
+                                              for _, d, st in timed])
+            xa = []
+            for (s, d, _), r in zip(timed, res):
                 if isinstance(r, BaseException):
                     errors.append((s, d, str(_tree.named(r, d))))
+                else:
+                    xa.append((s, d))
+            res = await _tree.batch("copy_xattrs", [(s, d, _tree.xattr_flags(False)) for s, d in xa])
+            for (s, d), r in zip(xa, res):
+                if isinstance(r, BaseException):
+                    errors.append((s, d, str(_tree.renamed(r, d))))
         if fast is not None:
             jobs = [_tree.FileCopy(s, d) for s, d, _ in files]
             await _tree.copy_files(jobs, fast, xattrs=bool(fast & _tree.META_TIMES))

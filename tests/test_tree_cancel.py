@@ -212,4 +212,4 @@ def test_awaited_copy_cancelled_at_each_stage_leaks_no_fd(tmp_path, src, stage, 
         # copy_data runs to its end (its fds are closed only then): the
         # whole copy, as shutil would have made had it not been interrupted
         assert int(size) == os.path.getsize(src)
-        assert open(dst, "rb").read() == src.read_bytes()
+        assert (tmp_path / "dst").read_bytes() == src.read_bytes()

@@ -246,12 +246,13 @@ def test_scan_totals_alone_equal_the_detailed_walks(src, tmp_path):
 
 
 def test_scan_imports_only_what_it_needs(src):
-    """A command timed against du: no asyncio, shutil (argparse's help
+    """A command timed against du: no asyncio, no argparse nor re for the
+    plain `scan [--json] [--quiet] PATH...`, no shutil (argparse's help
     formatter wants it for the terminal's width), json (--json has its own
     writer), heapq (unless --top), nor the tree module."""
     code = ("import sys; from linuxaio.__main__ import main; rc = main(['scan', '--json', sys.argv[1]]); "
             "print(sorted(m for m in ('asyncio', 'shutil', 'json', 'heapq', 'typing', 'linuxaio._tree', "
-            "'linuxaio.os', 'lzma') if m in sys.modules), rc, file=sys.stderr)")
+            "'linuxaio.os', 'lzma', 'argparse', 're') if m in sys.modules), rc, file=sys.stderr)")
     out = subprocess.run([sys.executable, "-c", code, src], env=ENV, capture_output=True, text=True,
                          timeout=120)
     assert out.stderr.strip() == "[] 0", out.stderr
@@ -270,3 +271,34 @@ def test_scan_json_is_json_dumps_to_the_byte():
         value = {"paths": [text, "plain"], "files": rng.randrange(10 ** 12), "seconds": rng.random(),
                  "extensions": {text: {"files": 1, "bytes": 2}}, "top_files": [], text: -3}
         assert to_json(value) == json.dumps(value)
+
+
+@pytest.mark.parametrize("argv", [
+    ["scan", "a"], ["scan", "--json", "a", "b"], ["scan", "a", "b", "--quiet", "--json"],
+    ["scan", "--quiet", "a", "--json"], ["scan", "--json", "--json", "a"],
+    # argparse's own: anything else
+    ["scan", "a", "--json", "b"], ["scan", "--top", "3", "a"], ["scan", "-h"], ["scan", "--json"],
+    ["scan", "-x", "a"], ["scan", "a", "--", "b"], ["scan", ""], ["copy", "a", "b"], ["scan", "--ext", "a"],
+])
+def test_plain_scan_arguments_are_argparses(argv, capsys):
+    """`scan [--json] [--quiet] PATH...` is parsed without argparse (its
+    import is a cost of every start); the result is argparse's, and any
+    other form is left to argparse."""
+    import argparse
+    from linuxaio import __main__ as cli_main
+    from linuxaio._tools import scan
+    plain = cli_main._plain_scan(argv)
+    parser = argparse.ArgumentParser(prog="linuxaio")
+    sub = parser.add_subparsers(dest="command")
+    scan.add_parser(sub)
+    try:
+        expected = vars(parser.parse_args(argv))
+    except SystemExit:
+        expected = None
+    capsys.readouterr()
+    if plain is None:
+        assert argv in (["scan", "a", "--json", "b"], ["scan", "--json"], ["scan", "--top", "3", "a"],
+                        ["scan", "-h"], ["scan", "-x", "a"], ["scan", "a", "--", "b"], ["scan", ""],
+                        ["copy", "a", "b"], ["scan", "--ext", "a"])
+    else:
+        assert {k: getattr(plain, k) for k in expected} == expected

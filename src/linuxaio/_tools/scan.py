@@ -233,11 +233,9 @@ def to_json(value: Any) -> str:
     str, int, float): the json package's five files (with _json's shared
     object) would be read at every start of a command timed against du."""
     if isinstance(value, str):
-        global _JSON_ESCAPES
-        if _JSON_ESCAPES is None:      # (re is argparse's already: no import cost)
-            import re
-            _JSON_ESCAPES = re.compile(r'[\\"]|[^\ -~]')
-        return '"' + _JSON_ESCAPES.sub(_json_escape, value) + '"'
+        if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+            return '"' + value + '"'          # (most paths: nothing to escape)
+        return '"' + "".join(map(_json_char, value)) + '"'
     if isinstance(value, dict):
         return "{" + ", ".join(to_json(str(k)) + ": " + to_json(v) for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
@@ -247,8 +245,9 @@ def to_json(value: Any) -> str:
     raise TypeError(f"not written as JSON here: {type(value).__name__}")
 
 
-def _json_escape(m: Any) -> str:
-    ch = m.group(0)
+def _json_char(ch: str) -> str:
+    if " " <= ch <= "~":
+        return _JSON_SHORT.get(ch, ch)
     short = _JSON_SHORT.get(ch)
     if short is not None:
         return short
@@ -261,7 +260,6 @@ def _json_escape(m: Any) -> str:
 
 _JSON_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
                "\f": "\\f"}
-_JSON_ESCAPES: Any = None
 
 
 def human(n: float) -> str:

@@ -1,11 +1,14 @@
 """W11: whole-tree work on the 20,000-file tree (issue 15, section 6).
 
-  W11c copytree:  linuxaio.shutil.copytree vs shutil.copytree vs `cp -a`
+  W11c copytree:  linuxaio.shutil.copytree vs shutil.copytree vs `cp -a`,
+                 and the `linuxaio copy` command vs `cp -a`
   W11r rmtree:    linuxaio.shutil.rmtree vs shutil.rmtree vs `rm -rf`
   W11s scan:      `python -m linuxaio scan --json` vs a Python script totalling
                  the tree with os.walk + os.lstat vs `du -s`, all timed as
-                 commands (interpreter start included); cached, and cold
-                 (--cold: caches dropped before each run, needs root)
+                 commands (interpreter start included; the `linuxaio`
+                 console script, its bytecode compiled first as an install
+                 has it); cached, and cold (--cold: caches dropped before
+                 each run, needs root)
   W11w walk:      async for in linuxaio.os.walk vs os.walk (in process)
 
 Each figure is the best of --rounds runs; the ratio is peer time / linuxaio
@@ -89,10 +92,15 @@ def w8c(tree: Path, rounds: int) -> None:
     t_lx = best(lambda: asyncio.run(ash.copytree(str(tree), str(dst))), rounds, cleanup=clean)
     t_sh = best(lambda: shutil.copytree(str(tree), str(dst)), rounds, cleanup=clean)
     t_cp = best(lambda: subprocess.run(["cp", "-a", str(tree), str(dst)], check=True), rounds, cleanup=clean)
+    # the command-line tool, as a command (interpreter start included)
+    cmd = tool_command() + ["copy", "--quiet", str(tree), str(dst)]
+    t_cli = best(lambda: subprocess.run(cmd, env=tool_env(), check=True, stdout=subprocess.DEVNULL),
+                 rounds, cleanup=clean)
     print("W11c copytree (cached source)               time      ratio peer/linuxaio")
     print(row("linuxaio.shutil.copytree", t_lx, t_lx))
     print(row("shutil.copytree", t_sh, t_sh) + f"   linuxaio {t_sh / t_lx:.2f}x faster")
     print(row("cp -a", t_cp, t_cp) + f"   linuxaio {t_cp / t_lx:.2f}x faster")
+    print(row("linuxaio copy (command)", t_cli, t_cli) + f"   cp -a / linuxaio copy: {t_cp / t_cli:.2f}x")
 
 
 def w8r(tree: Path, rounds: int) -> None:
@@ -111,25 +119,52 @@ def w8r(tree: Path, rounds: int) -> None:
     print(row("rm -rf", t_rm, t_rm) + f"   linuxaio {t_rm / t_lx:.2f}x faster")
 
 
-def w8s(tree: Path, rounds: int, cold: bool) -> None:
+def tool_env() -> dict:
     env = dict(os.environ)
     src = common.REPO / "src"
     env["PYTHONPATH"] = str(src) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def tool_command() -> list:
+    """The `linuxaio` console script beside this interpreter (what a user
+    runs; it imports the package PYTHONPATH names), else python -m linuxaio."""
+    script = Path(sys.executable).with_name("linuxaio")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "linuxaio"]
+
+
+def bytecode() -> None:
+    """The package's bytecode written, as an installed package has it: with
+    PYTHONDONTWRITEBYTECODE set, every run would compile it again."""
+    import compileall
+    compileall.compile_dir(str(common.REPO / "src" / "linuxaio"), quiet=1)
+
+
+def w8s(tree: Path, rounds: int, cold: bool) -> None:
+    env = tool_env()
+    bytecode()
     cmds = {
-        "linuxaio scan --json": [sys.executable, "-m", "linuxaio", "scan", "--json", str(tree)],
+        "linuxaio scan --json": tool_command() + ["scan", "--json", str(tree)],
+        # the console script pip writes imports re (some 10 modules) first
+        "python -m linuxaio scan --json": [sys.executable, "-m", "linuxaio", "scan", "--json", str(tree)],
         "python os.walk + os.lstat script": [sys.executable, "-c", PY_SCAN, str(tree)],
         "du -s": ["du", "-s", str(tree)],
     }
     for mode in (["cached", "cold"] if cold else ["cached"]):
-        times = {}
-        for name, cmd in cmds.items():
+        for cmd in cmds.values():
             subprocess.run(cmd, env=env, capture_output=True, check=True)   # warm (or check it runs)
-            times[name] = best(lambda: subprocess.run(cmd, env=env, capture_output=True, check=True),
-                               rounds, setup=drop_caches if mode == "cold" else None)
+        # rounds interleaved (one run of each command per round): a shared
+        # machine's load drifts, and each command sees the same drift
+        runs: dict = {name: [] for name in cmds}
+        for _ in range(rounds):
+            for name, cmd in cmds.items():
+                runs[name].append(best(lambda: subprocess.run(cmd, env=env, capture_output=True, check=True),
+                                       1, setup=drop_caches if mode == "cold" else None))
+        times = {name: min(ts) for name, ts in runs.items()}
         ref = times["linuxaio scan --json"]
         print(f"W11s scan, as commands, {mode}")
         for name, t in times.items():
-            print(row(name, t, t) + ("" if name.startswith("linuxaio") else
+            print(row(name, t, t) + ("" if name == "linuxaio scan --json" else
                                      f"   linuxaio {t / ref:.2f}x faster"))
 
 

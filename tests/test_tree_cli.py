@@ -34,7 +34,10 @@ def cli(*args, **kw):
 @pytest.fixture
 def src(tmp_path):
     top = make_tree(str(tmp_path / "src"))
-    os.chown(os.path.join(top, "dir", "f0.dat"), 65534, 65534) if os.geteuid() == 0 else None
+    if os.geteuid() == 0:
+        os.chown(os.path.join(top, "dir", "f0.dat"), 65534, 65534)
+        os.chown(os.path.join(top, "dir", "sub"), 65534, 65533)
+        os.lchown(os.path.join(top, "link-to-file"), 65533, 65534)
     return top
 
 
@@ -108,8 +111,9 @@ def test_copy_keeps_everything(src, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "files" in out.stdout
     assert snapshot(dst) == snapshot(src)
-    st_s, st_d = os.lstat(os.path.join(src, "dir", "f0.dat")), os.lstat(os.path.join(dst, "dir", "f0.dat"))
-    assert (st_s.st_uid, st_s.st_gid) == (st_d.st_uid, st_d.st_gid)
+    for rel in ("dir/f0.dat", "dir/sub", "link-to-file"):      # a file, a directory, a symlink
+        st_s, st_d = os.lstat(os.path.join(src, rel)), os.lstat(os.path.join(dst, rel))
+        assert (st_s.st_uid, st_s.st_gid) == (st_d.st_uid, st_d.st_gid), rel
     assert os.lstat(os.path.join(dst, "link-to-dir")).st_mtime_ns == \
         os.lstat(os.path.join(src, "link-to-dir")).st_mtime_ns
     # into an existing DST: DST itself is the copy (rsync -a SRC/ DST/), not DST/src
@@ -214,3 +218,87 @@ def test_progress_on_a_terminal_only(tmp_path):
     assert "\r" in err and "files" in err and "/s" in err
     quiet = cli("copy", "--update", top, tmp_path / "c")
     assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_scan_totals_alone_equal_the_detailed_walks(src, tmp_path):
+    """Without --top/--ext the workers add the entries up (scandir_totals):
+    the same totals as the per-entry walk (--ext) and as os.walk + lstat,
+    hard links across directories counted once."""
+    os.makedirs(os.path.join(src, "a", "b", "c"))
+    for i in range(300):
+        with open(os.path.join(src, "a", "b", f"g{i}"), "wb") as f:
+            f.write(b"x" * i)
+    os.link(os.path.join(src, "a", "b", "g299"), os.path.join(src, "a", "b", "c", "again"))
+    os.link(os.path.join(src, "a", "b", "g299"), os.path.join(src, "again-at-top"))
+    os.symlink("a", os.path.join(src, "a", "b", "c", "up"))
+    plain = cli("scan", "--json", src)
+    detailed = cli("scan", "--json", "--ext", src)
+    assert plain.returncode == detailed.returncode == 0, plain.stderr + detailed.stderr
+    exp = expected_totals(src)
+    for out in (plain, detailed):
+        got = json.loads(out.stdout)
+        assert {k: got[k] for k in exp} == exp
+    # two roots, one of them a file, one missing
+    out = cli("scan", "--json", src, os.path.join(src, "sparse"), tmp_path / "missing")
+    got = json.loads(out.stdout)
+    assert out.returncode == 1 and got["errors"] == 1
+    assert got["files"] == exp["files"] + 1 and got["dirs"] == exp["dirs"]
+
+
+def test_scan_imports_only_what_it_needs(src):
+    """A command timed against du: no asyncio, no argparse nor re for the
+    plain `scan [--json] [--quiet] PATH...`, no shutil (argparse's help
+    formatter wants it for the terminal's width), json (--json has its own
+    writer), heapq (unless --top), nor the tree module."""
+    code = ("import sys; from linuxaio.__main__ import main; rc = main(['scan', '--json', sys.argv[1]]); "
+            "print(sorted(m for m in ('asyncio', 'shutil', 'json', 'heapq', 'typing', 'linuxaio._tree', "
+            "'linuxaio.os', 'lzma', 'argparse', 're') if m in sys.modules), rc, file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code, src], env=ENV, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stderr.strip() == "[] 0", out.stderr
+    assert json.loads(out.stdout)["files"] > 0
+
+
+def test_scan_json_is_json_dumps_to_the_byte():
+    """--json's writer (no json import at start) writes what json.dumps does."""
+    import random
+    from linuxaio._tools.scan import to_json
+    rng = random.Random(5)
+    alphabet = ['"', "\\", "\n", "\r", "\t", "\b", "\f", "\x00", "\x1f", " ", "~", "\x7f", "é",
+                "\udcff", "\u2028", "\U0001f600", "a", "/", "."]
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+        value = {"paths": [text, "plain"], "files": rng.randrange(10 ** 12), "seconds": rng.random(),
+                 "extensions": {text: {"files": 1, "bytes": 2}}, "top_files": [], text: -3}
+        assert to_json(value) == json.dumps(value)
+
+
+@pytest.mark.parametrize("argv", [
+    ["scan", "a"], ["scan", "--json", "a", "b"], ["scan", "a", "b", "--quiet", "--json"],
+    ["scan", "--quiet", "a", "--json"], ["scan", "--json", "--json", "a"],
+    # argparse's own: anything else
+    ["scan", "a", "--json", "b"], ["scan", "--top", "3", "a"], ["scan", "-h"], ["scan", "--json"],
+    ["scan", "-x", "a"], ["scan", "a", "--", "b"], ["scan", ""], ["copy", "a", "b"], ["scan", "--ext", "a"],
+])
+def test_plain_scan_arguments_are_argparses(argv, capsys):
+    """`scan [--json] [--quiet] PATH...` is parsed without argparse (its
+    import is a cost of every start); the result is argparse's, and any
+    other form is left to argparse."""
+    import argparse
+    from linuxaio import __main__ as cli_main
+    from linuxaio._tools import scan
+    plain = cli_main._plain_scan(argv)
+    parser = argparse.ArgumentParser(prog="linuxaio")
+    sub = parser.add_subparsers(dest="command")
+    scan.add_parser(sub)
+    try:
+        expected = vars(parser.parse_args(argv))
+    except SystemExit:
+        expected = None
+    capsys.readouterr()
+    if plain is None:
+        assert argv in (["scan", "a", "--json", "b"], ["scan", "--json"], ["scan", "--top", "3", "a"],
+                        ["scan", "-h"], ["scan", "-x", "a"], ["scan", "a", "--", "b"], ["scan", ""],
+                        ["copy", "a", "b"], ["scan", "--ext", "a"])
+    else:
+        assert {k: getattr(plain, k) for k in expected} == expected

@@ -89,3 +89,77 @@ def test_aio_rmtree(tmp_path):
     (tmp_path / "file").write_bytes(b"")
     _, res = wait(linuxaio.aio_rmtree, str(tmp_path / "file"))
     assert res == 0 and not (tmp_path / "file").exists()
+
+
+def test_aio_rmtree_under_a_concurrent_symlink_swap_removes_nothing_outside(tmp_path):
+    """Directories are swapped for symlinks to a victim directory while
+    aio_rmtree runs: it works on directory fds (openat O_NOFOLLOW, checked
+    against the listing; unlinkat relative to the parent's fd), so nothing
+    in the victim may go."""
+    import threading
+    import time
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for i in range(200):
+        (victim / f"v{i}").write_bytes(b"v")
+    for attempt in range(3):
+        top = tmp_path / f"t{attempt}"
+        for i in range(60):
+            d = top / f"d{i:02d}"
+            (d / "inner").mkdir(parents=True)
+            for k in range(20):
+                (d / f"x{k}").write_bytes(b"")
+                (d / "inner" / f"y{k}").write_bytes(b"")
+        stop = threading.Event()
+
+        def swapper():
+            while not stop.is_set():
+                for i in range(60):
+                    d = top / f"d{i:02d}"
+                    try:
+                        os.rename(d, tmp_path / f"moved{attempt}-{i}")
+                        os.symlink(victim, d)
+                    except OSError:
+                        pass
+                time.sleep(0.0005)
+        t = threading.Thread(target=swapper)
+        t.start()
+        try:
+            wait(linuxaio.aio_rmtree, str(top))
+        finally:
+            stop.set()
+            t.join()
+        assert sorted(os.listdir(victim)) == sorted(f"v{i}" for i in range(200))
+    assert any(n.startswith("moved") for n in os.listdir(tmp_path))
+
+
+def test_aio_rmtree_keeps_going_and_reports_the_first_failure(tmp_path):
+    top = make_tree(str(tmp_path / "t"))
+    os.symlink("/", os.path.join(top, "dir", "root-link"))
+    _, res = wait(linuxaio.aio_rmtree, top)
+    assert res == 0 and not os.path.lexists(top) and os.path.exists("/")
+    _, res = wait(linuxaio.aio_rmtree, os.path.join(str(tmp_path), "t", "x"))
+    assert isinstance(res, FileNotFoundError)
+
+
+def test_aio_rmtree_cancelled_mid_way_leaks_no_fd(tmp_path):
+    """Cancelled while it holds directories open: once its requests are
+    back, the removal is let go and closes them; the rest of the tree
+    stays (and can be removed afterwards)."""
+    top = tmp_path / "t"
+    for i in range(40):
+        for k in range(3):
+            (top / f"d{i}" / f"e{k}").mkdir(parents=True)
+            (top / f"d{i}" / f"e{k}" / "f").write_bytes(b"")
+    before = len(os.listdir("/proc/self/fd"))
+    got = []
+    grp = linuxaio.aio_rmtree(str(top), got.append)
+    while len(os.listdir("/proc/self/fd")) <= before + 1:     # subdirectories open
+        linuxaio.poll_wait()
+        linuxaio.poll_cb()
+    grp.cancel()
+    linuxaio.flush()
+    assert got == [] and len(os.listdir("/proc/self/fd")) == before
+    assert top.exists()
+    _, res = wait(linuxaio.aio_rmtree, str(top))
+    assert res == 0 and not top.exists()

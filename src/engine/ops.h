@@ -151,6 +151,7 @@ PyObject *lx_result_names(Request *r);
 PyObject *lx_result_entries(Request *r);
 PyObject *lx_result_copied(Request *r);
 PyObject *lx_result_entries_stat(Request *r);
+PyObject *lx_result_totals(Request *r);
 int lx_results_init(void);
 /* names, directories, xattrs (results.c's last part; wd.c) */
 PyObject *lx_result_bool(Request *r);
@@ -208,6 +209,29 @@ typedef struct {
 } lx_stat_entry;
 
 #define LX_STAT_ENTRY_SIZE(namelen) ((sizeof(lx_stat_entry) + (namelen) + 1 + 7) & ~(size_t)7)
+
+/* scandir_totals (ops_tree.c): a directory's entries totalled by the
+ * worker (linuxaio scan without --top/--ext): the sums first, then one
+ * record per entry Python must still see: a subdirectory (to walk), a
+ * hard-linked non-directory (its blocks count once per inode) or an entry
+ * whose lstat failed. */
+typedef struct {
+    int64_t files, dirs, symlinks, other;
+    int64_t apparent;              /* st_size of the regular files */
+    int64_t allocated;             /* st_blocks * 512 of all but the hard-linked */
+} lx_tree_totals;
+
+enum { LX_TOTAL_SUBDIR, LX_TOTAL_LINKED, LX_TOTAL_FAILED };
+typedef struct {
+    uint64_t dev, ino;             /* LINKED */
+    int64_t bytes;                 /* LINKED: st_blocks * 512 */
+    int32_t err;                   /* FAILED: the errno */
+    uint16_t namelen;
+    uint8_t kind;
+    char name[];
+} lx_total_rec;
+
+#define LX_TOTAL_REC_SIZE(namelen) ((sizeof(lx_total_rec) + (namelen) + 1 + 7) & ~(size_t)7)
 
 #define LX_ENTRY_SIZE(namelen) ((sizeof(lx_packed_entry) + (namelen) + 1 + 7) & ~(size_t)7)
 

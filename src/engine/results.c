@@ -205,6 +205,50 @@ PyObject *lx_result_entries_stat(Request *r)
     return list;
 }
 
+/* scandir_totals: (files, dirs, symlinks, other, apparent bytes, allocated
+ * bytes, [subdirectory names], [(st_dev, st_ino, allocated bytes) of each
+ * hard-linked entry], [(name, errno) of each entry lstat failed on]); the
+ * names bytes or str, as the path was. */
+PyObject *lx_result_totals(Request *r)
+{
+    const lx_tree_totals *t = (const lx_tree_totals *)r->heap;
+    PyObject *subdirs = PyList_New(0), *linked = PyList_New(0), *failed = PyList_New(0), *res = NULL;
+    int as_bytes = PyBytes_Check(r->filename);
+    if (!subdirs || !linked || !failed)
+        goto out;
+    for (int64_t off = sizeof *t; off < r->result;) {
+        const lx_total_rec *e = (const lx_total_rec *)(r->heap + off);
+        PyObject *item = NULL;
+        int rc;
+        if (e->kind == LX_TOTAL_LINKED)
+            item = Py_BuildValue("(KKL)", (unsigned long long)e->dev, (unsigned long long)e->ino,
+                                 (long long)e->bytes);
+        else
+            item = as_bytes ? PyBytes_FromStringAndSize(e->name, e->namelen)
+                            : PyUnicode_DecodeFSDefaultAndSize(e->name, e->namelen);
+        if (item && e->kind == LX_TOTAL_FAILED)
+            item = Py_BuildValue("(Ni)", item, (int)e->err);
+        if (!item)
+            goto out;
+        rc = PyList_Append(e->kind == LX_TOTAL_SUBDIR ? subdirs : e->kind == LX_TOTAL_LINKED ? linked : failed,
+                           item);
+        Py_DECREF(item);
+        if (rc < 0)
+            goto out;
+        off += LX_TOTAL_REC_SIZE(e->namelen);
+    }
+    res = Py_BuildValue("(LLLLLLOOO)", (long long)t->files, (long long)t->dirs, (long long)t->symlinks,
+                        (long long)t->other, (long long)t->apparent, (long long)t->allocated,
+                        subdirs, linked, failed);
+out:
+    Py_XDECREF(subdirs);
+    Py_XDECREF(linked);
+    Py_XDECREF(failed);
+    free(r->heap);
+    r->heap = NULL;
+    return res;
+}
+
 /* copy_data: (bytes copied, how: 1 reflink, 2 copy_file_range, 3 sendfile, 4 read/write) */
 PyObject *lx_result_copied(Request *r) { return Py_BuildValue("(LI)", (long long)r->result, r->mode); }
 

@@ -2,13 +2,12 @@
 the whole-tree tools ``scan``, ``copy`` and ``rm`` (src/linuxaio/_tools/)."""
 from __future__ import annotations
 
-import argparse
-import math
 import os
 import stat
 import sys
-
-from ._tools.sizes import parse_size
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 DEFAULT_SIZE = 256 << 20
 MAX_THREADS = 4096          # the engine's limit for min_parallel/max_parallel
@@ -17,6 +16,8 @@ MAX_ARENA = 1 << 30         # --qd buffers of --bs bytes (page-rounded), at most
 
 def _size(text: str) -> int:
     """A byte count such as 4096, 4k, 64KiB, 1.5M; at least 1."""
+    import argparse
+    from ._tools.sizes import parse_size
     try:
         value = parse_size(text)
     except ValueError:
@@ -28,6 +29,7 @@ def _size(text: str) -> int:
 
 def _int_in(low: int, high: int):
     def parse(text: str) -> int:
+        import argparse
         try:
             value = int(text)
         except ValueError:
@@ -39,6 +41,8 @@ def _int_in(low: int, high: int):
 
 
 def _seconds(text: str) -> float:
+    import argparse
+    import math
     try:
         value = float(text)
     except ValueError:
@@ -154,8 +158,91 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _columns() -> int:
+    """The terminal's width, as shutil.get_terminal_size finds it."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+def _parser_class() -> type:
+    """argparse's ArgumentParser whose help formatter asks no shutil for the
+    terminal's width (made here: argparse is imported only when parsing)."""
+    import argparse
+
+    class _Formatter(argparse.HelpFormatter):
+        """argparse's, without its `import shutil` for the terminal's width:
+        every add_argument makes a formatter, and shutil (with bz2, lzma,
+        fnmatch...) would cost each start of `linuxaio scan`, a command timed
+        against du, some 5 ms (more with cold caches)."""
+
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                     width: int | None = None) -> None:
+            super().__init__(prog, indent_increment, max_help_position,
+                             _columns() - 2 if width is None else width)
+
+    class _Parser(argparse.ArgumentParser):
+        """The subcommands' parsers are of this class too (add_subparsers)."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            kwargs.setdefault("formatter_class", _Formatter)
+            super().__init__(*args, **kwargs)
+
+    return _Parser
+
+
+class _PlainScan:
+    """The arguments of `scan [--json] [--quiet] PATH...` as argparse would
+    make them (tests/test_tree_cli.py compares the two)."""
+
+    command = "scan"
+    top = 0
+    ext = False
+
+    def __init__(self, paths: list, json: bool, quiet: bool) -> None:
+        self.paths, self.json, self.quiet = paths, json, quiet
+
+
+def _plain_scan(argv: list) -> _PlainScan | None:
+    """`scan [--json] [--quiet] PATH...` (options before or after the paths),
+    the form scripts and benchmarks run, parsed without argparse: argparse,
+    gettext, locale and re are some 15 modules to read at every start of a
+    command timed against du (about 10 ms, several times that with cold
+    caches).  Anything else (--help, --top, a path starting with "-", bad
+    usage...): None, and argparse parses it."""
+    if len(argv) < 2 or argv[0] != "scan":
+        return None
+    flags = {"--json": False, "--quiet": False}
+    paths: list = []
+    ended = False              # the paths are one run, as argparse's nargs="+" takes them
+    for arg in argv[1:]:
+        if arg in flags:
+            flags[arg] = True
+            ended = bool(paths)
+        elif arg.startswith("-") or not arg or ended:
+            return None
+        else:
+            paths.append(arg)
+    if not paths:
+        return None
+    return _PlainScan(paths, flags["--json"], flags["--quiet"])
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="linuxaio", description="linuxaio tools")
+    argv = sys.argv[1:] if argv is None else list(argv)
+    plain = _plain_scan(argv)
+    if plain is not None:
+        from ._tools import scan as _scan
+        return _scan.main(plain, None)
+    _Parser = _parser_class()
+    parser = _Parser(prog="linuxaio", description="linuxaio tools")
     sub = parser.add_subparsers(dest="command")
     b = sub.add_parser("bench", help="random reads through the callback API vs a plain os.pread loop")
     b.add_argument("--file", help="file to read, as it is (never modified without --write "
@@ -182,7 +269,6 @@ def main(argv: list[str] | None = None) -> int:
     from ._tools import copy as _copy, rm as _rm, scan as _scan   # whole-tree tools
     tools = {"scan": _scan, "copy": _copy, "rm": _rm}
     tool_parsers = {name: mod.add_parser(sub) for name, mod in tools.items()}
-    argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in ("bench", "-h", "--help", *tools):
         argv = ["bench"] + argv         # bench is the default command, options and all
     args = parser.parse_args(argv)

@@ -9,13 +9,10 @@ failure.
 from __future__ import annotations
 
 import errno as _errno
-import os as _os
-import stat as _stat
 from typing import Any, Callable, Optional
 
 from . import _engine
 
-DT_DIR = 4
 # copy_data's flags (src/engine/ops_copy.c): mode, owner, times
 _META = 1 | 2 | 4
 
@@ -43,54 +40,30 @@ def _fail(c: _Composite, exc: BaseException) -> None:
 
 def aio_copy(src: Any, dst: Any, callback: Optional[Callable[[Any], Any]] = None, *, pri: int = 0) -> Any:
     """Copy the regular file src to dst, as IO::AIO's aio_copy: dst is created
-    with mode 0200, gets the data (inside the kernel: one copy_data request),
-    then src's owner (where permitted), mode and times (the owner first: a
-    chown clears the set-user-ID bit); if anything fails it
-    is removed.  A source that is not a regular file (a directory...) fails
-    with its OSError and leaves nothing behind.  Returns the group."""
+    with mode 0200, gets the data (inside the kernel), then src's owner
+    (where permitted), mode and times (the owner first: a chown clears the
+    set-user-ID bit); if anything fails it is removed.  A source that is
+    not a regular file (a directory...) fails with its OSError and leaves
+    nothing behind.  Returns the group.
+
+    All of it is ONE engine request (copy_file, src/engine/ops_copy.c): its
+    fds never leave the worker.  So a cancel cannot leak them, nor leave a
+    partial destination: a copy not yet started never starts (nothing is
+    created), one running finishes in its worker (a syscall cannot be
+    stopped half-way) and its whole copy stays, without a callback."""
     c = _group(callback, pri)
     _copy_into(c, src, dst, pri)
     return c.grp
 
 
 def _copy_into(c: _Composite, src: Any, dst: Any, pri: int, after: Optional[Callable[[], None]] = None) -> None:
-    state: dict = {}
-    grp = c.grp
-
-    def finish(exc: Optional[BaseException]) -> None:
-        fds = [state[k] for k in ("in", "out") if k in state]
-        for fd in fds:
-            grp.add(_engine.aio_close(fd, None, pri=pri))
-        if exc is not None:
-            _fail(c, exc)
-            if "out" in state:
-                grp.add(_engine.aio_unlink(dst, None, pri=pri))
+    def copied(res: Any) -> None:
+        if isinstance(res, BaseException):
+            _fail(c, res)
         elif after is not None:
             after()
 
-    def copied(res: Any) -> None:
-        finish(res if isinstance(res, BaseException) else None)
-
-    def out_opened(fd: Any) -> None:
-        if isinstance(fd, BaseException):
-            return finish(fd)
-        state["out"] = fd
-        grp.add(_engine.copy_data(state["in"], fd, None, _META, copied, pri=pri))
-
-    def in_opened(res: Any) -> None:
-        if isinstance(res, BaseException):
-            return finish(res)
-        fd, st = res
-        state["in"] = fd
-        if not _stat.S_ISREG(st.st_mode):
-            err = _errno.EISDIR if _stat.S_ISDIR(st.st_mode) else _errno.EINVAL
-            exc = (IsADirectoryError if err == _errno.EISDIR else OSError)(err, _os.strerror(err), src)
-            return finish(exc)
-        grp.add(_engine.open(dst, _os.O_WRONLY | _os.O_CREAT | _os.O_TRUNC, 0o200, None,
-                             out_opened, pri=pri))
-
-    grp.add(_engine.open_stat(src, _os.O_RDONLY | _os.O_NONBLOCK | _os.O_NOCTTY, 0, None,
-                              in_opened, pri=pri))
+    c.grp.add(_engine.copy_file(src, dst, _META, copied, pri=pri))
 
 
 def aio_move(src: Any, dst: Any, callback: Optional[Callable[[Any], Any]] = None, *, pri: int = 0) -> Any:
@@ -116,56 +89,53 @@ def aio_move(src: Any, dst: Any, callback: Optional[Callable[[Any], Any]] = None
 
 
 def aio_rmtree(path: Any, callback: Optional[Callable[[Any], Any]] = None, *, pri: int = 0) -> Any:
-    """Remove path and everything under it, as IO::AIO's aio_rmtree: each
-    directory is listed, its entries removed in parallel (symlinks are
-    removed, never followed: the listing's own d_type decides), then it is
-    rmdir'ed.  A path that is not a directory is unlinked.  Returns the
-    group."""
+    """Remove path and everything under it, as IO::AIO's aio_rmtree, but
+    safe against a symlink swapped in mid-way as shutil.rmtree is: each
+    directory is opened (O_NOFOLLOW) relative to its parent's fd and
+    checked against its listing, its entries removed in parallel with
+    unlinkat/rmdir on that fd (linuxaio._tree.removal: the algorithm the
+    awaitable rmtree runs too).  A path that is not a directory (a symlink
+    included) is unlinked.  Every failure is passed over and the removal
+    goes on; the callback gets the first.  Returns the group."""
+    from . import _tree
     c = _group(callback, pri)
-
-    def check(res: Any) -> None:
-        if isinstance(res, BaseException):
-            _fail(c, res)
-
-    def looked(st: Any) -> None:
-        if isinstance(st, BaseException):
-            return _fail(c, st)
-        if _stat.S_ISDIR(st.st_mode):
-            _remove_dir(c, c.grp, path, pri, [])
-        else:
-            c.grp.add(_engine.aio_unlink(path, check, pri=pri))
-
-    c.grp.add(_engine.aio_lstat(path, looked, pri=pri))
+    _drive(c, _tree.removal(path, None, lambda func, p, exc: _fail(c, exc), unlink_other=True), pri)
     return c.grp
 
 
-def _remove_dir(c: _Composite, into: Any, path: Any, pri: int, parent_failed: list) -> None:
-    """Add to the group into: a group that empties path, and whose callback
-    then adds path's rmdir to into (unless something under it stayed)."""
-    sep = b"/" if isinstance(path, bytes) else "/"
-    failed: list = []
+def _drive(c: _Composite, steps: Any, pri: int) -> None:
+    """Run a generator of batches (linuxaio._tree.removal's steps) on the
+    callback API: each batch is one request added to c's group, the next
+    one sent from its callback."""
+    _Driver(c.grp, steps, pri).resume(None)
 
-    def check(res: Any) -> None:
-        if isinstance(res, BaseException):
-            failed.append(res)
-            parent_failed.append(res)
-            _fail(c, res)
 
-    def emptied(_: Any) -> None:
-        if not failed:
-            into.add(_engine.aio_rmdir(path, check, pri=pri))
+class _Driver:
+    """Only the requests in flight hold it (and so the generator; no
+    cycle: the collector is not needed): when a cancelled group's last
+    request is back, it goes, and the generator's cleanup closes the
+    directories it held."""
 
-    sub = _engine.aio_group(emptied)
+    __slots__ = ("grp", "steps", "pri")
 
-    def listed(entries: Any) -> None:
-        if isinstance(entries, BaseException):
-            return check(entries)
-        for name, dtype, _target, _ino in entries:
-            child = path + sep + name
-            if dtype == DT_DIR:
-                _remove_dir(c, sub, child, pri, failed)
+    def __init__(self, grp: Any, steps: Any, pri: int) -> None:
+        self.grp, self.steps, self.pri = grp, steps, pri
+
+    def resume(self, results: Any) -> None:
+        while True:
+            try:
+                name, args, _to_end, _undo = self.steps.send(results)
+            except StopIteration:
+                return
+            if not args:
+                results = []
+                continue
+            if len(args) == 1:     # one request costs less than a batch of one (and names its error)
+                req = getattr(_engine, name)(*args[0], self.resume_one, pri=self.pri)
             else:
-                sub.add(_engine.aio_unlink(child, check, pri=pri))
+                req = _engine.submit_many(name, args, self.resume, pri=self.pri)
+            self.grp.add(req)
+            return
 
-    sub.add(_engine.scandir_at(path, None, 0, listed, pri=pri))
-    into.add(sub)
+    def resume_one(self, result: Any) -> None:
+        self.resume([result])

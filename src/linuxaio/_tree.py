@@ -33,6 +33,16 @@ O_SRC = _os.O_RDONLY | _os.O_NONBLOCK | _os.O_NOCTTY
 
 # copy_data's flags (src/engine/ops_copy.c)
 META_MODE, META_OWNER, META_TIMES, NO_CLONE = 1, 2, 4, 8
+# the extended attributes too, as shutil.copystat (EACCES passed over as
+# well from 3.12 on, as shutil does)
+META_XATTRS = 16 | (32 if _sys.version_info >= (3, 12) else 0)
+
+
+def xattr_flags(follow_symlinks: bool) -> int:
+    """copy_xattrs' flags (shutil.copystat's follow_symlinks)."""
+    return (META_XATTRS & ~16) | (0 if follow_symlinks else NOFOLLOW)
+
+
 HOW = {0: "none", 1: "reflink", 2: "copy_file_range", 3: "sendfile", 4: "read/write"}
 
 
@@ -107,23 +117,6 @@ async def list_dirs(paths: list) -> list:
     (name, d_type, target type, inode) tuples, or the OSError (named)."""
     res = await batch("scandir", [(p,) for p in paths])
     return [named(r, p) for p, r in zip(paths, res)]
-
-
-def copy_xattrs(in_fd: int, out_fd: int) -> None:
-    """Extended attributes, as shutil's copystat copies them (errors that
-    mean "none here" or "not allowed" are passed over, as it does)."""
-    try:
-        names = _os.listxattr(in_fd)
-    except OSError as exc:
-        if exc.errno in (_errno.ENOTSUP, _errno.ENODATA, _errno.EINVAL):
-            return
-        raise
-    for name in names:
-        try:
-            _os.setxattr(out_fd, name, _os.getxattr(in_fd, name))
-        except OSError as exc:
-            if exc.errno not in (_errno.EPERM, _errno.ENOTSUP, _errno.ENODATA, _errno.EINVAL):
-                raise
 
 
 class FileCopy:
@@ -220,12 +213,8 @@ async def _copy_wave(chunk: list, meta: int, xattrs: bool, oflags: int, mode: in
         else:
             held.append(res)
             pairs.append((j, fd, res))
-    if xattrs:
-        for j, fd, out in pairs:
-            try:
-                copy_xattrs(fd, out)
-            except OSError as exc:
-                j.error = exc
+    if xattrs:      # by the same worker, after the data (ops_copy.c)
+        meta |= META_XATTRS
     args = [(fd, out, None, meta) for _, fd, out in pairs]
     if len(args) == 1:
         try:
@@ -269,6 +258,29 @@ def _symlink_error(path: Any) -> OSError:
 
 async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
                       progress: Optional[Callable[[int], None]] = None) -> None:
+    """Remove path and everything under it (see removal), awaited: each
+    batch of requests the removal yields is awaited here.  A cancellation
+    closes the generator, whose cleanup closes the directories it holds."""
+    steps = removal(path, dir_fd, onexc, progress)
+    try:
+        results = None
+        while True:
+            try:
+                name, args, to_end, undo = steps.send(results)
+            except StopIteration:
+                return
+            results = await batch(name, args, to_end, undo)
+    finally:
+        steps.close()
+
+
+# A step of a removal: (row name, argument tuples, to_end, undo_each), as
+# batch() takes them; the driver sends back the list of results.
+Steps = "Generator[tuple, Optional[list], None]"
+
+
+def removal(path: Any, dir_fd: Optional[int], onexc: OnExc,
+            progress: Optional[Callable[[int], None]] = None, unlink_other: bool = False) -> Steps:
     """Remove path and everything under it, as shutil.rmtree's fd-based
     variant does: each directory is opened with O_NOFOLLOW|O_DIRECTORY
     relative to its parent's fd and checked against what its listing said
@@ -277,50 +289,75 @@ async def remove_tree(path: Any, dir_fd: Optional[int], onexc: OnExc,
     in parallel: a wave of directories is listed by one batch, their files
     unlinked by another, their subdirectories opened by a third.
 
+    The algorithm is this one generator of batches, in one place for both
+    faces: remove_tree awaits each batch (shutil.rmtree, Path.rmtree, the
+    rm tool), linuxaio.aio_rmtree submits each from the last one's callback.
+    The directories it holds open are closed in its cleanup, which also
+    runs when it is closed half-way: a cancelled await closes it, and a
+    cancelled aio_rmtree's generator is let go (and so closed) once its
+    last request is back, when no worker can still use one of them.
+
     onexc(func, path, exc) gets each failure (func: os.open, os.lstat,
     os.scandir, os.unlink, os.rmdir, os.path.islink, as shutil passes
-    them); it may raise to stop."""
+    them); it may raise to stop.  unlink_other: a path that is not a
+    directory (a symlink too) is unlinked instead (IO::AIO's aio_rmtree)."""
+    live: set = set()        # fds of the directories open
     try:
-        orig = await _run(_engine.stat, path, dir_fd, NOFOLLOW)
-    except OSError as exc:
-        onexc(_os.lstat, path, exc)
+        yield from _removal(path, dir_fd, onexc, progress, unlink_other, live)
+    finally:
+        _close_now(live)
+
+
+def _close_now(fds: set) -> None:
+    """Close directory fds here, in the caller's thread: closing a
+    directory never blocks (nothing to write back), and a close request
+    could itself be cancelled, leaking the fd."""
+    for fd in list(fds):
+        fds.discard(fd)
+        try:
+            _os.close(fd)
+        except OSError:
+            pass
+
+
+def _removal(path: Any, dir_fd: Optional[int], onexc: OnExc, progress: Any, unlink_other: bool,
+             live: set) -> Steps:
+    (orig,) = yield ("stat", [(path, dir_fd, NOFOLLOW)], False, None)
+    if isinstance(orig, BaseException):
+        onexc(_os.lstat, path, orig)
+        return
+    if unlink_other and not _stat.S_ISDIR(orig.st_mode):
+        (r,) = yield ("unlink", [(path, dir_fd)], False, None)
+        if isinstance(r, BaseException):
+            onexc(_os.unlink, path, r)
         return
     if _stat.S_ISLNK(orig.st_mode):
         onexc(_os.path.islink, path, _symlink_error(path))
         return
-    try:
-        fd, st = await _run(_engine.open_stat, path, O_DIR & ~_os.O_DIRECTORY, 0, dir_fd)
-    except OSError as exc:
-        onexc(_os.open, path, exc)
+    (r,) = yield ("open_stat", [(path, O_DIR & ~_os.O_DIRECTORY, 0, dir_fd)], False, None)
+    if isinstance(r, BaseException):
+        onexc(_os.open, path, r)
         return
+    fd, st = r
+    live.add(fd)
     if not _os.path.samestat(orig, st):
-        await close_all([fd])
+        _close_now({fd})
+        live.discard(fd)
         onexc(_os.path.islink, path, _symlink_error(path))
         return
-    top = _Dir(fd, path, None, None)
-    live = {fd}              # fds of the directories open: closed if cancelled
-    try:
-        await _remove_all(top, onexc, progress, live)
-    except BaseException:
-        for fd in live:
-            try:
-                _os.close(fd)
-            except OSError:
-                pass
-        raise
-    try:
-        await _run(_engine.rmdir, path, dir_fd)
-    except OSError as exc:
-        onexc(_os.rmdir, path, exc)
+    yield from _remove_all(_Dir(fd, path, None, None), onexc, progress, live)
+    (r,) = yield ("rmdir", [(path, dir_fd)], False, None)
+    if isinstance(r, BaseException):
+        onexc(_os.rmdir, path, r)
 
 
-async def _remove_all(top: _Dir, onexc: OnExc, progress: Any, live: set) -> None:
+def _remove_all(top: _Dir, onexc: OnExc, progress: Any, live: set) -> Steps:
     stack = [top]           # opened, not yet listed: depth first keeps few fds open
     removed = 0
     while stack:
         wave = stack[-CHUNK // 8:]
         del stack[-CHUNK // 8:]
-        lists = await batch("scandir_at", [(".", d.fd, 0) for d in wave], True)
+        lists = yield ("scandir_at", [(".", d.fd, 0) for d in wave], True, None)
         unlinks: list = []        # (dir, name)
         subdirs: list = []        # (dir, name, d_ino)
         for d, res in zip(wave, lists):
@@ -331,16 +368,16 @@ async def _remove_all(top: _Dir, onexc: OnExc, progress: Any, live: set) -> None
                 continue
             for name, dtype, _target, ino in res:
                 if dtype == DT_UNKNOWN:
-                    try:
-                        st = await _run_to_end(_engine.stat, name, d.fd, NOFOLLOW)
-                        dtype = DT_DIR if _stat.S_ISDIR(st.st_mode) else DT_REG
-                    except OSError:
+                    (st,) = yield ("stat", [(name, d.fd, NOFOLLOW)], True, None)
+                    if isinstance(st, BaseException):
                         dtype = DT_REG     # the unlink will tell
+                    else:
+                        dtype = DT_DIR if _stat.S_ISDIR(st.st_mode) else DT_REG
                 if dtype == DT_DIR:
                     subdirs.append((d, name, ino))
                 else:
                     unlinks.append((d, name))
-        res = await batch("unlink", [(name, d.fd) for d, name in unlinks], True)
+        res = yield ("unlink", [(name, d.fd) for d, name in unlinks], True, None)
         for (d, name), r in zip(unlinks, res):
             if isinstance(r, FileNotFoundError) and PY313:
                 continue       # gone meanwhile: 3.13's shutil passes over it
@@ -350,10 +387,10 @@ async def _remove_all(top: _Dir, onexc: OnExc, progress: Any, live: set) -> None
                 onexc(_os.unlink, full, renamed(r, full))
             else:
                 removed += 1
-        opened = await batch("open_stat", [(name, O_DIR, 0, d.fd) for d, name, _ in subdirs], True,
-                             _close_opened)
-        # every fd tracked before the next await: a cancellation there (the
-        # inline budget's yield, a stat) must still close them all
+        opened = yield ("open_stat", [(name, O_DIR, 0, d.fd) for d, name, _ in subdirs], True,
+                        _close_opened)
+        # every fd tracked before anything else: a cancellation at the next
+        # step must still close them all
         live.update(r[0] for r in opened if not isinstance(r, BaseException))
         for (d, name, ino), r in zip(subdirs, opened):
             full = join(d.path, name)
@@ -362,30 +399,24 @@ async def _remove_all(top: _Dir, onexc: OnExc, progress: Any, live: set) -> None
                 if r.errno in (_errno.ELOOP, _errno.ENOTDIR):
                     # it became a symlink (or a file) since it was listed:
                     # remove the name, never what it points to
-                    try:
-                        await _run_to_end(_engine.unlink, name, d.fd)
+                    (u,) = yield ("unlink", [(name, d.fd)], True, None)
+                    if not isinstance(u, BaseException):
                         d.failed = False
                         continue
-                    except OSError:
-                        pass
                 onexc(_os.open, full, renamed(r, full))
                 continue
             fd, st = r
             if st.st_ino != ino:
                 # a mount point's listing shows the inode under it: the
                 # name's own lstat decides, as shutil's samestat does
-                try:
-                    lst = await _run_to_end(_engine.stat, name, d.fd, NOFOLLOW)
-                except OSError:
-                    lst = None
-                if lst is None or not _os.path.samestat(lst, st):
+                (lst,) = yield ("stat", [(name, d.fd, NOFOLLOW)], True, None)
+                if isinstance(lst, BaseException) or not _os.path.samestat(lst, st):
+                    _close_now({fd})
                     live.discard(fd)
-                    await close_all([fd])
                     d.failed = True
                     onexc(_os.path.islink, full, _symlink_error(full))
                     continue
             d.pending += 1
-            live.add(fd)
             stack.append(_Dir(fd, full, d, name))
         # directories now empty (listed, no subdirectory left): rmdir them
         # relative to their parent's handle, then their parents in turn
@@ -393,9 +424,9 @@ async def _remove_all(top: _Dir, onexc: OnExc, progress: Any, live: set) -> None
         while ready:
             kids = [d for d in ready if d.parent is not None]
             for d in ready:
+                _close_now({d.fd})
                 live.discard(d.fd)
-            await close_all([d.fd for d in ready])
-            res = await batch("rmdir", [(d.name, d.parent.fd) for d in kids], True)
+            res = yield ("rmdir", [(d.name, d.parent.fd) for d in kids], True, None)
             nxt = []
             for d, r in zip(kids, res):
                 p = d.parent

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math as _math
 import os as _os
 import stat as _stat
+import sys as _sys
 from errno import ELOOP as _ELOOP, ENOTDIR as _ENOTDIR
 from typing import Any, Iterable, Optional, Sequence
 
@@ -27,7 +28,7 @@ __all__ = [
     "statvfs", "fstatvfs", "chown", "lchown", "fchown", "fchmod", "access", "mknod", "mkfifo",
     "rename2", "getxattr", "setxattr", "listxattr", "removexattr", "wd", "WorkingDir",
     "walk", "fwalk", "makedirs", "removedirs", "renames", "copy_data", "scandir_at",
-    "scandir_stat",
+    "scandir_stat", "scandir_totals", "copy_xattrs", "copy_file",
 ]
 
 _NOFOLLOW = _engine.AT_SYMLINK_NOFOLLOW
@@ -459,6 +460,33 @@ async def scandir_stat(path: Any = ".", *, dir_fd: int | None = None) -> list[tu
     a list of (name, d_type, os.stat_result), or (name, d_type, errno) for an
     entry that could not be lstat'ed (it vanished meanwhile...)."""
     return await _run(_engine.scandir_stat, path, dir_fd)
+
+
+async def scandir_totals(path: Any = ".", *, dir_fd: int | None = None) -> tuple:
+    """A directory's entries added up by ONE request (linuxaio scan's):
+    (files, dirs, symlinks, other, apparent bytes, allocated bytes,
+    [subdirectory names], [(st_dev, st_ino, allocated bytes) of each
+    hard-linked non-directory, left out of the allocated bytes],
+    [(name, errno) of each entry that could not be lstat'ed])."""
+    return await _run(_engine.scandir_totals, path, dir_fd)
+
+
+async def copy_xattrs(src: Any, dst: Any, *, follow_symlinks: bool = True) -> None:
+    """Copy src's extended attributes to dst in ONE request, as
+    shutil.copystat does (errors it passes over are passed over)."""
+    await _run(_engine.copy_xattrs, src, dst, (0 if follow_symlinks else _NOFOLLOW) | _XATTR_EACCES)
+
+
+# copy_xattrs/copy_data's flag: pass over EACCES too, as shutil does from 3.12 on
+_XATTR_EACCES = 32 if _sys.version_info >= (3, 12) else 0
+
+
+async def copy_file(src: Any, dst: Any, flags: int = 0) -> tuple[int, str]:
+    """IO::AIO's aio_copy in ONE request: the regular file src copied to dst
+    (created 0200, removed if anything fails), then flags' metadata (as
+    copy_data's).  Returns (bytes, how)."""
+    n, how = await _run(_engine.copy_file, src, dst, flags)
+    return n, _HOW[how]
 
 
 async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False) -> None:

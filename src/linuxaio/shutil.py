@@ -109,7 +109,10 @@ async def copystat(src: Any, dst: Any, *, follow_symlinks: bool = True) -> None:
     follow = follow_symlinks or not (_os.path.islink(src) and _os.path.islink(dst))
     st = await _aos.stat(src, follow_symlinks=follow)
     await _aos.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=follow)
-    _shutil._copyxattr(src, dst, follow_symlinks=follow)   # type: ignore[attr-defined]
+    try:        # one engine request (ops_copy.c), shutil._copyxattr's rules
+        await _run(_engine.copy_xattrs, src, dst, _tree.xattr_flags(follow))
+    except OSError as exc:
+        raise _tree.renamed(exc, dst) from None
     if follow:
         try:
             await _aos.chmod(dst, _stat.S_IMODE(st.st_mode))
@@ -201,13 +204,28 @@ async def copytree(src: Any, dst: Any, symlinks: bool = False, ignore: Any = Non
                     errors.append((s, d, str(_tree.named(r, t, d))))
                 else:
                     ok.append((s, d))
-            # copystat(follow_symlinks=False): the link's own times (no lchmod on Linux)
+            # copystat(follow_symlinks=False): the link's own times, then its
+            # extended attributes (no lchmod on Linux); the first failure of
+            # each is its error, as copystat raises it
             sts = await _tree.batch("stat", [(s, None, _tree.NOFOLLOW) for s, _ in ok])
-            times = [(d, (st.st_atime_ns, st.st_mtime_ns), None, _tree.NOFOLLOW)
-                     for (s, d), st in zip(ok, sts) if not isinstance(st, BaseException)]
-            for (s, d), r in zip(ok, await _tree.batch("utime", times)):
+            timed = []
+            for (s, d), st in zip(ok, sts):
+                if isinstance(st, BaseException):
+                    errors.append((s, d, str(_tree.named(st, s))))
+                else:
+                    timed.append((s, d, st))
+            res = await _tree.batch("utime", [(d, (st.st_atime_ns, st.st_mtime_ns), None, _tree.NOFOLLOW)
+                                              for _, d, st in timed])
+            xa = []
+            for (s, d, _), r in zip(timed, res):
                 if isinstance(r, BaseException):
                     errors.append((s, d, str(_tree.named(r, d))))
+                else:
+                    xa.append((s, d))
+            res = await _tree.batch("copy_xattrs", [(s, d, _tree.xattr_flags(False)) for s, d in xa])
+            for (s, d), r in zip(xa, res):
+                if isinstance(r, BaseException):
+                    errors.append((s, d, str(_tree.renamed(r, d))))
         if fast is not None:
             jobs = [_tree.FileCopy(s, d) for s, d, _ in files]
             await _tree.copy_files(jobs, fast, xattrs=bool(fast & _tree.META_TIMES))
@@ -250,11 +268,10 @@ async def copytree(src: Any, dst: Any, symlinks: bool = False, ignore: Any = Non
             errors.append((s, d, str(_tree.named(st, s))))
         else:
             todo.append((s, d, st))
-    for s, d, st in todo:
-        try:
-            _shutil._copyxattr(s, d)   # type: ignore[attr-defined]
-        except OSError as why:
-            errors.append((s, d, str(why)))
+    res_x = await _tree.batch("copy_xattrs", [(s, d, _tree.xattr_flags(True)) for s, d, _ in todo])
+    for (s, d, _), r in zip(todo, res_x):
+        if isinstance(r, BaseException):
+            errors.append((s, d, str(_tree.renamed(r, d))))
     res_t = await _tree.batch("utime", [(d, (st.st_atime_ns, st.st_mtime_ns), None, 0) for _, d, st in todo])
     res_m = await _tree.batch("chmod", [(d, _stat.S_IMODE(st.st_mode), None, 0) for _, d, st in todo])
     for (s, d, _), rt, rm in zip(todo, res_t, res_m):

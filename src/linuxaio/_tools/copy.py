@@ -75,17 +75,6 @@ class Copier:
         msg = getattr(exc, "strerror", None) or str(exc)
         self.failures.append(f"{path}: {msg}")
 
-    def chown(self, entries: list) -> None:
-        """Each copy owned as its source is, where permitted (as rsync -a:
-        a user who is not root keeps the copies)."""
-        for e in entries:
-            try:
-                os.lchown(self.d(e.rel), e.st.st_uid, e.st.st_gid)
-            except PermissionError:
-                pass
-            except OSError as exc:
-                self.fail(self.d(e.rel), exc)
-
     def s(self, rel: str) -> str:
         return self.src if not rel else self.src + "/" + rel
 
@@ -290,7 +279,7 @@ class Copier:
                 self.fail(self.d(e.rel), r)
             else:
                 done.append(e)
-        self.chown(done)
+        await self.owners(done)
         res = await batch("utime", [(self.d(e.rel), (e.st.st_atime_ns, e.st.st_mtime_ns), None, NOFOLLOW)
                                     for e in done])
         for e, r in zip(done, res):
@@ -332,7 +321,7 @@ class Copier:
         todo = [e for e in dirs if e.rel not in bad]
         todo.sort(key=lambda e: -e.depth)
         todo.append(Entry("", root_st, 0))
-        self.chown(todo)
+        await self.owners(todo)
         res = await batch("chmod", [(self.d(e.rel), stat.S_IMODE(e.st.st_mode), None, 0) for e in todo])
         res2 = await batch("utime", [(self.d(e.rel), (e.st.st_atime_ns, e.st.st_mtime_ns), None, 0)
                                      for e in todo])
@@ -341,6 +330,17 @@ class Copier:
                 if isinstance(x, BaseException):
                     self.fail(self.d(e.rel), x)
                     break
+
+
+    async def owners(self, entries: list) -> None:
+        """lchown each copy to its source's owner, by one batch (EPERM, an
+        unprivileged copy, is no failure: the copy keeps its own owner)."""
+        from .._tree import NOFOLLOW, batch, named
+        res = await batch("chown", [(self.d(e.rel), e.st.st_uid, e.st.st_gid, None, NOFOLLOW)
+                                    for e in entries])
+        for e, r in zip(entries, res):
+            if isinstance(r, BaseException) and not isinstance(r, PermissionError):
+                self.fail(self.d(e.rel), named(r, self.d(e.rel)))
 
 
 def _parent(rel: str) -> str:

@@ -12,15 +12,13 @@ once (du -s -B1); errors, the entries that could not be read (a directory
 that could not be listed, an entry that could not be lstat'ed)."""
 from __future__ import annotations
 
-import argparse
-import heapq
-import json
 import os
 import stat
 import sys
 import time
 TYPE_CHECKING = False
 if TYPE_CHECKING:     # typing costs ms at start-up: the CLI tools avoid it
+    import argparse
     from typing import Any, Optional
 
 from . import progress as _progress
@@ -56,6 +54,7 @@ class Totals:
             if dir_index >= 0:
                 self.dir_sizes[dir_index][2] += size
             if top:
+                import heapq
                 if len(self.top_files) < top:
                     heapq.heappush(self.top_files, (size, path))
                 elif size > self.top_files[0][0]:
@@ -143,12 +142,79 @@ def scan(roots: list, top: int = 0, by_ext: bool = False,
 DIRS_PER_BATCH = 8
 
 
+def scan_totals(roots: list, progress: Optional[Any] = None) -> Totals:
+    """The totals alone (no --top, no --ext), added up by the workers: one
+    scandir_totals request per directory (ops_tree.c) returns its sums,
+    its subdirectories' names and its hard-linked entries' (dev, ino,
+    bytes), so Python handles a few objects per directory instead of a
+    stat_result per entry.  A directory's subdirectories are submitted from
+    its batch's callback, without waiting for the rest of its level (the
+    workers never idle at a level's end: a cold tree's reads overlap)."""
+    from .. import _engine
+    t = Totals()
+    first: list = []
+    sts = _batch(_engine, "stat", [(r, None, _engine.AT_SYMLINK_NOFOLLOW) for r in roots])
+    for r, st in zip(roots, sts):
+        if isinstance(st, BaseException):
+            t.errors += 1
+            t.error_list.append(str(_named(st, r)))
+            continue
+        t.add(r, st, -1, 0, False)
+        if stat.S_ISDIR(st.st_mode):
+            first.append(r)
+    seen = t.seen
+    submit = _engine.submit_many
+
+    def submit_dirs(paths: list) -> None:
+        for k in range(0, len(paths), DIRS_PER_BATCH):
+            dirs = paths[k:k + DIRS_PER_BATCH]
+            submit("scandir_totals", [(p, None) for p in dirs], lambda res, dirs=dirs: totals(dirs, res))
+
+    def totals(dirs: list, results: list) -> None:
+        nxt = []
+        for p, res in zip(dirs, results):
+            if isinstance(res, BaseException):
+                t.errors += 1
+                t.error_list.append(str(_named(res, p)))
+                continue
+            files, ndirs, links, other, apparent, allocated, subdirs, linked, failed = res
+            t.files += files
+            t.dirs += ndirs
+            t.symlinks += links
+            t.other += other
+            t.apparent += apparent
+            t.allocated += allocated
+            t.entries += files + ndirs + links + other + len(failed)
+            pre = p if p.endswith("/") else p + "/"
+            nxt += [pre + name for name in subdirs]
+            for dev, ino, nbytes in linked:
+                if (dev, ino) not in seen:
+                    seen.add((dev, ino))
+                    t.allocated += nbytes
+            for name, err in failed:
+                t.errors += 1
+                t.error_list.append(f"{pre}{name}: {os.strerror(err)}")
+        if nxt:
+            submit_dirs(nxt)
+        if progress is not None:
+            progress(t)
+
+    submit_dirs(first)
+    _engine.flush()       # until every request, those submitted by callbacks included, is done
+    return t
+
+
 def _batch(engine: Any, name: str, args: list) -> list:
     out: list = []
     if args:
         engine.submit_many(name, args, out.extend)
         engine.flush()
     return out
+
+
+def _named(exc: BaseException, path: Any) -> BaseException:
+    from .._tree import named      # only on failures: the scan itself never imports _tree
+    return named(exc, path)
 
 
 def dir_totals(t: Totals) -> list:
@@ -160,6 +226,40 @@ def dir_totals(t: Totals) -> list:
         if parent >= 0:
             sizes[parent][2] += size
     return [(size, path) for path, _, size in sizes.values()]
+
+
+def to_json(value: Any) -> str:
+    """json.dumps(value), to the byte, for what --json prints (dicts, lists,
+    str, int, float): the json package's five files (with _json's shared
+    object) would be read at every start of a command timed against du."""
+    if isinstance(value, str):
+        if value.isascii() and value.isprintable() and '"' not in value and "\\" not in value:
+            return '"' + value + '"'          # (most paths: nothing to escape)
+        return '"' + "".join(map(_json_char, value)) + '"'
+    if isinstance(value, dict):
+        return "{" + ", ".join(to_json(str(k)) + ": " + to_json(v) for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(to_json(v) for v in value) + "]"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    raise TypeError(f"not written as JSON here: {type(value).__name__}")
+
+
+def _json_char(ch: str) -> str:
+    if " " <= ch <= "~":
+        return _JSON_SHORT.get(ch, ch)
+    short = _JSON_SHORT.get(ch)
+    if short is not None:
+        return short
+    n = ord(ch)
+    if n < 0x10000:
+        return "\\u%04x" % n
+    n -= 0x10000        # a surrogate pair, as json's ensure_ascii writes it
+    return "\\u%04x\\u%04x" % (0xD800 | (n >> 10), 0xDC00 | (n & 0x3FF))
+
+
+_JSON_SHORT = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
+               "\f": "\\f"}
 
 
 def human(n: float) -> str:
@@ -203,14 +303,20 @@ def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     roots = [os.fsdecode(p) if isinstance(p, bytes) else p for p in args.paths]
     try:
-        t = scan(roots, args.top, args.ext, tick if bar.live else None)
+        if args.top or args.ext:
+            t = scan(roots, args.top, args.ext, tick if bar.live else None)
+        else:
+            t = scan_totals(roots, tick if bar.live else None)
     except KeyboardInterrupt:
         bar.clear()
         return 130
     bar.clear()
     seconds = time.perf_counter() - start
     top_files = sorted(t.top_files, reverse=True)
-    top_dirs = heapq.nlargest(args.top, dir_totals(t)) if args.top else []
+    top_dirs = []
+    if args.top:
+        import heapq
+        top_dirs = heapq.nlargest(args.top, dir_totals(t))
     exts = sorted(t.ext.items(), key=lambda kv: -kv[1][1])
     if args.json:
         out = {"paths": roots, "files": t.files, "dirs": t.dirs, "symlinks": t.symlinks,
@@ -220,7 +326,7 @@ def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                "top_dirs": [{"path": p, "bytes": s} for s, p in top_dirs],
                "extensions": {e: {"files": n, "bytes": b} for e, (n, b) in exts},
                "error_messages": t.error_list[:100]}
-        print(json.dumps(out))
+        print(to_json(out))
     else:
         print(f"{' '.join(roots)}: {t.files:,} files, {t.dirs:,} dirs, {t.symlinks:,} symlinks, "
               f"{t.other:,} other")

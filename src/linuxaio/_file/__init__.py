@@ -181,8 +181,9 @@ _CLASSES = (AsyncRawFile, AsyncBufferedFile, AsyncTextFile)
 def _open_args(file: Any, mode: str, buffering: int, encoding: Any, errors: Any, newline: Any,
                closefd: Any, opener: Any, limiter: Any, classes: tuple) -> tuple:
     """open()'s arguments checked (the builtin's errors), as _open takes them."""
-    from .._limit import check
-    limiter = check(limiter)
+    if limiter is not None:
+        from .._limit import check
+        limiter = check(limiter)
     if not isinstance(mode, str):
         raise TypeError(f"open() argument 'mode' must be str, not {_type_name(mode)}")
     for pname, value in (("encoding", encoding), ("errors", errors), ("newline", newline)):

@@ -119,7 +119,8 @@ class AsyncBufferedFile(_FileBase):
             await self._wait_idle("read of closed file")
         self._busy = True
         try:
-            return await self._read_u(n)
+            # (read() of the whole file, the common case: one coroutine fewer)
+            return await (self._read_u(n) if n >= 0 else self._readall_u())
         finally:
             self._release()
 

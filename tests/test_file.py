@@ -1193,6 +1193,105 @@ def test_aclose_cancelled_while_flushing(tmp_path, run):
     assert run(main) == "cancelled"
 
 
+def test_aclose_with_writes_pending_is_one_request(tmp_path, run, monkeypatch):
+    """The last flush and the close go out together (write_close): one
+    engine request, no write or close of their own, the bytes on disk, the
+    fd closed."""
+    p = tmp_path / "f"
+    calls = []
+    real_run = _file._run
+
+    def counting(submit, *args):
+        calls.append(submit)
+        return real_run(submit, *args)
+    _patch_file_modules(monkeypatch, "_run", counting)
+    for name in ("_e_write_close", "_e_close"):
+        def counted(*args, real=getattr(_file.base, name), name=name):
+            calls.append(name)
+            return real(*args)
+        _patch_file_modules(monkeypatch, name, counted)
+
+    async def main():
+        f = await linuxaio.open(p, "wb")
+        fd = f.fileno()
+        await f.write(b"pending")
+        n = len(calls)
+        await f.aclose()
+        assert f.closed and not fd_points_to(fd, p)
+        return calls[n:]
+    assert run(main) == ["_e_write_close"]
+    assert p.read_bytes() == b"pending"
+
+
+def test_aclose_write_error_is_raised_and_the_fd_closed(run):
+    """/dev/full fails every write with ENOSPC: aclose() raises it (as the
+    builtin's close() does) and the fd is closed all the same."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+
+    async def main():
+        f = await linuxaio.open("/dev/full", "wb")
+        fd = f.fileno()
+        await f.write(b"x" * 100)
+        with pytest.raises(OSError) as err:
+            await f.aclose()
+        assert f.closed and not fd_points_to(fd, "/dev/full")
+        return err.value.errno
+    with pytest.raises(OSError) as builtin:
+        with open("/dev/full", "wb") as g:
+            g.write(b"x" * 100)
+    assert run(main) == builtin.value.errno == 28
+
+
+@pytest.mark.parametrize("mode", ["wb", "ab", "r+b", "w"])
+def test_aclose_leaves_a_shared_offset_where_the_builtin_does(tmp_path, run, mode):
+    """The fd given to open() was dup'ed: after the close, the dup's offset
+    (the same open file description's) is the builtin's, and so are the bytes."""
+    async def main(path, opener):
+        path.write_bytes(b"0123456789")
+        fd = os.open(path, os.O_RDWR | (os.O_APPEND if "a" in mode else 0))
+        dup = os.dup(fd)
+        try:
+            if opener is open:
+                with open(fd, mode) as f:
+                    f.write(b"abc" if "b" in mode else "abc")
+            else:
+                f = await linuxaio.open(fd, mode)
+                await f.write(b"abc" if "b" in mode else "abc")
+                await f.aclose()
+            return os.lseek(dup, 0, 1), path.read_bytes()
+        finally:
+            os.close(dup)
+
+    async def builtin():
+        return await main(tmp_path / "b", open)
+    expected = asyncio.run(builtin())
+
+    async def ours():
+        return await main(tmp_path / "a", None)
+    assert run(ours) == expected
+
+
+def test_aclose_writes_pending_bytes_into_a_pipe(run):
+    """Not seekable: the pending bytes go out with write(2), then the close
+    (the reader sees them, then the end of the stream)."""
+    async def main():
+        r, w = os.pipe()
+        try:
+            f = await linuxaio.open(w, "wb")
+            await f.write(b"through the pipe")
+            await f.aclose()
+            got = b""
+            while True:
+                chunk = os.read(r, 100)
+                if not chunk:
+                    return got
+                got += chunk
+        finally:
+            os.close(r)
+    assert run(main) == b"through the pipe"
+
+
 def test_cancelled_read_leaves_the_position(tmp_path, run):
     data = binary_data(200_000, seed=12)
     p = tmp_path / "f"

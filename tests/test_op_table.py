@@ -124,7 +124,7 @@ def test_every_os_face_has_its_twin(face):
     open + fstat; serve_lookup, StaticFiles's resolve + stat) what the
     package calls it for."""
     name = face[0]
-    if name in ("open_stat", "serve_lookup"):
+    if name in ("open_stat", "serve_lookup", "write_close"):
         sources = "".join(p.read_text() for p in (ROOT / "src/linuxaio").rglob("*.py"))
         assert f"_engine.{name}" in sources
     else:
@@ -149,7 +149,7 @@ def valid_values(letters, row, tmp_path, fd):
         if c == "f":
             values.append(fd)
         elif c in "Fk":
-            values.append(os.dup(fd) if row[ID] == "close" else fd)
+            values.append(os.dup(fd) if row[ID] in ("close", "write_close") else fd)
         elif c in "xp":
             values.append(str(target))
         elif c == "P":
@@ -278,7 +278,7 @@ def test_every_letter_has_bad_values():
 def test_every_face_refuses_bad_arguments(name, i, bad, exc, tmp_path, scratch_fd):
     letters, row = next((l, r) for n, l, r in FACES if n == name)
     args = valid_values(letters, row, tmp_path, scratch_fd)
-    if row[ID] == "close":   # the dup it would have closed
+    if row[ID] in ("close", "write_close"):   # the dup it would have closed
         os.close(args[0])
     args[i] = bad
     before = linuxaio.nreqs()
@@ -292,7 +292,7 @@ def test_every_face_refuses_a_wrong_call(face, tmp_path, scratch_fd):
     name, letters, row = face
     fn = getattr(_engine, name)
     args = valid_values(letters, row, tmp_path, scratch_fd)
-    if row[ID] == "close":
+    if row[ID] in ("close", "write_close"):
         os.close(args[0])
         args[0] = -1
     before = linuxaio.nreqs()
@@ -430,6 +430,6 @@ def test_the_readme_table_twins_are_linuxaio_os_functions():
     calls), so the column cannot name a twin that does not exist."""
     for _, twin in readme_request_table():
         for name in twins_in(twin):
-            if name in ("open_stat", "serve_lookup"):
+            if name in ("open_stat", "serve_lookup", "write_close"):
                 continue
             assert callable(getattr(aos, name, None)) or callable(getattr(linuxaio, name, None)), name

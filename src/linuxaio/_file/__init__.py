@@ -175,14 +175,18 @@ def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None =
                                opener, limiter, _CLASSES))
 
 
-_CLASSES = (AsyncRawFile, AsyncBufferedFile, AsyncTextFile)
+# What _open makes: the raw file, the buffer under a text file, the text
+# file, and a binary buffered file opened for reading / write-only
+# (linuxaio.aiofiles gives aiofiles' class names there).
+_CLASSES = (AsyncRawFile, AsyncBufferedFile, AsyncTextFile, AsyncBufferedFile, AsyncBufferedFile)
 
 
 def _open_args(file: Any, mode: str, buffering: int, encoding: Any, errors: Any, newline: Any,
                closefd: Any, opener: Any, limiter: Any, classes: tuple) -> tuple:
     """open()'s arguments checked (the builtin's errors), as _open takes them."""
-    from .._limit import check
-    limiter = check(limiter)
+    if limiter is not None:
+        from .._limit import check
+        limiter = check(limiter)
     if not isinstance(mode, str):
         raise TypeError(f"open() argument 'mode' must be str, not {_type_name(mode)}")
     for pname, value in (("encoding", encoding), ("errors", errors), ("newline", newline)):
@@ -244,12 +248,14 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any, errors: Any
                               closefd, opener, flags, readable, writable, append, binary,
                               rawmode, None, classes)
         return set_limiter(f, limiter)
-    raw_cls, buffered_cls, text_cls = classes
+    raw_cls, buffered_cls, text_cls, reader_cls, writer_cls = classes
     st = None
+    fresh = False   # opened here by name: the file offset is 0
     if isinstance(file, int):
         fd = file
     elif opener is None:   # open and fstat in one engine request
         fd, st = await _run(_e_open_stat, file, flags, 0o666, None)
+        fresh = True
     else:
         fd = opener(file, flags)
         if hasattr(fd, "__await__"):
@@ -263,10 +269,13 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any, errors: Any
             st = await _run(_e_fstat, fd)
         if _stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(21, _os.strerror(21), file)
-        try:
-            pos = _lseek(fd, 0, 2 if append else 1)
-        except OSError:
-            pos = None
+        if fresh and not append and _stat.S_ISREG(st.st_mode):
+            pos = 0          # no lseek to ask: a regular file, seekable, at 0
+        else:
+            try:
+                pos = _lseek(fd, 0, 2 if append else 1)
+            except OSError:
+                pos = None
         line_buffering = False
         if buffering == 1 or (buffering < 0 and _stat.S_ISCHR(st.st_mode) and _os.isatty(fd)):
             buffering = -1
@@ -278,10 +287,11 @@ async def _open(file: Any, mode: str, buffering: int, encoding: Any, errors: Any
             chunk = max(size, READ_AHEAD)
         else:
             size = chunk = buffering
+        if binary:
+            return (reader_cls if readable else writer_cls)(
+                fd, file, rawmode, closefd, readable, writable, append, st, pos, size, chunk)
         b = buffered_cls(fd, file, rawmode, closefd, readable, writable, append, st, pos,
                          size, chunk)
-        if binary:
-            return b
         try:
             return text_cls(b, encoding, errors, newline, line_buffering, mode)
         except BaseException:

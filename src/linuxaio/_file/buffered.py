@@ -109,7 +109,15 @@ class AsyncBufferedFile(_FileBase):
             if len(self._rbuf) - p >= n:
                 self._rpos = p + n
                 return self._rbuf[p:p + n]
-        return await self._locked("read of closed file", self._read_u, n)
+        if self._busy:
+            await self._wait_idle("read of closed file")
+        self._busy = True
+        try:
+            # (_locked by hand: read() of a whole file is the common case,
+            # and this saves it two coroutines)
+            return await (self._read_u(n) if n >= 0 else self._readall_u())
+        finally:
+            self._release()
 
     async def readall(self) -> bytes:
         return await self.read(-1)

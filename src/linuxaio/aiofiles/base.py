@@ -52,7 +52,9 @@ class AiofilesContextManager:
         return self._obj
 
     async def __aenter__(self) -> Any:
-        return await self
+        if self._obj is None:    # as ``await self``, one generator fewer
+            self._obj = await self._coro
+        return self._obj
 
     async def __aexit__(self, exc_type: Any, exc_val: Any, exc_tb: Any) -> None:
         obj, self._obj = self._obj, None

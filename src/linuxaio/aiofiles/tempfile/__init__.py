@@ -23,9 +23,9 @@ if TYPE_CHECKING:
 
 from ... import _loop
 from ... import os as _aos
-from ..._file import _open_args
+from ..._file import _open, _open_args
 from ..base import AiofilesContextManager
-from ..threadpool import _CLASSES, _aiofiles_open
+from ..threadpool import _CLASSES
 from .temptypes import AsyncSpooledTemporaryFile, AsyncTemporaryDirectory
 
 __all__ = ["NamedTemporaryFile", "TemporaryFile", "SpooledTemporaryFile", "TemporaryDirectory"]
@@ -84,7 +84,7 @@ async def _file_on(fd: int, mode: str, buffering: int, encoding: Any, newline: A
                    name: Any) -> Any:
     try:
         args = _mode_args(fd, mode, buffering, encoding, newline)
-        f = await _aiofiles_open(args)
+        f = await _open(*args)
     except BaseException:
         _os.close(fd)
         raise

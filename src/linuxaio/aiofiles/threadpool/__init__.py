@@ -33,9 +33,9 @@ __all__ = (
 )
 
 # the inner buffer of a text file is linuxaio's own class (the text class
-# uses its synchronous probes); binary buffered files get aiofiles' class
-# after opening (see _aiofiles_open).
-_CLASSES = (AsyncFileIO, AsyncBufferedFile, AsyncTextIOWrapper)
+# uses its synchronous probes); binary buffered files are aiofiles' classes.
+_CLASSES = (AsyncFileIO, AsyncBufferedFile, AsyncTextIOWrapper,
+            AsyncBufferedReader, AsyncBufferedIOBase)
 
 
 def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None = None,
@@ -47,14 +47,7 @@ def open(file: Any, mode: str = "r", buffering: int = -1, encoding: str | None =
     ``executor`` are accepted and ignored."""
     args = _open_args(file, mode, buffering, encoding, errors, newline, closefd, opener,
                       None, _CLASSES)
-    return AiofilesContextManager(_aiofiles_open(args))
-
-
-async def _aiofiles_open(args: tuple) -> Any:
-    f = await _open(*args)
-    if type(f) is AsyncBufferedFile:
-        f.__class__ = AsyncBufferedReader if f._readable else AsyncBufferedIOBase
-    return f
+    return AiofilesContextManager(_open(*args))
 
 
 _WRAPPABLE = (io.TextIOBase, io.BufferedIOBase, io.FileIO, io.RawIOBase)

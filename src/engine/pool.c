@@ -294,6 +294,19 @@ static int defers_to_ring(void)
     return peer->top_pri() > top_pri();
 }
 
+/* This pool's share of the shared limit changed (nrunning or nready):
+ * the ring, if it holds requests back for it, looks again now.  The fence
+ * orders the count's store before the ring's flag's load (the ring
+ * publishes its flag, fences, then reads these counts). */
+static void tell_peer(void)
+{
+    const lx_pool_peer_hooks *peer = LOAD(lx_pool_peer);
+    if (peer) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        peer->room();
+    }
+}
+
 int lx_pool_top_pri(void) { return LOAD(P.nready) ? top_pri() : -1; }
 
 int lx_pool_may_start(void) { return LOAD(P.nrunning) < thread_limit() && !LOAD(P.stopping); }
@@ -418,6 +431,7 @@ static void *worker_main(void *arg)
             if (took_over)
                 wake_for_stuck_work();
             pthread_mutex_unlock(&P.q_lock);
+            tell_peer();   /* one fewer waits here: the ring may yield no longer */
             not_storage = 0;
             if (measure)
                 before = usage_now();
@@ -439,6 +453,7 @@ static void *worker_main(void *arg)
                 STORE(P.nrunning, P.nrunning - 1);
             }
             self->running = 0;
+            tell_peer();   /* a slot of the shared limit is free */
             continue;
         }
         if (held) {
@@ -604,6 +619,8 @@ int lx_pool_cancel(lx_req *req)
         STORE(P.nready, P.nready - 1);
     }
     pthread_mutex_unlock(&P.q_lock);
+    if (was_queued)
+        tell_peer();
     return was_queued;
 }
 
@@ -704,6 +721,7 @@ int lx_pool_help(int max)
     if (P.stopping)
         pthread_cond_broadcast(&P.exited);
     pthread_mutex_unlock(&P.q_lock);
+    tell_peer();
     return ndone;
 }
 
@@ -879,6 +897,7 @@ lx_req **lx_pool_abandon(long *n)
     if (P.nready)   /* submitted since the stop, which started no worker */
         limits_changed();
     pthread_mutex_unlock(&P.q_lock);
+    tell_peer();   /* the abandoned ones no longer count against the limit */
     if (!*n) {
         free(out);
         out = NULL;

@@ -64,6 +64,10 @@ typedef struct {
     unsigned long (*nready)(void);
     unsigned (*limit)(void);
     int (*top_pri)(void);
+    /* The pool's share changed (a start, a finish, a cancelled queued
+     * request): the peer looks again if it holds requests back for it.
+     * Called after a seq_cst fence, with or without q_lock. */
+    void (*room)(void);
 } lx_pool_peer_hooks;
 extern const lx_pool_peer_hooks *lx_pool_peer;
 unsigned lx_pool_nthreads(void);

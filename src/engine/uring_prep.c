@@ -120,6 +120,11 @@ static int opened(Request *r, int fd, struct io_uring_sqe *sqe)
         return slurp_done(r, -ENOMEM);
     if (r->length == 0)
         return slurp_done(r, 0);
+    /* A FIFO (or a file its driver made a stream: trace_pipe, a FUSE
+     * file opened FOPEN_STREAM, which report no size) fails with ESPIPE
+     * on the threads (run_slurp's pread); io_uring would read it. */
+    if ((!S_ISREG(st.st_mode) || st.st_size == 0) && lx_is_stream(fd))
+        return slurp_done(r, -ESPIPE);
     read_more(r, sqe);
     return 1;
 }

@@ -48,6 +48,7 @@ struct lx_worker {
     int armed;                /* counted in narmed (q_lock) */
     int running;              /* counted in nrunning (q_lock) */
     int abandoned;            /* by lx_pool_abandon: leave when back (q_lock) */
+    int held;                 /* waits for the ring's share of the limit (q_lock) */
     lx_req *current;          /* what it runs now (for fork's orphans) */
 };
 
@@ -85,6 +86,7 @@ static struct {
     unsigned nspinning;
     unsigned narmed;          /* sleepers that look for stuck work within STANDBY_NS */
     unsigned long npopped;    /* requests taken by workers (not helpers), ever */
+    unsigned nheld;           /* workers held (atomic reads outside the lock: the ring) */
     lx_worker *idle;          /* sleeping workers, most recent first */
     lx_helper *helpers;       /* polling threads running a request now */
     lx_list queue[LX_NPRI];
@@ -311,14 +313,41 @@ int lx_pool_top_pri(void) { return LOAD(P.nready) ? top_pri() : -1; }
 
 int lx_pool_may_start(void) { return LOAD(P.nrunning) < thread_limit() && !LOAD(P.stopping); }
 
-/* Work waits here, but the ring holds the rest of the limit: no completion
- * of the ring's tells this pool when, so look again shortly (the ring does
- * the same the other way round).  q_lock held. */
-#define RING_HELD_NS (1000 * 1000)
+/* Work waits here, but the ring holds the rest of the limit (or a more
+ * urgent request of its own waits): sleep until the ring's share changes,
+ * which the ring tells (lx_pool_peer_changed), as this pool tells it the
+ * other way round (tell_peer).  nheld is published before the condition is
+ * looked at again, so a change the look misses finds it set (the ring
+ * fences between its change and its load of nheld).  q_lock held. */
+static int worker_should_exit(lx_worker *self);
+
 static void wait_ring_room(lx_worker *self)
 {
-    struct timespec ts = deadline_ts(now_ns() + RING_HELD_NS);
-    pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
+    self->held = 1;
+    STORE(P.nheld, P.nheld + 1);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (P.nready && !worker_should_exit(self) && (!ring_room() || defers_to_ring()))
+        pthread_cond_wait(&self->wake, &P.q_lock);
+    self->held = 0;
+    STORE(P.nheld, P.nheld - 1);
+}
+
+/* Wake the workers that wait for the ring.  q_lock held. */
+static void wake_held(void)
+{
+    for (lx_worker *w = P.workers.next; w != &P.workers; w = w->next)
+        if (w->held)
+            pthread_cond_signal(&w->wake);
+}
+
+void lx_pool_peer_changed(void)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);   /* the ring's change before this load */
+    if (!LOAD(P.nheld))
+        return;
+    pthread_mutex_lock(&P.q_lock);
+    wake_held();
+    pthread_mutex_unlock(&P.q_lock);
 }
 
 static int worker_should_exit(lx_worker *self)
@@ -453,6 +482,8 @@ static void *worker_main(void *arg)
                 STORE(P.nrunning, P.nrunning - 1);
             }
             self->running = 0;
+            if (P.nheld)
+                wake_held();   /* should this one leave, another takes the slot */
             tell_peer();   /* a slot of the shared limit is free */
             continue;
         }
@@ -604,6 +635,8 @@ void lx_pool_submit_many(lx_req **reqs, unsigned long n)
         STORE(P.nready, P.nready + 1);
         dispatch();
     }
+    if (P.nheld)
+        wake_held();   /* a more urgent one may no longer defer to the ring */
     pthread_mutex_unlock(&P.q_lock);
 }
 
@@ -720,6 +753,8 @@ int lx_pool_help(int max)
     STORE(P.nrunning, P.nrunning - n);
     if (P.stopping)
         pthread_cond_broadcast(&P.exited);
+    if (P.nheld)
+        wake_held();
     pthread_mutex_unlock(&P.q_lock);
     tell_peer();
     return ndone;

@@ -316,6 +316,9 @@ static void *ring_main(void *unused)
          * (lx_uring_hold, lx_uring_kick): atomic accesses, or a data race */
         R.asleep = !wait ? 0 : LOAD(R.holders) && (R.features & IORING_FEAT_EXT_ARG) ? 2 : 1;
         pthread_mutex_unlock(&R.lock);
+        /* what fill() started and the last reap finished: workers waiting
+         * for the ring's share of the limit look again */
+        lx_pool_peer_changed();
         memset(&arg, 0, sizeof arg);
         arg.ts = (uint64_t)(uintptr_t)&ts;
         if (!wait && !to_submit && !overflowed)
@@ -549,13 +552,14 @@ static void submit(lx_req **reqs, unsigned long n)
 
 static void cancel(lx_req *req)
 {
-    int wake = 0;
+    int wake = 0, peer = 0;
     STORE(req->cancelled, 1);
     pthread_mutex_lock(&R.lock);
     if (LOAD(req->state) == LX_QUEUED) {
         lx_list_unlink(&R.pending[req->pri - LX_PRI_MIN], req);
         STORE(R.npending, R.npending - 1);
         lx_complete(req, NULL);   /* lock order: the ring's, then the sink's */
+        peer = 1;
     } else if (LOAD(req->state) == LX_RUNNING) {
         if (R.ncancel == R.cancel_cap) {
             unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
@@ -572,6 +576,8 @@ out:
     pthread_mutex_unlock(&R.lock);
     if (wake)
         write_wake();
+    if (peer)
+        lx_pool_peer_changed();   /* it no longer waits ahead of the threads' */
 }
 
 static unsigned long in_flight(void) { return LOAD(R.npending) + LOAD(R.ninflight); }
@@ -726,6 +732,7 @@ static unsigned shutdown(int64_t timeout_ns)
     pthread_mutex_unlock(&R.lock);
     if (wake)
         write_wake();
+    lx_pool_peer_changed();   /* nothing here goes first now */
     pthread_mutex_lock(&R.lock);
     left = wait_settled(timeout_ns);
     pthread_mutex_unlock(&R.lock);
@@ -817,6 +824,7 @@ void lx_uring_set_limit(unsigned n, int raise_only)
     pthread_mutex_unlock(&R.lock);
     if (wake)
         write_wake();
+    lx_pool_peer_changed();
 }
 
 void lx_uring_hold(int on)

@@ -701,6 +701,8 @@ static lx_req **abandon(long *n)
         R.nabandoned += (unsigned long)k;
     }
     pthread_mutex_unlock(&R.lock);
+    if (k)
+        lx_pool_peer_changed();   /* abandoned ones no longer count against the limit */
     *n = k;
     return out;
 }

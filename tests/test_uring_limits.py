@@ -184,7 +184,7 @@ def test_ring_requests_held_by_the_threads_are_woken_by_them_not_polled(pipes, d
         got = []
         pp = pipes(1)
         hold_on_ring(pp, got)
-        linuxaio.aio_busy(0.5, lambda res: got.append("busy"))
+        linuxaio.aio_busy(1.0, lambda res: got.append("busy"))   # long: the ring thread sleeps well before its end
         wait_until(lambda: linuxaio.nready() == 0, 5, "the busy request to start")
         buf = linuxaio.aligned_buffer(BLOCK)
         linuxaio.aio_read(fd, 0, BLOCK, buf, 0, lambda res: got.append(("read", res)))

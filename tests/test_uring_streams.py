@@ -18,7 +18,7 @@ import pytest
 
 import linuxaio
 import linuxaio._engine as _engine
-from aio_helpers import run_python
+from aio_helpers import run_python, wait_until
 
 ring = linuxaio.engine() == "uring"
 needs_ring = pytest.mark.skipif(
@@ -192,9 +192,11 @@ def test_stream_reads_at_the_file_position_wait_on_the_ring_when_asked(stream):
         got = []
         buf = bytearray(4)
         linuxaio.aio_read(r, None, 4, buf, 0, got.append)
+        # the ring thread hands it to the kernel, where it waits for data
+        wait_until(lambda: linuxaio.engine_info()["ring_stats"]["started"] - before == 1, 5,
+                   "the ring to start the pipe read")
         linuxaio.poll_cb()
-        assert got == [] and linuxaio.nreqs() == 1
-        assert linuxaio.engine_info()["ring_stats"]["started"] - before == 1
+        assert got == [] and linuxaio.nreqs() == 1 and linuxaio.nready() == 0
         os.write(w, b"ring")
         linuxaio.flush()
         assert got == [4] and buf == b"ring"

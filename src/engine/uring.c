@@ -122,6 +122,7 @@ static int refused_positioned(Request *r, fd_kind *seen)
     if (r->fd != seen->fd) {
         seen->fd = r->fd;
         seen->stream = lx_is_stream(r->fd);
+        R.n_fd_checks++;
     }
     if (!seen->stream)
         return 0;

@@ -99,6 +99,7 @@ typedef struct {
     unsigned long n_started;   /* requests handed to the kernel */
     unsigned long n_reaped;    /* requests finished from the ring */
     unsigned long n_sink;      /* batches handed to the sink (at most one eventfd write each) */
+    unsigned long n_fd_checks; /* of those fds: is it a stream (a syscall each) */
     unsigned long n_refused;   /* positioned reads and writes of streams finished with ESPIPE */
     unsigned long n_peer_wakes;    /* wake-ups written by the threads' side: room under the shared limit */
     unsigned long n_overflow_flushes;  /* waits that found the CQ overflowed (IORING_SQ_CQ_OVERFLOW) */

@@ -7,7 +7,7 @@ before the clock starts (--fresh: not; see prefault()):
 
   readinto       the builtin file: open(path, "rb", buffering=0).readinto(buf),
                  looped (one read(2) returns at most 2 GiB)
-  slurp-into     `await linuxaio.slurp(path, into=buf)` (page cache, chunks 8 deep)
+  slurp-into     `await linuxaio.slurp(path, into=buf)` (page cache, 4 MiB chunks 16 deep)
   slurp-direct   `await linuxaio.slurp(path, into=buf, direct=True)` (O_DIRECT)
   fio            fio, sequential 1 MiB reads, iodepth 32, direct=1 (io_uring
                  engine, else libaio): the device's own figure

@@ -89,16 +89,6 @@ static int yields_to_threads(void)
     return lx_pool_top_pri() > top_pending_pri() && lx_pool_may_start();
 }
 
-/* Whether fd is a stream (a pipe, socket, FIFO, tty, eventfd...): one
- * whose pread(2) fails with ESPIPE (the kernel's FMODE_PREAD is off).  A
- * preadv(2) of no buffers checks exactly that and nothing else: it reads
- * nothing and calls no file system (a write-only fd says EBADF: not a
- * stream).  About 0.4 us here (a syscall), so callers ask once per fd. */
-int lx_is_stream(int fd)
-{
-    return preadv(fd, NULL, 0, 0) < 0 && errno == ESPIPE;
-}
-
 int lx_ring_stream_reads;
 
 /* Which fd fill() last asked is_stream about, and the answer: one syscall
@@ -315,7 +305,11 @@ static void *ring_main(void *unused)
         }
         /* holders and held are also read and written outside the lock
          * (lx_uring_hold, lx_uring_kick): atomic accesses, or a data race */
-        R.asleep = !wait ? 0 : LOAD(R.holders) && (R.features & IORING_FEAT_EXT_ARG) ? 2 : 1;
+        /* The threads wake it when their share changes (peer_room); a
+         * long timed wait as a backstop, should a wake-up ever be missed. */
+        R.asleep = !wait ? 0 : !(R.features & IORING_FEAT_EXT_ARG) ? 1 : LOAD(R.holders) ? 2 : R.peer_wait ? 3 : 1;
+        if (R.asleep == 3)
+            ts.tv_nsec = PEER_BACKSTOP_NS;
         pthread_mutex_unlock(&R.lock);
         /* what fill() started and the last reap finished: workers waiting
          * for the ring's share of the limit look again */
@@ -324,7 +318,7 @@ static void *ring_main(void *unused)
         arg.ts = (uint64_t)(uintptr_t)&ts;
         if (!wait && !to_submit && !overflowed)
             rc = 0;   /* completions wait already, nothing to hand over */
-        else if (R.asleep == 2)
+        else if (R.asleep >= 2)
             rc = sys_enter(R.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
         else
             rc = sys_enter(R.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);

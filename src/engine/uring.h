@@ -45,6 +45,10 @@ _Static_assert(LX_RING_READ == IORING_OP_READ && LX_RING_WRITE == IORING_OP_WRIT
  * timed wait left: requests held back by the threads' share of the limit
  * are woken exactly, by the pool). */
 #define HELD_WAIT_NS (1000 * 1000)
+/* How long it sleeps at most while pending requests wait for the threads'
+ * share of the limit: they wake it when it changes; this only bounds the
+ * cost of a wake-up missed (none is known). */
+#define PEER_BACKSTOP_NS (100 * 1000 * 1000)
 
 enum { MODE_AUTO, MODE_THREADS, MODE_URING };
 
@@ -74,7 +78,8 @@ typedef struct {
     /* under lock */
     pthread_mutex_t lock;
     pthread_cond_t settled;    /* in-flight count fell (stop, shutdown wait on it) */
-    int asleep;                /* 1: in the kernel until a completion or wake-up; 2: for HELD_WAIT_NS */
+    int asleep;                /* 1: in the kernel until a completion or wake-up; 2: for HELD_WAIT_NS;
+                                  3: for PEER_BACKSTOP_NS */
     int woken, held;           /* a wake-up was written; one is held by a poll */
     int holders;               /* threads in a poll that hold wake-ups */
     /* Pending requests may wait for the threads' share of the limit: the

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* A read or write the kernel caps at this, as read(2) does (a short count). */
@@ -39,6 +40,16 @@ void lx_prep_writev(Request *r, void *sqe)
 {
     prep_rw(sqe, IORING_OP_WRITEV, r->fd, r->rare->iov, r->rare->niov, r->offset);
     ((struct io_uring_sqe *)sqe)->rw_flags = r->flags;
+}
+
+/* Whether fd is a stream (a pipe, socket, FIFO, tty, eventfd...): one
+ * whose pread(2) fails with ESPIPE (the kernel's FMODE_PREAD is off).  A
+ * preadv(2) of no buffers checks exactly that and nothing else: it reads
+ * nothing and calls no file system (a write-only fd says EBADF: not a
+ * stream).  About 0.4 us here (a syscall), so callers ask once per fd. */
+int lx_is_stream(int fd)
+{
+    return preadv(fd, NULL, 0, 0) < 0 && errno == ESPIPE;
 }
 
 /* ---- slurp: open, then reads until the length or the end, then close ---- */

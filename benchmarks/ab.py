@@ -9,6 +9,19 @@ round runs each item once per build, the two builds in alternating order, each
 in a fresh process with PYTHONPATH set to that build's src directory (an
 in-place build: `python setup.py build_ext --inplace`).  It prints the median
 of each side and B/A: the issues' "within 5% of before" checks.
+
+On a noisy machine (other jobs come and go) the medians of each side can be
+moved by a burst that hit one side's runs more than the other's.  So each
+round's two runs, back to back, also give one paired ratio B/A, and the
+verdict is taken from the paired ratios: their median, with a distribution-free
+~95% interval for it (order statistics of the binomial; 11 rounds or more
+make one), against --within (5%): "B within 5% of A" when the interval's low
+end is at or above 0.95, "B slower" when its high end is below, else
+"undecided: more rounds".  The same build under two engines:
+
+    python benchmarks/ab.py --a src --b src --a-env LINUXAIO_ENGINE=threads \
+        --b-env LINUXAIO_ENGINE=auto --rounds 15 --seconds 1 \
+        W1:linuxaio W1:linuxaio-asyncio W2s:linuxaio W3:linuxaio W4:linuxaio-asyncio
 """
 import argparse
 import json
@@ -61,6 +74,35 @@ def measure(item: str, src: Path, a, extra_env: dict | None = None) -> float:
     return out["iops"]
 
 
+def median_interval(xs: list[float], conf: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median of xs: the order
+    statistics (k, n-1-k) with the largest k whose binomial coverage is
+    still >= conf.  (min, max) when there are too few values for it."""
+    from math import comb
+    v, n = sorted(xs), len(xs)
+    best = None
+    for k in range(n // 2):
+        cover = 1 - 2 * sum(comb(n, i) for i in range(k + 1)) / 2 ** n
+        if cover < conf:
+            break
+        best = k + 1
+    if best is None:
+        return v[0], v[-1]
+    return v[best - 1], v[n - best]
+
+
+def verdict(ratios: list[float], within: float, lower_is_better: bool) -> str:
+    """From paired B/A ratios (higher: B better, for IOPS)."""
+    rs = [1 / r for r in ratios] if lower_is_better else ratios
+    lo, hi = median_interval(rs)
+    floor = 1 - within
+    if lo >= floor:
+        return f"B within {within:.0%} of A (or better)"
+    if hi < floor:
+        return f"B slower than A by more than {within:.0%}"
+    return "undecided: more rounds"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("items", nargs="+", help="WORKLOAD:contender or seq-stat")
@@ -76,6 +118,8 @@ def main():
     p.add_argument("--size", type=common.parse_size, default=common.parse_size("256M"))
     p.add_argument("--files", type=int, default=20000)
     p.add_argument("--dir", type=Path, default=common.DATA_DIR)
+    p.add_argument("--within", type=float, default=0.05,
+                   help="the verdict's tolerance, from the paired ratios (default 0.05)")
     a = p.parse_args()
     cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
                if ln.startswith("model name"))
@@ -88,11 +132,18 @@ def main():
                 env = dict(kv.split("=", 1) for kv in (a.a_env if side == "A" else a.b_env))
                 runs[side].append(measure(item, a.a if side == "A" else a.b, a, env))
         ma, mb = statistics.median(runs["A"]), statistics.median(runs["B"])
-        unit = "us/await (lower is better)" if item == "seq-stat" else "IOPS"
+        lower = item == "seq-stat"
+        unit = "us/await (lower is better)" if lower else "IOPS"
+        pairs = [b / a for a, b in zip(runs["A"], runs["B"])]   # each round's two runs
+        lo, hi = median_interval(pairs)
         print(f"{item:>24}: A {ma:,.2f}  B {mb:,.2f}  B/A {mb / ma:.3f}  ({unit}; "
               f"A {min(runs['A']):,.1f}-{max(runs['A']):,.1f}, "
               f"B {min(runs['B']):,.1f}-{max(runs['B']):,.1f})", flush=True)
-        results[item] = {"A": runs["A"], "B": runs["B"], "ratio": mb / ma}
+        print(f"{'':>24}  paired B/A: median {statistics.median(pairs):.3f}, ~95% interval "
+              f"{lo:.3f}-{hi:.3f} over {len(pairs)} rounds: {verdict(pairs, a.within, lower)}",
+              flush=True)
+        results[item] = {"A": runs["A"], "B": runs["B"], "ratio": mb / ma,
+                         "paired_median": statistics.median(pairs), "paired_interval": [lo, hi]}
     print(json.dumps(results))
 
 

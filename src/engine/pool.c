@@ -16,86 +16,9 @@
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_ACQUIRE)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELEASE)
 
-/* A request quicker than a sleeping thread's wake-up (~25 us here). */
-#define QUICK_NS (20 * 1000)
-/* How many quick requests each busy worker may have waiting for it before
- * another is woken: a few microseconds of work, less than one wake-up. */
-#define QUICK_DEPTH 8
-/* How soon the standby looks for work stuck behind a slow request. */
-#define STANDBY_NS (1000 * 1000)
+#include "pool_state.h"
 
-/* Growth beyond max_threads for requests that block (section "Threads for
- * what must block" of the README).  A request is measured (its thread's CPU
- * time and voluntary switches: a syscall, ~0.3 us here, on each side of
- * the run) only while the recent ones take SLOW_NS or more, so quick
- * cached requests pay nothing.
- * The pool counts as blocked while the recent requests spent BLOCKED_NS or
- * more off the CPU each, and most of their time: a cold open or read waits
- * for the device; a large read from the page cache is a copy, on the CPU. */
-#define SLOW_NS (40 * 1000)
-#define BLOCKED_NS (30 * 1000)
-
-/* Workers are small: they run one syscall (or a few, for fused requests)
- * with PATH_MAX-sized buffers at most. */
-#define WORKER_STACK (256 * 1024)
-
-typedef struct lx_worker lx_worker;
-struct lx_worker {
-    lx_worker *next, *prev;   /* all workers */
-    lx_worker *idle_next;     /* stack of sleeping workers */
-    pthread_cond_t wake;
-    int woken;                /* set by the waker before it signals */
-    int armed;                /* counted in narmed (q_lock) */
-    int running;              /* counted in nrunning (q_lock) */
-    int abandoned;            /* by lx_pool_abandon: leave when back (q_lock) */
-    lx_req *current;          /* what it runs now (for fork's orphans) */
-};
-
-/* A polling thread while it runs a request in lx_pool_help(). */
-typedef struct lx_helper lx_helper;
-#define HELP_BATCH 4
-struct lx_helper {
-    lx_helper *next;
-    lx_req *current[HELP_BATCH];   /* as a worker's */
-};
-
-/* Grouped by who writes what, each group on cache lines of its own: the
- * submitter, a spinning worker and a spinning poller read some of these in
- * tight loops, and a line that unrelated writers share bounces between the
- * CPUs (measured: a 32-byte shift of this struct alone doubled the cost
- * of a sequential await). */
-#define LINE _Alignas(64)
-static struct {
-    /* set up once or changed rarely (under q_lock) */
-    lx_run_fn run;
-    lx_try_fn try_run;
-    int stopping;
-    unsigned generation;      /* bumped when limits change: sleepers re-arm */
-    unsigned nthreads, max_threads, max_idle;
-    unsigned max_blocking;    /* thread cap while requests block (>= max_threads to grow) */
-    unsigned ncpu;            /* CPUs this process may run on */
-    int64_t idle_timeout_ns, spin_ns;
-    lx_worker workers;        /* list head (sentinel) */
-    lx_worker abandoned;      /* workers lx_pool_abandon let go, still running */
-    pthread_cond_t exited;    /* a worker left */
-
-    /* the request queues: submitters and workers (under q_lock) */
-    LINE pthread_mutex_t q_lock;
-    unsigned long nready;     /* atomic reads outside the lock */
-    unsigned nspinning;
-    unsigned narmed;          /* sleepers that look for stuck work within STANDBY_NS */
-    unsigned long npopped;    /* requests taken by workers (not helpers), ever */
-    lx_worker *idle;          /* sleeping workers, most recent first */
-    lx_helper *helpers;       /* polling threads running a request now */
-    lx_list queue[LX_NPRI];
-
-    /* what a worker writes as it finishes a request */
-    LINE unsigned long nrunning;
-    int64_t service_ns;       /* recent run time of a request (moving average) */
-    int64_t offcpu_ns;        /* recent time off the CPU of a request (moving average) */
-
-    /* the result queue, on lines of its own too: completion.c */
-} P;
+static lx_pool_state P;
 
 #define now_ns lx_now_ns
 
@@ -294,18 +217,62 @@ static int defers_to_ring(void)
     return peer->top_pri() > top_pri();
 }
 
+/* This pool's share of the shared limit changed (nrunning or nready):
+ * the ring, if it holds requests back for it, looks again now.  The fence
+ * orders the count's store before the ring's flag's load (the ring
+ * publishes its flag, fences, then reads these counts). */
+static void tell_peer(void)
+{
+    const lx_pool_peer_hooks *peer = LOAD(lx_pool_peer);
+    if (peer) {
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        peer->room();
+    }
+}
+
 int lx_pool_top_pri(void) { return LOAD(P.nready) ? top_pri() : -1; }
 
 int lx_pool_may_start(void) { return LOAD(P.nrunning) < thread_limit() && !LOAD(P.stopping); }
 
-/* Work waits here, but the ring holds the rest of the limit: no completion
- * of the ring's tells this pool when, so look again shortly (the ring does
- * the same the other way round).  q_lock held. */
-#define RING_HELD_NS (1000 * 1000)
+/* Work waits here, but the ring holds the rest of the limit (or a more
+ * urgent request of its own waits): sleep until the ring's share changes,
+ * which the ring tells (lx_pool_peer_changed), as this pool tells it the
+ * other way round (tell_peer).  nheld is published before the condition is
+ * looked at again, so a change the look misses finds it set (the ring
+ * fences between its change and its load of nheld).  q_lock held. */
+static int worker_should_exit(lx_worker *self);
+#define RING_BACKSTOP_NS (100 * 1000 * 1000)
+
 static void wait_ring_room(lx_worker *self)
 {
-    struct timespec ts = deadline_ts(now_ns() + RING_HELD_NS);
-    pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
+    self->held = 1;
+    STORE(P.nheld, P.nheld + 1);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (P.nready && !worker_should_exit(self) && (!ring_room() || defers_to_ring())) {
+        /* a long backstop only, should a wake-up ever be missed */
+        struct timespec ts = deadline_ts(now_ns() + RING_BACKSTOP_NS);
+        pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
+    }
+    self->held = 0;
+    STORE(P.nheld, P.nheld - 1);
+}
+
+/* Wake the workers that wait for the ring.  q_lock held. */
+static void wake_held(void)
+{
+    for (lx_worker *w = P.workers.next; w != &P.workers; w = w->next)
+        if (w->held)
+            pthread_cond_signal(&w->wake);
+}
+
+void lx_pool_peer_changed(void)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);   /* the ring's change before this load */
+    if (!LOAD(P.nheld))
+        return;
+    pthread_mutex_lock(&P.q_lock);
+    wake_held();
+    pthread_mutex_unlock(&P.q_lock);
 }
 
 static int worker_should_exit(lx_worker *self)
@@ -418,6 +385,7 @@ static void *worker_main(void *arg)
             if (took_over)
                 wake_for_stuck_work();
             pthread_mutex_unlock(&P.q_lock);
+            tell_peer();   /* one fewer waits here: the ring may yield no longer */
             not_storage = 0;
             if (measure)
                 before = usage_now();
@@ -439,6 +407,9 @@ static void *worker_main(void *arg)
                 STORE(P.nrunning, P.nrunning - 1);
             }
             self->running = 0;
+            if (P.nheld)
+                wake_held();   /* should this one leave, another takes the slot */
+            tell_peer();   /* a slot of the shared limit is free */
             continue;
         }
         if (held) {
@@ -589,6 +560,8 @@ void lx_pool_submit_many(lx_req **reqs, unsigned long n)
         STORE(P.nready, P.nready + 1);
         dispatch();
     }
+    if (P.nheld)
+        wake_held();   /* a more urgent one may no longer defer to the ring */
     pthread_mutex_unlock(&P.q_lock);
 }
 
@@ -604,6 +577,8 @@ int lx_pool_cancel(lx_req *req)
         STORE(P.nready, P.nready - 1);
     }
     pthread_mutex_unlock(&P.q_lock);
+    if (was_queued)
+        tell_peer();
     return was_queued;
 }
 
@@ -703,7 +678,10 @@ int lx_pool_help(int max)
     STORE(P.nrunning, P.nrunning - n);
     if (P.stopping)
         pthread_cond_broadcast(&P.exited);
+    if (P.nheld)
+        wake_held();
     pthread_mutex_unlock(&P.q_lock);
+    tell_peer();
     return ndone;
 }
 
@@ -736,6 +714,7 @@ static void limits_changed(void)
             break;
     if (P.nready && !P.nthreads && P.max_threads && !P.stopping && start_worker() < 0)
         fail_queued(errno);
+    tell_peer();   /* whether a thread may start changed: the ring may yield no longer */
 }
 
 void lx_pool_min_threads(unsigned n)
@@ -815,6 +794,7 @@ unsigned lx_pool_stop(int64_t timeout_ns)
     if (!left)
         STORE(P.stopping, 0);   /* ready for reuse (reinit) */
     pthread_mutex_unlock(&P.q_lock);
+    tell_peer();   /* nothing queued here now */
     return left;
 }
 
@@ -879,6 +859,7 @@ lx_req **lx_pool_abandon(long *n)
     if (P.nready)   /* submitted since the stop, which started no worker */
         limits_changed();
     pthread_mutex_unlock(&P.q_lock);
+    tell_peer();   /* the abandoned ones no longer count against the limit */
     if (!*n) {
         free(out);
         out = NULL;

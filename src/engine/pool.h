@@ -64,8 +64,16 @@ typedef struct {
     unsigned long (*nready)(void);
     unsigned (*limit)(void);
     int (*top_pri)(void);
+    /* The pool's share changed (a start, a finish, a cancelled queued
+     * request): the peer looks again if it holds requests back for it.
+     * Called after a seq_cst fence, with or without q_lock. */
+    void (*room)(void);
 } lx_pool_peer_hooks;
 extern const lx_pool_peer_hooks *lx_pool_peer;
+/* The peer's share changed (requests of its finished, started, or were
+ * cancelled; its limit rose; it stops): workers waiting for it look again.
+ * Any thread, without the peer's lock; after the change is stored. */
+void lx_pool_peer_changed(void);
 unsigned lx_pool_nthreads(void);
 unsigned lx_pool_nspinning(void);      /* workers spinning for new work */
 unsigned lx_pool_max_threads(void);

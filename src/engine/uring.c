@@ -89,10 +89,47 @@ static int yields_to_threads(void)
     return lx_pool_top_pri() > top_pending_pri() && lx_pool_may_start();
 }
 
+int lx_ring_stream_reads;
+
+/* Which fd fill() last asked is_stream about, and the answer: one syscall
+ * per fd per pass, not per request (W5's 64 reads of one fd). */
+typedef struct {
+    int fd, stream;
+} fd_kind;
+
+/* A positioned read or write of a stream: io_uring ignores the offset of
+ * a stream and reads or writes it, where pread(2)/pwrite(2) on a thread
+ * fail with ESPIPE.  The same request must give the same result whichever
+ * backend runs it, so the ring finishes it with ESPIPE, unrun.  (A stream
+ * at the file position, offset -1, comes here knowingly: ring_takes.)
+ * Asked in the ring thread, at the last moment before the kernel sees the
+ * fd, as a worker's pread would find it then.  Lock held. */
+static int refused_positioned(Request *r, fd_kind *seen)
+{
+    const lx_op *row = &lx_ops[r->op];
+    if (!(row->caps & LX_CAP_POSITIONED) || (row->caps & LX_CAP_STEPS) || r->offset < 0)
+        return 0;
+    if (r->fd != seen->fd) {
+        seen->fd = r->fd;
+        seen->stream = lx_is_stream(r->fd);
+        R.n_fd_checks++;
+    }
+    if (!seen->stream)
+        return 0;
+    r->result = -ESPIPE;
+    r->base.run_ns = 0;
+    __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);   /* a real result, as pread's */
+    R.n_refused++;
+    return 1;
+}
+
 /* Fill submission entries: the wake-up read, cancels, then pending
  * requests by priority, while the limit and the queues allow.  Lock held. */
 static void fill(void)
 {
+    lx_req *refused[BATCH], *current[BATCH];
+    int nrefused = 0;
+    fd_kind seen = {-1, 0};
     if (!R.wake_armed && may_add()) {
         struct io_uring_sqe *sqe = next_sqe();
         memset(sqe, 0, sizeof *sqe);
@@ -114,7 +151,16 @@ static void fill(void)
     while (R.npending && below_limit() && may_add() && !yields_to_threads()) {
         lx_req *req = next_pending();
         Request *r = REQ_OF(req);
-        struct io_uring_sqe *sqe = next_sqe();
+        struct io_uring_sqe *sqe;
+        if (refused_positioned(r, &seen)) {
+            refused[nrefused++] = req;
+            if (nrefused == BATCH) {
+                lx_complete_many(refused, current, nrefused);
+                nrefused = 0;
+            }
+            continue;
+        }
+        sqe = next_sqe();
         lx_ops[r->op].prep(r, sqe);
         sqe->user_data = (uint64_t)(uintptr_t)req;
         req->run_ns = lx_now_ns();
@@ -123,6 +169,8 @@ static void fill(void)
         STORE(R.ninflight, R.ninflight + 1);
         R.n_started++;
     }
+    if (nrefused)
+        lx_complete_many(refused, current, nrefused);
 }
 
 /* Lock held: an ASYNC_CANCEL for req is to be sent (fill() sends it).
@@ -244,7 +292,17 @@ static void *ring_main(void *unused)
         int rc, nb;
         struct io_uring_getevents_arg arg;
         struct __kernel_timespec ts = {0, HELD_WAIT_NS};
+        /* Pending requests may be held back by the threads' share of the
+         * limit (or by a more urgent request of theirs): the pool then
+         * wakes this thread when its share changes (peer_room).  The flag
+         * is published before fill() reads the pool's counts, so a change
+         * fill() missed finds it set (the pool's fence pairs with this). */
+        __atomic_store_n(&R.peer_wait, R.npending != 0, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_SEQ_CST);
         fill();
+        /* Held only by the ring's own limits: its completions wake it. */
+        if (R.peer_wait && (!R.npending || R.stopping || !may_add() || R.ninflight >= R.limit))
+            STORE(R.peer_wait, 0);
         STORE(*R.sq_tail, R.sq_local_tail);
         to_submit = R.sq_local_tail - LOAD(*R.sq_head);
         /* Sleep only with nothing else to do.  While a poll holds wake-ups,
@@ -261,19 +319,22 @@ static void *ring_main(void *unused)
             R.n_overflow_flushes++;
             wait = 0;
         }
-        /* Pending requests held back by the threads' share of the limit:
-         * no completion here tells when a thread is done, so look again
-         * soon (a timed wait needs EXT_ARG, 5.11; before, a wait for ever
-         * that the next submission or completion ends). */
         /* holders and held are also read and written outside the lock
          * (lx_uring_hold, lx_uring_kick): atomic accesses, or a data race */
-        R.asleep = !wait ? 0 : (LOAD(R.holders) || (R.npending && !R.stopping && R.limit)) && (R.features & IORING_FEAT_EXT_ARG) ? 2 : 1;
+        /* The threads wake it when their share changes (peer_room); a
+         * long timed wait as a backstop, should a wake-up ever be missed. */
+        R.asleep = !wait ? 0 : !(R.features & IORING_FEAT_EXT_ARG) ? 1 : LOAD(R.holders) ? 2 : R.peer_wait ? 3 : 1;
+        if (R.asleep == 3)
+            ts.tv_nsec = PEER_BACKSTOP_NS;
         pthread_mutex_unlock(&R.lock);
+        /* what fill() started and the last reap finished: workers waiting
+         * for the ring's share of the limit look again */
+        lx_pool_peer_changed();
         memset(&arg, 0, sizeof arg);
         arg.ts = (uint64_t)(uintptr_t)&ts;
         if (!wait && !to_submit && !overflowed)
             rc = 0;   /* completions wait already, nothing to hand over */
-        else if (R.asleep == 2)
+        else if (R.asleep >= 2)
             rc = sys_enter(R.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
         else
             rc = sys_enter(R.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);
@@ -334,7 +395,25 @@ static unsigned long peer_nready(void) { return LOAD(R.npending); }
 static unsigned peer_limit(void) { return LOAD(R.limit); }
 static int peer_top_pri(void) { return LOAD(R.npending) && !LOAD(R.stopping) ? top_pending_pri() : -1; }
 
-static const lx_pool_peer_hooks peer_hooks = {peer_nrunning, peer_nready, peer_limit, peer_top_pri};
+/* The pool's share of the limit changed (a thread started or finished a
+ * request, a queued one was cancelled): if pending requests here wait on
+ * it, look again.  Called with or without the pool's lock (lock order:
+ * the pool's, then the ring's); the caller's fence orders its count's
+ * change before the load of peer_wait. */
+static void peer_room(void)
+{
+    int wake = 0;
+    if (!LOAD(R.peer_wait))
+        return;
+    pthread_mutex_lock(&R.lock);
+    if (R.peer_wait && (wake = want_wake(0)))
+        R.n_peer_wakes++;
+    pthread_mutex_unlock(&R.lock);
+    if (wake)
+        write_wake();
+}
+
+static const lx_pool_peer_hooks peer_hooks = {peer_nrunning, peer_nready, peer_limit, peer_top_pri, peer_room};
 
 /* With the GIL: the ring thread, started on first use (in a fork's child,
  * after a new ring is set up).  0 if the ring cannot be used. */
@@ -420,7 +499,15 @@ static int ring_takes(Request *r)
     const lx_op *row = &lx_ops[r->op];
     if (!row->prep || !R.up || !R.has_op[LX_RING_OPCODE(row->caps)])
         return 0;
-    if ((row->caps & LX_CAP_POSITIONED) && r->offset < 0)
+    /* At the file position: on threads, where read(2) keeps the position
+     * in step with other threads' reads (the ring's offset -1 would race
+     * it).  A stream has no position (a pipe, a socket): the ring reads
+     * one at -1 exactly as read(2), waiting for data in the kernel, not in
+     * a worker; only with _ring_stream_reads(True), for now (programs and
+     * tests occupy workers with pipe reads).  Writes: threads (a blocking
+     * pipe write writes all, the ring's may stop short). */
+    if ((row->caps & LX_CAP_POSITIONED) && r->offset < 0
+        && (!lx_ring_stream_reads || !(row->caps & LX_CAP_SMALL) || (row->caps & LX_CAP_STEPS)))
         return 0;
     /* a step machine knows its row's plain form only (slurp into a buffer,
      * or with flags: the threads) */
@@ -432,6 +519,9 @@ static int ring_takes(Request *r)
      * threads' queue orders it by priority with what else waits there, and
      * starts it within the limit (the pool counts only its own). */
     if (!LOAD(R.ninflight) && lx_pool_nrunning() >= LOAD(R.limit))
+        return 0;
+    /* last: a syscall, for reads at the file position only */
+    if ((row->caps & LX_CAP_POSITIONED) && r->offset < 0 && !lx_is_stream(r->fd))
         return 0;
     return ring_ready();
 }
@@ -473,13 +563,14 @@ static void submit(lx_req **reqs, unsigned long n)
 
 static void cancel(lx_req *req)
 {
-    int wake = 0;
+    int wake = 0, peer = 0;
     STORE(req->cancelled, 1);
     pthread_mutex_lock(&R.lock);
     if (LOAD(req->state) == LX_QUEUED) {
         lx_list_unlink(&R.pending[req->pri - LX_PRI_MIN], req);
         STORE(R.npending, R.npending - 1);
         lx_complete(req, NULL);   /* lock order: the ring's, then the sink's */
+        peer = 1;
     } else if (LOAD(req->state) == LX_RUNNING) {
         if (queue_cancel(req) < 0)
             goto out;   /* it runs to its end, its result then undone */
@@ -489,6 +580,8 @@ out:
     pthread_mutex_unlock(&R.lock);
     if (wake)
         write_wake();
+    if (peer)
+        lx_pool_peer_changed();   /* it no longer waits ahead of the threads' */
 }
 
 static unsigned long in_flight(void) { return LOAD(R.npending) + LOAD(R.ninflight); }
@@ -605,6 +698,8 @@ static lx_req **abandon(long *n)
         R.nabandoned += (unsigned long)k;
     }
     pthread_mutex_unlock(&R.lock);
+    if (k)
+        lx_pool_peer_changed();   /* abandoned ones no longer count against the limit */
     *n = k;
     return out;
 }
@@ -626,6 +721,7 @@ static unsigned shutdown(int64_t timeout_ns)
     if (R.ncancel)
         wake = want_wake(0);
     pthread_mutex_unlock(&R.lock);
+    lx_pool_peer_changed();   /* nothing here goes first now */
     return wake_and_settle(wake, timeout_ns);
 }
 
@@ -662,7 +758,7 @@ static lx_req *orphans(void)
     R.npending = R.ninflight = R.nabandoned = R.nhanding = 0;
     R.ncancel = 0;
     R.cqes_due = 0;
-    R.asleep = R.woken = R.held = R.holders = 0;
+    R.asleep = R.woken = R.held = R.holders = R.peer_wait = 0;
     R.wake_armed = 0;
     hold_depth = 0;
     if (R.fd >= 0) {
@@ -698,6 +794,7 @@ void lx_uring_set_limit(unsigned n, int raise_only)
     pthread_mutex_unlock(&R.lock);
     if (wake)
         write_wake();
+    lx_pool_peer_changed();
 }
 
 void lx_uring_hold(int on)

@@ -41,8 +41,14 @@ _Static_assert(LX_RING_READ == IORING_OP_READ && LX_RING_WRITE == IORING_OP_WRIT
 /* user_data of the ring's own entries: requests are pointers (aligned). */
 #define WAKE_TAG 1
 #define CANCEL_TAG 2
-/* How long the ring thread sleeps while a poll holds its wake-up. */
+/* How long the ring thread sleeps while a poll holds its wake-up (the one
+ * timed wait left: requests held back by the threads' share of the limit
+ * are woken exactly, by the pool). */
 #define HELD_WAIT_NS (1000 * 1000)
+/* How long it sleeps at most while pending requests wait for the threads'
+ * share of the limit: they wake it when it changes; this only bounds the
+ * cost of a wake-up missed (none is known). */
+#define PEER_BACKSTOP_NS (100 * 1000 * 1000)
 
 enum { MODE_AUTO, MODE_THREADS, MODE_URING };
 
@@ -72,9 +78,13 @@ typedef struct {
     /* under lock */
     pthread_mutex_t lock;
     pthread_cond_t settled;    /* in-flight count fell (stop, shutdown wait on it) */
-    int asleep;                /* 1: in the kernel until a completion; 2: for HELD_WAIT_NS */
+    int asleep;                /* 1: in the kernel until a completion or wake-up; 2: for HELD_WAIT_NS;
+                                  3: for PEER_BACKSTOP_NS */
     int woken, held;           /* a wake-up was written; one is held by a poll */
     int holders;               /* threads in a poll that hold wake-ups */
+    /* Pending requests may wait for the threads' share of the limit: the
+     * pool wakes the ring when it changes (read by the pool unlocked). */
+    int peer_wait;
     lx_list pending[LX_NPRI];
     unsigned long npending, ninflight, nabandoned;
     /* Requests on their way from the ring to the threads (EOPNOTSUPP), the
@@ -94,6 +104,9 @@ typedef struct {
     unsigned long n_started;   /* requests handed to the kernel */
     unsigned long n_reaped;    /* requests finished from the ring */
     unsigned long n_sink;      /* batches handed to the sink (at most one eventfd write each) */
+    unsigned long n_fd_checks; /* of those fds: is it a stream (a syscall each) */
+    unsigned long n_refused;   /* positioned reads and writes of streams finished with ESPIPE */
+    unsigned long n_peer_wakes;    /* wake-ups written by the threads' side: room under the shared limit */
     unsigned long n_overflow_flushes;  /* waits that found the CQ overflowed (IORING_SQ_CQ_OVERFLOW) */
 } lx_ring;
 
@@ -137,6 +150,17 @@ void lx_uring_set_limit(unsigned n, int raise_only);
  * kick(): wake it now for what was held (before a poll blocks). */
 void lx_uring_hold(int on);
 void lx_uring_kick(void);
+
+/* fd is a stream: its pread(2) fails with ESPIPE (a pipe, a socket, a
+ * FIFO, a tty, an eventfd), where io_uring would ignore the offset and read
+ * it.  A syscall (~0.4 us). */
+int lx_is_stream(int fd);
+
+/* _ring_stream_reads(True): reads at the file position of a stream (a
+ * pipe, a socket) go to the ring too (the tests hold requests in the
+ * kernel with reads of empty pipes); off: on threads, as other reads at
+ * the file position.  Under the GIL. */
+extern int lx_ring_stream_reads;
 
 /* uring_prep.c: after a step's completion, prepare the next step of a
  * request that has several (LX_CAP_STEPS: slurp's open, read..., close).

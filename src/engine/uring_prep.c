@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* A read or write the kernel caps at this, as read(2) does (a short count). */
@@ -39,6 +40,16 @@ void lx_prep_writev(Request *r, void *sqe)
 {
     prep_rw(sqe, IORING_OP_WRITEV, r->fd, r->rare->iov, r->rare->niov, r->offset);
     ((struct io_uring_sqe *)sqe)->rw_flags = r->flags;
+}
+
+/* Whether fd is a stream (a pipe, socket, FIFO, tty, eventfd...): one
+ * whose pread(2) fails with ESPIPE (the kernel's FMODE_PREAD is off).  A
+ * preadv(2) of no buffers checks exactly that and nothing else: it reads
+ * nothing and calls no file system (a write-only fd says EBADF: not a
+ * stream).  About 0.4 us here (a syscall), so callers ask once per fd. */
+int lx_is_stream(int fd)
+{
+    return preadv(fd, NULL, 0, 0) < 0 && errno == ESPIPE;
 }
 
 /* ---- slurp: open, then reads until the length or the end, then close ---- */
@@ -120,6 +131,11 @@ static int opened(Request *r, int fd, struct io_uring_sqe *sqe)
         return slurp_done(r, -ENOMEM);
     if (r->length == 0)
         return slurp_done(r, 0);
+    /* A FIFO (or a file its driver made a stream: trace_pipe, a FUSE
+     * file opened FOPEN_STREAM, which report no size) fails with ESPIPE
+     * on the threads (run_slurp's pread); io_uring would read it. */
+    if ((!S_ISREG(st.st_mode) || st.st_size == 0) && lx_is_stream(fd))
+        return slurp_done(r, -ESPIPE);
     read_more(r, sqe);
     return 1;
 }

@@ -322,7 +322,7 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
     if (d) {
         /* The ring thread's counters, read without its lock (they only
          * grow): batching shows as submitted/enters and reaped/sink_batches. */
-        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
+        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
                                      "enters", __atomic_load_n(&R.n_enters, __ATOMIC_RELAXED),
                                      "submit_enters", __atomic_load_n(&R.n_submit_enters, __ATOMIC_RELAXED),
                                      "submitted", __atomic_load_n(&R.n_submitted, __ATOMIC_RELAXED),
@@ -331,7 +331,10 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
                                      "sink_batches", __atomic_load_n(&R.n_sink, __ATOMIC_RELAXED),
                                      "cq_overflow", (unsigned long)(R.up && R.cq_overflow && !R.refit
                                                                     ? __atomic_load_n(R.cq_overflow, __ATOMIC_RELAXED) : 0),
-                                     "overflow_flushes", __atomic_load_n(&R.n_overflow_flushes, __ATOMIC_RELAXED));
+                                     "overflow_flushes", __atomic_load_n(&R.n_overflow_flushes, __ATOMIC_RELAXED),
+                                     "refused_streams", __atomic_load_n(&R.n_refused, __ATOMIC_RELAXED),
+                                     "fd_checks", __atomic_load_n(&R.n_fd_checks, __ATOMIC_RELAXED),
+                                     "peer_wakes", __atomic_load_n(&R.n_peer_wakes, __ATOMIC_RELAXED));
         if (!st || PyDict_SetItemString(d, "ring_stats", st) < 0)
             Py_CLEAR(d);
         Py_XDECREF(st);
@@ -356,7 +359,27 @@ static PyObject *uring_reason(PyObject *m, PyObject *args)
     return PyUnicode_FromString(msg);
 }
 
+/* _ring_stream_reads(flag=None): whether reads at the file position of a
+ * stream go to the ring (see uring.h); returns the old setting.  Private,
+ * for the tests. */
+static PyObject *ring_stream_reads(PyObject *m, PyObject *args)
+{
+    PyObject *flag = Py_None, *old = lx_ring_stream_reads ? Py_True : Py_False;
+    int on;
+    if (!PyArg_ParseTuple(args, "|O:_ring_stream_reads", &flag))
+        return NULL;
+    if (flag != Py_None) {
+        if ((on = PyObject_IsTrue(flag)) < 0)
+            return NULL;
+        lx_ring_stream_reads = on;
+    }
+    return Py_NewRef(old);
+}
+
 PyMethodDef lx_uring_module_methods[] = {
+    {"_ring_stream_reads", ring_stream_reads, METH_VARARGS,
+     "_ring_stream_reads(flag=None)\n--\n\nPrivate (tests): reads at the file position of a pipe or socket go to\n"
+     "the ring too (True) or stay on threads (False, the default); returns the old setting."},
     {"_uring_reason", uring_reason, METH_VARARGS,
      "_uring_reason(errno, disabled, call='io_uring_setup')\n--\n\nPrivate (tests): the message a refused ring gets."},
     {"engine", (PyCFunction)engine, METH_NOARGS,

@@ -1,0 +1,95 @@
+/* pool_state.h: the thread pool's tunables and state, private to pool.c
+ * (apart from its code so that pool.c stays one screenful of logic per
+ * concern).  Nothing else includes it. */
+#ifndef LINUXAIO_POOL_STATE_H
+#define LINUXAIO_POOL_STATE_H
+
+#include "pool.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+/* A request quicker than a sleeping thread's wake-up (~25 us here). */
+#define QUICK_NS (20 * 1000)
+/* How many quick requests each busy worker may have waiting for it before
+ * another is woken: a few microseconds of work, less than one wake-up. */
+#define QUICK_DEPTH 8
+/* How soon the standby looks for work stuck behind a slow request. */
+#define STANDBY_NS (1000 * 1000)
+
+/* Growth beyond max_threads for requests that block (section "Threads for
+ * what must block" of the README).  A request is measured (its thread's CPU
+ * time and voluntary switches: a syscall, ~0.3 us here, on each side of
+ * the run) only while the recent ones take SLOW_NS or more, so quick
+ * cached requests pay nothing.
+ * The pool counts as blocked while the recent requests spent BLOCKED_NS or
+ * more off the CPU each, and most of their time: a cold open or read waits
+ * for the device; a large read from the page cache is a copy, on the CPU. */
+#define SLOW_NS (40 * 1000)
+#define BLOCKED_NS (30 * 1000)
+
+/* Workers are small: they run one syscall (or a few, for fused requests)
+ * with PATH_MAX-sized buffers at most. */
+#define WORKER_STACK (256 * 1024)
+
+typedef struct lx_worker lx_worker;
+struct lx_worker {
+    lx_worker *next, *prev;   /* all workers */
+    lx_worker *idle_next;     /* stack of sleeping workers */
+    pthread_cond_t wake;
+    int woken;                /* set by the waker before it signals */
+    int armed;                /* counted in narmed (q_lock) */
+    int running;              /* counted in nrunning (q_lock) */
+    int abandoned;            /* by lx_pool_abandon: leave when back (q_lock) */
+    int held;                 /* waits for the ring's share of the limit (q_lock) */
+    lx_req *current;          /* what it runs now (for fork's orphans) */
+};
+
+/* A polling thread while it runs a request in lx_pool_help(). */
+typedef struct lx_helper lx_helper;
+#define HELP_BATCH 4
+struct lx_helper {
+    lx_helper *next;
+    lx_req *current[HELP_BATCH];   /* as a worker's */
+};
+
+/* Grouped by who writes what, each group on cache lines of its own: the
+ * submitter, a spinning worker and a spinning poller read some of these in
+ * tight loops, and a line that unrelated writers share bounces between the
+ * CPUs (measured: a 32-byte shift of this struct alone doubled the cost
+ * of a sequential await). */
+#define LINE _Alignas(64)
+typedef struct {
+    /* set up once or changed rarely (under q_lock) */
+    lx_run_fn run;
+    lx_try_fn try_run;
+    int stopping;
+    unsigned generation;      /* bumped when limits change: sleepers re-arm */
+    unsigned nthreads, max_threads, max_idle;
+    unsigned max_blocking;    /* thread cap while requests block (>= max_threads to grow) */
+    unsigned ncpu;            /* CPUs this process may run on */
+    int64_t idle_timeout_ns, spin_ns;
+    lx_worker workers;        /* list head (sentinel) */
+    lx_worker abandoned;      /* workers lx_pool_abandon let go, still running */
+    pthread_cond_t exited;    /* a worker left */
+
+    /* the request queues: submitters and workers (under q_lock) */
+    LINE pthread_mutex_t q_lock;
+    unsigned long nready;     /* atomic reads outside the lock */
+    unsigned nspinning;
+    unsigned narmed;          /* sleepers that look for stuck work within STANDBY_NS */
+    unsigned long npopped;    /* requests taken by workers (not helpers), ever */
+    unsigned nheld;           /* workers held (atomic reads outside the lock: the ring) */
+    lx_worker *idle;          /* sleeping workers, most recent first */
+    lx_helper *helpers;       /* polling threads running a request now */
+    lx_list queue[LX_NPRI];
+
+    /* what a worker writes as it finishes a request */
+    LINE unsigned long nrunning;
+    int64_t service_ns;       /* recent run time of a request (moving average) */
+    int64_t offcpu_ns;        /* recent time off the CPU of a request (moving average) */
+
+    /* the result queue, on lines of its own too: completion.c */
+} lx_pool_state;
+
+#endif

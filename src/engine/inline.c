@@ -25,7 +25,7 @@
  * (_loop.py checkpoints before submitting), so a task yields at each. */
 #define _GNU_SOURCE
 #include "inline.h"
-#include "ops.h"
+#include "ops_run.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -267,6 +267,13 @@ int lx_inline_try(Request *r)
      * RWF_NOWAIT there still waits for the device). */
     if (r->data && (r->offset < 0 || !r->memory_only || (size_t)r->length > lx_inline_max_bytes))
         return 0;
+    /* An O_DIRECT read is never tried (try_read refuses it): told before
+     * the budget counts an attempt, so its awaits spend none of it and ask
+     * the loop for no turn.  The ring's routing reads the same fd_kind. */
+    if (r->data && lx_ops[r->op].try_now == try_read && lx_fd_kind(r) != LX_FD_BUFFERED) {
+        B.streak = 0;   /* its await goes through the engine: it yields */
+        return 0;
+    }
     if (r->delivery == DELIVER_FUTURE && !budget_allows(r))
         return 0;
     if (r->data && r->fd >= 0 && r->fd < COLD_FDS && cold_until[r->fd]) {

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "uring.h"
 #include "inline.h"
+#include "ops_run.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -220,6 +221,7 @@ static int reap(lx_req **back)
 static void *ring_main(void *unused)
 {
     lx_req *back[BATCH];
+    pthread_setname_np(pthread_self(), "linuxaio-ring");   /* for top -H, perf, py-spy */
     if ((R.setup_flags & IORING_SETUP_R_DISABLED) && sys_register(R.fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
         abort();   /* a ring set up disabled that cannot be enabled: nothing could run */
     pthread_mutex_lock(&R.lock);
@@ -378,9 +380,8 @@ static int64_t request_bytes(const Request *r)
 }
 
 /* LINUXAIO_ENGINE=auto: where the ring measured faster (README's table). */
-static int auto_takes(const Request *r, unsigned caps)
+static int auto_takes(Request *r, unsigned caps)
 {
-    int fl;
     /* An awaited read reaches here when the inline path (inline.c) did
      * not finish it: its page missed the cache (the fd is then marked
      * cold: the ring gains), or the loop's inline budget was spent (a
@@ -395,8 +396,7 @@ static int auto_takes(const Request *r, unsigned caps)
      * anything else is buffered I/O, and needs no fcntl(2) to tell. */
     if (!direct_aligned(r))
         return 0;
-    fl = fcntl(r->fd, F_GETFL);
-    return fl >= 0 && (fl & O_DIRECT);
+    return lx_fd_kind(r) == LX_FD_DIRECT;   /* asked once: an inline try may have */
 }
 
 static int ring_takes(Request *r)
@@ -647,7 +647,11 @@ static void after_fork_parent(void) { pthread_mutex_unlock(&R.lock); }
 
 static void after_fork_child(void)
 {
-    pthread_mutex_init(&R.lock, NULL);
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);   /* as uring_setup.c's */
+    pthread_mutex_init(&R.lock, &a);
+    pthread_mutexattr_destroy(&a);
     pthread_cond_init(&R.settled, NULL);
 }
 

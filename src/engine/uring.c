@@ -31,6 +31,9 @@
 
 /* Nesting of polls in this thread that hold wake-ups (lx_uring_hold). */
 static _Thread_local int hold_depth;
+/* Requests polls have queued, held, since the ring thread last woke (lock
+ * held). */
+static unsigned long nheld;
 
 /* ---- the ring thread: submits, waits, reaps ---- */
 
@@ -274,6 +277,7 @@ static void *ring_main(void *unused)
         pthread_mutex_lock(&R.lock);
         R.asleep = 0;
         R.woken = 0;
+        nheld = 0;
         STORE(R.held, 0);
         nb = reap(back);
         if (R.ninflight <= R.nabandoned || R.stopping)
@@ -289,14 +293,27 @@ static void *ring_main(void *unused)
     return NULL;
 }
 
-/* Lock held; returns whether the caller must write the wake-up (unlocked). */
-static int want_wake(int may_hold)
+/* Held requests go in at the poll's end, or once they are a quarter of
+ * what is in the kernel (at least HOLD_MIN): a poll that hands out a long
+ * batch of results (64 awaiting tasks, each queueing its next read) then
+ * feeds the device a few batches as it goes, instead of leaving a drain's
+ * worth of its queue idle until the drain ends. */
+#define HOLD_MIN 8
+
+/* Lock held; returns whether the caller must write the wake-up (unlocked).
+ * held: how many requests a poll that holds wake-ups just queued (0: the
+ * caller holds none). */
+static int want_wake(unsigned long held)
 {
     if (!R.asleep || R.woken)
         return 0;
-    if (may_hold && R.asleep == 2) {
-        STORE(R.held, 1);   /* lx_uring_kick reads it unlocked */
-        return 0;
+    if (held && R.asleep == 2) {
+        unsigned long cap = R.ninflight / 4;
+        nheld += held;
+        if (nheld < (cap > HOLD_MIN ? cap : HOLD_MIN)) {
+            STORE(R.held, 1);   /* lx_uring_kick reads it unlocked */
+            return 0;
+        }
     }
     R.woken = 1;
     return 1;
@@ -449,7 +466,7 @@ static void submit(lx_req **reqs, unsigned long n)
         lx_list_append(&R.pending[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
     }
     STORE(R.npending, R.npending + n);
-    wake = want_wake(hold_depth > 0);
+    wake = want_wake(hold_depth > 0 ? n : 0);
     pthread_mutex_unlock(&R.lock);
     if (wake)
         write_wake();
@@ -678,6 +695,7 @@ static lx_req *orphans(void)
     R.ncancel = 0;
     R.cqes_due = 0;
     R.asleep = R.woken = R.held = R.holders = 0;
+    nheld = 0;
     R.wake_armed = 0;
     hold_depth = 0;
     if (R.fd >= 0) {

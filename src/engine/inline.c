@@ -25,7 +25,7 @@
  * (_loop.py checkpoints before submitting), so a task yields at each. */
 #define _GNU_SOURCE
 #include "inline.h"
-#include "ops.h"
+#include "ops_run.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -259,6 +259,33 @@ int lx_inline_fd_warm(int fd)
     return fd >= 0 && fd < COLD_FDS && (!cold_until[fd] || now_ns() >= cold_until[fd]);
 }
 
+/* ---- names the dentry cache does not hold ----
+ * In a cold tree (W8: 20,000 files opened once, the caches dropped) every
+ * name try misses: an openat2(2) walk that fails with EAGAIN (or a read
+ * that would wait), then the engine all the same, at 3-4 us of the loop's
+ * time each.  After NAME_MISSES misses in a row, one name try in
+ * NAME_PROBE is made, until one succeeds; a pause of NAME_WINDOW_NS
+ * without a name request starts anew. */
+#define NAME_MISSES 16
+#define NAME_PROBE 8
+#define NAME_WINDOW_NS (5 * 1000 * 1000)
+static unsigned name_misses, name_skips;   /* under the GIL */
+static int64_t name_miss_ns;
+
+static int name_try_skipped(void)
+{
+    int64_t t;
+    if (name_misses < NAME_MISSES)
+        return 0;
+    t = now_ns();
+    if (t - name_miss_ns > NAME_WINDOW_NS) {
+        name_misses = 0;
+        return 0;
+    }
+    name_miss_ns = t;
+    return ++name_skips % NAME_PROBE != 0;
+}
+
 int lx_inline_try(Request *r)
 {
     int rc;
@@ -267,6 +294,15 @@ int lx_inline_try(Request *r)
      * RWF_NOWAIT there still waits for the device). */
     if (r->data && (r->offset < 0 || !r->memory_only || (size_t)r->length > lx_inline_max_bytes))
         return 0;
+    /* An O_DIRECT read is never tried (try_read refuses it), nor a name
+     * in a cold tree (most of the time): told before the budget counts an
+     * attempt, so such awaits spend none of it and ask the loop for no
+     * turn.  The ring's routing reads the same fd_kind (one fcntl). */
+    if ((r->data && lx_ops[r->op].try_now == try_read && lx_fd_kind(r) != LX_FD_BUFFERED)
+        || (r->path && name_try_skipped())) {
+        B.streak = 0;   /* its await goes through the engine: it yields */
+        return 0;
+    }
     if (r->delivery == DELIVER_FUTURE && !budget_allows(r))
         return 0;
     if (r->data && r->fd >= 0 && r->fd < COLD_FDS && cold_until[r->fd]) {
@@ -279,7 +315,12 @@ int lx_inline_try(Request *r)
             return 0;
         }
     }
+    errno = 0;   /* what a refused try left, not an earlier call's */
     if ((rc = lx_ops[r->op].try_now(r)) <= 0) {
+        if (r->path && errno == EAGAIN) {
+            name_misses += name_misses < NAME_MISSES;
+            name_miss_ns = now_ns();
+        }
         /* missed (EAGAIN), or stopped short: the rest is not cached */
         if (r->data && r->fd >= 0 && r->fd < COLD_FDS && (rc < 0 || errno == EAGAIN))
             cold_until[r->fd] = now_ns() + COLD_NS;
@@ -287,6 +328,8 @@ int lx_inline_try(Request *r)
         return 0;   /* a read that stopped short: r->io.nowait_done says where */
     }
     n_inline++;
+    if (r->path)
+        name_misses = 0;
     return 1;
 }
 

@@ -152,6 +152,15 @@ void run_slurp(Request *r)
 
 /* ---- tries (in a polling thread: they must not block) ---- */
 
+int lx_fd_kind(Request *r)
+{
+    if (!r->fd_kind) {
+        int fl = fcntl(r->fd, F_GETFL);
+        r->fd_kind = fl < 0 ? LX_FD_BAD : (fl & O_DIRECT) ? LX_FD_DIRECT : LX_FD_BUFFERED;
+    }
+    return r->fd_kind;
+}
+
 /* A positioned read, if the page cache holds it: RWF_NOWAIT fails with
  * EAGAIN rather than wait for the disk or a lock, and a file system that
  * cannot promise that refuses the flag (EOPNOTSUPP).  Not under O_DIRECT,
@@ -164,11 +173,7 @@ int try_read(Request *r)
     struct iovec iov = {r->data, (size_t)r->length};
     struct stat st;
     ssize_t n;
-    int fl;
-    if (r->offset < 0)
-        return 0;
-    fl = fcntl(r->fd, F_GETFL);
-    if (fl < 0 || (fl & O_DIRECT))
+    if (r->offset < 0 || lx_fd_kind(r) != LX_FD_BUFFERED)
         return 0;
     n = preadv2(r->fd, &iov, 1, r->offset, RWF_NOWAIT);
     if (n < 0)   /* would block, or an error the worker's pread will report */

@@ -47,6 +47,10 @@ char *lx_heap_room(Request *r, size_t *cap, size_t need);
 
 /* Tries (a polling thread's: they must not block) and undos. */
 int try_read(Request *r);
+/* Whether a read's fd is O_DIRECT: one fcntl(2) per request, its answer
+ * kept in r->fd_kind for the inline try and the ring's routing alike. */
+enum { LX_FD_DIRECT = 1, LX_FD_BUFFERED, LX_FD_BAD };
+int lx_fd_kind(Request *r);
 int try_stat(Request *r);   /* ops_try.c: for inline awaits (inline.c) */
 int try_open(Request *r);
 int try_slurp(Request *r);

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "uring.h"
 #include "inline.h"
+#include "ops_run.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,6 +31,9 @@
 
 /* Nesting of polls in this thread that hold wake-ups (lx_uring_hold). */
 static _Thread_local int hold_depth;
+/* Requests polls have queued, held, since the ring thread last woke (lock
+ * held). */
+static unsigned long nheld;
 
 /* ---- the ring thread: submits, waits, reaps ---- */
 
@@ -284,6 +288,7 @@ static int reap(lx_req **back)
 static void *ring_main(void *unused)
 {
     lx_req *back[BATCH];
+    pthread_setname_np(pthread_self(), "linuxaio-ring");   /* for top -H, perf, py-spy */
     if ((R.setup_flags & IORING_SETUP_R_DISABLED) && sys_register(R.fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
         abort();   /* a ring set up disabled that cannot be enabled: nothing could run */
     pthread_mutex_lock(&R.lock);
@@ -349,6 +354,7 @@ static void *ring_main(void *unused)
         pthread_mutex_lock(&R.lock);
         R.asleep = 0;
         R.woken = 0;
+        nheld = 0;
         STORE(R.held, 0);
         nb = reap(back);
         if (R.ninflight <= R.nabandoned || R.stopping)
@@ -364,14 +370,27 @@ static void *ring_main(void *unused)
     return NULL;
 }
 
-/* Lock held; returns whether the caller must write the wake-up (unlocked). */
-static int want_wake(int may_hold)
+/* Held requests go in at the poll's end, or once they are a quarter of
+ * what is in the kernel (at least HOLD_MIN): a poll that hands out a long
+ * batch of results (64 awaiting tasks, each queueing its next read) then
+ * feeds the device a few batches as it goes, instead of leaving a drain's
+ * worth of its queue idle until the drain ends. */
+#define HOLD_MIN 8
+
+/* Lock held; returns whether the caller must write the wake-up (unlocked).
+ * held: how many requests a poll that holds wake-ups just queued (0: the
+ * caller holds none). */
+static int want_wake(unsigned long held)
 {
     if (!R.asleep || R.woken)
         return 0;
-    if (may_hold && R.asleep == 2) {
-        STORE(R.held, 1);   /* lx_uring_kick reads it unlocked */
-        return 0;
+    if (held && R.asleep == 2) {
+        unsigned long cap = R.ninflight / 4;
+        nheld += held;
+        if (nheld < (cap > HOLD_MIN ? cap : HOLD_MIN)) {
+            STORE(R.held, 1);   /* lx_uring_kick reads it unlocked */
+            return 0;
+        }
     }
     R.woken = 1;
     return 1;
@@ -473,9 +492,8 @@ static int64_t request_bytes(const Request *r)
 }
 
 /* LINUXAIO_ENGINE=auto: where the ring measured faster (README's table). */
-static int auto_takes(const Request *r, unsigned caps)
+static int auto_takes(Request *r, unsigned caps)
 {
-    int fl;
     /* An awaited read reaches here when the inline path (inline.c) did
      * not finish it: its page missed the cache (the fd is then marked
      * cold: the ring gains), or the loop's inline budget was spent (a
@@ -490,8 +508,7 @@ static int auto_takes(const Request *r, unsigned caps)
      * anything else is buffered I/O, and needs no fcntl(2) to tell. */
     if (!direct_aligned(r))
         return 0;
-    fl = fcntl(r->fd, F_GETFL);
-    return fl >= 0 && (fl & O_DIRECT);
+    return lx_fd_kind(r) == LX_FD_DIRECT;   /* asked once: an inline try may have */
 }
 
 static int ring_takes(Request *r)
@@ -555,7 +572,7 @@ static void submit(lx_req **reqs, unsigned long n)
         lx_list_append(&R.pending[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
     }
     STORE(R.npending, R.npending + n);
-    wake = want_wake(hold_depth > 0);
+    wake = want_wake(hold_depth > 0 ? n : 0);
     pthread_mutex_unlock(&R.lock);
     if (wake)
         write_wake();
@@ -732,7 +749,11 @@ static void after_fork_parent(void) { pthread_mutex_unlock(&R.lock); }
 
 static void after_fork_child(void)
 {
-    pthread_mutex_init(&R.lock, NULL);
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);   /* as uring_setup.c's */
+    pthread_mutex_init(&R.lock, &a);
+    pthread_mutexattr_destroy(&a);
     pthread_cond_init(&R.settled, NULL);
 }
 
@@ -759,6 +780,7 @@ static lx_req *orphans(void)
     R.ncancel = 0;
     R.cqes_due = 0;
     R.asleep = R.woken = R.held = R.holders = R.peer_wait = 0;
+    nheld = 0;
     R.wake_armed = 0;
     hold_depth = 0;
     if (R.fd >= 0) {

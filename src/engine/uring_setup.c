@@ -16,7 +16,10 @@
 
 static const char *const mode_names[] = {"auto", "threads", "uring"};
 
-lx_ring lx_R = {.fd = -1, .wake_fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER, .limit = DEFAULT_LIMIT};
+/* The lock spins a moment before it sleeps (as the sink's and the pool's
+ * do): a submitter that finds the ring thread reaping gets it within
+ * microseconds, where a sleep in the kernel cost a wake-up of each. */
+lx_ring lx_R = {.fd = -1, .wake_fd = -1, .lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, .limit = DEFAULT_LIMIT};
 
 /* ---- why there is no ring: one message per cause, each with its fix ---- */
 

@@ -25,6 +25,7 @@ from linuxaio import _walk as lwalk
 from linuxaio._path import Path
 
 from aio_helpers import run_python
+from async_helpers import HeldWorker
 
 RUNNERS = ("asyncio", "uvloop", "trio")
 
@@ -908,7 +909,7 @@ def test_iteration_abandoned_leaves_engine_clean(run, tree):
     assert linuxaio.nreqs() == 0
 
 
-def test_cancelled_walk_resumes(run, tree):
+def test_cancelled_walk_resumes(run, tree, tmp_path):
     """A step cancelled while its directory reads wait leaves the iterator
     as it was: the next steps give the rest, nothing lost or repeated."""
     async def main():
@@ -917,10 +918,12 @@ def test_cancelled_walk_resumes(run, tree):
             it = Path(tree).rglob("*")
             it = it.with_stat() if stats else it
             got = []
-            linuxaio.max_parallel(1)
             try:
-                linuxaio.aio_busy(0.2)          # the one worker is busy: reads wait
-                assert await timed_out(0.05, it.__anext__)
+                # the one worker held in a FIFO's open until release: the
+                # reads wait however slow the machine (an aio_busy's fixed
+                # time could run out before the timeout)
+                with HeldWorker(tmp_path):
+                    assert await timed_out(0.05, it.__anext__)
             finally:
                 linuxaio.min_parallel(4)
                 linuxaio.max_parallel(4)
@@ -936,12 +939,20 @@ def test_cancelled_walk_resumes(run, tree):
 def test_cancelled_write_closes_fd(run, tmp_path, monkeypatch, where):
     """Cancelled while its open waits, or while its write waits (the fd is
     open then): no fd is left open either way."""
+    # The one worker held in a FIFO's open until release: what waits behind
+    # it waits however slow the machine (an aio_busy's fixed time could run
+    # out before the timeout).
+    held = HeldWorker(tmp_path)
     if where == "write":
         real = lpath._write_fd
 
         async def busy_then_write(fd, view):
-            linuxaio.aio_busy(0.2)          # the one worker is busy: the write waits
-            await real(fd, view)
+            held.__enter__()                # the one worker is held: the write waits
+            try:
+                await real(fd, view)
+            except BaseException:           # cancelled while queued: the worker may
+                held.release()              # go now, for the close that follows
+                raise
         monkeypatch.setattr(lpath, "_write_fd", busy_then_write)
 
     async def main():
@@ -949,9 +960,11 @@ def test_cancelled_write_closes_fd(run, tmp_path, monkeypatch, where):
         linuxaio.max_parallel(1)
         try:
             if where == "open":
-                linuxaio.aio_busy(0.2)
+                held.__enter__()
             assert await timed_out(0.05, lambda: Path(tmp_path / "w").write_bytes(b"x" * 100))
         finally:
+            if os.path.exists(held.fifo):   # (entered)
+                held.__exit__(None, None, None)
             linuxaio.min_parallel(4)
             linuxaio.max_parallel(4)
         while linuxaio.nreqs():

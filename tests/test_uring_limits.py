@@ -19,6 +19,7 @@ import pytest
 import linuxaio
 import linuxaio._engine as _engine
 from aio_helpers import wait_until
+from async_helpers import open_fifo_writer_briefly
 
 BLOCK = 4096
 
@@ -136,15 +137,26 @@ def test_max_parallel_holds_a_threads_request_while_one_ring_request_runs(pipes)
 
 
 @needs_ring
-def test_max_parallel_holds_ring_requests_while_the_threads_run(data_file):
+def test_max_parallel_holds_ring_requests_while_the_threads_run(data_file, tmp_path):
     path, data = data_file
     fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    fifos = []
     try:
         linuxaio.max_parallel(2)
         got = []
-        for _ in range(2):
-            linuxaio.aio_busy(0.4, lambda res: got.append("busy"))
-        wait_until(lambda: linuxaio.nready() == 0, 5, "both busy requests to start")
+
+        def opened(res):
+            if isinstance(res, int):
+                os.close(res)
+            got.append("busy")
+        # Both threads held in open() of a FIFO (never on the ring) until
+        # the test lets them go: an aio_busy's fixed time could run out
+        # before the checks below on a loaded machine.
+        for k in range(2):
+            fifos.append(str(tmp_path / f"held-{k}.fifo"))
+            os.mkfifo(fifos[-1])
+            linuxaio.aio_open(fifos[-1], os.O_RDONLY, 0, opened)
+        wait_until(lambda: linuxaio.nready() == 0, 5, "both held opens to start")
         started = stats()["started"]
         bufs = [linuxaio.aligned_buffer(BLOCK) for _ in range(4)]
         for i, b in enumerate(bufs):
@@ -153,14 +165,19 @@ def test_max_parallel_holds_ring_requests_while_the_threads_run(data_file):
         time.sleep(0.1)
         linuxaio.poll_cb()
         assert got == [] and stats()["started"] == started   # nothing handed to the kernel
+        for fifo in fifos:
+            open_fifo_writer_briefly(fifo)
+        fifos = []
         linuxaio.flush()
-        # A read starts only once a busy one has finished (a slot of two is free).
+        # A read starts only once a held open has finished (a slot of two is free).
         assert got[0] == "busy" and got.count("busy") == 2
         reads = sorted(g for g in got if g != "busy")
         assert [r[:3] for r in reads] == [("read", i, BLOCK) for i in range(4)]
         assert all(r[3] >= 1 for r in reads), got
         assert all(bytes(b) == data[i * BLOCK:(i + 1) * BLOCK] for i, b in enumerate(bufs))
     finally:
+        for fifo in fifos:
+            open_fifo_writer_briefly(fifo)
         os.close(fd)
 
 

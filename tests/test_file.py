@@ -18,6 +18,8 @@ import pytest
 import linuxaio
 from linuxaio import _file
 
+from async_helpers import HeldWorker
+
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
@@ -81,14 +83,16 @@ async def gather(*afns):
     return out
 
 
-async def cancel_when_queued(afn):
+async def cancel_when_queued(afn, release=lambda: None):
     """Start afn() in a task, cancel it once it has a request waiting in the
-    engine's queue, and wait for it: ("cancelled", None) or ("result", value)."""
+    engine's queue, call release() (what holds the queue), and wait for it:
+    ("cancelled", None) or ("result", value)."""
     if in_asyncio():
         task = asyncio.ensure_future(afn())
         while not linuxaio.nready() and not task.done():
             await asyncio.sleep(0.001)
         task.cancel()
+        release()
         try:
             return "result", await task
         except asyncio.CancelledError:
@@ -107,29 +111,29 @@ async def cancel_when_queued(afn):
         while not linuxaio.nready() and not out:
             await trio.sleep(0.001)
         scope.cancel()
+        release()
     return out[0]
 
 
 @contextlib.contextmanager
-def blocked_engine(seconds=0.25):
-    """One worker thread, busy for `seconds`: the next request waits in the
-    queue (inline-first awaits off meanwhile: a cached one would not)."""
+def blocked_engine():
+    """One worker thread, blocked in open() of a FIFO until the HeldWorker
+    it yields is released (cancel_when_queued does it, once it cancelled):
+    the next request waits in the queue however slow the machine (an
+    aio_busy's fixed time could run out first).  Inline-first awaits off
+    meanwhile: a cached one would not wait."""
     linuxaio.inline(False)
-    linuxaio.max_parallel(1)
-    deadline = time.monotonic() + 5
-    while linuxaio.nthreads() > 1:
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
-    linuxaio.aio_busy(seconds)
-    while linuxaio.nready():
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
+    directory = tempfile.mkdtemp(prefix="linuxaio-held-")
     try:
-        yield
+        with HeldWorker(directory) as held:
+            yield held
     finally:
         linuxaio.inline(True)
         linuxaio.min_parallel(4)
         linuxaio.max_parallel(4)
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
 
 
 def fd_points_to(fd, path):
@@ -1168,8 +1172,8 @@ def test_aclose_cancelled_still_closes_the_fd(tmp_path, run):
         f = await linuxaio.open(p, "wb")
         fd = f.fileno()
         await f.write(b"pending")                   # buffered
-        with blocked_engine():
-            how, _ = await cancel_when_queued(f.aclose)
+        with blocked_engine() as held:
+            how, _ = await cancel_when_queued(f.aclose, held.release)
         await drained()
         assert f.closed
         assert not fd_points_to(fd, p)
@@ -1185,8 +1189,8 @@ def test_aclose_cancelled_while_flushing(tmp_path, run):
         f = await linuxaio.open(p, "wb", buffering=16)
         fd = f.fileno()
         await f.write(b"0123456789")
-        with blocked_engine():
-            how, _ = await cancel_when_queued(f.aclose)
+        with blocked_engine() as held:
+            how, _ = await cancel_when_queued(f.aclose, held.release)
         await drained()
         assert f.closed and not fd_points_to(fd, p)
         return how
@@ -1301,8 +1305,8 @@ def test_cancelled_read_leaves_the_position(tmp_path, run):
         async with linuxaio.open(p, "rb") as f:
             assert await f.read(10) == data[:10]
             await f.seek(100_000)
-            with blocked_engine():
-                how, _ = await cancel_when_queued(lambda: f.read(50_000))
+            with blocked_engine() as held:
+                how, _ = await cancel_when_queued(lambda: f.read(50_000), held.release)
             assert how == "cancelled"
             await drained()
             assert await f.tell() == 100_000
@@ -1312,8 +1316,8 @@ def test_cancelled_read_leaves_the_position(tmp_path, run):
             pos = await t.tell()
             await t.seek(0, 2)
             await t.seek(pos)
-            with blocked_engine():
-                how, _ = await cancel_when_queued(lambda: t.read(100_000))
+            with blocked_engine() as held:
+                how, _ = await cancel_when_queued(lambda: t.read(100_000), held.release)
             assert how == "cancelled"
             await drained()
             assert await t.tell() == pos
@@ -1327,8 +1331,8 @@ def test_cancelled_open_leaks_nothing(tmp_path, run):
 
     async def main():
         before = len(os.listdir("/proc/self/fd"))
-        with blocked_engine():
-            how, _ = await cancel_when_queued(lambda: linuxaio.open(p, "rb"))
+        with blocked_engine() as held:
+            how, _ = await cancel_when_queued(lambda: linuxaio.open(p, "rb"), held.release)
         assert how == "cancelled"
         await drained()
         assert len(os.listdir("/proc/self/fd")) == before

@@ -19,7 +19,7 @@ import linuxaio
 from linuxaio import _engine
 from linuxaio import os as aos
 
-from async_helpers import make_runner, runner  # noqa: F401 (runner is a fixture)
+from async_helpers import HeldWorker, make_runner, runner  # noqa: F401 (runner is a fixture)
 from aio_helpers import run_python
 
 STAT_OK, OPEN_OK = _engine._inline_mounts()
@@ -41,6 +41,20 @@ def cached(tmp_path):
     with open(p, "rb") as f:   # every page in the cache
         assert f.read() == data
     return p, data
+
+
+@pytest.fixture
+def whole_turns():
+    """The yield budget by count alone (128 a turn), not by time: tests that
+    count how many of a few calls in a row went inline are about whether each
+    can, and the 200 us budget of a turn runs out on a loaded machine (or
+    under -X dev) before the calls do, sending the rest to the engine."""
+    old = _engine._inline_budget()
+    _engine._inline_budget(old[0], 10.0)
+    try:
+        yield
+    finally:
+        _engine._inline_budget(*old)
 
 
 async def suspends(awaitable):
@@ -160,7 +174,7 @@ def test_odirect_reads_never_go_inline(tmp_path):
 
 
 @needs_local_mounts
-def test_stats_complete_inline_and_match_os(cached, tmp_path):
+def test_stats_complete_inline_and_match_os(cached, tmp_path, whole_turns):
     p, _ = cached
     link = tmp_path / "link"
     link.symlink_to("cached")   # short: kept in the inode, read in RCU mode
@@ -207,7 +221,7 @@ def test_stats_complete_inline_and_match_os(cached, tmp_path):
 
 
 @needs_no_remote_mounts
-def test_opens_and_slurps_complete_inline(cached, tmp_path):
+def test_opens_and_slurps_complete_inline(cached, tmp_path, whole_turns):
     p, data = cached
     small = tmp_path / "small"
     small.write_bytes(data[:5000])
@@ -322,14 +336,14 @@ def test_cancelled_open_with_o_creat_creates_nothing(tmp_path, runner):
     target = tmp_path / "created"
 
     async def main(rt):
-        linuxaio.max_parallel(1)
-        try:
-            linuxaio.aio_busy(0.3)                    # the one worker, busy
+        # the one worker held in a FIFO's open until release: the open
+        # below stays queued however slow the machine (an aio_busy's
+        # fixed time could run out before the cancel)
+        with HeldWorker(tmp_path) as held:
             out = await rt.cancel_task(
                 lambda: aos.open(target, os.O_WRONLY | os.O_CREAT, 0o600),
                 wait=lambda: linuxaio.nready() >= 1)
-        finally:
-            linuxaio.min_parallel(4)
+            held.release()
         assert out.state == "cancelled", out
         await rt.wait_until(lambda: linuxaio.nreqs() == 0)
         assert not target.exists()
@@ -431,8 +445,12 @@ def test_the_time_budget_bounds_a_turn(cached):
             fd = os.open(p, os.O_RDONLY)
             stamps = []
 
+            # The loop thread's CPU time, not the wall clock's: what a turn
+            # spent inline is what the budget bounds; a loaded machine that
+            # deschedules the process adds wall time to a gap (and ends the
+            # budget early, since it is wall time), never CPU time.
             def tick():
-                stamps.append(time.monotonic())
+                stamps.append(time.thread_time())
                 if len(stamps) < 200:
                     loop.call_soon(tick)
             loop.call_soon(tick)
@@ -442,7 +460,8 @@ def test_the_time_budget_bounds_a_turn(cached):
             finally:
                 os.close(fd)
             gaps = sorted(b - a for a, b in zip(stamps, stamps[1:]))
-            # a loaded machine may deschedule us: the median says it
+            # 0.5 ms of budget and a turn's own work; the median, as other
+            # processes still slow the CPU a little (its caches)
             assert gaps[len(gaps) // 2] < 0.005, gaps[len(gaps) // 2]
         asyncio.run(main())
     finally:
@@ -564,12 +583,14 @@ def test_a_cold_file_never_blocks_the_loop_on_the_device(tmp_path, loop_name):
     p = tmp_path / "cold"      # written (and evicted) by the child
     # Best of three runs: a loop that waited for the disk on its reads shows
     # it in every run, while a one-off wait of the loop thread on a shared
-    # machine (16 ticks seen once in a CI run under -X dev) does not.
+    # machine (16 ticks seen once in a CI run under -X dev), or a ticker
+    # descheduled with the whole process, does not.  Every bound below is
+    # asked of one and the same run.
     for attempt in range(3):
         proc, _ = run_python(COLD_FILE, timeout=50, env={"COLD_PATH": str(p), "COLD_LOOP": loop_name})
         assert proc.returncode == 0, proc.stderr
         ticks, reads, inline, p50, p99, faults = proc.stdout.split()
-        if int(ticks) <= 5:
+        if int(ticks) <= 5 and float(p50) < 0.02 and float(p99) < 0.2:
             break
     if int(ticks) > 5 and int(faults) > 0:
         # Memory pressure from other processes evicted the interpreter's

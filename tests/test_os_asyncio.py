@@ -14,7 +14,7 @@ import linuxaio
 from linuxaio import os as aos
 
 from aio_helpers import run_python, stat_fields
-from async_helpers import fd_count, patterned, runner, single_worker  # noqa: F401 (fixture)
+from async_helpers import HeldWorker, fd_count, patterned, runner  # noqa: F401 (fixture)
 
 PAGESIZE = mmap.PAGESIZE
 
@@ -565,7 +565,7 @@ def test_slurp_errors_are_those_of_opening_and_reading(runner, scratch, data_pat
     assert fd_count(tmp_path) == before
 
 
-def test_slurp_is_one_engine_request(runner, data_path):
+def test_slurp_is_one_engine_request(runner, data_path, tmp_path):
     p, data = data_path
 
     async def main(rt):
@@ -574,8 +574,11 @@ def test_slurp_is_one_engine_request(runner, data_path):
         async def watch():
             await rt.sleep(0.05)
             seen.append(linuxaio.nreqs())
+            held.release()
 
-        with single_worker(busy=0.3):     # the busy request is one of them
+        # the one worker held in a FIFO's open until watch() has looked (an
+        # aio_busy's fixed time could run out first on a loaded machine)
+        with HeldWorker(tmp_path) as held:    # the held open is one of them
             got, _ = await rt.gather(lambda: linuxaio.slurp(p), watch)
         assert got == data
         assert seen == [2]

@@ -25,6 +25,7 @@ from linuxaio import _walk as lwalk
 from linuxaio._path import Path
 
 from aio_helpers import run_python
+from async_helpers import HeldWorker
 
 RUNNERS = ("asyncio", "uvloop", "trio")
 
@@ -852,31 +853,40 @@ WITH_STAT_OF_A_LARGE_DIRECTORY = r"""
 import asyncio, os, sys, time, linuxaio
 d = sys.argv[1]
 
+# CPU time of the process (the workers' stats included), not the wall
+# clock's: on a loaded machine the wall-clock ratio of the same two runs
+# went from 1.1 to 5.6; the CPU time's stays put (2.5-2.8 here, loaded).
 def scandir_and_stat():
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for e in os.scandir(d):
         os.stat(e.path)
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
 async def with_stat():
     linuxaio.max_poll_time(20e-6)       # many short drains, as under a long queue
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     n = 0
     async for p, st in linuxaio.Path(d).glob("*").with_stat():
         n += st is not None
     assert n == len(os.listdir(d))
-    return time.perf_counter() - t0
+    return time.process_time() - t0
 
-sync = min(scandir_and_stat() for _ in range(3))
-print(min(asyncio.run(with_stat()) for _ in range(3)) / sync)
+sync, glob = [], []
+for _ in range(3):                      # in turns: the same conditions for both
+    sync.append(scandir_and_stat())
+    glob.append(asyncio.run(with_stat()))
+print(min(glob) / min(sync))
 """
 
 
+@pytest.mark.aio_timeout(120)
 def test_glob_with_stat_of_a_large_directory_costs_about_a_scandir_and_stats(tmp_path):
     """Path.glob('*').with_stat() of a directory of 20,000 entries costs
-    within 3x of os.scandir + os.stat of every entry: its stats are all in
-    flight at once, and the drains take their results a chunk at a time (they
-    took, and walked back, all of them each time: quadratic)."""
+    within 4x the CPU time of os.scandir + os.stat of every entry (the
+    engine's requests, the awaits and the workers' wake-ups: 2.5-2.8x
+    measured): its stats are all in flight at once, and the drains take
+    their results a chunk at a time (they took, and walked back, all of
+    them each time: quadratic)."""
     from aio_helpers import run_python
     d = tmp_path / "big"
     d.mkdir()
@@ -885,7 +895,7 @@ def test_glob_with_stat_of_a_large_directory_costs_about_a_scandir_and_stats(tmp
     proc, _ = run_python(WITH_STAT_OF_A_LARGE_DIRECTORY.replace("sys.argv[1]", repr(str(d))),
                          timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert float(proc.stdout) < 3, proc.stdout
+    assert float(proc.stdout) < 4, proc.stdout
 
 
 def test_iteration_abandoned_leaves_engine_clean(run, tree):
@@ -908,7 +918,7 @@ def test_iteration_abandoned_leaves_engine_clean(run, tree):
     assert linuxaio.nreqs() == 0
 
 
-def test_cancelled_walk_resumes(run, tree):
+def test_cancelled_walk_resumes(run, tree, tmp_path):
     """A step cancelled while its directory reads wait leaves the iterator
     as it was: the next steps give the rest, nothing lost or repeated."""
     async def main():
@@ -917,10 +927,12 @@ def test_cancelled_walk_resumes(run, tree):
             it = Path(tree).rglob("*")
             it = it.with_stat() if stats else it
             got = []
-            linuxaio.max_parallel(1)
             try:
-                linuxaio.aio_busy(0.2)          # the one worker is busy: reads wait
-                assert await timed_out(0.05, it.__anext__)
+                # the one worker held in a FIFO's open until release: the
+                # reads wait however slow the machine (an aio_busy's fixed
+                # time could run out before the timeout)
+                with HeldWorker(tmp_path):
+                    assert await timed_out(0.05, it.__anext__)
             finally:
                 linuxaio.min_parallel(4)
                 linuxaio.max_parallel(4)
@@ -936,12 +948,20 @@ def test_cancelled_walk_resumes(run, tree):
 def test_cancelled_write_closes_fd(run, tmp_path, monkeypatch, where):
     """Cancelled while its open waits, or while its write waits (the fd is
     open then): no fd is left open either way."""
+    # The one worker held in a FIFO's open until release: what waits behind
+    # it waits however slow the machine (an aio_busy's fixed time could run
+    # out before the timeout).
+    held = HeldWorker(tmp_path)
     if where == "write":
         real = lpath._write_fd
 
         async def busy_then_write(fd, view):
-            linuxaio.aio_busy(0.2)          # the one worker is busy: the write waits
-            await real(fd, view)
+            held.__enter__()                # the one worker is held: the write waits
+            try:
+                await real(fd, view)
+            except BaseException:           # cancelled while queued: the worker may
+                held.release()              # go now, for the close that follows
+                raise
         monkeypatch.setattr(lpath, "_write_fd", busy_then_write)
 
     async def main():
@@ -949,9 +969,11 @@ def test_cancelled_write_closes_fd(run, tmp_path, monkeypatch, where):
         linuxaio.max_parallel(1)
         try:
             if where == "open":
-                linuxaio.aio_busy(0.2)
+                held.__enter__()
             assert await timed_out(0.05, lambda: Path(tmp_path / "w").write_bytes(b"x" * 100))
         finally:
+            if os.path.exists(held.fifo):   # (entered)
+                held.__exit__(None, None, None)
             linuxaio.min_parallel(4)
             linuxaio.max_parallel(4)
         while linuxaio.nreqs():

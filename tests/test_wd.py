@@ -13,7 +13,7 @@ from linuxaio import _engine
 from linuxaio import os as aos
 
 from aio_helpers import wait_pending
-from async_helpers import runner, single_worker  # noqa: F401 (fixture)
+from async_helpers import HeldWorker, runner  # noqa: F401 (fixture)
 
 ROWS = _engine._op_table()
 ID, AIO, AIO_ARGS, OS, OS_ARGS, FLAGS, TRIES, UNDOES, DOC = range(9)
@@ -288,12 +288,14 @@ def test_a_bytes_relpath_gives_bytes_results(tmp_path):
 
 # ---- closing a handle that requests still use ----
 
-def test_close_with_requests_in_flight_keeps_the_fd_until_they_finish(tmp_path):
+def test_close_with_requests_in_flight_keeps_the_fd_until_they_finish(tmp_path, tmp_path_factory):
     (tmp_path / "f").write_bytes(b"still here")
     wd = open_wd(tmp_path)
     fd = wd.fileno()
     got = []
-    with single_worker(busy=0.3):   # the requests below wait behind it
+    # the one worker held in a FIFO's open until release: the requests
+    # below wait behind it however slow the machine
+    with HeldWorker(tmp_path_factory.mktemp("held")) as held:
         linuxaio.aio_slurp((wd, "f"), 0, None, got.append)
         linuxaio.aio_stat((wd, "f"), got.append)
         linuxaio.aio_readdir((wd, "."), got.append)
@@ -306,20 +308,22 @@ def test_close_with_requests_in_flight_keeps_the_fd_until_they_finish(tmp_path):
             linuxaio.aio_stat((wd, "f"), None)
         assert linuxaio.nreqs() == before
         assert fd_target(fd) == str(tmp_path)   # still open for the queued three
+        held.release()
         linuxaio.flush()
     assert got[0] == b"still here" and isinstance(got[1], os.stat_result) and got[2] == ["f"]
     assert fd_target(fd) != str(tmp_path)   # closed with the last of them
 
 
-def test_a_handle_dropped_with_requests_in_flight_stays_open_for_them(tmp_path):
+def test_a_handle_dropped_with_requests_in_flight_stays_open_for_them(tmp_path, tmp_path_factory):
     (tmp_path / "f").write_bytes(b"abc")
     wd = open_wd(tmp_path)
     fd = wd.fileno()
     got = []
-    with single_worker(busy=0.2):
+    with HeldWorker(tmp_path_factory.mktemp("held")) as held:
         linuxaio.aio_slurp((wd, "f"), 0, None, got.append)
         del wd   # the request holds it
         assert fd_target(fd) == str(tmp_path)
+        held.release()
         linuxaio.flush()
     assert got == [b"abc"]
     assert fd_target(fd) != str(tmp_path)

@@ -141,6 +141,7 @@ def drain(fd):
 STAGES = ["stat", "open_stat", "open", "copy_data"]
 
 
+@pytest.mark.aio_timeout(120)      # a child interpreter: slow to start on a loaded machine
 @pytest.mark.parametrize("stage", STAGES)
 @pytest.mark.parametrize("fn", ["copy2", "copyfile"])
 def test_awaited_copy_cancelled_at_each_stage_leaks_no_fd(tmp_path, src, stage, fn):

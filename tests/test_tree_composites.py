@@ -3,6 +3,8 @@ import os
 import stat
 
 
+import pytest
+
 import linuxaio
 from tree_helpers import make_tree
 
@@ -91,6 +93,7 @@ def test_aio_rmtree(tmp_path):
     assert res == 0 and not (tmp_path / "file").exists()
 
 
+@pytest.mark.aio_timeout(150)      # a swapper thread beside the removal: slow on a loaded machine
 def test_aio_rmtree_under_a_concurrent_symlink_swap_removes_nothing_outside(tmp_path):
     """Directories are swapped for symlinks to a victim directory while
     aio_rmtree runs: it works on directory fds (openat O_NOFOLLOW, checked
@@ -102,7 +105,7 @@ def test_aio_rmtree_under_a_concurrent_symlink_swap_removes_nothing_outside(tmp_
     victim.mkdir()
     for i in range(200):
         (victim / f"v{i}").write_bytes(b"v")
-    for attempt in range(3):
+    for attempt in range(2):
         top = tmp_path / f"t{attempt}"
         for i in range(60):
             d = top / f"d{i:02d}"
@@ -163,3 +166,32 @@ def test_aio_rmtree_cancelled_mid_way_leaks_no_fd(tmp_path):
     assert top.exists()
     _, res = wait(linuxaio.aio_rmtree, str(top))
     assert res == 0 and not top.exists()
+
+
+def test_copy_file_and_scandir_totals_rows(tmp_path):
+    """The rows under aio_copy and linuxaio scan, through their os twins."""
+    import asyncio
+    src = tmp_path / "src"
+    src.write_bytes(os.urandom(70_000))
+    os.chmod(src, 0o604)
+    os.utime(src, ns=(5, 6_000_000_007))
+    n = asyncio.run(linuxaio.os.copy_file(str(src), str(tmp_path / "dst"), 1 | 4))
+    st = os.stat(tmp_path / "dst")
+    assert n == 70_000 and (tmp_path / "dst").read_bytes() == src.read_bytes()
+    assert (stat.S_IMODE(st.st_mode), st.st_mtime_ns) == (0o604, 6_000_000_007)
+    with pytest.raises(IsADirectoryError):
+        asyncio.run(linuxaio.os.copy_file(str(tmp_path), str(tmp_path / "x")))
+    assert not os.path.exists(tmp_path / "x")
+    (tmp_path / "d").mkdir()
+    os.link(src, tmp_path / "hard")
+    os.symlink("src", tmp_path / "sl")
+    files, dirs, links, other, apparent, allocated, subdirs, linked, failed = \
+        asyncio.run(linuxaio.os.scandir_totals(str(tmp_path)))
+    entries = [os.lstat(tmp_path / n) for n in os.listdir(tmp_path)]
+    assert (files, dirs, links, other) == (3, 1, 1, 0)
+    assert apparent == sum(s.st_size for s in entries if stat.S_ISREG(s.st_mode))
+    assert subdirs == ["d"] and failed == []
+    assert sorted(linked) == sorted((s.st_dev, s.st_ino, s.st_blocks * 512) for s in entries
+                                    if stat.S_ISREG(s.st_mode) and s.st_nlink > 1)
+    assert allocated == sum(s.st_blocks * 512 for s in entries
+                            if stat.S_ISDIR(s.st_mode) or s.st_nlink == 1)

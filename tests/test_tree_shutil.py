@@ -264,6 +264,7 @@ def test_rmtree_dir_fd(tmp_path):
     assert not os.path.exists(tmp_path / "t")
 
 
+@pytest.mark.aio_timeout(150)      # a swapper thread beside the removal: slow on a loaded machine
 def test_rmtree_under_a_concurrent_symlink_swap_removes_nothing_outside(tmp_path):
     """Directories are swapped for symlinks to a victim directory while the
     removal runs: nothing in the victim may go."""

@@ -481,12 +481,11 @@ async def copy_xattrs(src: Any, dst: Any, *, follow_symlinks: bool = True) -> No
 _XATTR_EACCES = 32 if _sys.version_info >= (3, 12) else 0
 
 
-async def copy_file(src: Any, dst: Any, flags: int = 0) -> tuple[int, str]:
+async def copy_file(src: Any, dst: Any, flags: int = 0) -> int:
     """IO::AIO's aio_copy in ONE request: the regular file src copied to dst
     (created 0200, removed if anything fails), then flags' metadata (as
-    copy_data's).  Returns (bytes, how)."""
-    n, how = await _run(_engine.copy_file, src, dst, flags)
-    return n, _HOW[how]
+    copy_data's).  Returns the bytes copied."""
+    return await _run(_engine.copy_file, src, dst, flags)
 
 
 async def makedirs(name: Any, mode: int = 0o777, exist_ok: bool = False) -> None:

@@ -26,6 +26,7 @@ from . import _engine
 from ._loop import run as _run
 from ._loop import shielded as _shielded
 from ._loop import start_soon as _start_soon
+from ._pace import pace as _pace
 
 __all__ = ["PathsendMiddleware"]
 
@@ -146,6 +147,12 @@ class PathsendMiddleware:
             if not left:
                 return
             while left > chunk:
+                # at most a budget of body steps a loop turn (_pace.py)
+                wait = _pace()
+                if wait is not None:
+                    await wait
+                    if conn.disconnected:
+                        return
                 data = await _run(_e_pread, fd, chunk, offset)
                 if conn.disconnected:
                     return
@@ -154,7 +161,13 @@ class PathsendMiddleware:
                 offset += len(data)
                 left -= len(data)
                 await send({"type": "http.response.body", "body": data, "more_body": True})
-            data = await _run(_e_pread, fd, left, offset) if left > 0 and not conn.disconnected else b""
+            data = b""
+            if left > 0:
+                wait = _pace()
+                if wait is not None:
+                    await wait
+                if not conn.disconnected:
+                    data = await _run(_e_pread, fd, left, offset)
             if not conn.disconnected:
                 await send({"type": "http.response.body", "body": data, "more_body": False})
         finally:

@@ -40,6 +40,7 @@ from starlette.responses import RedirectResponse, Response
 from . import _engine
 from ._loop import run as _run
 from ._loop import shielded as _shielded
+from ._pace import pace as _pace
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -79,6 +80,11 @@ class _EngineFile:
         self.closed = False
 
     async def read(self, size: int) -> bytes:
+        # each read is a step of a body: at most a budget of them a loop
+        # turn, so 200 downloads do not make every turn long (_pace.py)
+        wait = _pace()
+        if wait is not None:
+            await wait
         data = await _run(_e_pread, self.fd, size, self.position)
         self.position += len(data)
         return data

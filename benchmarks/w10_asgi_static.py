@@ -46,6 +46,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 SERVER_CPU, CLIENT_CPU = "0", "1"
+# --nice N: the server and wrk run under `nice -n N` (a shared machine:
+# at -20 the other sessions' work on the same CPUs takes far less of it)
+NICE: list[str] = []
 FILES = {"4k": 4096, "50k": 50_000, "1m": 1 << 20}
 
 APP = textwrap.dedent("""
@@ -64,7 +67,8 @@ APP = textwrap.dedent("""
         static = StaticFiles(directory=D)
     elif VARIANT == "pathsend":
         from linuxaio.asgi import PathsendMiddleware
-        static = PathsendMiddleware(StarlettesStaticFiles(directory=D))
+        chunk = int(os.environ.get("W10_PATHSEND_CHUNK") or 0)   # --pathsend-chunk
+        static = PathsendMiddleware(StarlettesStaticFiles(directory=D), **({"chunk_size": chunk} if chunk else {}))
     else:
         static = StarlettesStaticFiles(directory=D)
 
@@ -201,7 +205,7 @@ def parse_wrk(out: str) -> dict:
 
 def wrk(url: str, seconds: float, connections: int, script: str | None = None,
         background: bool = False) -> subprocess.Popen | dict:
-    cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    cmd = NICE + ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     if script:
         cmd += ["-s", script]
     proc = subprocess.Popen(cmd + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -217,13 +221,13 @@ class Server:
         if kind == "nginx":
             conf = tmp / "nginx.conf"
             conf.write_text(NGINX_CONF.format(tmp=tmp, port=self.port, dir=directory))
-            cmd = ["taskset", "-c", SERVER_CPU, "nginx", "-c", str(conf), "-p", str(tmp)]
+            cmd = NICE + ["taskset", "-c", SERVER_CPU, "nginx", "-c", str(conf), "-p", str(tmp)]
             env = None
         else:
             (tmp / "w10_app.py").write_text(APP)
             env = dict(os.environ, W10_DIR=str(directory), W10_VARIANT=kind,
                        PYTHONPATH=os.pathsep.join([str(SRC), str(tmp), os.environ.get("PYTHONPATH", "")]))
-            cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", "--loop", loop,
+            cmd = NICE + ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", "--loop", loop,
                    "--workers", "1", "--port", str(self.port), "--log-level", "warning",
                    "--no-access-log", "w10_app:app"]
         # its log to a file: a pipe nobody reads would stop the server once full
@@ -407,6 +411,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="--scenario sync: idle/busy pairs per server (medians)")
     p.add_argument("--pace-ns", type=int, default=None,
                    help="ours/pathsend: linuxaio._pace.TURN_BUDGET_NS (a huge value turns pacing off)")
+    p.add_argument("--pathsend-chunk", type=int, default=None, help="PathsendMiddleware's chunk_size (default: its own)")
+    p.add_argument("--nice", type=int, default=None, help="run the server and wrk under nice -n NICE")
     p.add_argument("--lag", action="store_true",
                    help="--scenario sync: also the loop's lateness (a 1 ms ticker in the server; diagnosis)")
     p.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "linuxaio-bench-w10")
@@ -414,6 +420,10 @@ def main() -> None:
     for tool in ("wrk", "taskset") + (("nginx",) if args.nginx and args.scenario == "throughput" else ()):
         if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
             sys.exit(f"W10 needs {tool}: bash benchmarks/setup_peers.sh")
+    if args.pathsend_chunk:
+        os.environ["W10_PATHSEND_CHUNK"] = str(args.pathsend_chunk)
+    if args.nice is not None:
+        NICE[:] = ["nice", "-n", str(args.nice)]
     if args.pace_ns is not None:
         os.environ["W10_PACE_NS"] = str(args.pace_ns)
     make_files(args.dir / "static")

@@ -219,3 +219,67 @@ def test_downloads_take_no_thread_token_from_the_sync_endpoints(kind, tmp_path):
             release.set()
             await holder
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+@pytest.mark.parametrize("kind", ["ours", "pathsend"])
+def test_downloads_send_about_one_budget_of_chunks_a_turn(kind, loop_kind, tmp_path, fake_clock):
+    """20 downloads of 10 chunks at once, each body send "costing" STEP_NS
+    on the fake clock: between two turns of a probe, at most two budgets
+    of chunk sends (beyond each response's first body, which its request's
+    own step sends)."""
+    from starlette.responses import FileResponse as StarlettesFileResponse
+
+    from linuxaio.asgi import PathsendMiddleware
+    from linuxaio.starlette import StaticFiles
+
+    chunk = 64 * 1024
+    data = os.urandom(10 * chunk)
+    (tmp_path / "f").write_bytes(data)
+    if kind == "ours":
+        app = StaticFiles(directory=tmp_path)
+    else:
+        st = os.stat(tmp_path / "f")
+
+        async def stock(scope, receive, send):
+            await StarlettesFileResponse(tmp_path / "f", stat_result=st)(scope, receive, send)
+        app = PathsendMiddleware(stock, chunk_size=chunk)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        sends, seen, bodies = [0], [], {}
+        finished = asyncio.Event()
+
+        def probe():
+            seen.append(sends[0])
+            if not finished.is_set():
+                loop.call_soon(probe)
+
+        async def download(i):
+            scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
+                     "method": "GET", "scheme": "http", "path": "/f", "raw_path": b"/f", "root_path": "",
+                     "query_string": b"", "headers": [(b"host", b"x")], "server": ("x", 80)}
+            got = bodies[i] = []
+
+            async def receive():
+                await asyncio.Event().wait()
+
+            async def send(message):
+                if message["type"] == "http.response.body":
+                    if got:                      # not the first body: a chunk's step
+                        fake_clock[0] += STEP_NS
+                        sends[0] += 1
+                    got.append(message["body"])
+            await app(scope, receive, send)
+
+        loop.call_soon(probe)
+        await asyncio.wait_for(asyncio.gather(*(download(i) for i in range(20))), 120)
+        finished.set()
+        seen.append(sends[0])
+        return [b - a for a, b in zip(seen, seen[1:])], bodies
+
+    per_turn, bodies = run(loop_kind, main())
+    assert all(b"".join(got) == data for got in bodies.values())
+    # Starlette's loop ends on a short read: an 11th, empty, body
+    assert sum(per_turn) == 20 * (10 if kind == "ours" else 9)
+    assert max(per_turn) <= 6, per_turn

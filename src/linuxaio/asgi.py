@@ -15,6 +15,8 @@ chunk: one request opens, reads and closes it).  The app is unchanged::
 The file is closed when the transfer ends, fails, is cancelled, or the
 client goes away (``http.disconnect``: a watcher beside the transfer sees
 it, since a server may drop a vanished client's bodies without an error).
+The chunks of all transfers share a budget per turn of the loop (_pace.py),
+so many downloads do not make the loop's turns long for everything else.
 No third-party package is needed; it runs under asyncio, uvloop and trio.
 """
 from __future__ import annotations
@@ -147,12 +149,6 @@ class PathsendMiddleware:
             if not left:
                 return
             while left > chunk:
-                # at most a budget of body steps a loop turn (_pace.py)
-                wait = _pace()
-                if wait is not None:
-                    await wait
-                    if conn.disconnected:
-                        return
                 data = await _run(_e_pread, fd, chunk, offset)
                 if conn.disconnected:
                     return
@@ -160,14 +156,22 @@ class PathsendMiddleware:
                     break
                 offset += len(data)
                 left -= len(data)
-                await send({"type": "http.response.body", "body": data, "more_body": True})
-            data = b""
-            if left > 0:
+                # At most a budget of body steps (chiefly their sends) a
+                # loop turn, so many downloads do not make every turn long
+                # (_pace.py); after the read: one the engine did wakes this
+                # task in a later turn, outside any budget.
                 wait = _pace()
                 if wait is not None:
                     await wait
-                if not conn.disconnected:
-                    data = await _run(_e_pread, fd, left, offset)
+                    if conn.disconnected:
+                        return
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+            data = b""
+            if left > 0 and not conn.disconnected:
+                data = await _run(_e_pread, fd, left, offset)
+                wait = _pace()
+                if wait is not None:
+                    await wait
             if not conn.disconnected:
                 await send({"type": "http.response.body", "body": data, "more_body": False})
         finally:

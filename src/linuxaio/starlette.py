@@ -80,13 +80,16 @@ class _EngineFile:
         self.closed = False
 
     async def read(self, size: int) -> bytes:
-        # each read is a step of a body: at most a budget of them a loop
-        # turn, so 200 downloads do not make every turn long (_pace.py)
+        data = await _run(_e_pread, self.fd, size, self.position)
+        self.position += len(data)
+        # What the caller does next, the send, is the costly part of a
+        # body's step: at most a budget of steps a loop turn, so 200
+        # downloads do not make every turn long (_pace.py).  After the
+        # read, not before: a read that went to the engine wakes its task
+        # in a later turn, outside any budget, and would send at once.
         wait = _pace()
         if wait is not None:
             await wait
-        data = await _run(_e_pread, self.fd, size, self.position)
-        self.position += len(data)
         return data
 
     async def seek(self, position: int) -> int:

@@ -283,3 +283,18 @@ def test_downloads_send_about_one_budget_of_chunks_a_turn(kind, loop_kind, tmp_p
     # Starlette's loop ends on a short read: an 11th, empty, body
     assert sum(per_turn) == 20 * (10 if kind == "ours" else 9)
     assert max(per_turn) <= 6, per_turn
+
+
+def test_a_finished_loop_is_not_kept_alive():
+    import gc
+    import weakref
+
+    async def main():
+        for _ in range(3):
+            w = _pace.pace()
+            if w is not None:
+                await w
+        return weakref.ref(asyncio.get_running_loop())
+    ref = asyncio.run(main())
+    gc.collect()
+    assert ref() is None      # a pacer holding its loop kept every loop asyncio.run() made

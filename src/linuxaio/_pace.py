@@ -43,10 +43,11 @@ class _Pacer:
     """One loop's budget: when this turn's first step went, how many went,
     and the steps waiting for a later turn."""
 
-    __slots__ = ("loop", "started", "went", "asked", "fit", "waiting", "back", "__weakref__")
+    # No reference to the loop: a WeakKeyDictionary's value that holds its
+    # key keeps it alive for ever (as _loop.py's per-loop state).
+    __slots__ = ("started", "went", "asked", "fit", "waiting", "back")
 
-    def __init__(self, loop: Any) -> None:
-        self.loop = loop
+    def __init__(self) -> None:
         self.started = 0        # when this turn's first step went
         self.went = 0           # steps that went in this turn
         self.asked = False      # _next_turn is queued on the loop
@@ -62,35 +63,35 @@ class _Pacer:
             self.started = _clock()
         self.went += 1
 
-    def _ask(self) -> None:
+    def _ask(self, loop: Any) -> None:
         # queued behind what is ready now: it runs in the loop's next turn
-        self.loop.call_soon(self._next_turn)
+        loop.call_soon(self._next_turn, loop)
         self.asked = True
 
-    def step(self) -> Any:
+    def step(self, loop: Any) -> Any:
         """None: go on now.  Else a coroutine to await first."""
         if not self.asked:
-            self._ask()
+            self._ask(loop)
         if self.waiting or self.back or self._spent():
-            fut = self.loop.create_future()
+            fut = loop.create_future()
             self.waiting.append(fut)
-            return self._wait(fut)
+            return self._wait(loop, fut)
         self._went()
         return None
 
-    async def _wait(self, fut: Any) -> None:
+    async def _wait(self, loop: Any, fut: Any) -> None:
         while True:
             await fut
             if not self._spent():
                 self._went()
                 return
             # let go a turn too early (more fitted before): first in line
-            fut = self.loop.create_future()
+            fut = loop.create_future()
             self.back.append(fut)
             if not self.asked:
-                self._ask()
+                self._ask(loop)
 
-    def _next_turn(self) -> None:
+    def _next_turn(self, loop: Any) -> None:
         self.asked = False
         if self.went:
             self.fit = self.went
@@ -109,7 +110,7 @@ class _Pacer:
                 fut.set_result(None)
                 let_go += 1
         if self.waiting:
-            self._ask()
+            self._ask(loop)
 
 
 _pacers: "weakref.WeakKeyDictionary[Any, _Pacer]" = weakref.WeakKeyDictionary()
@@ -124,8 +125,8 @@ def pace() -> Any:
         return None
     pacer = _pacers.get(loop)
     if pacer is None:
-        pacer = _pacers[loop] = _Pacer(loop)
-    return pacer.step()
+        pacer = _pacers[loop] = _Pacer()
+    return pacer.step(loop)
 
 
 async def paced() -> None:

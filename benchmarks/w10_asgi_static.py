@@ -46,6 +46,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 SERVER_CPU, CLIENT_CPU = "0", "1"
+# --nice N: the server and wrk run under `nice -n N` (a shared machine:
+# at -20 the other sessions' work on the same CPUs takes far less of it)
+NICE: list[str] = []
 FILES = {"4k": 4096, "50k": 50_000, "1m": 1 << 20}
 
 APP = textwrap.dedent("""
@@ -56,19 +59,56 @@ APP = textwrap.dedent("""
     from starlette.staticfiles import StaticFiles as StarlettesStaticFiles
 
     D, VARIANT = os.environ["W10_DIR"], os.environ["W10_VARIANT"]
+    if os.environ.get("W10_PACE_NS"):      # --pace-ns: the body steps' budget per loop turn
+        import linuxaio._pace
+        linuxaio._pace.TURN_BUDGET_NS = int(os.environ["W10_PACE_NS"])
     if VARIANT == "ours":
         from linuxaio.starlette import StaticFiles
         static = StaticFiles(directory=D)
     elif VARIANT == "pathsend":
         from linuxaio.asgi import PathsendMiddleware
-        static = PathsendMiddleware(StarlettesStaticFiles(directory=D))
+        chunk = int(os.environ.get("W10_PATHSEND_CHUNK") or 0)   # --pathsend-chunk
+        static = PathsendMiddleware(StarlettesStaticFiles(directory=D), **({"chunk_size": chunk} if chunk else {}))
     else:
         static = StarlettesStaticFiles(directory=D)
 
     def sync_endpoint(request):          # a plain def: Starlette runs it in its thread pool
         return PlainTextResponse("ok")
 
-    app = Starlette(routes=[Route("/sync", sync_endpoint), Mount("/static", static)])
+    routes = [Route("/sync", sync_endpoint), Mount("/static", static)]
+    lifespan = None
+    if os.environ.get("W10_LAG"):
+        # --lag (diagnosis only: it costs the loop a wake-up per ms): a 1 ms
+        # ticker records how late the loop runs it, in wall time and in the
+        # loop thread's CPU time meanwhile (the work the loop did before
+        # the tick: its turns' length, whatever else the CPU runs); GET
+        # /lag answers the 99th percentile and worst of each since the last.
+        import asyncio, contextlib, time
+        lags, cpus = [], []
+
+        async def ticker():
+            while True:
+                t, c = time.perf_counter(), time.thread_time()
+                await asyncio.sleep(0.001)
+                lags.append(time.perf_counter() - t - 0.001)
+                cpus.append(time.thread_time() - c)
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app):
+            task = asyncio.get_running_loop().create_task(ticker())
+            yield
+            task.cancel()
+
+        async def lag(request):
+            out = [str(len(lags))]
+            for xs in (lags, cpus):
+                got = sorted(xs) or [0.0]
+                xs.clear()
+                out += [f"{got[int(len(got) * 0.99)] * 1e3:.3f}", f"{got[-1] * 1e3:.3f}"]
+            return PlainTextResponse(" ".join(out))
+
+        routes.append(Route("/lag", lag))
+    app = Starlette(routes=routes, lifespan=lifespan)
 """)
 
 # A Range mix: whole files and ranges of the 50 KB one, round robin per connection.
@@ -165,7 +205,7 @@ def parse_wrk(out: str) -> dict:
 
 def wrk(url: str, seconds: float, connections: int, script: str | None = None,
         background: bool = False) -> subprocess.Popen | dict:
-    cmd = ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+    cmd = NICE + ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     if script:
         cmd += ["-s", script]
     proc = subprocess.Popen(cmd + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -181,13 +221,13 @@ class Server:
         if kind == "nginx":
             conf = tmp / "nginx.conf"
             conf.write_text(NGINX_CONF.format(tmp=tmp, port=self.port, dir=directory))
-            cmd = ["taskset", "-c", SERVER_CPU, "nginx", "-c", str(conf), "-p", str(tmp)]
+            cmd = NICE + ["taskset", "-c", SERVER_CPU, "nginx", "-c", str(conf), "-p", str(tmp)]
             env = None
         else:
             (tmp / "w10_app.py").write_text(APP)
             env = dict(os.environ, W10_DIR=str(directory), W10_VARIANT=kind,
                        PYTHONPATH=os.pathsep.join([str(SRC), str(tmp), os.environ.get("PYTHONPATH", "")]))
-            cmd = ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", "--loop", loop,
+            cmd = NICE + ["taskset", "-c", SERVER_CPU, sys.executable, "-m", "uvicorn", "--loop", loop,
                    "--workers", "1", "--port", str(self.port), "--log-level", "warning",
                    "--no-access-log", "w10_app:app"]
         # its log to a file: a pipe nobody reads would stop the server once full
@@ -249,25 +289,86 @@ def throughput(args, directory: Path, tmp: Path) -> list[dict]:
     return rows
 
 
+def http_get(port: int, path: str) -> str:
+    """One GET's body (a short answer: /lag)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        got = b""
+        while chunk := s.recv(65536):
+            got += chunk
+    return got.split(b"\r\n\r\n", 1)[1].decode()
+
+
+def median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def probe(args, server: Server) -> dict:
+    """The sync endpoint's latency for args.seconds (wrk -c4), and with
+    --lag the loop's lateness meanwhile (the server's 1 ms ticker)."""
+    if args.lag:
+        http_get(server.port, "/lag")
+    sched = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/schedstat")
+    run0, wait0 = map(int, sched.read_text().split()[:2])
+    t0 = time.monotonic()
+    got = wrk(f"http://127.0.0.1:{server.port}/sync", args.seconds, 4)
+    run1, wait1 = map(int, sched.read_text().split()[:2])
+    # The loop thread's share of the time it ran, and of the time it was
+    # ready but another task had the CPU: a loaded machine shows here.
+    elapsed = (time.monotonic() - t0) * 1e9
+    got.update(loop_ran=round((run1 - run0) / elapsed, 3), loop_runq_wait=round((wait1 - wait0) / elapsed, 3))
+    if args.lag:
+        n, p99, worst, cpu_p99, cpu_worst = http_get(server.port, "/lag").split()
+        got.update(lag_ticks=int(n), lag_p99_ms=float(p99), lag_max_ms=float(worst),
+                   turn_cpu_p99_ms=float(cpu_p99), turn_cpu_max_ms=float(cpu_worst))
+    return got
+
+
 def sync_scenario(args, directory: Path, tmp: Path) -> list[dict]:
+    """Idle and busy p99s of the sync endpoint, alternating, args.runs of
+    each in one server; the medians decide (a p99 over a few seconds on a
+    shared machine moves by 2x from run to run), the spread is reported."""
     rows = []
+    if args.lag:
+        os.environ["W10_LAG"] = "1"
     for loop in args.loops:
         for kind in args.variants:
             server = Server(kind, loop, directory, tmp)
             try:
                 sync_url = f"http://127.0.0.1:{server.port}/sync"
-                wrk(sync_url, 1, 4)
-                idle = wrk(sync_url, args.seconds, 4)
-                downloads = wrk(f"http://127.0.0.1:{server.port}/static/1m", args.seconds + 4, 200,
-                                background=True)
-                time.sleep(2)
-                busy = wrk(sync_url, args.seconds, 4)
-                out, _ = downloads.communicate(timeout=args.seconds + 60)
-                dl = parse_wrk(out)
-                row = {"server": kind, "loop": loop, "sync_idle_p99_ms": idle["p99_ms"],
-                       "sync_busy_p99_ms": busy["p99_ms"],
-                       "ratio": round(busy["p99_ms"] / idle["p99_ms"], 2) if idle["p99_ms"] and busy["p99_ms"] else None,
-                       "sync_busy_rps": busy["rps"], "downloads_rps": dl["rps"]}
+                dl_url = f"http://127.0.0.1:{server.port}/static/1m"
+                wrk(sync_url, 2, 4)                 # warm-up: the thread pool, the code paths
+                wrk(dl_url, 2, 200)                 # and the download path, the page cache
+                idle, busy, dl_rps = [], [], []
+                for _ in range(args.runs):
+                    idle.append(probe(args, server))
+                    downloads = wrk(dl_url, args.seconds + 4, 200, background=True)
+                    time.sleep(2)                   # the 200 connections open and busy
+                    busy.append(probe(args, server))
+                    out, _ = downloads.communicate(timeout=args.seconds + 60)
+                    dl_rps.append(parse_wrk(out)["rps"])
+                idle_p99 = [r["p99_ms"] for r in idle if r["p99_ms"]]
+                busy_p99 = [r["p99_ms"] for r in busy if r["p99_ms"]]
+                row = {"server": kind, "loop": loop, "runs": args.runs,
+                       "sync_idle_p99_ms": round(median(idle_p99), 3) if idle_p99 else None,
+                       "sync_busy_p99_ms": round(median(busy_p99), 3) if busy_p99 else None,
+                       "idle_p99s": idle_p99, "busy_p99s": busy_p99,
+                       "idle_p50s": [r["p50_ms"] for r in idle], "busy_p50s": [r["p50_ms"] for r in busy],
+                       "sync_busy_rps": round(median([r["rps"] for r in busy]), 1),
+                       "downloads_rps": round(median(dl_rps), 1)}
+                row["ratio"] = (round(row["sync_busy_p99_ms"] / row["sync_idle_p99_ms"], 2)
+                                if row["sync_idle_p99_ms"] and row["sync_busy_p99_ms"] else None)
+                row["busy_loop_ran"] = [r["loop_ran"] for r in busy]
+                row["busy_loop_runq_wait"] = [r["loop_runq_wait"] for r in busy]
+                if args.lag:
+                    row["idle_lag_p99_ms"] = [r.get("lag_p99_ms") for r in idle]
+                    row["busy_lag_p99_ms"] = [r.get("lag_p99_ms") for r in busy]
+                    row["busy_lag_max_ms"] = [r.get("lag_max_ms") for r in busy]
+                    row["idle_turn_cpu_p99_ms"] = [r.get("turn_cpu_p99_ms") for r in idle]
+                    row["busy_turn_cpu_p99_ms"] = [r.get("turn_cpu_p99_ms") for r in busy]
+                    row["busy_turn_cpu_max_ms"] = [r.get("turn_cpu_max_ms") for r in busy]
                 print(json.dumps(row), flush=True)
                 rows.append(row)
             finally:
@@ -277,10 +378,13 @@ def sync_scenario(args, directory: Path, tmp: Path) -> list[dict]:
 
 def table(rows: list[dict], scenario: str) -> str:
     if scenario == "sync":
-        lines = ["| server | loop | /sync p99 idle (ms) | /sync p99 with 200 downloads (ms) | ratio | downloads req/s |",
+        lines = ["| server | loop | /sync p99 idle (ms): median [runs] | /sync p99 with 200 downloads (ms): median [runs] "
+                 "| ratio of medians | downloads req/s |",
                  "|---|---|---:|---:|---:|---:|"]
         for r in rows:
-            lines.append(f"| {r['server']} | {r['loop']} | {r['sync_idle_p99_ms']} | {r['sync_busy_p99_ms']} "
+            spread = lambda xs: ", ".join(f"{x:g}" for x in xs)
+            lines.append(f"| {r['server']} | {r['loop']} | {r['sync_idle_p99_ms']} [{spread(r['idle_p99s'])}] "
+                         f"| {r['sync_busy_p99_ms']} [{spread(r['busy_p99s'])}] "
                          f"| {r['ratio']} | {r['downloads_rps']:.0f} |")
         return "\n".join(lines)
     stock = {(r["loop"], r["file"]): r["rps"] for r in rows if r["server"] == "stock"}
@@ -304,11 +408,24 @@ def main() -> None:
     p.add_argument("--files", type=lambda s: s.split(","), default=list(FILES))
     p.add_argument("--no-ranges", dest="ranges", action="store_false")
     p.add_argument("--no-nginx", dest="nginx", action="store_false")
+    p.add_argument("--runs", type=int, default=3, help="--scenario sync: idle/busy pairs per server (medians)")
+    p.add_argument("--pace-ns", type=int, default=None,
+                   help="ours/pathsend: linuxaio._pace.TURN_BUDGET_NS (a huge value turns pacing off)")
+    p.add_argument("--pathsend-chunk", type=int, default=None, help="PathsendMiddleware's chunk_size (default: its own)")
+    p.add_argument("--nice", type=int, default=None, help="run the server and wrk under nice -n NICE")
+    p.add_argument("--lag", action="store_true",
+                   help="--scenario sync: also the loop's lateness (a 1 ms ticker in the server; diagnosis)")
     p.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "linuxaio-bench-w10")
     args = p.parse_args()
     for tool in ("wrk", "taskset") + (("nginx",) if args.nginx and args.scenario == "throughput" else ()):
         if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
             sys.exit(f"W10 needs {tool}: bash benchmarks/setup_peers.sh")
+    if args.pathsend_chunk:
+        os.environ["W10_PATHSEND_CHUNK"] = str(args.pathsend_chunk)
+    if args.nice is not None:
+        NICE[:] = ["nice", "-n", str(args.nice)]
+    if args.pace_ns is not None:
+        os.environ["W10_PACE_NS"] = str(args.pace_ns)
     make_files(args.dir / "static")
     with tempfile.TemporaryDirectory(prefix="w10-") as tmp:
         if args.scenario == "sync":

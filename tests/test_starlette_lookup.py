@@ -194,3 +194,41 @@ def test_starlettes_401_test_passes_without_roots_powers():
     out = subprocess.run([capsh, "--drop=cap_dac_override,cap_dac_read_search", "--", "-c", cmd],
                          cwd=root, capture_output=True, text=True, timeout=240)
     assert "2 passed" in out.stdout, out.stdout[-3000:] + out.stderr[-2000:]
+
+
+# ---- serve_lookup's inline try (ops_serve.c): same answers, no thread hop ----
+
+STAT_OK = _engine._inline_mounts()[0]
+
+
+def serve_lookup_twice(directory, path, resolve):
+    """Two lookups awaited in one task: the first warms the dentry cache,
+    the second may be answered inline.  (answer or error, inline count)."""
+    async def main():
+        for _ in range(2):
+            before = _engine._inline_stats()[0]
+            try:
+                got = await run(_engine.serve_lookup, directory, path, resolve)
+            except OSError as exc:
+                got = (type(exc), exc.errno, exc.filename)
+        return got, _engine._inline_stats()[0] - before
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("path", ["sub/a.txt", "rel-in", "abs-in", "rel-out", "abs-out", "dir-out/o.txt",
+                                  "../secret.txt", "/etc/passwd", "missing", "sub/a.txt/x", "loop", "sub"])
+def test_serve_lookup_inline_answers_as_a_worker_does(tree, path):
+    _engine.inline(False)
+    try:
+        by_worker, _ = serve_lookup_twice(str(tree), path, 0x08 | 0x02)
+    finally:
+        _engine.inline(True)
+    inline_answer, _ = serve_lookup_twice(str(tree), path, 0x08 | 0x02)
+    assert inline_answer == by_worker
+
+
+@pytest.mark.skipif(not STAT_OK, reason="a network or FUSE file system is mounted: lookups are not tried inline")
+def test_a_cached_lookup_is_answered_inline(tree):
+    (full, st), n_inline = serve_lookup_twice(str(tree), "sub/a.txt", 0x08 | 0x02)
+    assert full == str(tree / "sub" / "a.txt") and st.st_size == 1
+    assert n_inline == 1

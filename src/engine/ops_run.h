@@ -54,6 +54,7 @@ int lx_fd_kind(Request *r);
 int try_stat(Request *r);   /* ops_try.c: for inline awaits (inline.c) */
 int try_open(Request *r);
 int try_slurp(Request *r);
+int try_serve_lookup(Request *r);   /* ops_serve.c */
 void undo_open(Request *r);
 
 /* Ring preps (uring_prep.c): fill an io_uring submission entry. */

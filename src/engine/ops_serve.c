@@ -16,6 +16,13 @@
 #ifndef SYS_openat2
 #define SYS_openat2 437          /* the same number on every architecture (5.6) */
 #endif
+#include "inline.h"
+
+/* openat2(2)'s RESOLVE_CACHED (5.12; an older kernel refuses it with
+ * EINVAL: the try then leaves the lookup to a worker) and statx's
+ * AT_STATX_DONT_SYNC, by value: not in every libc's headers. */
+#define RESOLVE_CACHED_BIT 0x20
+#define AT_STATX_DONT_SYNC_BIT 0x4000
 
 /* openat2(2)'s argument (linux/openat2.h, not in every libc's headers). */
 struct lx_open_how {
@@ -69,4 +76,46 @@ void run_serve_lookup(Request *r)
     }
     r->heap = buf;
     r->result = n;
+}
+
+/* serve_lookup's try, for an inline await (inline.c; contract of ops_try.c:
+ * 1 done, 0 untouched, errors always left to the worker's run): the same
+ * steps with RESOLVE_CACHED added to both walks (the dentry cache only:
+ * EAGAIN where a directory would be read from disk), the attributes the
+ * kernel holds, a local file system; /proc/self/fd's answer is in memory.
+ * A static file server looks up the same few names all day: each lookup
+ * then costs no thread hop. */
+int try_serve_lookup(Request *r)
+{
+    struct lx_open_how how = {.flags = O_PATH | O_DIRECTORY | O_CLOEXEC, .resolve = RESOLVE_CACHED_BIT};
+    struct stat st;
+    char link[40];
+    long dir, fd;
+    ssize_t n;
+    if (!lx_inline_mounts_ok(LX_MOUNTS_FOR_STAT))
+        return 0;   /* a mount that may block a getattr is present */
+    if ((dir = syscall(SYS_openat2, r->dir_fd, path_of(r->path), &how, sizeof how)) < 0)
+        return 0;
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = (unsigned)r->flags | RESOLVE_CACHED_BIT;
+    fd = syscall(SYS_openat2, (int)dir, path_of(r->path2), &how, sizeof how);
+    close((int)dir);
+    if (fd < 0)
+        return 0;
+    if (fstatat((int)fd, "", &st, AT_EMPTY_PATH | AT_STATX_DONT_SYNC_BIT) < 0 || !lx_inline_dev_ok(st.st_dev)) {
+        close((int)fd);
+        return 0;
+    }
+    snprintf(link, sizeof link, "/proc/self/fd/%ld", fd);
+    char *buf = malloc(PATH_MAX);
+    n = buf ? readlink(link, buf, PATH_MAX) : -1;
+    close((int)fd);
+    if (n < 0 || n >= PATH_MAX) {
+        free(buf);
+        return 0;
+    }
+    r->io.st = st;
+    r->heap = buf;
+    r->result = n;
+    return 1;
 }

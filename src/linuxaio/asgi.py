@@ -15,6 +15,8 @@ chunk: one request opens, reads and closes it).  The app is unchanged::
 The file is closed when the transfer ends, fails, is cancelled, or the
 client goes away (``http.disconnect``: a watcher beside the transfer sees
 it, since a server may drop a vanished client's bodies without an error).
+The chunks of all transfers share a budget per turn of the loop (_pace.py),
+so many downloads do not make the loop's turns long for everything else.
 No third-party package is needed; it runs under asyncio, uvloop and trio.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ from . import _engine
 from ._loop import run as _run
 from ._loop import shielded as _shielded
 from ._loop import start_soon as _start_soon
+from ._pace import pace as _pace
 
 __all__ = ["PathsendMiddleware"]
 
@@ -153,8 +156,22 @@ class PathsendMiddleware:
                     break
                 offset += len(data)
                 left -= len(data)
+                # At most a budget of body steps (chiefly their sends) a
+                # loop turn, so many downloads do not make every turn long
+                # (_pace.py); after the read: one the engine did wakes this
+                # task in a later turn, outside any budget.
+                wait = _pace()
+                if wait is not None:
+                    await wait
+                    if conn.disconnected:
+                        return
                 await send({"type": "http.response.body", "body": data, "more_body": True})
-            data = await _run(_e_pread, fd, left, offset) if left > 0 and not conn.disconnected else b""
+            data = b""
+            if left > 0 and not conn.disconnected:
+                data = await _run(_e_pread, fd, left, offset)
+                wait = _pace()
+                if wait is not None:
+                    await wait
             if not conn.disconnected:
                 await send({"type": "http.response.body", "body": data, "more_body": False})
         finally:

@@ -40,6 +40,7 @@ from starlette.responses import RedirectResponse, Response
 from . import _engine
 from ._loop import run as _run
 from ._loop import shielded as _shielded
+from ._pace import pace as _pace
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -81,6 +82,14 @@ class _EngineFile:
     async def read(self, size: int) -> bytes:
         data = await _run(_e_pread, self.fd, size, self.position)
         self.position += len(data)
+        # What the caller does next, the send, is the costly part of a
+        # body's step: at most a budget of steps a loop turn, so 200
+        # downloads do not make every turn long (_pace.py).  After the
+        # read, not before: a read that went to the engine wakes its task
+        # in a later turn, outside any budget, and would send at once.
+        wait = _pace()
+        if wait is not None:
+            await wait
         return data
 
     async def seek(self, position: int) -> int:

@@ -1,0 +1,137 @@
+"""Pacing of file bodies per loop turn (asgi.py, starlette.py).
+
+A download is a loop of steps: read a chunk (often inline, from the page
+cache: no suspension), hand it to the server (a socket send, often no
+suspension either).  Each step of each download in flight runs once per
+turn of the loop, so with 200 downloads a turn lasts 200 steps (tens of
+milliseconds of CPU), and a request that needs a few turns (a synchronous
+endpoint: its task, the thread pool's answer, the response) waits that
+many times as long.  The server is fair; its turns are just long.
+
+So the steps of file bodies share a budget per turn of the loop: while
+TURN_BUDGET_NS has not passed since the first step of this turn, a step
+goes on at once; after it, a step waits (in arrival order) and a callback
+queued on the loop (it runs in the next turn) lets go of as many waiting
+steps as fitted in the turn before.  Everything else on the loop gets its
+turn in between: a turn holds about one budget of body steps.  Downloads
+still use the CPU the rest leaves; they only stop crowding a turn.
+
+asyncio and uvloop only: under trio every linuxaio call is already a
+checkpoint, and trio's scheduler runs each ready task once a batch.
+"""
+from __future__ import annotations
+
+import time
+import weakref
+from collections import deque
+from typing import Any
+
+from ._loop import _asyncio_loop
+
+__all__ = ["pace", "TURN_BUDGET_NS"]
+
+# 1 ms of body steps per turn: a step (a 64 KiB read and send, their
+# Python) costs 50-100 us here, so 10-20 steps a turn; the turns of a loop
+# serving 200 downloads stay ~1-2 ms instead of tens of ms, and the turn's
+# own cost (the poll, the I/O callbacks) stays small beside the budget.
+TURN_BUDGET_NS = 1_000_000
+
+_clock = time.monotonic_ns
+
+
+class _Pacer:
+    """One loop's budget: when this turn's first step went, how many went,
+    and the steps waiting for a later turn."""
+
+    # No reference to the loop: a WeakKeyDictionary's value that holds its
+    # key keeps it alive for ever (as _loop.py's per-loop state).
+    __slots__ = ("started", "went", "asked", "fit", "waiting", "back")
+
+    def __init__(self) -> None:
+        self.started = 0        # when this turn's first step went
+        self.went = 0           # steps that went in this turn
+        self.asked = False      # _next_turn is queued on the loop
+        self.fit = 1            # steps that went in the last turn that had any
+        self.waiting: deque = deque()
+        self.back: list = []    # let go, but this turn was spent: first in line again
+
+    def _spent(self) -> bool:
+        return self.went > 0 and _clock() - self.started >= TURN_BUDGET_NS
+
+    def _went(self) -> None:
+        if not self.went:
+            self.started = _clock()
+        self.went += 1
+
+    def _ask(self, loop: Any) -> None:
+        # queued behind what is ready now: it runs in the loop's next turn
+        loop.call_soon(self._next_turn, loop)
+        self.asked = True
+
+    def step(self, loop: Any) -> Any:
+        """None: go on now.  Else a coroutine to await first."""
+        if not self.asked:
+            self._ask(loop)
+        if self.waiting or self.back or self._spent():
+            fut = loop.create_future()
+            self.waiting.append(fut)
+            return self._wait(loop, fut)
+        self._went()
+        return None
+
+    async def _wait(self, loop: Any, fut: Any) -> None:
+        while True:
+            await fut
+            if not self._spent():
+                self._went()
+                return
+            # let go a turn too early (more fitted before): first in line
+            fut = loop.create_future()
+            self.back.append(fut)
+            if not self.asked:
+                self._ask(loop)
+
+    def _next_turn(self, loop: Any) -> None:
+        self.asked = False
+        if self.went:
+            self.fit = self.went
+        self.started = self.went = 0
+        if self.back:
+            self.waiting.extendleft(reversed(self.back))
+            self.back.clear()
+        # Those let go run in the next turn and count there (each checks
+        # the budget itself); a few more than fitted last time, so the
+        # count follows the steps' cost up as well as down.
+        let_go = 0
+        want = self.fit + self.fit // 4 + 1
+        while self.waiting and let_go < want:
+            fut = self.waiting.popleft()
+            if not fut.done():          # a cancelled waiter takes no place
+                fut.set_result(None)
+                let_go += 1
+        if self.waiting:
+            self._ask(loop)
+
+
+_pacers: "weakref.WeakKeyDictionary[Any, _Pacer]" = weakref.WeakKeyDictionary()
+
+
+def pace() -> Any:
+    """Before a body step: None to go on at once, or an awaitable to await
+    first (this turn's budget is spent, or others wait already).  Always
+    None outside asyncio/uvloop."""
+    loop = _asyncio_loop()
+    if loop is None:
+        return None
+    pacer = _pacers.get(loop)
+    if pacer is None:
+        pacer = _pacers[loop] = _Pacer()
+    return pacer.step(loop)
+
+
+async def paced() -> None:
+    """await pace()'s answer, if any (the cheap way, in a hot loop: `w =
+    pace()` then `if w is not None: await w` saves a coroutine per step)."""
+    w = pace()
+    if w is not None:
+        await w

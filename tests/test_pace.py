@@ -1,0 +1,300 @@
+"""linuxaio._pace: the steps of file bodies share a budget per loop turn, so
+many downloads do not make every turn of the loop long (W10's sync
+scenario).  Deterministic: a fake clock that each step advances, and a
+probe callback that counts the steps run between two of its turns."""
+import asyncio
+import os
+import threading
+
+import pytest
+
+from linuxaio import _pace
+
+uvloop = pytest.importorskip("uvloop")
+
+LOOPS = ["asyncio", "uvloop"]
+STEP_NS = 400_000          # what each step "costs" on the fake clock
+BUDGET_NS = 1_000_000      # so 3 steps go in a turn (at 0, 0.4, 0.8 ms)
+
+
+def run(loop_kind, coro):
+    if loop_kind == "uvloop":
+        return uvloop.run(coro)
+    return asyncio.run(coro)
+
+
+@pytest.fixture
+def fake_clock(monkeypatch):
+    now = [1_000_000_000]
+    monkeypatch.setattr(_pace, "_clock", lambda: now[0])
+    monkeypatch.setattr(_pace, "TURN_BUDGET_NS", BUDGET_NS)
+    return now
+
+
+async def steps_between_turns(clock, tasks, steps, probe_queue=True):
+    """tasks x steps body steps that never suspend on their own; a probe
+    that re-queues itself once a turn records the steps done at each of
+    its turns.  Returns (the steps run between consecutive probe turns,
+    each task's steps done when the first task finished)."""
+    loop = asyncio.get_running_loop()
+    done = [0] * tasks
+    seen, at_first_end = [], []
+    finished = asyncio.Event()
+
+    def probe():
+        seen.append(sum(done))
+        if not finished.is_set():
+            loop.call_soon(probe)
+
+    async def body(i):
+        for _ in range(steps):
+            wait = _pace.pace()
+            if wait is not None:
+                await wait
+            clock[0] += STEP_NS
+            done[i] += 1
+        if not at_first_end:
+            at_first_end.append(list(done))
+
+    loop.call_soon(probe)
+    await asyncio.gather(*(body(i) for i in range(tasks)))
+    finished.set()
+    assert sum(done) == tasks * steps
+    seen.append(sum(done))
+    return [b - a for a, b in zip(seen, seen[1:])], at_first_end[0]
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_a_turn_holds_about_one_budget_of_steps(loop_kind, fake_clock):
+    per_turn, _ = run(loop_kind, steps_between_turns(fake_clock, 30, 20))
+    # One budget a turn: 3 steps; a probe's turn may see the end of one
+    # turn and the start of the next, so at most two budgets between.
+    assert max(per_turn) <= 6, per_turn
+    assert len(per_turn) >= 600 // 6
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_without_the_budget_one_turn_runs_every_step(loop_kind, fake_clock, monkeypatch):
+    # the same bodies with an unreachable budget: the check above can fail
+    monkeypatch.setattr(_pace, "TURN_BUDGET_NS", 1 << 62)
+    per_turn, _ = run(loop_kind, steps_between_turns(fake_clock, 30, 20))
+    assert max(per_turn) == 600
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_waiting_steps_go_in_arrival_order(loop_kind, fake_clock):
+    # round robin: when the first body ends, every other one is near its
+    # end too (the first went a budget ahead before anyone waited)
+    _, at_first_end = run(loop_kind, steps_between_turns(fake_clock, 30, 20))
+    assert min(at_first_end) >= 20 - 3 - 2, at_first_end
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_a_cancelled_waiter_holds_up_nobody(loop_kind, fake_clock):
+    async def main():
+        loop = asyncio.get_running_loop()
+        done = []
+
+        async def body(i):
+            for _ in range(10):
+                wait = _pace.pace()
+                if wait is not None:
+                    await wait
+                fake_clock[0] += STEP_NS
+            done.append(i)
+
+        tasks = [loop.create_task(body(i)) for i in range(20)]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        for t in tasks[::2]:          # half of them, while they wait
+            t.cancel()
+        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 60)
+        assert sorted(done) == list(range(1, 20, 2))
+        assert all(isinstance(r, asyncio.CancelledError) for r in results[::2])
+        # and a new step still goes (nothing left waiting for ever)
+        fake_clock[0] += 10 * BUDGET_NS
+        wait = _pace.pace()
+        if wait is not None:
+            await asyncio.wait_for(wait, 10)
+    run(loop_kind, main())
+
+
+def test_no_pacing_outside_asyncio():
+    assert _pace.pace() is None
+    trio = pytest.importorskip("trio")
+
+    async def main():
+        return _pace.pace()
+    assert trio.run(main) is None
+
+
+def test_many_loops_each_have_their_own_budget(fake_clock):
+    # a spent budget in one loop does not hold up a step in another
+    async def spend():
+        for _ in range(5):
+            w = _pace.pace()
+            if w is not None:
+                await w
+                return "waited"
+            fake_clock[0] += STEP_NS
+        return "never waited"
+
+    async def one_step():
+        return _pace.pace()
+
+    async def main():
+        got = await spend()
+        other = []
+        t = threading.Thread(target=lambda: other.append(asyncio.run(one_step())))
+        t.start()
+        t.join()
+        return got, other
+    got, other = asyncio.run(main())
+    assert got == "waited" and other == [None]
+
+
+# ---- the file responses take no thread-pool token ----
+
+starlette = pytest.importorskip("starlette")
+anyio = pytest.importorskip("anyio")
+
+
+async def asgi_get(app, path):
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": path, "raw_path": path.encode(), "root_path": "",
+             "query_string": b"", "headers": [(b"host", b"x")], "server": ("x", 80)}
+    got, sent = [], asyncio.Event()
+
+    async def receive():
+        if not sent.is_set():
+            sent.set()
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await asyncio.Event().wait()     # the client stays
+
+    async def send(message):
+        got.append(message)
+    await app(scope, receive, send)
+    return got
+
+
+@pytest.mark.parametrize("kind", ["ours", "pathsend"])
+def test_downloads_take_no_thread_token_from_the_sync_endpoints(kind, tmp_path):
+    """Starlette runs a plain def endpoint on anyio's thread limiter; our
+    StaticFiles and the middleware's transfer must not need one of its
+    tokens: with the only token held, a 1 MiB download still completes
+    (and Starlette's own StaticFiles, for contrast, waits for it)."""
+    from starlette.staticfiles import StaticFiles as StarlettesStaticFiles
+
+    from linuxaio.asgi import PathsendMiddleware
+    from linuxaio.starlette import StaticFiles
+
+    data = os.urandom(1 << 20)
+    (tmp_path / "big").write_bytes(data)
+    if kind == "ours":
+        app = StaticFiles(directory=tmp_path)
+    else:
+        # the stock app's lookup is Starlette's (a thread): ask for the
+        # file by pathsend straight, as a FileResponse with a stat does
+        from starlette.responses import FileResponse as StarlettesFileResponse
+
+        async def stock(scope, receive, send):
+            st = os.stat(tmp_path / "big")
+            await StarlettesFileResponse(tmp_path / "big", stat_result=st)(scope, receive, send)
+        app = PathsendMiddleware(stock)
+
+    async def main():
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = 1
+        release = threading.Event()
+        holder = asyncio.get_running_loop().create_task(anyio.to_thread.run_sync(release.wait))
+        while limiter.borrowed_tokens < 1:
+            await asyncio.sleep(0.01)
+        try:
+            got = await asyncio.wait_for(asgi_get(app, "/big"), 60)
+            body = b"".join(m.get("body", b"") for m in got if m["type"] == "http.response.body")
+            assert got[0]["status"] == 200 and body == data
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(asgi_get(StarlettesStaticFiles(directory=tmp_path), "/big"), 0.5)
+        finally:
+            release.set()
+            await holder
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+@pytest.mark.parametrize("kind", ["ours", "pathsend"])
+def test_downloads_send_about_one_budget_of_chunks_a_turn(kind, loop_kind, tmp_path, fake_clock):
+    """20 downloads of 10 chunks at once, each body send "costing" STEP_NS
+    on the fake clock: between two turns of a probe, at most two budgets
+    of chunk sends (beyond each response's first body, which its request's
+    own step sends)."""
+    from starlette.responses import FileResponse as StarlettesFileResponse
+
+    from linuxaio.asgi import PathsendMiddleware
+    from linuxaio.starlette import StaticFiles
+
+    chunk = 64 * 1024
+    data = os.urandom(10 * chunk)
+    (tmp_path / "f").write_bytes(data)
+    if kind == "ours":
+        app = StaticFiles(directory=tmp_path)
+    else:
+        st = os.stat(tmp_path / "f")
+
+        async def stock(scope, receive, send):
+            await StarlettesFileResponse(tmp_path / "f", stat_result=st)(scope, receive, send)
+        app = PathsendMiddleware(stock, chunk_size=chunk)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        sends, seen, bodies = [0], [], {}
+        finished = asyncio.Event()
+
+        def probe():
+            seen.append(sends[0])
+            if not finished.is_set():
+                loop.call_soon(probe)
+
+        async def download(i):
+            scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
+                     "method": "GET", "scheme": "http", "path": "/f", "raw_path": b"/f", "root_path": "",
+                     "query_string": b"", "headers": [(b"host", b"x")], "server": ("x", 80)}
+            got = bodies[i] = []
+
+            async def receive():
+                await asyncio.Event().wait()
+
+            async def send(message):
+                if message["type"] == "http.response.body":
+                    if got:                      # not the first body: a chunk's step
+                        fake_clock[0] += STEP_NS
+                        sends[0] += 1
+                    got.append(message["body"])
+            await app(scope, receive, send)
+
+        loop.call_soon(probe)
+        await asyncio.wait_for(asyncio.gather(*(download(i) for i in range(20))), 120)
+        finished.set()
+        seen.append(sends[0])
+        return [b - a for a, b in zip(seen, seen[1:])], bodies
+
+    per_turn, bodies = run(loop_kind, main())
+    assert all(b"".join(got) == data for got in bodies.values())
+    # Starlette's loop ends on a short read: an 11th, empty, body
+    assert sum(per_turn) == 20 * (10 if kind == "ours" else 9)
+    assert max(per_turn) <= 6, per_turn
+
+
+def test_a_finished_loop_is_not_kept_alive():
+    import gc
+    import weakref
+
+    async def main():
+        for _ in range(3):
+            w = _pace.pace()
+            if w is not None:
+                await w
+        return weakref.ref(asyncio.get_running_loop())
+    ref = asyncio.run(main())
+    gc.collect()
+    assert ref() is None      # a pacer holding its loop kept every loop asyncio.run() made

@@ -173,7 +173,9 @@ int try_read(Request *r)
     struct iovec iov = {r->data, (size_t)r->length};
     struct stat st;
     ssize_t n;
-    if (r->offset < 0 || lx_fd_kind(r) != LX_FD_BUFFERED)
+    /* (a read of nothing is the worker's: preadv2 of an empty iovec
+     * returns 0 where pread(2) of a directory fails with EISDIR) */
+    if (r->offset < 0 || r->length == 0 || lx_fd_kind(r) != LX_FD_BUFFERED)
         return 0;
     n = preadv2(r->fd, &iov, 1, r->offset, RWF_NOWAIT);
     if (n < 0)   /* would block, or an error the worker's pread will report */

@@ -526,6 +526,10 @@ static int ring_takes(Request *r)
     if ((row->caps & LX_CAP_POSITIONED) && r->offset < 0
         && (!lx_ring_stream_reads || !(row->caps & LX_CAP_SMALL) || (row->caps & LX_CAP_STEPS)))
         return 0;
+    /* A read of nothing: pread(2) of a directory fails with EISDIR, the
+     * ring's read (an iovec read) returns 0 (the threads answer as os) */
+    if ((row->caps & LX_CAP_POSITIONED) && !(row->caps & LX_CAP_STEPS) && r->data && r->length == 0)
+        return 0;
     /* a step machine knows its row's plain form only (slurp into a buffer,
      * or with flags: the threads) */
     if ((row->caps & LX_CAP_STEPS) && (r->has_view || r->flags || r->mode))

@@ -173,10 +173,17 @@ int try_read(Request *r)
     struct iovec iov = {r->data, (size_t)r->length};
     struct stat st;
     ssize_t n;
-    /* (a read of nothing is the worker's: preadv2 of an empty iovec
-     * returns 0 where pread(2) of a directory fails with EISDIR) */
-    if (r->offset < 0 || r->length == 0 || lx_fd_kind(r) != LX_FD_BUFFERED)
+    if (r->offset < 0 || lx_fd_kind(r) != LX_FD_BUFFERED)
         return 0;
+    /* A read of nothing: pread(2) itself, which never waits for 0 bytes
+     * and fails on a directory (EISDIR: the worker's pread reports it),
+     * where preadv2 of an empty iovec returns 0 without looking. */
+    if (r->length == 0) {
+        if (pread(r->fd, r->data, 0, r->offset) < 0)
+            return 0;
+        r->result = 0;
+        return 1;
+    }
     n = preadv2(r->fd, &iov, 1, r->offset, RWF_NOWAIT);
     if (n < 0)   /* would block, or an error the worker's pread will report */
         return 0;

@@ -6,7 +6,7 @@ import stat
 import pytest
 
 import linuxaio
-from tree_helpers import make_tree
+from tree_helpers import make_tree, symlink_swap_race
 
 
 
@@ -99,41 +99,7 @@ def test_aio_rmtree_under_a_concurrent_symlink_swap_removes_nothing_outside(tmp_
     aio_rmtree runs: it works on directory fds (openat O_NOFOLLOW, checked
     against the listing; unlinkat relative to the parent's fd), so nothing
     in the victim may go."""
-    import threading
-    import time
-    victim = tmp_path / "victim"
-    victim.mkdir()
-    for i in range(200):
-        (victim / f"v{i}").write_bytes(b"v")
-    for attempt in range(2):
-        top = tmp_path / f"t{attempt}"
-        for i in range(60):
-            d = top / f"d{i:02d}"
-            (d / "inner").mkdir(parents=True)
-            for k in range(20):
-                (d / f"x{k}").write_bytes(b"")
-                (d / "inner" / f"y{k}").write_bytes(b"")
-        stop = threading.Event()
-
-        def swapper():
-            while not stop.is_set():
-                for i in range(60):
-                    d = top / f"d{i:02d}"
-                    try:
-                        os.rename(d, tmp_path / f"moved{attempt}-{i}")
-                        os.symlink(victim, d)
-                    except OSError:
-                        pass
-                time.sleep(0.0005)
-        t = threading.Thread(target=swapper)
-        t.start()
-        try:
-            wait(linuxaio.aio_rmtree, str(top))
-        finally:
-            stop.set()
-            t.join()
-        assert sorted(os.listdir(victim)) == sorted(f"v{i}" for i in range(200))
-    assert any(n.startswith("moved") for n in os.listdir(tmp_path))
+    symlink_swap_race(tmp_path, lambda top: wait(linuxaio.aio_rmtree, top))
 
 
 def test_aio_rmtree_keeps_going_and_reports_the_first_failure(tmp_path):

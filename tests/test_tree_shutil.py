@@ -10,14 +10,12 @@ import stat
 import subprocess
 import sys
 import textwrap
-import threading
-import time
 
 import pytest
 
 import linuxaio
 import linuxaio.shutil as ash
-from tree_helpers import NON_UTF8, make_tree, make_wide_tree, snapshot
+from tree_helpers import NON_UTF8, make_tree, make_wide_tree, snapshot, symlink_swap_race
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # the package the tests import (the source tree's, or an installed one: CI's)
@@ -268,40 +266,7 @@ def test_rmtree_dir_fd(tmp_path):
 def test_rmtree_under_a_concurrent_symlink_swap_removes_nothing_outside(tmp_path):
     """Directories are swapped for symlinks to a victim directory while the
     removal runs: nothing in the victim may go."""
-    victim = tmp_path / "victim"
-    victim.mkdir()
-    for i in range(200):
-        (victim / f"v{i}").write_bytes(b"v")
-    for attempt in range(2):
-        top = tmp_path / f"t{attempt}"
-        for i in range(60):
-            d = top / f"d{i:02d}"
-            (d / "inner").mkdir(parents=True)
-            for k in range(20):
-                (d / f"x{k}").write_bytes(b"")
-                (d / "inner" / f"y{k}").write_bytes(b"")
-        stop = threading.Event()
-
-        def swapper():
-            while not stop.is_set():
-                for i in range(60):
-                    d = top / f"d{i:02d}"
-                    try:
-                        os.rename(d, tmp_path / f"moved{attempt}-{i}")
-                        os.symlink(victim, d)
-                    except OSError:
-                        pass
-                time.sleep(0.0005)     # let the removal hold the GIL too
-        t = threading.Thread(target=swapper)
-        t.start()
-        try:
-            run(ash.rmtree(str(top), ignore_errors=True))
-        finally:
-            stop.set()
-            t.join()
-        assert sorted(os.listdir(victim)) == sorted(f"v{i}" for i in range(200))
-    # the swaps did happen while it ran (directories moved aside, links put in)
-    assert any(n.startswith("moved") for n in os.listdir(tmp_path))
+    symlink_swap_race(tmp_path, lambda top: run(ash.rmtree(top, ignore_errors=True)))
 
 
 def test_move_and_disk_usage(tmp_path):

@@ -3,6 +3,8 @@ and snapshots to compare two trees by."""
 import hashlib
 import os
 import stat
+import threading
+import time
 
 SIZES = [0, 1, 511, 4096, 65537, (1 << 20) + 123, (2 << 20) + 7]
 NON_UTF8 = os.fsdecode(b"caf\xe9-\xff.bin")      # not UTF-8: surrogate-escaped
@@ -79,3 +81,43 @@ def snapshot(top, *, times=True, atimes=False):
             out[rel] = tuple(item)
     links = sorted(tuple(sorted(v)) for v in inodes.values() if len(v) > 1)
     return out, links
+
+
+def symlink_swap_race(tmp_path, remove):
+    """remove(top) of two trees while a thread swaps their directories for
+    symlinks to a victim directory: nothing in the victim may go, and the
+    swaps must have happened."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    for i in range(200):
+        (victim / f"v{i}").write_bytes(b"v")
+    for attempt in range(2):
+        top = tmp_path / f"t{attempt}"
+        for i in range(60):
+            d = top / f"d{i:02d}"
+            (d / "inner").mkdir(parents=True)
+            for k in range(20):
+                (d / f"x{k}").write_bytes(b"")
+                (d / "inner" / f"y{k}").write_bytes(b"")
+        stop = threading.Event()
+
+        def swapper():
+            while not stop.is_set():
+                for i in range(60):
+                    d = top / f"d{i:02d}"
+                    try:
+                        os.rename(d, tmp_path / f"moved{attempt}-{i}")
+                        os.symlink(victim, d)
+                    except OSError:
+                        pass
+                time.sleep(0.0005)     # let the removal hold the GIL too
+        t = threading.Thread(target=swapper)
+        t.start()
+        try:
+            remove(str(top))
+        finally:
+            stop.set()
+            t.join()
+        assert sorted(os.listdir(victim)) == sorted(f"v{i}" for i in range(200))
+    # the swaps did happen while it ran (directories moved aside, links put in)
+    assert any(n.startswith("moved") for n in os.listdir(tmp_path))

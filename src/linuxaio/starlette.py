@@ -70,18 +70,34 @@ class _EngineFile:
     """The file a response streams: reads at its own position, each one
     engine request (pread into a new bytes: a body must be bytes, and a
     server may keep the object queued after send() returns, so no buffer
-    is reused)."""
+    is reused).
 
-    __slots__ = ("fd", "position", "closed")
+    close_at_end: the first short read (the end of the file) closes it
+    there, before the caller sends that last chunk.  The last body's send
+    completes the response, and Starlette then cancels the task that sends
+    the file (its task group, while a listener waits for the disconnect);
+    a close still awaited at that point takes the cancellation: a
+    CancelledError and its traceback through every frame of the transfer,
+    a reference cycle per download for the garbage collector (whose full
+    collections, paid in the loop's turns, grew with them; W10's sync
+    scenario).  Closed before the last send, the transfer ends without
+    suspending again."""
 
-    def __init__(self, fd: int) -> None:
+    __slots__ = ("fd", "position", "closed", "close_at_end")
+
+    def __init__(self, fd: int, close_at_end: bool = False) -> None:
         self.fd = fd
         self.position = 0
         self.closed = False
+        self.close_at_end = close_at_end
 
     async def read(self, size: int) -> bytes:
+        if self.closed:
+            return b""      # closed at the end: nothing more to read
         data = await _run(_e_pread, self.fd, size, self.position)
         self.position += len(data)
+        if self.close_at_end and len(data) < size:
+            await self.aclose()
         # What the caller does next, the send, is the costly part of a
         # body's step: at most a budget of steps a loop turn, so 200
         # downloads do not make every turn long (_pace.py).  After the
@@ -159,9 +175,20 @@ class FileResponse(_FileResponse):
             return False
         return self.status_code != 200 or not any(k.lower() == b"range" for k, _ in scope.get("headers", ()))
 
+    async def _handle_simple(self, send: Send, send_header_only: bool, send_pathsend: bool) -> None:
+        # The whole file, read in order to its end: the file may close at
+        # its end, before the last send (_EngineFile); ranges seek and
+        # read again, so only this road.
+        self._close_at_end = True
+        try:
+            await super()._handle_simple(send, send_header_only, send_pathsend)
+        finally:
+            self._close_at_end = False
+
     @asynccontextmanager
     async def _open_file(self) -> AsyncIterator[Any]:
         file = await open_file(self.path)
+        file.close_at_end = getattr(self, "_close_at_end", False)
         try:
             yield file
         finally:

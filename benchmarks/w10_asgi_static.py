@@ -62,6 +62,12 @@ APP = textwrap.dedent("""
     if os.environ.get("W10_PACE_NS"):      # --pace-ns: the body steps' budget per loop turn
         import linuxaio._pace
         linuxaio._pace.TURN_BUDGET_NS = int(os.environ["W10_PACE_NS"])
+    if os.environ.get("W10_HANDOFF_NS"):   # --handoff-ns: the GIL hand-off's period (0: off)
+        import linuxaio._pace
+        linuxaio._pace.HANDOFF_NS = int(os.environ["W10_HANDOFF_NS"])
+    if os.environ.get("W10_GC_FREEZE"):    # --gc-freeze: an opt-in of the application's, measured
+        import gc
+        gc.freeze()
     if VARIANT == "ours":
         from linuxaio.starlette import StaticFiles
         static = StaticFiles(directory=D)
@@ -83,8 +89,17 @@ APP = textwrap.dedent("""
         # loop thread's CPU time meanwhile (the work the loop did before
         # the tick: its turns' length, whatever else the CPU runs); GET
         # /lag answers the 99th percentile and worst of each since the last.
-        import asyncio, contextlib, time
+        import asyncio, contextlib, gc, time
         lags, cpus = [], []
+        gcs = {0: [], 1: [], 2: []}     # the collections' CPU time, by generation
+
+        def gc_timer(phase, info, t=[0.0]):
+            if phase == "start":
+                t[0] = time.thread_time()
+            else:
+                gcs[info["generation"]].append(time.thread_time() - t[0])
+
+        gc.callbacks.append(gc_timer)
 
         async def ticker():
             while True:
@@ -105,6 +120,9 @@ APP = textwrap.dedent("""
                 got = sorted(xs) or [0.0]
                 xs.clear()
                 out += [f"{got[int(len(got) * 0.99)] * 1e3:.3f}", f"{got[-1] * 1e3:.3f}"]
+            for g in (0, 1, 2):       # collections, and the longest one's CPU ms
+                out += [str(len(gcs[g])), f"{max(gcs[g], default=0.0) * 1e3:.3f}"]
+                gcs[g].clear()
             return PlainTextResponse(" ".join(out))
 
         routes.append(Route("/lag", lag))
@@ -320,9 +338,10 @@ def probe(args, server: Server) -> dict:
     elapsed = (time.monotonic() - t0) * 1e9
     got.update(loop_ran=round((run1 - run0) / elapsed, 3), loop_runq_wait=round((wait1 - wait0) / elapsed, 3))
     if args.lag:
-        n, p99, worst, cpu_p99, cpu_worst = http_get(server.port, "/lag").split()
+        n, p99, worst, cpu_p99, cpu_worst, *gc = http_get(server.port, "/lag").split()
         got.update(lag_ticks=int(n), lag_p99_ms=float(p99), lag_max_ms=float(worst),
-                   turn_cpu_p99_ms=float(cpu_p99), turn_cpu_max_ms=float(cpu_worst))
+                   turn_cpu_p99_ms=float(cpu_p99), turn_cpu_max_ms=float(cpu_worst),
+                   gc=[[int(gc[i]), float(gc[i + 1])] for i in range(0, len(gc), 2)])
     return got
 
 
@@ -369,6 +388,8 @@ def sync_scenario(args, directory: Path, tmp: Path) -> list[dict]:
                     row["idle_turn_cpu_p99_ms"] = [r.get("turn_cpu_p99_ms") for r in idle]
                     row["busy_turn_cpu_p99_ms"] = [r.get("turn_cpu_p99_ms") for r in busy]
                     row["busy_turn_cpu_max_ms"] = [r.get("turn_cpu_max_ms") for r in busy]
+                    # per busy probe: [collections, longest CPU ms] of generations 0, 1, 2
+                    row["busy_gc"] = [r.get("gc") for r in busy]
                 print(json.dumps(row), flush=True)
                 rows.append(row)
             finally:
@@ -411,6 +432,10 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3, help="--scenario sync: idle/busy pairs per server (medians)")
     p.add_argument("--pace-ns", type=int, default=None,
                    help="ours/pathsend: linuxaio._pace.TURN_BUDGET_NS (a huge value turns pacing off)")
+    p.add_argument("--handoff-ns", type=int, default=None,
+                   help="ours/pathsend: linuxaio._pace.HANDOFF_NS, the GIL hand-off's period (0: off)")
+    p.add_argument("--gc-freeze", action="store_true",
+                   help="the app calls gc.freeze() at import (an application's opt-in; measures the GC's share)")
     p.add_argument("--pathsend-chunk", type=int, default=None, help="PathsendMiddleware's chunk_size (default: its own)")
     p.add_argument("--nice", type=int, default=None, help="run the server and wrk under nice -n NICE")
     p.add_argument("--lag", action="store_true",
@@ -426,6 +451,10 @@ def main() -> None:
         NICE[:] = ["nice", "-n", str(args.nice)]
     if args.pace_ns is not None:
         os.environ["W10_PACE_NS"] = str(args.pace_ns)
+    if args.handoff_ns is not None:
+        os.environ["W10_HANDOFF_NS"] = str(args.handoff_ns)
+    if args.gc_freeze:
+        os.environ["W10_GC_FREEZE"] = "1"
     make_files(args.dir / "static")
     with tempfile.TemporaryDirectory(prefix="w10-") as tmp:
         if args.scenario == "sync":

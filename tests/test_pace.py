@@ -298,3 +298,23 @@ def test_a_finished_loop_is_not_kept_alive():
     ref = asyncio.run(main())
     gc.collect()
     assert ref() is None      # a pacer holding its loop kept every loop asyncio.run() made
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+@pytest.mark.parametrize("handoff_ns, yields", [(1_000_000, 4), (0, 0), (10**15, 0)])
+def test_steps_hand_off_the_gil_once_per_period(loop_kind, fake_clock, monkeypatch, handoff_ns, yields):
+    """A body step lets go of the GIL and the CPU (os.sched_yield) when
+    HANDOFF_NS has passed since the last time, so a thread waiting for
+    the GIL gets it: 10 steps of 0.4 ms on the fake clock yield at 0,
+    1.2, 2.4 and 3.6 ms with a period of 1 ms; never with 0, nor with a
+    period longer than the clock has run."""
+    calls = []
+    monkeypatch.setattr(_pace, "_sched_yield", lambda: calls.append(fake_clock[0]))
+    monkeypatch.setattr(_pace, "HANDOFF_NS", handoff_ns)
+
+    async def main():
+        await steps_between_turns(fake_clock, 1, 10)
+    run(loop_kind, main())
+    assert len(calls) == yields
+    assert all(b - a >= handoff_ns for a, b in zip(calls, calls[1:]))
+

@@ -310,6 +310,7 @@ def test_steps_hand_off_the_gil_once_per_period(loop_kind, fake_clock, monkeypat
     period longer than the clock has run."""
     calls = []
     monkeypatch.setattr(_pace, "_sched_yield", lambda: calls.append(fake_clock[0]))
+    monkeypatch.setattr(_pace, "_active_count", lambda: 2)    # a thread that may wait
     monkeypatch.setattr(_pace, "HANDOFF_NS", handoff_ns)
 
     async def main():
@@ -318,3 +319,18 @@ def test_steps_hand_off_the_gil_once_per_period(loop_kind, fake_clock, monkeypat
     assert len(calls) == yields
     assert all(b - a >= handoff_ns for a, b in zip(calls, calls[1:]))
 
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_no_hand_off_without_another_python_thread(loop_kind, fake_clock, monkeypatch):
+    """With the loop's the only Python thread, nobody can wait for the
+    GIL: the steps never yield the CPU."""
+    calls = []
+    monkeypatch.setattr(_pace, "_sched_yield", lambda: calls.append(fake_clock[0]))
+    monkeypatch.setattr(_pace, "_active_count", lambda: 1)
+    monkeypatch.setattr(_pace, "HANDOFF_NS", 1_000_000)
+
+    async def main():
+        await steps_between_turns(fake_clock, 1, 10)
+    run(loop_kind, main())
+    assert calls == []

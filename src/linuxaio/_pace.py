@@ -27,9 +27,14 @@ in W10's sync scenario (server on one CPU): the worker's wait for the GIL
 reached 3-7 ms at the 90th-99th percentile under uvloop.  So, at most once
 per HANDOFF_NS of body steps, a step lets go of the GIL and of the CPU
 (os.sched_yield(), which does both): a thread woken for the GIL on this
-CPU takes it then (its wait at the 90th percentile fell to ~0.4 ms).  A
-yield with nothing waiting costs a system call (~1 us), 0.5% of 200 us.
-This is no process-wide setting: sys.setswitchinterval is left alone.
+CPU takes it then (its wait at the 90th percentile fell to ~0.4 ms).
+Only while the process has another Python thread (none: no one can wait
+for the GIL): a yield hands the CPU to whatever else is runnable on it,
+the engine's spinning workers too: in W10's throughput runs (no Python
+thread beside the loop's), yields every 200 us cut the 1 MiB downloads'
+rate under asyncio by a quarter to a third in two A/B pairs (a loaded
+machine; uvloop's within the noise).  This is
+no process-wide setting: sys.setswitchinterval is left alone.
 
 asyncio and uvloop only: under trio every linuxaio call is already a
 checkpoint, and trio's scheduler runs each ready task once a batch.
@@ -37,6 +42,7 @@ checkpoint, and trio's scheduler runs each ready task once a batch.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import weakref
 from collections import deque
@@ -58,6 +64,7 @@ HANDOFF_NS = 200_000
 
 _clock = time.monotonic_ns
 _sched_yield = os.sched_yield
+_active_count = threading.active_count
 
 
 class _Pacer:
@@ -86,9 +93,10 @@ class _Pacer:
             self.started = now
         self.went += 1
         if HANDOFF_NS and now - self.handed >= HANDOFF_NS:
-            # a thread waiting for the GIL on this CPU gets it now (above)
-            _sched_yield()
-            self.handed = _clock()
+            self.handed = now
+            if _active_count() > 1:
+                # a thread waiting for the GIL on this CPU gets it now (above)
+                _sched_yield()
 
     def _ask(self, loop: Any) -> None:
         # queued behind what is ready now: it runs in the loop's next turn

@@ -93,7 +93,9 @@ class _EngineFile:
 
     async def read(self, size: int) -> bytes:
         if self.closed:
-            return b""      # closed at the end: nothing more to read
+            # closed at its end (or by aclose): never a pread of a number
+            # the kernel may have given another file since
+            return b""
         data = await _run(_e_pread, self.fd, size, self.position)
         self.position += len(data)
         if self.close_at_end and len(data) < size:

@@ -304,6 +304,7 @@ static void *ring_main(void *unused)
          * fill() missed finds it set (the pool's fence pairs with this). */
         __atomic_store_n(&R.peer_wait, R.npending != 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
+        R.turn++;   /* what fill() prepares and this turn's reap finds back was done inline */
         fill();
         /* Held only by the ring's own limits: its completions wake it. */
         if (R.peer_wait && (!R.npending || R.stopping || !may_add() || R.ninflight >= R.limit))

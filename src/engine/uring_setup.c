@@ -325,7 +325,7 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
     if (d) {
         /* The ring thread's counters, read without its lock (they only
          * grow): batching shows as submitted/enters and reaped/sink_batches. */
-        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
+        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
                                      "enters", __atomic_load_n(&R.n_enters, __ATOMIC_RELAXED),
                                      "submit_enters", __atomic_load_n(&R.n_submit_enters, __ATOMIC_RELAXED),
                                      "submitted", __atomic_load_n(&R.n_submitted, __ATOMIC_RELAXED),
@@ -337,7 +337,8 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
                                      "overflow_flushes", __atomic_load_n(&R.n_overflow_flushes, __ATOMIC_RELAXED),
                                      "refused_streams", __atomic_load_n(&R.n_refused, __ATOMIC_RELAXED),
                                      "fd_checks", __atomic_load_n(&R.n_fd_checks, __ATOMIC_RELAXED),
-                                     "peer_wakes", __atomic_load_n(&R.n_peer_wakes, __ATOMIC_RELAXED));
+                                     "peer_wakes", __atomic_load_n(&R.n_peer_wakes, __ATOMIC_RELAXED),
+                                     "async_opens", __atomic_load_n(&R.n_async_opens, __ATOMIC_RELAXED));
         if (!st || PyDict_SetItemString(d, "ring_stats", st) < 0)
             Py_CLEAR(d);
         Py_XDECREF(st);
@@ -379,7 +380,30 @@ static PyObject *ring_stream_reads(PyObject *m, PyObject *args)
     return Py_NewRef(old);
 }
 
+/* _ring_cold_opens(n=None): the score of slurp opens found uncached
+ * (COLD_OPENS and more: opens go to the kernel's workers at once);
+ * sets it when n is given (under the ring's lock: the ring thread writes
+ * it too), returns the old one.  Private, for the tests. */
+static PyObject *ring_cold_opens(PyObject *m, PyObject *args)
+{
+    int n = -1;
+    unsigned old;
+    if (!PyArg_ParseTuple(args, "|i:_ring_cold_opens", &n))
+        return NULL;
+    pthread_mutex_lock(&R.lock);
+    old = R.cold_opens;
+    if (n >= 0) {
+        R.cold_opens = (unsigned)n;
+        R.open_seq = 0;
+    }
+    pthread_mutex_unlock(&R.lock);
+    return PyLong_FromUnsignedLong(old);
+}
+
 PyMethodDef lx_uring_module_methods[] = {
+    {"_ring_cold_opens", ring_cold_opens, METH_VARARGS,
+     "_ring_cold_opens(n=None)\n--\n\nPrivate (tests): the score of slurp opens whose name was not cached\n"
+     "(from 16 on, opens skip the inline try); sets it to n if given; returns the old score."},
     {"_ring_stream_reads", ring_stream_reads, METH_VARARGS,
      "_ring_stream_reads(flag=None)\n--\n\nPrivate (tests): reads at the file position of a pipe or socket go to\n"
      "the ring too (True) or stay on threads (False, the default); returns the old setting."},

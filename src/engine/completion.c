@@ -15,36 +15,19 @@
 lx_sink_state lx_sink;
 #define S lx_sink
 
-/* The eventfd is written after the lock is let go: the write wakes the
- * poller, which at once takes the lock to take the results; written under
- * it, the poller woke only to sleep again on the lock (a futex wait and
- * wake per batch, seen in W5/W8 profiles).  So: decided under the lock
- * (signal_due), made after it (signal_now).  efd_writing counts writes
- * decided and not yet made: lx_settle_signal must not read the eventfd
- * empty while one is on its way, or the count it leaves would keep the
- * poller waking with nothing to take. */
-static int signal_due(void)   /* lock held; 1: call signal_now() after unlocking */
+static void signal_results(void)   /* lock held */
 {
-    if (S.efd_signalled)
-        return 0;
-    STORE(S.efd_signalled, 1);
-    __atomic_add_fetch(&S.efd_writing, 1, __ATOMIC_RELAXED);
-    return 1;
-}
-
-static void signal_now(int due)
-{
-    uint64_t one = 1;
-    if (!due)
-        return;
-    /* Cannot fail short of a bad fd: the counter never nears its max. */
-    (void)!write(S.efd, &one, sizeof one);
-    __atomic_sub_fetch(&S.efd_writing, 1, __ATOMIC_RELEASE);
+    if (!S.efd_signalled) {
+        uint64_t one = 1;
+        STORE(S.efd_signalled, 1);
+        /* Cannot fail short of a bad fd: the counter never nears its max. */
+        (void)!write(S.efd, &one, sizeof one);
+    }
 }
 
 /* Put req on the result queue.  Once it is there it may be taken and freed
  * at any moment, so the backend forgets it first (*current). */
-static int queue_result(lx_req *req, lx_req **current)   /* lock held; signal_due's answer */
+static void queue_result(lx_req *req, lx_req **current)   /* lock held */
 {
     if (current)
         *current = NULL;
@@ -53,7 +36,8 @@ static int queue_result(lx_req *req, lx_req **current)   /* lock held; signal_du
     STORE(S.nresults, S.nresults + 1);
     /* Not for a result whose submitter spins to take it (its spin will see
      * it, or finds it here when the spin ends, and signals then). */
-    return !req->awaited && signal_due();
+    if (!req->awaited)
+        signal_results();
 }
 
 /* An abandoned request is back: undo its effect here (an fd it opened is
@@ -75,29 +59,26 @@ static void finish_late(lx_req *req, lx_req **current)
 
 void lx_complete(lx_req *req, lx_req **current)
 {
-    int due = 0;
     pthread_mutex_lock(&S.lock);
     if (req->abandoned)
         finish_late(req, current);
     else
-        due = queue_result(req, current);
+        queue_result(req, current);
     pthread_mutex_unlock(&S.lock);
-    signal_now(due);
 }
 
 int lx_complete_many(lx_req **reqs, lx_req **current, int n)
 {
-    int queued = 0, due = 0;
+    int queued = 0;
     pthread_mutex_lock(&S.lock);
     for (int k = 0; k < n; k++)
         if (reqs[k] && reqs[k]->abandoned)   /* by a reinit meanwhile */
             finish_late(reqs[k], &current[k]);
         else if (reqs[k]) {
-            due |= queue_result(reqs[k], &current[k]);
+            queue_result(reqs[k], &current[k]);
             queued++;
         }
     pthread_mutex_unlock(&S.lock);
-    signal_now(due);
     return queued;
 }
 
@@ -146,8 +127,7 @@ void lx_settle_signal(void)
     if (!LOAD(S.efd_signalled) || LOAD(S.nresults))
         return;
     pthread_mutex_lock(&S.lock);
-    /* a write on its way: left signalled; the poll it wakes settles it */
-    if (!S.nresults && S.efd_signalled && !__atomic_load_n(&S.efd_writing, __ATOMIC_ACQUIRE)) {
+    if (!S.nresults && S.efd_signalled) {
         uint64_t v;
         STORE(S.efd_signalled, 0);
         (void)!read(S.efd, &v, sizeof v);
@@ -158,7 +138,6 @@ void lx_settle_signal(void)
 void lx_return_results(lx_req *first, unsigned long count)
 {
     lx_req *last;
-    int due;
     if (!first)
         return;
     pthread_mutex_lock(&S.lock);
@@ -175,9 +154,8 @@ void lx_return_results(lx_req *first, unsigned long count)
     first->prev = NULL;
     S.results.head = first;
     STORE(S.nresults, S.nresults + count);
-    due = signal_due();
+    signal_results();
     pthread_mutex_unlock(&S.lock);
-    signal_now(due);
 }
 
 void lx_expect(lx_req *req)
@@ -189,13 +167,11 @@ void lx_expect(lx_req *req)
 
 void lx_unexpect(lx_req *req)
 {
-    int due = 0;
     pthread_mutex_lock(&S.lock);
     req->awaited = 0;
     if (LOAD(req->state) == LX_DONE)   /* it came in unsignalled */
-        due = signal_due();
+        signal_results();
     pthread_mutex_unlock(&S.lock);
-    signal_now(due);
 }
 
 int lx_take_one(lx_req *req, int64_t spin_ns)
@@ -299,7 +275,6 @@ static void init_state(void)
     S.late.head = S.late.tail = NULL;
     S.nlate = 0;
     S.efd_signalled = 0;
-    S.efd_writing = 0;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
     pthread_mutex_init(&S.lock, &a);

@@ -96,8 +96,7 @@ typedef struct {
     lx_run_fn on_abandoned;
     /* the result queue: backends and the poller (under lock) */
     _Alignas(64) pthread_mutex_t lock;
-    int efd_signalled;        /* eventfd holds a count (or is about to) */
-    int efd_writing;          /* writes decided under lock, made after it (atomic) */
+    int efd_signalled;        /* eventfd holds a count */
     unsigned long nresults;   /* atomic reads outside the lock */
     lx_list results;
     lx_list late;             /* abandoned requests, back (lx_take_late) */

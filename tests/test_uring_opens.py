@@ -171,3 +171,53 @@ def test_cold_score_private_setter_returns_the_old_score(score):
     assert score(-1) == 7 and score() == 7   # negative: read only
     with pytest.raises(TypeError):
         score("3")
+
+
+# ---- the kernel's workers: as many as the ring can have in flight ----
+
+def test_the_ring_caps_its_kernel_workers_at_its_completion_queue():
+    assert slurp_one("/proc/self/stat")   # the ring thread is up
+    info = linuxaio.engine_info()
+    assert info["kernel_workers"] == info["cq_entries"] >= info["max_in_flight"]
+
+
+def test_opens_blocked_in_workers_do_not_hold_back_other_opens(tmp_path, score):
+    """io-wq's default is 4 workers per CPU: more FIFO opens than that, each
+    waiting for a writer, would leave an open sent to the workers after them
+    waiting in the kernel's queue for ever."""
+    n = 4 * os.cpu_count() + 2
+    if n + 4 > linuxaio.engine_info()["cq_entries"]:
+        pytest.skip(f"{os.cpu_count()} CPUs: more blocked opens ({n}) than the ring holds")
+    linuxaio.min_parallel(n + 4)   # all in flight at once (conftest restores the limits)
+    assert linuxaio.engine_info()["max_in_flight"] >= n + 1
+    fifos = []
+    for i in range(n):
+        os.mkfifo(tmp_path / f"fifo{i}")
+        fifos.append(tmp_path / f"fifo{i}")
+    regular = tmp_path / "regular"
+    regular.write_bytes(b"r" * 3000)
+    fifo_got, got = [], []
+    try:
+        score(2 * COLD_OPENS)
+        for f in fifos:   # 7 in 8 wait in a worker's open for a writer
+            linuxaio.aio_slurp(f, 0, None, fifo_got.append)
+        score(2 * COLD_OPENS)   # the next open goes to the workers too
+        before = async_opens()
+        linuxaio.aio_slurp(regular, 0, None, got.append)
+        # without workers to spare it would wait for ever: the bound is generous
+        wait_until(lambda: linuxaio.poll_cb() >= 0 and got, 30, "the regular file's slurp finished")
+        assert got == [regular.read_bytes()]
+        assert async_opens() > before
+        assert len(fifo_got) < n   # the FIFOs' opens still wait (probes failed fast)
+    finally:
+        writers = []
+        for f in fifos:   # a reader waits in open: a writer's open now succeeds
+            try:
+                writers.append(os.open(f, os.O_WRONLY | os.O_NONBLOCK))
+            except OSError:
+                pass
+        linuxaio.flush()
+        for w in writers:
+            os.close(w)
+    assert len(fifo_got) == n
+    assert all(isinstance(e, OSError) and e.errno == errno.ESPIPE for e in fifo_got)

@@ -285,12 +285,30 @@ static int reap(lx_req **back)
     return nb;
 }
 
+/* The kernel runs what cannot complete inline (an open whose name is not
+ * cached, every IOSQE_ASYNC open) on workers of the submitting thread,
+ * by default at most 4 per CPU at once (io-wq's bounded workers): 8 here.
+ * Requests in flight beyond that wait in the kernel's queue unseen, behind
+ * whatever blocks those 8 (an open of a FIFO waits for a writer for ever;
+ * cold opens each wait for the disk), where max_parallel promised they
+ * run.  So the cap is what the ring can have in flight: its completion
+ * queue (workers start on demand and leave when idle).  Per thread: only
+ * the ring thread, the one submitter, can set it.  Before 5.15 (EINVAL)
+ * the default stays. */
+static void cap_kernel_workers(void)
+{
+    unsigned workers[2] = {R.cq_entries, 0};   /* bounded; unbounded: left as is */
+    if (sys_register(R.fd, IORING_REGISTER_IOWQ_MAX_WORKERS, workers, 2) == 0)
+        STORE(R.kernel_workers, R.cq_entries);
+}
+
 static void *ring_main(void *unused)
 {
     lx_req *back[BATCH];
     pthread_setname_np(pthread_self(), "linuxaio-ring");   /* for top -H, perf, py-spy */
     if ((R.setup_flags & IORING_SETUP_R_DISABLED) && sys_register(R.fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
         abort();   /* a ring set up disabled that cannot be enabled: nothing could run */
+    cap_kernel_workers();
     pthread_mutex_lock(&R.lock);
     for (;;) {
         unsigned to_submit, wait, overflowed;
@@ -797,6 +815,7 @@ static lx_req *orphans(void)
         R.refit = 1;
     }
     R.thread_up = 0;
+    R.kernel_workers = 0;   /* the new ring thread sets its own */
     return list;
 }
 

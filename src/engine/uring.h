@@ -114,6 +114,9 @@ typedef struct {
      * done inline), and the score of slurp opens that were not. */
     unsigned long turn;
     unsigned cold_opens, open_seq;
+    /* The cap the ring thread set on its kernel workers (bounded work:
+     * opens...), 0 until it did or if the kernel refused (before 5.15). */
+    unsigned kernel_workers;
 } lx_ring;
 
 /* The one ring (uring_setup.c defines it). */

@@ -304,7 +304,7 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
     }
     if (uname(&u) < 0)
         strcpy(u.release, "unknown");
-    d = Py_BuildValue("{s:s,s:O,s:O,s:s,s:s,s:s,s:I,s:I,s:k}",
+    d = Py_BuildValue("{s:s,s:O,s:O,s:s,s:s,s:s,s:I,s:I,s:k,s:I}",
                       "engine", R.up ? "uring" : "threads",
                       "ring_ops", ops,
                       "reason", Py_None,
@@ -313,7 +313,8 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
                       "ring_flags", R.up && R.flags_used ? R.flags_used : "",
                       "ring_entries", R.up ? R.sq_entries : 0,
                       "cq_entries", R.up ? R.cq_entries : 0,
-                      "max_in_flight", (unsigned long)R.limit);
+                      "max_in_flight", (unsigned long)R.limit,
+                      "kernel_workers", R.up ? __atomic_load_n(&R.kernel_workers, __ATOMIC_ACQUIRE) : 0);
     if (d && !R.up) {
         PyObject *why = PyUnicode_FromString(R.reason[0] ? R.reason : "io_uring is not in use");
         if (!why || PyDict_SetItemString(d, "reason", why) < 0)

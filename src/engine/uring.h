@@ -115,7 +115,8 @@ typedef struct {
     unsigned long turn;
     unsigned cold_opens, open_seq;
     /* The cap the ring thread set on its kernel workers (bounded work:
-     * opens...), 0 until it did or if the kernel refused (before 5.15). */
+     * opens...), 0 until it did or if the kernel refused (before 5.15);
+     * engine_info()["kernel_workers"]. */
     unsigned kernel_workers;
 } lx_ring;
 

@@ -292,9 +292,10 @@ static int reap(lx_req **back)
  * whatever blocks those 8 (an open of a FIFO waits for a writer for ever),
  * where max_parallel promised they run.  So the cap is raised to
  * KERNEL_WORKERS_PER_CPU per CPU (at most the completion queue: never more
- * in flight): W8 (cold opens, 64 in flight) spent the same CPU per file
- * with 16 in all as with 8; with one per request in flight (30-45 alive)
- * up to 1.3x as much.  Workers start on demand and leave when idle.  Per
+ * in flight): W8 (cold opens, 64 in flight, 2 CPUs) spent the same CPU
+ * per file with 16 or 32 in all as with 8 (33-40 us, three alternating
+ * rounds under load); with no cap but the CQ (30-45 alive) up to 1.3x as
+ * much.  Workers start on demand and leave when idle.  Per
  * thread: only the ring thread, the one submitter, can set it.  Before
  * 5.15 (EINVAL) the default stays. */
 #define KERNEL_WORKERS_PER_CPU 16

@@ -115,7 +115,7 @@ def test_opens_sent_to_the_workers_report_errors_as_os_does(tmp_path, score):
     assert slurp_one("/proc/self/stat").startswith(str(os.getpid()).encode())
 
 
-def test_awaited_slurps_through_the_workers(tmp_path, score):
+def test_awaited_slurps_through_the_workers(tmp_path, score, engine_only):
     paths = small_tree(tmp_path, 64)
     score(2 * COLD_OPENS)
     before = async_opens()
@@ -124,9 +124,9 @@ def test_awaited_slurps_through_the_workers(tmp_path, score):
         return await asyncio.gather(*(linuxaio.slurp(p) for p in paths))
     got = asyncio.run(main())
     assert got == [p.read_bytes() for p in paths]
-    # awaited slurps of cached files may finish inline (never reaching the
-    # ring); those that reach it in one batch are all prepared at score 32
-    assert async_opens() >= before
+    # inline tries off (engine_only): every slurp reached the ring, the
+    # first of them prepared at score 32 (7 in 8 to the workers)
+    assert async_opens() > before
 
 
 def test_cancelled_slurps_with_opens_at_the_workers_leave_no_fd_open(tmp_path, score):

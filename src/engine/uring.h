@@ -108,6 +108,16 @@ typedef struct {
     unsigned long n_refused;   /* positioned reads and writes of streams finished with ESPIPE */
     unsigned long n_peer_wakes;    /* wake-ups written by the threads' side: room under the shared limit */
     unsigned long n_overflow_flushes;  /* waits that found the CQ overflowed (IORING_SQ_CQ_OVERFLOW) */
+    unsigned long n_async_opens;   /* slurp opens sent straight to the kernel's workers (IOSQE_ASYNC) */
+    /* Names not in the dentry cache (uring_prep.c): the ring thread's loop
+     * turns (a completion reaped in the turn that submitted its entry was
+     * done inline), and the score of slurp opens that were not. */
+    unsigned long turn;
+    unsigned cold_opens, open_seq;
+    /* The cap the ring thread set on its kernel workers (bounded work:
+     * opens...), 0 until it did or if the kernel refused (before 5.15);
+     * engine_info()["kernel_workers"]. */
+    unsigned kernel_workers;
 } lx_ring;
 
 /* The one ring (uring_setup.c defines it). */
@@ -167,6 +177,12 @@ extern int lx_ring_stream_reads;
  * Returns 1 if sqe was filled (the request stays in the kernel), 0 if the
  * request is finished (r->result set; r->ran if it took effect). */
 int lx_ring_step(Request *r, int res, struct io_uring_sqe *sqe);
+/* Slurp opens go to the kernel's workers at once (IOSQE_ASYNC), one in
+ * COLD_OPEN_PROBE excepted, while the score of opens found with their
+ * name uncached is COLD_OPENS or more (uring_prep.c).  _ring_cold_opens(n)
+ * sets the score (tests). */
+#define COLD_OPENS 16
+#define COLD_OPEN_PROBE 8
 /* The request is cancelled or abandoned: let go of what its steps hold (an
  * fd, a buffer; res is the completion of the step in the kernel). */
 void lx_ring_step_abort(Request *r, int res);

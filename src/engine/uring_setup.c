@@ -304,7 +304,7 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
     }
     if (uname(&u) < 0)
         strcpy(u.release, "unknown");
-    d = Py_BuildValue("{s:s,s:O,s:O,s:s,s:s,s:s,s:I,s:I,s:k}",
+    d = Py_BuildValue("{s:s,s:O,s:O,s:s,s:s,s:s,s:I,s:I,s:k,s:I}",
                       "engine", R.up ? "uring" : "threads",
                       "ring_ops", ops,
                       "reason", Py_None,
@@ -313,7 +313,8 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
                       "ring_flags", R.up && R.flags_used ? R.flags_used : "",
                       "ring_entries", R.up ? R.sq_entries : 0,
                       "cq_entries", R.up ? R.cq_entries : 0,
-                      "max_in_flight", (unsigned long)R.limit);
+                      "max_in_flight", (unsigned long)R.limit,
+                      "kernel_workers", R.up ? __atomic_load_n(&R.kernel_workers, __ATOMIC_ACQUIRE) : 0);
     if (d && !R.up) {
         PyObject *why = PyUnicode_FromString(R.reason[0] ? R.reason : "io_uring is not in use");
         if (!why || PyDict_SetItemString(d, "reason", why) < 0)
@@ -325,7 +326,7 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
     if (d) {
         /* The ring thread's counters, read without its lock (they only
          * grow): batching shows as submitted/enters and reaped/sink_batches. */
-        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
+        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
                                      "enters", __atomic_load_n(&R.n_enters, __ATOMIC_RELAXED),
                                      "submit_enters", __atomic_load_n(&R.n_submit_enters, __ATOMIC_RELAXED),
                                      "submitted", __atomic_load_n(&R.n_submitted, __ATOMIC_RELAXED),
@@ -337,7 +338,8 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
                                      "overflow_flushes", __atomic_load_n(&R.n_overflow_flushes, __ATOMIC_RELAXED),
                                      "refused_streams", __atomic_load_n(&R.n_refused, __ATOMIC_RELAXED),
                                      "fd_checks", __atomic_load_n(&R.n_fd_checks, __ATOMIC_RELAXED),
-                                     "peer_wakes", __atomic_load_n(&R.n_peer_wakes, __ATOMIC_RELAXED));
+                                     "peer_wakes", __atomic_load_n(&R.n_peer_wakes, __ATOMIC_RELAXED),
+                                     "async_opens", __atomic_load_n(&R.n_async_opens, __ATOMIC_RELAXED));
         if (!st || PyDict_SetItemString(d, "ring_stats", st) < 0)
             Py_CLEAR(d);
         Py_XDECREF(st);
@@ -379,7 +381,30 @@ static PyObject *ring_stream_reads(PyObject *m, PyObject *args)
     return Py_NewRef(old);
 }
 
+/* _ring_cold_opens(n=None): the score of slurp opens found uncached
+ * (COLD_OPENS and more: opens go to the kernel's workers at once);
+ * sets it when n is given (under the ring's lock: the ring thread writes
+ * it too), returns the old one.  Private, for the tests. */
+static PyObject *ring_cold_opens(PyObject *m, PyObject *args)
+{
+    int n = -1;
+    unsigned old;
+    if (!PyArg_ParseTuple(args, "|i:_ring_cold_opens", &n))
+        return NULL;
+    pthread_mutex_lock(&R.lock);
+    old = R.cold_opens;
+    if (n >= 0) {
+        R.cold_opens = (unsigned)n;
+        R.open_seq = 0;
+    }
+    pthread_mutex_unlock(&R.lock);
+    return PyLong_FromUnsignedLong(old);
+}
+
 PyMethodDef lx_uring_module_methods[] = {
+    {"_ring_cold_opens", ring_cold_opens, METH_VARARGS,
+     "_ring_cold_opens(n=None)\n--\n\nPrivate (tests): the score of slurp opens whose name was not cached\n"
+     "(from 16 on, opens skip the inline try); sets it to n if given; returns the old score."},
     {"_ring_stream_reads", ring_stream_reads, METH_VARARGS,
      "_ring_stream_reads(flag=None)\n--\n\nPrivate (tests): reads at the file position of a pipe or socket go to\n"
      "the ring too (True) or stay on threads (False, the default); returns the old setting."},

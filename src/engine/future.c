@@ -306,6 +306,14 @@ PyObject *lx_future_result(Request *r)
 
 static PyObject *fut_result_method(Request *r, PyObject *unused) { return lx_future_result(r); }
 
+/* asyncio's gather asks a cancelled future it was given for the error to
+ * hand on (an os twin's runner gives it the request itself). */
+static PyObject *fut_make_cancelled_error(Request *r, PyObject *unused)
+{
+    return r->outcome ? PyObject_CallOneArg(cancelled_error, r->outcome)
+                      : PyObject_CallNoArgs(cancelled_error);
+}
+
 static PyObject *fut_exception(Request *r, PyObject *unused)
 {
     switch (r->fut_state) {
@@ -561,6 +569,7 @@ static PyMethodDef future_methods[] = {
     {"result", (PyCFunction)fut_result_method, METH_NOARGS, "The result (asyncio.Future protocol)."},
     {"exception", (PyCFunction)fut_exception, METH_NOARGS, "The exception (asyncio.Future protocol)."},
     {"get_loop", (PyCFunction)fut_get_loop, METH_NOARGS, "The loop the request is bound to."},
+    {"_make_cancelled_error", (PyCFunction)fut_make_cancelled_error, METH_NOARGS, NULL},
     {"add_done_callback", (PyCFunction)(void (*)(void))fut_add_done_callback,
      METH_FASTCALL | METH_KEYWORDS, "add_done_callback(fn, *, context=None)"},
     {"remove_done_callback", (PyCFunction)fut_remove_done_callback, METH_O, NULL},
@@ -572,7 +581,16 @@ static PyMethodDef future_methods[] = {
      "(Does not close a file; the request goes on.)"},
     {NULL}};
 
+/* gather(..., return_exceptions=True) reads a cancelled child's message */
+static PyObject *fut_get_cancel_message(Request *r, void *c)
+{
+    if (r->fut_state == FUT_CANCELLED && r->outcome)
+        return Py_NewRef(r->outcome);
+    Py_RETURN_NONE;
+}
+
 static PyGetSetDef future_getset[] = {
+    {"_cancel_message", (getter)fut_get_cancel_message, NULL, NULL, NULL},
     {"_asyncio_future_blocking", (getter)fut_get_blocking, (setter)fut_set_blocking, NULL, NULL},
     {NULL}};
 

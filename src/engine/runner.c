@@ -11,8 +11,8 @@
  * gather and wait_for).  Any other form of call (keywords, defaults)
  * goes to the async def it wraps, which also lends the runner its name,
  * doc, signature and code flags: inspect.iscoroutinefunction stays True.
- * With no asyncio loop running, the elsewhere hook decides (trio: a
- * coroutine).
+ * With no asyncio loop running (trio, or a coroutine made before
+ * asyncio.run), the async def is called: a coroutine, as before.
  *
  * Only for operations without side effects (reads, stats): the request is
  * submitted at the call, not at the first step of a coroutine, so a task
@@ -37,22 +37,21 @@ static PyObject *runner_vectorcall(Runner *self, PyObject *const *args, size_t n
                                    PyObject *kwnames)
 {
     Py_ssize_t n = PyVectorcall_NARGS(nargsf), nx, i;
-    PyObject *stack[RUNNER_MAX + 2], *loop, *res;
+    PyObject *stack[RUNNER_MAX + 1], *loop, *res;
     if (kwnames || n != self->npos)
         return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
+    /* No asyncio loop: the coroutine, which looks again when it first
+     * runs (asyncio.run(linuxaio.os.stat(p)) makes it before the loop;
+     * under trio it goes to the elsewhere hook, as it always did). */
+    if (!(loop = lx_running_loop()))
+        return PyErr_Occurred() ? NULL : PyObject_Vectorcall(self->func, args, nargsf, NULL);
     nx = PyTuple_GET_SIZE(self->extra);
-    stack[0] = self->submit;   /* for the elsewhere hook: (submit, *args) */
     for (i = 0; i < n; i++)
-        stack[1 + i] = args[i];
+        stack[i] = args[i];
     for (i = 0; i < nx; i++)
-        stack[1 + n + i] = PyTuple_GET_ITEM(self->extra, i);
-    if (!(loop = lx_running_loop())) {
-        if (PyErr_Occurred())
-            return NULL;
-        return PyObject_Vectorcall(lx_loop_elsewhere(), stack, (size_t)(1 + n + nx), NULL);
-    }
-    stack[1 + n + nx] = loop;
-    res = PyObject_Vectorcall(self->submit, stack + 1, (size_t)(n + nx + 1), NULL);
+        stack[n + i] = PyTuple_GET_ITEM(self->extra, i);
+    stack[n + nx] = loop;
+    res = PyObject_Vectorcall(self->submit, stack, (size_t)(n + nx + 1), NULL);
     Py_DECREF(loop);
     return res;
 }

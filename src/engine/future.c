@@ -618,6 +618,7 @@ static struct {
     int last_is_base;      /* last_loop is an asyncio.BaseEventLoop */
     PyObject *base_loop_type, *str_thread_id;
     int get_running_loop_is_c;   /* the hook is _asyncio's own (future.c's holder read) */
+    int fork_counted;            /* count_fork runs in a forked child */
 } H;
 
 /* Forks since import: a loop found before a fork is not the child's. */
@@ -672,6 +673,8 @@ static void check_holder(PyObject *loop)
     if (RL.state)
         return;
     RL.state = -1;
+    if (!H.fork_counted)
+        return;   /* a child would take its parent's holder for its own */
     if (!(RL.key = PyUnicode_InternFromString("__asyncio_running_event_loop__"))
         || !(h = holder_here())) {
         PyErr_Clear();
@@ -760,7 +763,7 @@ static void note_loop(PyObject *loop)
         if (!H.base_loop_type || !H.str_thread_id)
             PyErr_Clear();
         else
-            pthread_atfork(NULL, NULL, count_fork);
+            H.fork_counted = pthread_atfork(NULL, NULL, count_fork) == 0;
     }
     if (H.base_loop_type && H.str_thread_id)
         is_base = PyObject_IsInstance(loop, H.base_loop_type);

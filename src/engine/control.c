@@ -193,6 +193,9 @@ static PyMethodDef control_methods[] = {
     {"_run", (PyCFunction)(void (*)(void))lx_loop_run, METH_FASTCALL,
      "_run(submit, *args)\n--\n\nsubmit(*args, loop) under a running asyncio loop; else the hook's choice."},
     {"_set_loop_hooks", (PyCFunction)(void (*)(void))lx_set_loop_hooks, METH_FASTCALL, NULL},
+    {"_bind", (PyCFunction)(void (*)(void))lx_bind_runner, METH_FASTCALL,
+     "_bind(func, submit, npos, extra=())\n--\n\nAn os twin's runner (runner.c): called with npos positional arguments,\n"
+     "_run(submit, *args, *extra); otherwise func(...)."},
     {"_set_task_waiter", (PyCFunction)set_task_waiter, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
     {"_op_table", (PyCFunction)op_table, METH_NOARGS, NULL},
@@ -310,7 +313,7 @@ PyMODINIT_FUNC PyInit__engine(void)
     }
     if (PyType_Ready(&lx_RequestType) < 0 || lx_future_add_to_type(&lx_RequestType, &future_hooks) < 0
         || lx_type_add_methods(&lx_RequestType, lx_poll_request_methods, NULL) < 0
-        || PyType_Ready(&lx_GroupType) < 0 || lx_ops_init() < 0 || lx_inline_init() < 0)
+        || PyType_Ready(&lx_GroupType) < 0 || PyType_Ready(&lx_RunnerType) < 0 || lx_ops_init() < 0 || lx_inline_init() < 0)
         return NULL;
     if (lx_completion_init() < 0 || lx_workers_init() < 0
         || (lx_loop_fd = fcntl(lx_completion_fileno(), F_DUPFD_CLOEXEC, 0)) < 0)

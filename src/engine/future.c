@@ -12,6 +12,8 @@
 #include "future.h"
 
 #include <pthread.h>
+#include <string.h>
+#include <unistd.h>
 
 static lx_future_hooks up;   /* the request layer's, from lx_future_add_to_type */
 
@@ -304,6 +306,14 @@ PyObject *lx_future_result(Request *r)
 
 static PyObject *fut_result_method(Request *r, PyObject *unused) { return lx_future_result(r); }
 
+/* asyncio's gather asks a cancelled future it was given for the error to
+ * hand on (an os twin's runner gives it the request itself). */
+static PyObject *fut_make_cancelled_error(Request *r, PyObject *unused)
+{
+    return r->outcome ? PyObject_CallOneArg(cancelled_error, r->outcome)
+                      : PyObject_CallNoArgs(cancelled_error);
+}
+
 static PyObject *fut_exception(Request *r, PyObject *unused)
 {
     switch (r->fut_state) {
@@ -559,6 +569,7 @@ static PyMethodDef future_methods[] = {
     {"result", (PyCFunction)fut_result_method, METH_NOARGS, "The result (asyncio.Future protocol)."},
     {"exception", (PyCFunction)fut_exception, METH_NOARGS, "The exception (asyncio.Future protocol)."},
     {"get_loop", (PyCFunction)fut_get_loop, METH_NOARGS, "The loop the request is bound to."},
+    {"_make_cancelled_error", (PyCFunction)fut_make_cancelled_error, METH_NOARGS, NULL},
     {"add_done_callback", (PyCFunction)(void (*)(void))fut_add_done_callback,
      METH_FASTCALL | METH_KEYWORDS, "add_done_callback(fn, *, context=None)"},
     {"remove_done_callback", (PyCFunction)fut_remove_done_callback, METH_O, NULL},
@@ -570,7 +581,16 @@ static PyMethodDef future_methods[] = {
      "(Does not close a file; the request goes on.)"},
     {NULL}};
 
+/* gather(..., return_exceptions=True) reads a cancelled child's message */
+static PyObject *fut_get_cancel_message(Request *r, void *c)
+{
+    if (r->fut_state == FUT_CANCELLED && r->outcome)
+        return Py_NewRef(r->outcome);
+    Py_RETURN_NONE;
+}
+
 static PyGetSetDef future_getset[] = {
+    {"_cancel_message", (getter)fut_get_cancel_message, NULL, NULL, NULL},
     {"_asyncio_future_blocking", (getter)fut_get_blocking, (setter)fut_set_blocking, NULL, NULL},
     {NULL}};
 
@@ -597,11 +617,103 @@ static struct {
     PyObject *last_loop;   /* a weak reference (is_last_loop: why not a strong one) */
     int last_is_base;      /* last_loop is an asyncio.BaseEventLoop */
     PyObject *base_loop_type, *str_thread_id;
+    int get_running_loop_is_c;   /* the hook is _asyncio's own (future.c's holder read) */
+    int fork_counted;            /* count_fork runs in a forked child */
 } H;
 
 /* Forks since import: a loop found before a fork is not the child's. */
 static unsigned long forks;
-static void count_fork(void) { forks++; }
+static pid_t my_pid;   /* getpid(), as of the last fork */
+static void count_fork(void)
+{
+    forks++;
+    my_pid = getpid();
+}
+
+#if PY_VERSION_HEX < 0x030C0000
+/* ---- the running loop as asyncio's C module keeps it (3.11) ----
+ * asyncio's _get_running_loop (Modules/_asynciomodule.c, 3.11) reads a
+ * holder from the thread state's dict, made anew by every
+ * _set_running_loop (uvloop's run_forever calls it too), with the loop and
+ * the pid it was set in; it calls getpid(2) every time, to tell a holder
+ * inherited through fork().  Here the same holder is read and its pid
+ * compared with the one remembered at the last fork: exact as asyncio's
+ * answer, for asyncio and uvloop, in any thread, nested or replaced
+ * loops alike, without the syscall.  The layout is checked once (the
+ * type's name and size, and that the holder asyncio just answered from
+ * holds the loop it answered); anything else turns this off. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *rl_loop;
+    pid_t rl_pid;
+} holder_layout;
+
+static struct {
+    int state;              /* 0 unchecked, 1 usable, -1 off */
+    PyTypeObject *type;     /* asyncio's _RunningLoopHolder */
+    PyObject *key;          /* "__asyncio_running_event_loop__" */
+} RL;
+
+/* The holder in this thread's state, borrowed, or NULL. */
+static PyObject *holder_here(void)
+{
+    PyObject *d = PyThreadState_GetDict(), *h;
+    if (!d || !(h = PyDict_GetItemWithError(d, RL.key))) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return h;
+}
+
+/* asyncio answered `loop` (not None) just now, with no Python code run
+ * since: the first time, check that the holder says the same. */
+static void check_holder(PyObject *loop)
+{
+    PyObject *h;
+    if (RL.state)
+        return;
+    RL.state = -1;
+    if (!H.fork_counted)
+        return;   /* a child would take its parent's holder for its own */
+    if (!(RL.key = PyUnicode_InternFromString("__asyncio_running_event_loop__"))
+        || !(h = holder_here())) {
+        PyErr_Clear();
+        return;
+    }
+    if (strcmp(Py_TYPE(h)->tp_name, "_RunningLoopHolder")
+        || Py_TYPE(h)->tp_basicsize != (Py_ssize_t)sizeof(holder_layout)
+        || ((holder_layout *)h)->rl_loop != loop || ((holder_layout *)h)->rl_pid != getpid())
+        return;
+    RL.type = Py_TYPE(h);
+    if (!my_pid)
+        my_pid = getpid();
+    RL.state = 1;
+}
+
+/* 1: *loop is the running loop (a new reference; NULL for none), as
+ * asyncio would say; 0: ask asyncio. */
+static int holder_loop(PyObject **loop)
+{
+    PyObject *d, *h;
+    if (RL.state != 1 || !H.get_running_loop_is_c || !(d = PyThreadState_GetDict()))
+        return 0;
+    if (!(h = PyDict_GetItemWithError(d, RL.key))) {
+        if (PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        *loop = NULL;   /* no loop ever ran in this thread */
+        return 1;
+    }
+    if (Py_TYPE(h) != RL.type)
+        return 0;
+    if (((holder_layout *)h)->rl_loop == Py_None || ((holder_layout *)h)->rl_pid != my_pid)
+        *loop = NULL;
+    else
+        *loop = Py_NewRef(((holder_layout *)h)->rl_loop);
+    return 1;
+}
+#endif
 
 /* The running loop without asking asyncio, when it is the last one found.
  * asyncio's get_running_loop calls getpid(2) every time (3.11), which
@@ -651,14 +763,60 @@ static void note_loop(PyObject *loop)
         if (!H.base_loop_type || !H.str_thread_id)
             PyErr_Clear();
         else
-            pthread_atfork(NULL, NULL, count_fork);
+            H.fork_counted = pthread_atfork(NULL, NULL, count_fork) == 0;
     }
     if (H.base_loop_type && H.str_thread_id)
         is_base = PyObject_IsInstance(loop, H.base_loop_type);
     if (is_base < 0)
         PyErr_Clear();
     H.last_is_base = is_base > 0;
+#if PY_VERSION_HEX < 0x030C0000
+    if (H.get_running_loop_is_c)
+        check_holder(loop);
+#endif
 }
+
+/* The running asyncio loop of this thread (a new reference); NULL without
+ * an exception: none (the elsewhere hook decides); NULL with one: error.
+ * The first request on a loop calls on_new_loop(loop). */
+PyObject *lx_running_loop(void)
+{
+    PyObject *loop;
+    if (!H.get_running_loop) {
+        PyErr_SetString(PyExc_RuntimeError, "linuxaio: loop hooks not set");
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (holder_loop(&loop)) {
+        if (!loop)
+            return NULL;
+        if (is_last_loop(H.last_loop, loop))
+            return loop;
+        Py_DECREF(loop);   /* a new loop: found the long way, once */
+    }
+#endif
+    if ((loop = known_running_loop()))
+        return loop;
+    if (!(loop = PyObject_CallNoArgs(H.get_running_loop)))
+        return NULL;
+    if (loop == Py_None) {
+        Py_DECREF(loop);
+        return NULL;
+    }
+    if (!is_last_loop(H.last_loop, loop)) {
+        PyObject *ok = PyObject_CallOneArg(H.on_new_loop, loop);
+        if (!ok) {
+            Py_DECREF(loop);
+            return NULL;
+        }
+        Py_DECREF(ok);
+        remember_loop(&H.last_loop, loop);
+    }
+    note_loop(loop);
+    return loop;
+}
+
+PyObject *lx_loop_elsewhere(void) { return H.elsewhere; }
 
 PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -669,6 +827,8 @@ PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     Py_XSETREF(H.get_running_loop, Py_NewRef(args[0]));
     Py_XSETREF(H.on_new_loop, Py_NewRef(args[1]));
     Py_XSETREF(H.elsewhere, Py_NewRef(args[2]));
+    H.get_running_loop_is_c = PyCFunction_Check(args[0])
+        && !strcmp(((PyCFunctionObject *)args[0])->m_ml->ml_name, "_get_running_loop");
     Py_CLEAR(H.last_loop);
     H.last_is_base = 0;
     Py_RETURN_NONE;
@@ -679,31 +839,14 @@ PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs
 PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     PyObject *stack[RUN_MAX_ARGS + 1], *loop, *res;
-    if (!H.get_running_loop) {
-        PyErr_SetString(PyExc_RuntimeError, "linuxaio: loop hooks not set");
-        return NULL;
-    }
     if (nargs < 1 || nargs > RUN_MAX_ARGS) {
         PyErr_SetString(PyExc_TypeError, "_run(submit, *args): 0 to 7 arguments after submit");
         return NULL;
     }
-    if (!(loop = known_running_loop())) {
-        if (!(loop = PyObject_CallNoArgs(H.get_running_loop)))
+    if (!(loop = lx_running_loop())) {
+        if (PyErr_Occurred())
             return NULL;
-        if (loop == Py_None) {
-            Py_DECREF(loop);
-            return PyObject_Vectorcall(H.elsewhere, args, (size_t)nargs, NULL);
-        }
-        if (!is_last_loop(H.last_loop, loop)) {
-            PyObject *ok = PyObject_CallOneArg(H.on_new_loop, loop);
-            if (!ok) {
-                Py_DECREF(loop);
-                return NULL;
-            }
-            Py_DECREF(ok);
-            remember_loop(&H.last_loop, loop);
-        }
-        note_loop(loop);
+        return PyObject_Vectorcall(H.elsewhere, args, (size_t)nargs, NULL);
     }
     for (Py_ssize_t i = 1; i < nargs; i++)
         stack[i - 1] = args[i];
@@ -712,4 +855,3 @@ PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     Py_DECREF(loop);
     return res;
 }
-

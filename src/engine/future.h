@@ -45,6 +45,15 @@ int lx_future_add_to_type(PyTypeObject *type, const lx_future_hooks *hooks);
  * elsewhere): see future.c. */
 PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
 PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
+/* This thread's running asyncio loop (a new reference, first request on it
+ * announced to on_new_loop); NULL without an exception: none, NULL with
+ * one: error. */
+PyObject *lx_running_loop(void);
+/* The elsewhere hook (borrowed): elsewhere(submit, *args) -> awaitable. */
+PyObject *lx_loop_elsewhere(void);
+/* The bound runners of the os twins (runner.c). */
+extern PyTypeObject lx_RunnerType;
+PyObject *lx_bind_runner(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
 
 /* Whether a task's wake-up may run inline: only in a loop's own drain
  * (a reader callback, never inside a task), and per thread. */

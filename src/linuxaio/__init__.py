@@ -57,6 +57,10 @@ async def slurp(path, offset: int = 0, length: int | None = None, *, into=None,
     return await _slurp.slurp(path, offset, length, into=into, direct=direct)
 
 
+# the common form, slurp(path), through a runner (os.py, runner.c)
+slurp = _engine._bind(slurp, _engine.aio_slurp, 1, (0, None))
+
+
 def aio_slurp(path, offset, length, callback=None, *, pri=0, into=None, direct=False):
     if into is None and not direct:
         return _engine.aio_slurp(path, offset, length, callback, pri=pri)

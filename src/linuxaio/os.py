@@ -98,6 +98,18 @@ async def fstat(fd: int) -> _os.stat_result:
     return await _run(_engine.fstat, fd)
 
 
+# The hot twins that only forward: called with their positional arguments
+# alone, a C runner submits at once and returns the request, which is the
+# awaitable (src/engine/runner.c); other forms of call go to the async def.
+# Only reads and stats: submitted at the call, a cancelled task's request
+# may have run, which for these changes nothing.
+pread = _engine._bind(pread, _engine.pread, 3)
+preadinto = _engine._bind(preadinto, _engine.preadinto, 3)
+fstat = _engine._bind(fstat, _engine.fstat, 1)
+stat = _engine._bind(stat, _engine.stat, 1, (None, 0))
+lstat = _engine._bind(lstat, _engine.stat, 1, (None, _NOFOLLOW))
+
+
 async def unlink(path: Any, *, dir_fd: int | None = None) -> None:
     await _run(_engine.unlink, path, dir_fd)
 

@@ -1,0 +1,171 @@
+/* runner.c: the bound runners of the hot os twins.
+ *
+ * `await linuxaio.os.pread(fd, n, offset)` through an `async def` costs a
+ * coroutine object, its frame, and one more send through it before the
+ * request's own await: about as much as the cached read's syscall.  A
+ * runner is what linuxaio.os.pread is instead: a C callable that, called
+ * with exactly the positional arguments of the common form, does what
+ * _run(submit, *args, *extra) does (future.c) and returns the request,
+ * which is its own future under asyncio (awaitable, a
+ * collections.abc.Coroutine for create_task and anyio, a Future for
+ * gather and wait_for).  Any other form of call (keywords, defaults)
+ * goes to the async def it wraps, which also lends the runner its name,
+ * doc, signature and code flags: inspect.iscoroutinefunction stays True.
+ * With no asyncio loop running (trio, or a coroutine made before
+ * asyncio.run), the async def is called: a coroutine, as before.
+ *
+ * Only for operations without side effects (reads, stats): the request is
+ * submitted at the call, not at the first step of a coroutine, so a task
+ * cancelled before its first step has already read (which nobody sees); a
+ * write or a close would have happened. */
+#include "future.h"
+
+#include <string.h>
+
+#define RUNNER_MAX 6   /* positional arguments + extra ones */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *func;      /* the async def: other calls, and its attributes */
+    PyObject *submit;    /* the engine's row function */
+    PyObject *extra;     /* a tuple of arguments after the caller's */
+    Py_ssize_t npos;     /* the caller's positional arguments on the fast path */
+    vectorcallfunc vectorcall;
+} Runner;
+
+static PyObject *runner_vectorcall(Runner *self, PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames)
+{
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf), nx, i;
+    PyObject *stack[RUNNER_MAX + 1], *loop, *res;
+    if (kwnames || n != self->npos)
+        return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
+    /* No asyncio loop: the coroutine, which looks again when it first
+     * runs (asyncio.run(linuxaio.os.stat(p)) makes it before the loop;
+     * under trio it goes to the elsewhere hook, as it always did). */
+    if (!(loop = lx_running_loop()))
+        return PyErr_Occurred() ? NULL : PyObject_Vectorcall(self->func, args, nargsf, NULL);
+    nx = PyTuple_GET_SIZE(self->extra);
+    for (i = 0; i < n; i++)
+        stack[i] = args[i];
+    for (i = 0; i < nx; i++)
+        stack[n + i] = PyTuple_GET_ITEM(self->extra, i);
+    stack[n + nx] = loop;
+    res = PyObject_Vectorcall(self->submit, stack, (size_t)(n + nx + 1), NULL);
+    Py_DECREF(loop);
+    return res;
+}
+
+/* _bind(func, submit, npos, extra=()) */
+PyObject *lx_bind_runner(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    Runner *r;
+    Py_ssize_t npos;
+    PyObject *extra = nargs > 3 ? args[3] : NULL;
+    if (nargs < 3 || nargs > 4 || !PyCallable_Check(args[0]) || !PyCallable_Check(args[1])
+        || (extra && !PyTuple_Check(extra))) {
+        PyErr_SetString(PyExc_TypeError, "_bind(func, submit, npos, extra=())");
+        return NULL;
+    }
+    if ((npos = PyLong_AsSsize_t(args[2])) == -1 && PyErr_Occurred())
+        return NULL;
+    if (npos < 0 || npos + (extra ? PyTuple_GET_SIZE(extra) : 0) > RUNNER_MAX) {
+        PyErr_SetString(PyExc_ValueError, "_bind: too many arguments");
+        return NULL;
+    }
+    if (!(r = PyObject_GC_New(Runner, &lx_RunnerType)))
+        return NULL;
+    r->func = Py_NewRef(args[0]);
+    r->submit = Py_NewRef(args[1]);
+    r->extra = extra ? Py_NewRef(extra) : PyTuple_New(0);
+    r->npos = npos;
+    r->vectorcall = (vectorcallfunc)runner_vectorcall;
+    if (!r->extra) {
+        Py_DECREF(r);
+        return NULL;
+    }
+    PyObject_GC_Track(r);
+    return (PyObject *)r;
+}
+
+static int runner_traverse(Runner *r, visitproc visit, void *arg)
+{
+    Py_VISIT(r->func);
+    Py_VISIT(r->submit);
+    Py_VISIT(r->extra);
+    return 0;
+}
+
+static int runner_clear(Runner *r)
+{
+    Py_CLEAR(r->func);
+    Py_CLEAR(r->submit);
+    Py_CLEAR(r->extra);
+    return 0;
+}
+
+static void runner_dealloc(Runner *r)
+{
+    PyObject_GC_UnTrack(r);
+    runner_clear(r);
+    PyObject_GC_Del(r);
+}
+
+/* What describes a function is the async def's: inspect.signature and
+ * iscoroutinefunction (which reads __code__'s flags), help(), pickling by
+ * name. */
+static const char *const lent[] = {
+    "__doc__", "__name__", "__qualname__", "__module__", "__code__", "__defaults__",
+    "__kwdefaults__", "__annotations__", "__dict__", "__type_params__", NULL};
+
+static PyObject *runner_getattro(Runner *r, PyObject *name)
+{
+    PyObject *res;
+    if (PyUnicode_Check(name)) {
+        if (!PyUnicode_CompareWithASCIIString(name, "__wrapped__"))
+            return Py_NewRef(r->func);
+        for (int i = 0; lent[i]; i++)
+            if (!PyUnicode_CompareWithASCIIString(name, lent[i]))
+                return PyObject_GetAttr(r->func, name);
+    }
+    if ((res = PyObject_GenericGetAttr((PyObject *)r, name)) || !PyErr_ExceptionMatches(PyExc_AttributeError))
+        return res;
+    PyErr_Clear();
+    return PyObject_GetAttr(r->func, name);   /* _is_coroutine markers and the like */
+}
+
+/* A class attribute binds as a function does. */
+static PyObject *runner_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    if (!obj || obj == Py_None)
+        return Py_NewRef(self);
+    return PyMethod_New(self, obj);
+}
+
+static PyObject *runner_repr(Runner *r) { return PyObject_Repr(r->func); }
+
+static PyObject *runner_reduce(Runner *r, PyObject *unused)
+{
+    return PyObject_GetAttrString(r->func, "__qualname__");   /* a global, by name */
+}
+
+static PyMethodDef runner_methods[] = {
+    {"__reduce__", (PyCFunction)runner_reduce, METH_NOARGS, NULL},
+    {NULL}};
+
+PyTypeObject lx_RunnerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "linuxaio._engine.Runner",
+    .tp_basicsize = sizeof(Runner),
+    .tp_dealloc = (destructor)runner_dealloc,
+    .tp_vectorcall_offset = offsetof(Runner, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_repr = (reprfunc)runner_repr,
+    .tp_getattro = (getattrofunc)runner_getattro,
+    .tp_descr_get = runner_descr_get,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_traverse = (traverseproc)runner_traverse,
+    .tp_clear = (inquiry)runner_clear,
+    .tp_doc = "An os twin's fast path: submit at the call, the request is the awaitable.",
+    .tp_methods = runner_methods,
+};

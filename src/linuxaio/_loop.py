@@ -60,10 +60,15 @@ def _asyncio_loop() -> Any:
     return loop
 
 
+_modules = sys.modules
+
+
 def _elsewhere(submit: Callable[..., Any], *args: Any) -> Any:
     """The engine's hook for a request made with no asyncio loop found,
-    while asyncio's own hook is not installed."""
-    if _hook_asyncio() and _get_running_loop() is not None:
+    while asyncio's own hook is not installed: under trio in a program
+    that never imported asyncio, every call (a dict lookup here, not
+    _hook_asyncio's four)."""
+    if "asyncio" in _modules and _hook_asyncio() and _get_running_loop() is not None:
         return _engine._run(submit, *args)
     return _trio_wait(submit, *args)
 

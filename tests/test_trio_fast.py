@@ -331,3 +331,22 @@ def test_runs_in_turn_each_get_their_engine_path(cached):
             os.close(fd)
     for _ in range(3):
         trio.run(main)
+
+
+def test_each_run_drains_requests_nobody_awaits(cached):
+    """A request submitted with no awaiter (a read-only file's close) is
+    drained by the run's drainer, which the first call of each run starts,
+    even a call that completed inline."""
+    p, _ = cached
+
+    async def main():
+        fd = os.open(p, os.O_RDONLY)
+        await aos.fstat(fd)                # inline: the run is set up here
+        _engine.aio_close(fd)              # not awaited
+        with trio.fail_after(60):
+            while linuxaio.nreqs():
+                await trio.sleep(0.001)
+        with pytest.raises(OSError):
+            os.fstat(fd)
+    for _ in range(3):
+        trio.run(main)

@@ -302,12 +302,14 @@ class _TrioWaiter:
 
 
 def _trio_setup() -> None:
-    """Hand the C coroutine (_trio_call) trio's two halves of a checkpoint,
-    once; raises, saying why, outside a trio run."""
+    """Hand the C coroutine (_trio_call) trio's two halves of a checkpoint
+    and its token; start this run's drainer (once a run: _trio_call asks
+    again in a run it has not seen); raises, saying why, outside a run."""
     _trio_run()
     lowlevel = sys.modules["trio"].lowlevel
     _engine._set_trio_points(lowlevel.checkpoint_if_cancelled,
-                             lowlevel.cancel_shielded_checkpoint)
+                             lowlevel.cancel_shielded_checkpoint,
+                             lowlevel.current_trio_token)
 
 
 _last_run: Any = None     # the _TrioRun found last (any thread's)

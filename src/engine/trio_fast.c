@@ -40,8 +40,7 @@ static struct {
     PyObject *schedule_point;  /* trio.lowlevel.cancel_shielded_checkpoint */
     PyObject *engine;          /* _loop._trio_engine(req): the engine path */
     PyObject *setup;           /* _loop._trio_setup(): sets the points, or raises */
-    PyObject *current_token;   /* trio.lowlevel.current_trio_token */
-    PyObject *last_token;      /* the run set up last: its drainer runs */
+    long drainers;             /* trio runs' drainer tasks alive (_loop.py counts them) */
 } T;
 
 enum { START, CANCEL_POINT, SCHEDULE_POINT, ENGINE, DONE };
@@ -167,37 +166,13 @@ static int set_up(void)
     return ok ? 0 : -1;
 }
 
-/* Each trio run needs its drainer (setup starts it): a request that is
- * not awaited (a read-only file's close) is drained only there.  The
- * engine path finds the run itself; the inline path asks trio's token
- * (~0.05 us) and sets up a run it has not seen.  Outside a run, setup
- * says so. */
+/* A request nobody awaits (a read-only file's close) is drained by a trio
+ * run's drainer task (any run's: the completion queue is the process's),
+ * which setup starts.  The engine path finds its run (and starts its
+ * drainer) itself; a call done inline sets one up while no run has one. */
 static int this_run(void)
 {
-    PyObject *token = PyObject_CallNoArgs(T.current_token);
-    if (!token) {
-        PyObject *et, *ev, *tb;
-        if (!PyErr_ExceptionMatches(PyExc_RuntimeError))
-            return -1;
-        PyErr_Fetch(&et, &ev, &tb);
-        if (set_up() < 0) {
-            Py_XDECREF(et);
-            Py_XDECREF(ev);
-            Py_XDECREF(tb);
-        } else
-            PyErr_Restore(et, ev, tb);
-        return -1;
-    }
-    if (token == T.last_token) {
-        Py_DECREF(token);
-        return 0;
-    }
-    if (set_up() < 0) {
-        Py_DECREF(token);
-        return -1;
-    }
-    Py_XSETREF(T.last_token, token);
-    return 0;
+    return T.drainers > 0 ? 0 : set_up();
 }
 
 static void finish(TrioCall *c)
@@ -507,17 +482,15 @@ static PyObject *set_trio_hooks(PyObject *m, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
-/* _set_trio_points(cancel_point, schedule_point, current_token): trio's
- * two halves of a checkpoint, and how to tell its runs apart. */
+/* _set_trio_points(cancel_point, schedule_point): trio's two halves. */
 static PyObject *set_trio_points(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "_set_trio_points(cancel_point, schedule_point, current_token)");
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_set_trio_points(cancel_point, schedule_point)");
         return NULL;
     }
     Py_XSETREF(T.cancel_point, Py_NewRef(args[0]));
     Py_XSETREF(T.schedule_point, Py_NewRef(args[1]));
-    Py_XSETREF(T.current_token, Py_NewRef(args[2]));
     Py_RETURN_NONE;
 }
 
@@ -545,7 +518,18 @@ static PyObject *trio_submit(PyObject *m, PyObject *const *args, Py_ssize_t narg
     Py_RETURN_NONE;
 }
 
+/* _trio_drainers(delta): a run's drainer was made (1) or ended (-1). */
+static PyObject *trio_drainers(PyObject *m, PyObject *delta)
+{
+    long d = PyLong_AsLong(delta);
+    if (d == -1 && PyErr_Occurred())
+        return NULL;
+    T.drainers += d;
+    Py_RETURN_NONE;
+}
+
 PyMethodDef lx_trio_module_methods[] = {
+    {"_trio_drainers", (PyCFunction)trio_drainers, METH_O, NULL},
     {"_trio_call", (PyCFunction)(void (*)(void))trio_call, METH_FASTCALL, NULL},
     {"_set_trio_hooks", (PyCFunction)(void (*)(void))set_trio_hooks, METH_FASTCALL, NULL},
     {"_set_trio_points", (PyCFunction)(void (*)(void))set_trio_points, METH_FASTCALL, NULL},

@@ -223,19 +223,24 @@ class _TrioRun:
         self.aborted = trio.lowlevel.Abort.SUCCEEDED
         self.Value, self.Error = outcome.Value, outcome.Error
         trio.lowlevel.spawn_system_task(self._drain, name="linuxaio drainer")
+        _engine._trio_drainers(1)
 
     async def _drain(self) -> None:
         lowlevel = self.trio.lowlevel
         wait_readable, pass_turn = lowlevel.wait_readable, lowlevel.cancel_shielded_checkpoint
         drain, npending, fd = _engine._drain, _engine.npending, _engine._loop_fileno()
-        while True:
-            # While results keep coming, a turn of the scheduler is cheaper
-            # than registering the eventfd with epoll again.
-            if npending():
-                await pass_turn()
-            else:
-                await wait_readable(fd)
-            drain()
+        try:
+            while True:
+                # While results keep coming, a turn of the scheduler is cheaper
+                # than registering the eventfd with epoll again.
+                if npending():
+                    await pass_turn()
+                else:
+                    await wait_readable(fd)
+                drain()
+        finally:
+            # no drainer left: the next call done inline sets up its run
+            _engine._trio_drainers(-1)
 
 
 _trio_run_var: Any = None   # a trio RunVar holding this run's _TrioRun
@@ -302,14 +307,13 @@ class _TrioWaiter:
 
 
 def _trio_setup() -> None:
-    """Hand the C coroutine (_trio_call) trio's two halves of a checkpoint
-    and its token; start this run's drainer (once a run: _trio_call asks
-    again in a run it has not seen); raises, saying why, outside a run."""
+    """Hand the C coroutine (_trio_call) trio's two halves of a checkpoint;
+    start this run's drainer (_trio_call asks again while no run has one);
+    raises, saying why, outside a trio run."""
     _trio_run()
     lowlevel = sys.modules["trio"].lowlevel
     _engine._set_trio_points(lowlevel.checkpoint_if_cancelled,
-                             lowlevel.cancel_shielded_checkpoint,
-                             lowlevel.current_trio_token)
+                             lowlevel.cancel_shielded_checkpoint)
 
 
 _last_run: Any = None     # the _TrioRun found last (any thread's)

@@ -8,8 +8,10 @@ the plain synchronous call (os.pread, os.stat, ..., open().read()), and
 `await linuxaio.os.X(...)` one at a time under each loop with inline-first
 awaits on (linuxaio.inline(True), the default) and off.  It prints
 microseconds per call (the best of several rounds) and the ratio plain/await (1.0: an await as cheap as
-the call), then the cost of a 4 KiB..1 MiB cached read inline, which sets
-the inline cap (src/engine/inline.c).  Figures on a shared machine are noisy:
+the call), then under trio the bound of a sequential await (`await
+trio.lowlevel.checkpoint()` alone, and followed by the plain call: an await
+may cost that + 0.5 us), then the cost of a 4 KiB..1 MiB cached read
+inline, which sets the inline cap (src/engine/inline.c).  Figures on a shared machine are noisy:
 compare the ratios of one run.
 """
 import argparse
@@ -87,6 +89,43 @@ def time_await(aio, afn, n, loop):
     return common.run_loop(main, loop)
 
 
+def time_checkpoint(plain, n):
+    """Under trio: `await trio.lowlevel.checkpoint()` alone (plain None), or
+    followed by the plain call: the bound of a sequential trio await is one
+    checkpoint + the plain call + 0.5 us (issue 12)."""
+    import trio
+    checkpoint = trio.lowlevel.checkpoint
+
+    async def main():
+        best = float("inf")
+        k = max(1, n // ROUNDS)
+        for _ in range(ROUNDS):
+            t0 = CLOCK()
+            if plain is None:
+                for _ in range(k):
+                    await checkpoint()
+            else:
+                for _ in range(k):
+                    await checkpoint()
+                    plain()
+            best = min(best, (CLOCK() - t0) / k * 1e6)
+        return best
+    return trio.run(main)
+
+
+def trio_bound(aio, rows, n):
+    """The trio bound, each row's figures taken back to back."""
+    print("\ntrio: a sequential await against one checkpoint + the plain call (+ 0.5 us allowed)")
+    print(f"  checkpoint alone {time_checkpoint(None, n):7.2f} us")
+    print(f"  {'call':12} {'plain':>7} {'cp+plain':>9} {'trio await':>11} {'over cp+plain':>14}")
+    for name, plain, afn in rows:
+        tp = time_plain(plain, n)
+        tcp = time_checkpoint(plain, n)
+        ta = time_await(aio, afn, n, "trio")
+        print(f"  {name:12} {tp:7.2f} {tcp:9.2f} {ta:11.2f} {ta - tcp:+11.2f} us"
+              f"{'  (within)' if ta <= tcp + 0.5 else ''}", flush=True)
+
+
 def read_sizes(fd):
     """Microseconds per cached pread of each size: what an inline read holds the loop for."""
     out = []
@@ -128,6 +167,11 @@ def main():
                         cells.append(f"{'skipped':>17}")
             aio.inline(True)
             print(f"{name:12} {tp:9.2f} " + " ".join(f"{c:>17}" for c in cells), flush=True)
+        if "trio" in loops:
+            try:
+                trio_bound(aio, calls(aio, big, small, fd), a.n)
+            except common.Skip:
+                pass
         print("\ncached pread, plain: size -> us per call")
         for size, us in read_sizes(fd):
             print(f"  {size // 1024:5d} KiB {us:8.2f} us")

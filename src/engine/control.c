@@ -9,6 +9,7 @@
 #include "uring.h"
 #include "dio.h"
 #include "inline.h"
+#include "trio_fast.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -313,7 +314,8 @@ PyMODINIT_FUNC PyInit__engine(void)
     }
     if (PyType_Ready(&lx_RequestType) < 0 || lx_future_add_to_type(&lx_RequestType, &future_hooks) < 0
         || lx_type_add_methods(&lx_RequestType, lx_poll_request_methods, NULL) < 0
-        || PyType_Ready(&lx_GroupType) < 0 || PyType_Ready(&lx_RunnerType) < 0 || lx_ops_init() < 0 || lx_inline_init() < 0)
+        || PyType_Ready(&lx_GroupType) < 0 || PyType_Ready(&lx_RunnerType) < 0 || lx_ops_init() < 0
+        || lx_inline_init() < 0 || lx_trio_init() < 0)
         return NULL;
     if (lx_completion_init() < 0 || lx_workers_init() < 0
         || (lx_loop_fd = fcntl(lx_completion_fileno(), F_DUPFD_CLOEXEC, 0)) < 0)
@@ -329,7 +331,8 @@ PyMODINIT_FUNC PyInit__engine(void)
     if (PyModule_AddFunctions(m, lx_poll_module_methods) < 0
         || PyModule_AddFunctions(m, lx_uring_module_methods) < 0
         || PyModule_AddFunctions(m, lx_group_module_methods) < 0
-        || PyModule_AddFunctions(m, lx_inline_module_methods) < 0 || add_rows(m) < 0
+        || PyModule_AddFunctions(m, lx_inline_module_methods) < 0
+        || PyModule_AddFunctions(m, lx_trio_module_methods) < 0 || add_rows(m) < 0
         || PyModule_AddObjectRef(m, "Request", (PyObject *)&lx_RequestType) < 0
         || PyModule_AddObjectRef(m, "Group", (PyObject *)&lx_GroupType) < 0
         || PyModule_AddIntConstant(m, "PRI_MIN", LX_PRI_MIN) < 0

@@ -60,10 +60,15 @@ def _asyncio_loop() -> Any:
     return loop
 
 
+_modules = sys.modules
+
+
 def _elsewhere(submit: Callable[..., Any], *args: Any) -> Any:
     """The engine's hook for a request made with no asyncio loop found,
-    while asyncio's own hook is not installed."""
-    if _hook_asyncio() and _get_running_loop() is not None:
+    while asyncio's own hook is not installed: under trio in a program
+    that never imported asyncio, every call (a dict lookup here, not
+    _hook_asyncio's four)."""
+    if "asyncio" in _modules and _hook_asyncio() and _get_running_loop() is not None:
         return _engine._run(submit, *args)
     return _trio_wait(submit, *args)
 
@@ -218,19 +223,24 @@ class _TrioRun:
         self.aborted = trio.lowlevel.Abort.SUCCEEDED
         self.Value, self.Error = outcome.Value, outcome.Error
         trio.lowlevel.spawn_system_task(self._drain, name="linuxaio drainer")
+        _engine._trio_drainers(1)
 
     async def _drain(self) -> None:
         lowlevel = self.trio.lowlevel
         wait_readable, pass_turn = lowlevel.wait_readable, lowlevel.cancel_shielded_checkpoint
         drain, npending, fd = _engine._drain, _engine.npending, _engine._loop_fileno()
-        while True:
-            # While results keep coming, a turn of the scheduler is cheaper
-            # than registering the eventfd with epoll again.
-            if npending():
-                await pass_turn()
-            else:
-                await wait_readable(fd)
-            drain()
+        try:
+            while True:
+                # While results keep coming, a turn of the scheduler is cheaper
+                # than registering the eventfd with epoll again.
+                if npending():
+                    await pass_turn()
+                else:
+                    await wait_readable(fd)
+                drain()
+        finally:
+            # no drainer left: the next call done inline sets up its run
+            _engine._trio_drainers(-1)
 
 
 _trio_run_var: Any = None   # a trio RunVar holding this run's _TrioRun
@@ -279,7 +289,7 @@ class _TrioWaiter:
 
     def settle(self, value: Any) -> None:
         # Always in this run's thread, between task steps: never between
-        # two lines of _trio_wait's body.
+        # two lines of _trio_engine's body.
         state = self.state
         if state == _TAKING:
             self.got = value
@@ -296,19 +306,25 @@ class _TrioWaiter:
         return self.run.aborted
 
 
-# The submit functions whose requests may complete inline (their row has a
-# try: ops.def), under trio's checkpoint (below).
-_INLINE_ROWS = frozenset(
-    getattr(_engine, name) for row in _engine._op_table() if row[6]
-    for name in (row[1], row[3]) if name)
-_inline_on = _engine.inline
+def _trio_setup() -> None:
+    """Hand the C coroutine (_trio_call) trio's two halves of a checkpoint;
+    start this run's drainer (_trio_call asks again while no run has one);
+    raises, saying why, outside a trio run."""
+    _trio_run()
+    lowlevel = sys.modules["trio"].lowlevel
+    _engine._set_trio_points(lowlevel.checkpoint_if_cancelled,
+                             lowlevel.cancel_shielded_checkpoint)
 
 
 _last_run: Any = None     # the _TrioRun found last (any thread's)
 _new_waiter = object.__new__
+_trio_submit = _engine._trio_submit
 
 
-async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
+async def _trio_engine(req: Any, submit: Any = None, *args: Any) -> Any:
+    """Await req (parsed by _trio_call, not completed inline) through the
+    engine, or without req the request submit(*args, waiter) makes (a
+    batch's): the task sleeps until the drainer wakes it."""
     global _last_run
     run = _last_run
     try:
@@ -318,20 +334,19 @@ async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
             run = _last_run = _trio_run()
     except RuntimeError:
         run = _last_run = _trio_run()   # raises, saying why
-    # Every trio call is a checkpoint.  One that may complete inline takes
-    # it first: a cancellation then stops it before anything happened, and
-    # one done inline needs no second (the waiter has its value at once).
-    if submit in _INLINE_ROWS and _inline_on():
-        await run.checkpoint()
     # _TrioWaiter(run) without a Python __init__ call: half the cost
     w = _new_waiter(_TrioWaiter)
     w.run, w.got, w.state = run, _NOTHING, _TAKING
-    req = w.req = submit(*args, w)
-    if w.got is not _NOTHING:   # done inline (nothing else settles it so soon)
+    if req is not None:
+        w.req = req
+        _trio_submit(req, w)
+    else:
+        req = w.req = submit(*args, w)
         got = w.got
-        if isinstance(got, BaseException):
-            raise got
-        return got
+        if got is not _NOTHING:     # done already
+            if isinstance(got, BaseException):
+                raise got
+            return got
     # A quick request (see poll.c, lx_await_quick_ok): one checkpoint while a worker runs
     # it, then take the result here instead of sleeping until the drainer
     # wakes this task.
@@ -356,6 +371,13 @@ async def _trio_wait(submit: Callable[..., Any], *args: Any) -> Any:
     w.task = run.current_task()
     w.state = _WAITING
     return await run.wait(w.abort)
+
+
+_engine._set_trio_hooks(_trio_setup, _trio_engine)
+# _trio_wait(submit, *args): the coroutine that awaits one request under
+# trio (C, trio_fast.c): trio's cancel check, an inline try, trio's
+# schedule point; or, what the try cannot finish, _trio_engine.
+_trio_wait = _engine._trio_call
 
 
 if not _hook_asyncio():

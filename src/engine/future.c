@@ -816,8 +816,6 @@ PyObject *lx_running_loop(void)
     return loop;
 }
 
-PyObject *lx_loop_elsewhere(void) { return H.elsewhere; }
-
 PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 3) {

@@ -49,8 +49,6 @@ PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs
  * announced to on_new_loop); NULL without an exception: none, NULL with
  * one: error. */
 PyObject *lx_running_loop(void);
-/* The elsewhere hook (borrowed): elsewhere(submit, *args) -> awaitable. */
-PyObject *lx_loop_elsewhere(void);
 /* The bound runners of the os twins (runner.c). */
 extern PyTypeObject lx_RunnerType;
 PyObject *lx_bind_runner(PyObject *m, PyObject *const *args, Py_ssize_t nargs);

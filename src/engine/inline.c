@@ -22,7 +22,8 @@
  * all progress.  A loop turn thus spends at most about budget_ns inline.
  *
  * trio needs no budget: every linuxaio call under trio is a checkpoint
- * (_loop.py checkpoints before submitting), so a task yields at each. */
+ * (trio_fast.c: trio's cancel check, the try, trio's schedule point), so
+ * a task yields at each. */
 #define _GNU_SOURCE
 #include "inline.h"
 #include "ops_run.h"

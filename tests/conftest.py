@@ -20,9 +20,28 @@ DEFAULT_THREADS = 4       # the engine's default thread limit
 DEFAULT_BLOCKING_THREADS = 32   # and its cap while requests block
 
 
+# Where faulthandler's backstop writes: a copy of the real stderr, taken
+# while pytest's capture is suspended.  During a test, sys.stderr and fd 2 are
+# pytest's capture file, and a dump written there is lost with the process
+# when faulthandler exits it: the run then ends silently, with no traceback
+# and no summary (seen twice under load in CI's 3.13 -X dev run).
+_backstop_fd = None
+
+
 def pytest_configure(config):
+    global _backstop_fd
     config.addinivalue_line(
         "markers", "aio_timeout(seconds): fail the test if it runs longer than that")
+    if _backstop_fd is None:
+        _backstop_fd = os.dup(sys.__stderr__.fileno())
+        os.set_inheritable(_backstop_fd, False)
+
+
+def _arm_backstop(seconds):
+    """Dump every thread's stack to the real stderr and exit the run (status 1)
+    if the test is still running after seconds: a hang inside C code that the
+    alarm cannot break."""
+    faulthandler.dump_traceback_later(seconds, exit=True, file=_backstop_fd)
 
 
 class AioTestTimeout(Exception):
@@ -65,7 +84,7 @@ def engine_guard(request):
     old = signal.signal(signal.SIGALRM, _on_alarm)
     # The alarm breaks waits that check for signals; faulthandler is the
     # backstop for a hang inside C code: it dumps the stacks and exits.
-    faulthandler.dump_traceback_later(timeout + CLEANUP_TIMEOUT + 30, exit=True)
+    _arm_backstop(timeout + CLEANUP_TIMEOUT + 30)
     signal.alarm(timeout)
     try:
         yield
@@ -73,7 +92,7 @@ def engine_guard(request):
         signal.alarm(0)
         # pytest cancels faulthandler's timer when a test fails: re-arm it
         # so that a cleanup stuck in C code (reinit) still ends the run.
-        faulthandler.dump_traceback_later(CLEANUP_TIMEOUT * 2 + 30, exit=True)
+        _arm_backstop(CLEANUP_TIMEOUT * 2 + 30)
         problems = []
         try:
             signal.alarm(CLEANUP_TIMEOUT)

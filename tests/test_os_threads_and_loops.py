@@ -116,9 +116,8 @@ def test_bounded_drains_still_deliver_everything(runner, blocks, setting):
             linuxaio.max_poll_time(1e-6)
         fd = os.open(path, os.O_RDONLY)
         try:
-            t0 = time.monotonic()
+            # (a loop that did not come back would hang: the alarm's to report)
             assert await read_blocks(rt, fd, data, range(1000)) == []
-            assert time.monotonic() - t0 < 15
         finally:
             os.close(fd)
             linuxaio.max_poll_reqs(0)

@@ -44,8 +44,12 @@ def _arm_backstop(seconds):
     faulthandler.dump_traceback_later(seconds, exit=True, file=_backstop_fd)
 
 
-class AioTestTimeout(Exception):
-    pass
+class AioTestTimeout(BaseException):
+    """A test ran past its time limit.  Not an Exception: hypothesis takes an
+    Exception for a falsifying example and goes on to shrink and replay it
+    (with no alarm left: minutes more, under load), and a test's `except
+    Exception` would swallow it; either way faulthandler's backstop then
+    ended the whole run."""
 
 
 def _on_alarm(signum, frame):

@@ -15,6 +15,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import linuxaio  # noqa: E402
 
 DEFAULT_TIMEOUT = 30      # seconds per test, unless marked aio_timeout(n)
+# Every time limit times this: runs under valgrind (tools/valgrind.sh) are
+# tens of times slower than the limits were set for.
+TIME_SCALE = float(os.environ.get("LINUXAIO_TEST_TIME_SCALE", "1"))
 CLEANUP_TIMEOUT = 15
 DEFAULT_THREADS = 4       # the engine's default thread limit
 DEFAULT_BLOCKING_THREADS = 32   # and its cap while requests block
@@ -84,7 +87,7 @@ def engine_only():
 @pytest.fixture(autouse=True)
 def engine_guard(request):
     marker = request.node.get_closest_marker("aio_timeout")
-    timeout = int(marker.args[0]) if marker else DEFAULT_TIMEOUT
+    timeout = int((int(marker.args[0]) if marker else DEFAULT_TIMEOUT) * TIME_SCALE)
     old = signal.signal(signal.SIGALRM, _on_alarm)
     # The alarm breaks waits that check for signals; faulthandler is the
     # backstop for a hang inside C code: it dumps the stacks and exits.

@@ -47,7 +47,12 @@ APP = textwrap.dedent("""
 SERVERS = {
     "uvicorn-asyncio": ["-m", "uvicorn", "--loop", "asyncio", "--fd", "{fd}", "app:app"],
     "uvicorn-uvloop": ["-m", "uvicorn", "--loop", "uvloop", "--fd", "{fd}", "app:app"],
-    "hypercorn-trio": ["-m", "hypercorn", "-k", "trio", "-w", "0", "--bind", "fd://{fd}", "app:app"],
+    # --backlog: hypercorn listen()s again on the socket it is given, with
+    # its default 100; a thousand clients connecting at once to a server
+    # slowed by the machine's load (or ASan) then overflowed it, and the
+    # kernel reset connections (dmesg: "Possible SYN flooding").
+    "hypercorn-trio": ["-m", "hypercorn", "-k", "trio", "-w", "0", "--backlog", "2048",
+                       "--bind", "fd://{fd}", "app:app"],
 }
 
 

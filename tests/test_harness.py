@@ -77,3 +77,47 @@ def test_after():
     # every example ran within the second the limit allows, plus the one
     # the alarm interrupted (none replayed after it)
     assert stamps[-1] - stamps[0] < 1.0 + 0.05 + 0.5, stamps[-5:]
+
+
+def test_a_time_limit_hit_in_an_event_loop_callback_ends_the_test(tmp_path):
+    # asyncio logs an exception raised in a callback (the engine's reader
+    # callback, often, when the alarm comes) and goes on: the test ran on
+    # until the backstop ended the run.
+    proc = run_pytest(tmp_path, """
+import asyncio, time
+import pytest
+
+@pytest.mark.aio_timeout(1)
+def test_callbacks_keep_the_loop_busy():
+    async def main():
+        loop = asyncio.get_running_loop()
+        def spin():                   # the loop is almost always in here
+            t = time.monotonic()
+            while time.monotonic() - t < 0.05:
+                pass
+            loop.call_soon(spin)
+        loop.call_soon(spin)
+        await asyncio.sleep(60)
+    asyncio.run(main())
+
+def test_after():
+    pass
+""")
+    assert "1 failed, 1 passed" in proc.stdout, (proc.stdout, proc.stderr)
+    assert "Event loop stopped before Future completed" in proc.stdout, proc.stdout
+
+
+def test_a_swallowed_time_limit_still_fails_the_test(tmp_path):
+    proc = run_pytest(tmp_path, """
+import time
+import pytest
+
+@pytest.mark.aio_timeout(1)
+def test_swallows_everything():
+    try:
+        time.sleep(5)
+    except BaseException:
+        pass
+""")
+    assert "1 passed, 1 error" in proc.stdout, (proc.stdout, proc.stderr)
+    assert "exceeded its time limit (1 s)" in proc.stdout, proc.stdout

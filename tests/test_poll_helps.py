@@ -338,24 +338,28 @@ def test_threads_polling_at_once_read_the_right_bytes(tmp_path):
         import random
         rnd = random.Random(k)
         inflight, submitted = [0], [0]
+        # any thread's poll_cb may run this client's callbacks, two at once
+        lock = threading.Lock()
 
         def submit():
-            submitted[0] += 1
             off = rnd.randrange(size // PAGE) * PAGE
             n = rnd.choice([512, PAGE, 3 * PAGE])
             buf = bytearray(n)
 
             def cb(res):
-                inflight[0] -= 1
                 want = data[off:off + n]
                 if res != len(want) or buf[:res] != want:
                     errors.append((off, n, res))
-                counts[k] += 1
-                if submitted[0] < reads:
+                with lock:
+                    counts[k] += 1
+                    more = submitted[0] < reads
+                    submitted[0] += more
+                    inflight[0] -= not more   # the next read takes this one's place
+                if more:
                     submit()
-            inflight[0] += 1
             linuxaio.aio_read(fd, off, n, buf, 0, cb)
 
+        submitted[0] = inflight[0] = 32
         for _ in range(32):
             submit()
         while inflight[0] > 0:

@@ -51,8 +51,11 @@ SERVERS = {
     # its default 100; a thousand clients connecting at once to a server
     # slowed by the machine's load (or ASan) then overflowed it, and the
     # kernel reset connections (dmesg: "Possible SYN flooding").
+    # --keep-alive: hypercorn closes a connection whose request it has not
+    # read within 5 s of taking it; so slowed, it did so to some of the
+    # thousand, their requests unread (the kernel then resets them).
     "hypercorn-trio": ["-m", "hypercorn", "-k", "trio", "-w", "0", "--backlog", "2048",
-                       "--bind", "fd://{fd}", "app:app"],
+                       "--keep-alive", "600", "--bind", "fd://{fd}", "app:app"],
 }
 
 

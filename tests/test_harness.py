@@ -10,6 +10,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from aio_helpers import LINUXAIO_HOME
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,6 +33,11 @@ def run_pytest(tmp_path, test_source, timeout=120):
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                            "-p", "no:randomly", "--rootdir", str(tmp_path), str(tmp_path)],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+# Each runs a child pytest: seconds alone, past the default 30 s limit on a
+# loaded machine (the child's own timeout is 120 s).
+pytestmark = pytest.mark.aio_timeout(150)
 
 
 def test_the_backstop_dumps_the_stacks_where_they_can_be_seen(tmp_path):

@@ -111,7 +111,10 @@ def test_after():
     pass
 """)
     assert "1 failed, 1 passed" in proc.stdout, (proc.stdout, proc.stderr)
-    assert "Event loop stopped before Future completed" in proc.stdout, proc.stdout
+    # (the alarm lands in spin() all but always; in the loop's own code, the
+    # exception itself ends run_until_complete())
+    assert ("Event loop stopped before Future completed" in proc.stdout
+            or "AioTestTimeout" in proc.stdout), proc.stdout
 
 
 def test_a_swallowed_time_limit_still_fails_the_test(tmp_path):

@@ -47,12 +47,15 @@ APP = textwrap.dedent("""
 SERVERS = {
     "uvicorn-asyncio": ["-m", "uvicorn", "--loop", "asyncio", "--fd", "{fd}", "app:app"],
     "uvicorn-uvloop": ["-m", "uvicorn", "--loop", "uvloop", "--fd", "{fd}", "app:app"],
-    # --keep-alive: hypercorn's idle timeout (5 s by default) runs from the
-    # accept until the request is read, so a connection it has not read
-    # within 5 s is closed unanswered: a loaded machine's thousand
-    # downloads at once lost a few so (991/1,000).  As long as the tests wait.
-    "hypercorn-trio": ["-m", "hypercorn", "-k", "trio", "-w", "0", "--keep-alive", "300",
-                       "--bind", "fd://{fd}", "app:app"],
+    # --backlog: hypercorn listen()s again on the socket it is given, with
+    # its default 100; a thousand clients connecting at once to a server
+    # slowed by the machine's load (or ASan) then overflowed it, and the
+    # kernel reset connections (dmesg: "Possible SYN flooding").
+    # --keep-alive: hypercorn closes a connection whose request it has not
+    # read within 5 s of taking it; so slowed, it did so to some of the
+    # thousand, their requests unread (the kernel then resets them).
+    "hypercorn-trio": ["-m", "hypercorn", "-k", "trio", "-w", "0", "--backlog", "2048",
+                       "--keep-alive", "600", "--bind", "fd://{fd}", "app:app"],
 }
 
 

@@ -202,9 +202,7 @@ def test_max_outstanding_lets_poll_cb_return_below_the_mark():
         # held in a worker until the pipe gets data: a poll_cb that waited
         # for it would wait until the alarm (seconds), not return at once
         linuxaio.aio_read(r, None, 1, bytearray(1), 0, None)
-        t0 = time.monotonic()
-        assert linuxaio.poll_cb() == 0
-        assert time.monotonic() - t0 < 2
+        assert linuxaio.poll_cb() == 0      # (no time bound: a wait is the alarm's)
         assert linuxaio.nreqs() == 1
     finally:
         os.write(w, b"x")
@@ -391,14 +389,13 @@ def test_max_parallel_zero_queues_until_raised():
 def test_flush_with_max_parallel_zero_raises_instead_of_hanging():
     linuxaio.max_parallel(0)
     linuxaio.aio_nop()
-    t0 = time.monotonic()
+    # (no time bound: a hang is the test's alarm's to report)
     with pytest.raises(RuntimeError):
         linuxaio.flush()
     with pytest.raises(RuntimeError):
         linuxaio.poll_wait()
     with pytest.raises(RuntimeError):
         linuxaio.poll()
-    assert time.monotonic() - t0 < 2
     assert linuxaio.nreqs() == 1
     linuxaio.min_parallel(4)
     linuxaio.flush()
@@ -484,9 +481,7 @@ def test_flush_with_max_parallel_zero_raises_with_a_group_and_running_work():
 # ------------------------------------------------------------ poll, poll_wait, flush
 
 def test_poll_wait_returns_at_once_with_nothing_outstanding():
-    t0 = time.monotonic()
-    assert linuxaio.poll_wait() is None
-    assert time.monotonic() - t0 < 2      # (a wait would be for ever)
+    assert linuxaio.poll_wait() is None   # (a wait would be for ever: the alarm's)
 
 
 def test_poll_wait_waits_for_a_result_and_runs_no_callback():
@@ -583,8 +578,10 @@ def _interrupt_flush(send):
     """flush() with a request outstanding that cannot finish by itself (a
     read of an empty pipe, held in the kernel until the pipe gets data):
     only the signal handler can end that flush().  send() raises SIGUSR1
-    soon.  Returns how long flush() took to give way to the handler.  (An
-    aio_busy(1.0) there could run out first on a loaded machine.)"""
+    soon.  A flush() that never looked would never return (the read is
+    held): being interrupted at all is the test, with no bound on how soon,
+    which a loaded machine could break.  (An aio_busy(1.0) there could run
+    out first on a loaded machine.)"""
     import signal
 
     def handler(signum, frame):
@@ -595,13 +592,10 @@ def _interrupt_flush(send):
     try:
         linuxaio.aio_read(r, None, 1, bytearray(1), 0, None)
         wait_started()
-        t0 = time.monotonic()
         send()
         with pytest.raises(Interrupted):
             linuxaio.flush()
-        elapsed = time.monotonic() - t0
         assert linuxaio.nreqs() == 1   # the request is still there
-        return elapsed
     finally:
         signal.signal(signal.SIGUSR1, old)
         os.write(w, b"x")
@@ -614,11 +608,8 @@ def test_flush_is_interruptible_by_a_signal_to_the_main_thread():
     import signal
     main = threading.get_ident()
     timer = threading.Timer(0.15, signal.pthread_kill, (main, signal.SIGUSR1))
-    elapsed = _interrupt_flush(timer.start)
+    _interrupt_flush(timer.start)   # the signal after 0.15 s; flush() looks every 0.1 s
     timer.join()
-    # the signal comes after 0.15 s and flush() looks every 0.1 s; a
-    # flush() that never looked would never return (the read is held)
-    assert elapsed < 2
 
 
 def test_flush_is_interruptible_by_a_signal_another_thread_receives():
@@ -632,11 +623,10 @@ def test_flush_is_interruptible_by_a_signal_another_thread_receives():
     helper.start()                      # starts with SIGUSR1 unblocked
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})   # so it lands on helper
     try:
-        elapsed = _interrupt_flush(go.set)
+        _interrupt_flush(go.set)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
         helper.join(5)
-    assert elapsed < 2
 
 
 # ------------------------------------------------------------ reinit
@@ -715,7 +705,7 @@ wait_in_syscall(0)                    # a worker is in read(2) now
 t0 = time.monotonic()
 linuxaio.reinit()
 elapsed = time.monotonic() - t0
-assert elapsed < 1.0, elapsed
+assert elapsed < 10, elapsed          # the grace is 0.1 s; never returning, the failure
 assert (linuxaio.nreqs(), linuxaio.nready(), linuxaio.npending()) == (0, 0, 0)
 assert linuxaio.nthreads() == 0       # the stuck one is no longer counted
 linuxaio.aio_nop(got.append)          # fresh workers
@@ -899,12 +889,10 @@ def again(v):
         linuxaio.aio_nop(again)
 for _ in range(4):
     linuxaio.aio_nop(again)
-t0 = time.monotonic()
 handled = linuxaio.poll_cb()          # 4 outstanding at the call: 3 results get below 2
-elapsed = time.monotonic() - t0
-going = False
+going = False                         # (one that never returned: the timeout below)
 linuxaio.flush()
-assert handled >= 3 and elapsed < 0.5, (handled, elapsed)
+assert handled >= 3, handled
 print("ok")
 """
     proc, _ = run_python(code, timeout=20)

@@ -46,6 +46,9 @@ async def read_blocks(rt, fd, data, indices, *, check_thread=None):
     return wrong
 
 
+# 5,000 tasks: ~12 s under asyncio's debug mode (-X dev) on a machine at load
+# 10, and past the default 30 s limit at load 20 (CI's 3.13 run).
+@pytest.mark.aio_timeout(180)
 def test_thousands_of_concurrent_reads_get_exactly_the_right_bytes(runner, blocks):
     path, data = blocks
 
@@ -60,6 +63,7 @@ def test_thousands_of_concurrent_reads_get_exactly_the_right_bytes(runner, block
     runner.run(main)
 
 
+@pytest.mark.aio_timeout(180)
 def test_thousands_of_concurrent_mixed_calls(runner, blocks, tmp_path):
     path, data = blocks
     small = tmp_path / "small"
@@ -116,9 +120,8 @@ def test_bounded_drains_still_deliver_everything(runner, blocks, setting):
             linuxaio.max_poll_time(1e-6)
         fd = os.open(path, os.O_RDONLY)
         try:
-            t0 = time.monotonic()
+            # (a loop that did not come back would hang: the alarm's to report)
             assert await read_blocks(rt, fd, data, range(1000)) == []
-            assert time.monotonic() - t0 < 15
         finally:
             os.close(fd)
             linuxaio.max_poll_reqs(0)

@@ -52,6 +52,9 @@ def test_a_finished_loop_is_not_kept_alive(name, run, inline):
     assert ref() is None, f"the {name} loop is still alive"
 
 
+# twenty loops and full collections of a whole suite's heap: past the default
+# 30 s under -X dev on a loaded machine (CI's 3.13 run)
+@pytest.mark.aio_timeout(180)
 def test_a_new_loop_at_a_dead_loops_address_is_still_set_up():
     # The weak reference must not match a new loop that happens to reuse a
     # dead one's address: each loop gets its own set-up (its eventfd reader).

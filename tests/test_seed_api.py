@@ -654,16 +654,15 @@ def test_poll_fileno_readable_exactly_while_results_wait():
 
 
 def test_poll_cb_returns_zero_at_once_with_nothing_ready():
-    t0 = time.monotonic()
     assert linuxaio.poll_cb() == 0
     r, w = os.pipe()
     try:
         # held in the kernel until the pipe gets data: a poll_cb that
-        # waited for it would wait until the test's alarm
+        # waited for it would wait until the test's alarm (the failure;
+        # no time bound here, which a loaded machine could break)
         linuxaio.aio_read(r, None, 1, bytearray(1), 0, None)
         for _ in range(5):
             assert linuxaio.poll_cb() == 0
-        assert time.monotonic() - t0 < 2
         assert linuxaio.nreqs() == 1
     finally:
         os.write(w, b"x")

@@ -175,6 +175,9 @@ def test_serve_lookup_errors(tree):
         serve_lookup(str(tree), "a\0b", 0x08)
 
 
+# a child pytest (its own timeout 240 s): seconds alone, past the default
+# 30 s limit on a loaded machine
+@pytest.mark.aio_timeout(300)
 def test_starlettes_401_test_passes_without_roots_powers():
     """tests/starlette's permission test cannot fail for root, which reads
     through any mode: run it in a child without CAP_DAC_OVERRIDE and

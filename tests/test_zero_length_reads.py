@@ -63,11 +63,12 @@ def test_awaited_pread_of_nothing_matches_os(loop, inline, fds):
 
 
 def test_callback_read_of_nothing_matches_os(fds):
-    got = []
+    got = {}
     buf = bytearray(1)
-    for fd in fds:
-        linuxaio.aio_read(fd, 0, 0, buf, 0, got.append)
+    for i, fd in enumerate(fds):   # (they may finish in either order)
+        linuxaio.aio_read(fd, 0, 0, buf, 0, lambda r, i=i: got.__setitem__(i, r))
     linuxaio.flush()
     want = [outcome(os.pread, fd, 0, 0) for fd in fds]
-    norm = [("error", type(r).__name__, r.errno) if isinstance(r, OSError) else r for r in got]
+    norm = [("error", type(r).__name__, r.errno) if isinstance(r, OSError) else r
+            for _, r in sorted(got.items())]
     assert norm == [w if isinstance(w, tuple) else len(w) for w in want]

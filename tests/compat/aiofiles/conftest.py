@@ -152,6 +152,9 @@ def pytest_collection_modifyitems(config, items):
                     reason="setpriv left CAP_DAC_OVERRIDE in place", strict=True, run=False))
             else:
                 item.runtest = _in_child_without_dac(item)
+                # a child pytest: seconds alone, past the default 30 s
+                # limit on a loaded machine (its own timeout is 120 s)
+                item.add_marker(pytest.mark.aio_timeout(150))
 
 
 def _in_child_without_dac(item):

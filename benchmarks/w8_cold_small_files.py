@@ -9,11 +9,17 @@ own process, in the same run:
   c-uring         benchmarks/w8_uring_loop.c: OPENAT, READ, CLOSE per file on one ring (the reference)
   ioaio           Perl IO::AIO: aio_open -> aio_read -> aio_close callbacks, 64 in flight
   linuxaio-slurp  64 asyncio tasks, each `await linuxaio.slurp(p)`
+  slurp-uvloop    the same under uvloop
   linuxaio-cb     aio_slurp callbacks, each starting the next file (64 in flight)
   threads-slurp   linuxaio-slurp with LINUXAIO_ENGINE=threads
 Prints a table of files/s with ratios to the C ring loop and to IO::AIO.
 
-python benchmarks/w8_cold_small_files.py [--files 20000] [--depth 64] [--only a,b]
+With --rounds N the contenders run N times in turn (the device and the
+host's cache warm up alike for all) and the table shows medians; "CPU us"
+is the contender's process CPU time (user + system, its threads and the
+kernel's io_uring workers included) per file.
+
+python benchmarks/w8_cold_small_files.py [--files 20000] [--depth 64] [--rounds 1] [--only a,b]
 """
 from __future__ import annotations
 
@@ -21,7 +27,9 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,7 +70,7 @@ def c_tpe(paths, depth):
     return result(len(paths), n, time.perf_counter() - t0)
 
 
-def c_slurp(paths, depth):
+def c_slurp(paths, depth, run=asyncio.run):
     import linuxaio
     nxt = nbytes = 0
 
@@ -78,8 +86,13 @@ def c_slurp(paths, depth):
         t0 = time.perf_counter()
         await asyncio.gather(*(work() for _ in range(depth)))
         return time.perf_counter() - t0
-    secs = asyncio.run(main())
+    secs = run(main())
     return result(len(paths), nbytes, secs, engine=linuxaio.engine())
+
+
+def c_slurp_uvloop(paths, depth):
+    import uvloop
+    return c_slurp(paths, depth, uvloop.run)
 
 
 def c_cb(paths, depth):
@@ -101,7 +114,8 @@ def c_cb(paths, depth):
     return result(len(paths), state["bytes"], time.perf_counter() - t0, engine=linuxaio.engine())
 
 
-CHILD = {"plain": c_plain, "tpe-8": c_tpe, "linuxaio-slurp": c_slurp, "linuxaio-cb": c_cb,
+CHILD = {"plain": c_plain, "tpe-8": c_tpe, "linuxaio-slurp": c_slurp, "slurp-uvloop": c_slurp_uvloop,
+         "linuxaio-cb": c_cb,
          "threads-slurp": c_slurp}
 
 
@@ -116,29 +130,33 @@ def run_child(name, args, total, env=None):
     return r
 
 
-def run_c_loop(args, paths, total):
+def build_c_loop(paths) -> tuple[Path, Path] | None:
+    """The C loop compiled and the path list written, once per run (outside
+    the contender's measured CPU time)."""
     cc = shutil.which("cc") or shutil.which("gcc")
     if not cc:
-        return {"skipped": "no C compiler"}
+        return None
     tmp = Path(tempfile.mkdtemp(prefix="w8-"))
-    try:
-        exe = tmp / "w8_uring_loop"
-        subprocess.run([cc, "-O2", "-o", str(exe), str(HERE / "w8_uring_loop.c")], check=True)
-        lst = tmp / "list"
-        lst.write_text("\n".join(paths) + "\n")
-        common.drop_caches()
-        out = subprocess.run([str(exe), str(lst), str(args.depth)], capture_output=True, text=True)
-        if out.returncode:
-            return {"skipped": f"failed: {out.stderr.strip()[-200:]}"}
-        r = json.loads(out.stdout)
-        assert r["bytes"] == total, (r, total)
-        return r
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    exe = tmp / "w8_uring_loop"
+    subprocess.run([cc, "-O2", "-o", str(exe), str(HERE / "w8_uring_loop.c")], check=True)
+    lst = tmp / "list"
+    lst.write_text("\n".join(paths) + "\n")
+    return exe, lst
+
+
+def run_c_loop(args, built, total):
+    if not built:
+        return {"skipped": "no C compiler"}
+    exe, lst = built
+    out = subprocess.run([str(exe), str(lst), str(args.depth)], capture_output=True, text=True)
+    if out.returncode:
+        return {"skipped": f"failed: {out.stderr.strip()[-200:]}"}
+    r = json.loads(out.stdout)
+    assert r["bytes"] == total, (r, total)
+    return r
 
 
 def run_ioaio(args, root, total):
-    common.drop_caches()
     out = subprocess.run(["perl", str(HERE / "perl" / "w8_ioaio.pl"), "--tree", str(root),
                           "--depth", str(args.depth)], capture_output=True, text=True)
     try:
@@ -155,6 +173,7 @@ def main():
     ap.add_argument("--files", type=int, default=20000)
     ap.add_argument("--depth", type=int, default=64)
     ap.add_argument("--only", default="")
+    ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--contender")
     args = ap.parse_args()
     root = common.small_tree(args.files, SEED)
@@ -169,25 +188,44 @@ def main():
     rows = {
         "plain": lambda: run_child("plain", args, total),
         "tpe-8": lambda: run_child("tpe-8", args, total),
-        "c-uring": lambda: run_c_loop(args, paths, total),
+        "c-uring": lambda: run_c_loop(args, built, total),
         "ioaio": lambda: run_ioaio(args, root, total),
         "linuxaio-slurp": lambda: run_child("linuxaio-slurp", args, total),
+        "slurp-uvloop": lambda: run_child("slurp-uvloop", args, total),
         "linuxaio-cb": lambda: run_child("linuxaio-cb", args, total),
         "threads-slurp": lambda: run_child("threads-slurp", args, total, {"LINUXAIO_ENGINE": "threads"}),
     }
     only = [s for s in args.only.split(",") if s]
+    built = build_c_loop(paths) if not only or "c-uring" in only else None
+    runs: dict[str, list[dict]] = {}
+    for rnd in range(args.rounds):
+        for name, fn in rows.items():
+            if only and name not in only:
+                continue
+            common.drop_caches()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            r = fn()
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if "files_per_s" in r:
+                cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                r["cpu_us_per_file"] = round(cpu * 1e6 / r["files"], 1)
+            runs.setdefault(name, []).append(r)
+            print(rnd, name, json.dumps(r), flush=True)
     results = {}
-    for name, fn in rows.items():
-        if only and name not in only:
+    for name, rs in runs.items():
+        ok = [r for r in rs if "files_per_s" in r]
+        if not ok:
+            results[name] = rs[-1]
             continue
-        common.drop_caches()
-        results[name] = fn()
-        print(name, json.dumps(results[name]), flush=True)
+        results[name] = {"files_per_s": round(statistics.median(r["files_per_s"] for r in ok)),
+                         "cpu_us_per_file": round(statistics.median(r["cpu_us_per_file"] for r in ok), 1)}
+    if built:
+        shutil.rmtree(built[0].parent, ignore_errors=True)
     ref = results.get("c-uring", {}).get("files_per_s")
     aio = results.get("ioaio", {}).get("files_per_s")
-    print(f"\nW8 cold small files: {args.files} files of 1-16 KiB, caches dropped, {args.depth} in flight "
-          f"({os.uname().release})")
-    print(f"{'contender':16} {'files/s':>9} {'x C ring':>9} {'x IO::AIO':>10} {'x plain':>8}")
+    print(f"\nW8 cold small files: {args.files} files of 1-16 KiB, caches dropped, {args.depth} in flight, "
+          f"median of {args.rounds} ({os.uname().release})")
+    print(f"{'contender':16} {'files/s':>9} {'x C ring':>9} {'x IO::AIO':>10} {'x plain':>8} {'CPU us':>7}")
     plain = results.get("plain", {}).get("files_per_s")
     for name, r in results.items():
         if "files_per_s" not in r:
@@ -195,7 +233,7 @@ def main():
             continue
         f = r["files_per_s"]
         fmt = lambda base: f"{f / base:.2f}x" if base else "-"  # noqa: E731
-        print(f"{name:16} {f:>9} {fmt(ref):>9} {fmt(aio):>10} {fmt(plain):>8}")
+        print(f"{name:16} {f:>9} {fmt(ref):>9} {fmt(aio):>10} {fmt(plain):>8} {r['cpu_us_per_file']:>7}")
 
 
 if __name__ == "__main__":

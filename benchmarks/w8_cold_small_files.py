@@ -17,7 +17,10 @@ Prints a table of files/s with ratios to the C ring loop and to IO::AIO.
 With --rounds N the contenders run N times in turn (the device and the
 host's cache warm up alike for all) and the table shows medians; "CPU us"
 is the contender's process CPU time (user + system, its threads and the
-kernel's io_uring workers included) per file.
+kernel's io_uring workers included) per file: for linuxaio during the pass
+(the interpreter's start left out), whose line also splits it: the loop's
+thread, the ring thread, the rest (kernel workers, the thread pool); for
+the plain loop and ThreadPoolExecutor(8) their start is in it.
 
 python benchmarks/w8_cold_small_files.py [--files 20000] [--depth 64] [--rounds 1] [--only a,b]
 """
@@ -48,6 +51,40 @@ def result(nfiles: int, nbytes: int, seconds: float, **extra) -> dict:
 
 
 # ---- contenders in a child process (--contender) ----
+
+def ring_thread_ns() -> int:
+    """CPU time of linuxaio's ring thread so far (its schedstat), 0 if none."""
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/comm") as f:
+                if f.read().strip() != "linuxaio-ring":
+                    continue
+            with open(f"/proc/self/task/{tid}/schedstat") as f:
+                return int(f.read().split()[0])
+        except OSError:
+            pass
+    return 0
+
+
+class CpuSplit:
+    """Where a linuxaio contender's CPU goes, per file, without the
+    interpreter's start: the loop's thread, the ring thread, and the rest
+    (the kernel's io_uring workers, the thread pool)."""
+
+    def __enter__(self):
+        self.t0 = (resource.getrusage(resource.RUSAGE_SELF), time.thread_time_ns(), ring_thread_ns())
+        return self
+
+    def __exit__(self, *exc):
+        self.t1 = (resource.getrusage(resource.RUSAGE_SELF), time.thread_time_ns(), ring_thread_ns())
+
+    def per_file(self, nfiles: int) -> dict:
+        (u0, loop0, ring0), (u1, loop1, ring1) = self.t0, self.t1
+        total = (u1.ru_utime + u1.ru_stime - u0.ru_utime - u0.ru_stime) * 1e6 / nfiles
+        loop, ring = (loop1 - loop0) / 1e3 / nfiles, (ring1 - ring0) / 1e3 / nfiles
+        return {"us_per_file": {"process": round(total, 1), "loop_thread": round(loop, 1),
+                                "ring_thread": round(ring, 1), "rest": round(total - loop - ring, 1)}}
+
 
 def c_plain(paths, depth):
     t0 = time.perf_counter()
@@ -86,8 +123,9 @@ def c_slurp(paths, depth, run=asyncio.run):
         t0 = time.perf_counter()
         await asyncio.gather(*(work() for _ in range(depth)))
         return time.perf_counter() - t0
-    secs = run(main())
-    return result(len(paths), nbytes, secs, engine=linuxaio.engine())
+    with CpuSplit() as cpu:
+        secs = run(main())
+    return result(len(paths), nbytes, secs, engine=linuxaio.engine(), **cpu.per_file(len(paths)))
 
 
 def c_slurp_uvloop(paths, depth):
@@ -105,13 +143,15 @@ def c_cb(paths, depth):
         if i < len(paths):
             state["next"] = i + 1
             linuxaio.aio_slurp(paths[i], 0, None, cb)
-    t0 = time.perf_counter()
-    for _ in range(min(depth, len(paths))):
-        i = state["next"]
-        state["next"] = i + 1
-        linuxaio.aio_slurp(paths[i], 0, None, cb)
-    linuxaio.flush()
-    return result(len(paths), state["bytes"], time.perf_counter() - t0, engine=linuxaio.engine())
+    with CpuSplit() as cpu:
+        t0 = time.perf_counter()
+        for _ in range(min(depth, len(paths))):
+            i = state["next"]
+            state["next"] = i + 1
+            linuxaio.aio_slurp(paths[i], 0, None, cb)
+        linuxaio.flush()
+        secs = time.perf_counter() - t0
+    return result(len(paths), state["bytes"], secs, engine=linuxaio.engine(), **cpu.per_file(len(paths)))
 
 
 CHILD = {"plain": c_plain, "tpe-8": c_tpe, "linuxaio-slurp": c_slurp, "slurp-uvloop": c_slurp_uvloop,
@@ -206,7 +246,9 @@ def main():
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             r = fn()
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            if "files_per_s" in r:
+            if "us_per_file" in r:   # measured around the pass, in the child
+                r["cpu_us_per_file"] = r["us_per_file"]["process"]
+            elif "files_per_s" in r:
                 cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
                 r["cpu_us_per_file"] = round(cpu * 1e6 / r["files"], 1)
             runs.setdefault(name, []).append(r)

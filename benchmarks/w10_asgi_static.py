@@ -49,11 +49,6 @@ SERVER_CPU, CLIENT_CPU = "0", "1"
 # --nice N: the server and wrk run under `nice -n N` (a shared machine:
 # at -20 the other sessions' work on the same CPUs takes far less of it)
 NICE: list[str] = []
-# --probe-nice N: the /sync probe's wrk under `nice -n N`.  Both wrks share
-# CPU 1; with 200 downloads the downloads' wrk keeps it busy, and the
-# probe's wrk, woken by a response, waited for the scheduler to let it run
-# (time no server can save); a niced probe runs first.
-PROBE_NICE: list[str] = []
 FILES = {"4k": 4096, "50k": 50_000, "1m": 1 << 20}
 
 APP = textwrap.dedent("""
@@ -248,8 +243,8 @@ def parse_wrk(out: str) -> dict:
 
 
 def wrk(url: str, seconds: float, connections: int, script: str | None = None,
-        background: bool = False, nice: list[str] | None = None) -> subprocess.Popen | dict:
-    cmd = (NICE if nice is None else nice) + ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
+        background: bool = False) -> subprocess.Popen | dict:
+    cmd = NICE + ["taskset", "-c", CLIENT_CPU, "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency"]
     if script:
         cmd += ["-s", script]
     proc = subprocess.Popen(cmd + [url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -357,7 +352,7 @@ def probe(args, server: Server) -> dict:
     sched = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/schedstat")
     run0, wait0 = map(int, sched.read_text().split()[:2])
     t0 = time.monotonic()
-    got = wrk(f"http://127.0.0.1:{server.port}/sync", args.seconds, 4, nice=PROBE_NICE or None)
+    got = wrk(f"http://127.0.0.1:{server.port}/sync", args.seconds, 4)
     run1, wait1 = map(int, sched.read_text().split()[:2])
     # The loop thread's share of the time it ran, and of the time it was
     # ready but another task had the CPU: a loaded machine shows here.
@@ -479,8 +474,6 @@ def main() -> None:
                    help="the app calls gc.freeze() at import (an application's opt-in; measures the GC's share)")
     p.add_argument("--pathsend-chunk", type=int, default=None, help="PathsendMiddleware's chunk_size (default: its own)")
     p.add_argument("--nice", type=int, default=None, help="run the server and wrk under nice -n NICE")
-    p.add_argument("--probe-nice", type=int, default=None,
-                   help="--scenario sync: the /sync probe's wrk under nice -n N (ahead of the downloads' wrk on CPU 1)")
     p.add_argument("--lag", action="store_true",
                    help="--scenario sync: also the loop's lateness (a 1 ms ticker in the server; diagnosis)")
     p.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "linuxaio-bench-w10")
@@ -490,8 +483,6 @@ def main() -> None:
             sys.exit(f"W10 needs {tool}: bash benchmarks/setup_peers.sh")
     if args.pathsend_chunk:
         os.environ["W10_PATHSEND_CHUNK"] = str(args.pathsend_chunk)
-    if args.probe_nice is not None:
-        PROBE_NICE[:] = ["nice", "-n", str(args.probe_nice)]
     if args.nice is not None:
         NICE[:] = ["nice", "-n", str(args.nice)]
     if args.pace_ns is not None:

@@ -123,10 +123,31 @@ APP = textwrap.dedent("""
             for g in (0, 1, 2):       # collections, and the longest one's CPU ms
                 out += [str(len(gcs[g])), f"{max(gcs[g], default=0.0) * 1e3:.3f}"]
                 gcs[g].clear()
+            got = sorted(sync_cpu) or [0.0]  # /sync's loop CPU in the app: p50, p99
+            sync_cpu.clear()
+            out += [f"{got[len(got) // 2] * 1e3:.3f}", f"{got[int(len(got) * 0.99)] * 1e3:.3f}"]
             return PlainTextResponse(" ".join(out))
 
         routes.append(Route("/lag", lag))
     app = Starlette(routes=routes, lifespan=lifespan)
+    if os.environ.get("W10_LAG"):
+        # Each /sync request's loop-thread CPU time from the app's call to
+        # its response's start: its wall time on a machine the server has
+        # to itself (other processes' preemption left out), the turns of
+        # the loop it waited for included.
+        sync_cpu = []
+        inner_app = app
+
+        async def app(scope, receive, send):
+            if scope["type"] != "http" or scope["path"] != "/sync":
+                return await inner_app(scope, receive, send)
+            t0 = time.thread_time()
+
+            async def timed_send(message):
+                if message["type"] == "http.response.start":
+                    sync_cpu.append(time.thread_time() - t0)
+                await send(message)
+            await inner_app(scope, receive, timed_send)
 """)
 
 # A Range mix: whole files and ranges of the 50 KB one, round robin per connection.
@@ -338,10 +359,11 @@ def probe(args, server: Server) -> dict:
     elapsed = (time.monotonic() - t0) * 1e9
     got.update(loop_ran=round((run1 - run0) / elapsed, 3), loop_runq_wait=round((wait1 - wait0) / elapsed, 3))
     if args.lag:
-        n, p99, worst, cpu_p99, cpu_worst, *gc = http_get(server.port, "/lag").split()
+        n, p99, worst, cpu_p99, cpu_worst, *gc, app_cpu_p50, app_cpu_p99 = http_get(server.port, "/lag").split()
         got.update(lag_ticks=int(n), lag_p99_ms=float(p99), lag_max_ms=float(worst),
                    turn_cpu_p99_ms=float(cpu_p99), turn_cpu_max_ms=float(cpu_worst),
-                   gc=[[int(gc[i]), float(gc[i + 1])] for i in range(0, len(gc), 2)])
+                   gc=[[int(gc[i]), float(gc[i + 1])] for i in range(0, len(gc), 2)],
+                   app_cpu_p50_ms=float(app_cpu_p50), app_cpu_p99_ms=float(app_cpu_p99))
     return got
 
 
@@ -390,6 +412,14 @@ def sync_scenario(args, directory: Path, tmp: Path) -> list[dict]:
                     row["busy_turn_cpu_max_ms"] = [r.get("turn_cpu_max_ms") for r in busy]
                     # per busy probe: [collections, longest CPU ms] of generations 0, 1, 2
                     row["busy_gc"] = [r.get("gc") for r in busy]
+                    # /sync's loop CPU in the app (ms), p99 per probe, and the
+                    # ratio of the medians: the wall ratio of a quiet machine
+                    row["idle_app_cpu_p99_ms"] = [r.get("app_cpu_p99_ms") for r in idle]
+                    row["busy_app_cpu_p99_ms"] = [r.get("app_cpu_p99_ms") for r in busy]
+                    row["idle_app_cpu_p50_ms"] = [r.get("app_cpu_p50_ms") for r in idle]
+                    row["busy_app_cpu_p50_ms"] = [r.get("app_cpu_p50_ms") for r in busy]
+                    i, b = median(row["idle_app_cpu_p99_ms"]), median(row["busy_app_cpu_p99_ms"])
+                    row["app_cpu_ratio"] = round(b / i, 2) if i else None
                 print(json.dumps(row), flush=True)
                 rows.append(row)
             finally:
@@ -407,6 +437,12 @@ def table(rows: list[dict], scenario: str) -> str:
             lines.append(f"| {r['server']} | {r['loop']} | {r['sync_idle_p99_ms']} [{spread(r['idle_p99s'])}] "
                          f"| {r['sync_busy_p99_ms']} [{spread(r['busy_p99s'])}] "
                          f"| {r['ratio']} | {r['downloads_rps']:.0f} |")
+        if rows and "app_cpu_ratio" in rows[0]:
+            lines += ["", "| server | loop | /sync loop CPU in the app, p99 idle (ms) [runs] | busy [runs] | ratio |",
+                      "|---|---|---:|---:|---:|"]
+            for r in rows:
+                lines.append(f"| {r['server']} | {r['loop']} | [{spread(r['idle_app_cpu_p99_ms'])}] "
+                             f"| [{spread(r['busy_app_cpu_p99_ms'])}] | {r['app_cpu_ratio']} |")
         return "\n".join(lines)
     stock = {(r["loop"], r["file"]): r["rps"] for r in rows if r["server"] == "stock"}
     lines = ["| server | loop | file | req/s | x stock | p50 ms | p99 ms | CPU-s / 10k req |",

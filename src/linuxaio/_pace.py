@@ -52,11 +52,15 @@ from ._loop import _asyncio_loop
 
 __all__ = ["pace", "TURN_BUDGET_NS", "HANDOFF_NS"]
 
-# 1 ms of body steps per turn: a step (a 64 KiB read and send, their
-# Python) costs 50-100 us here, so 10-20 steps a turn; the turns of a loop
-# serving 200 downloads stay ~1-2 ms instead of tens of ms, and the turn's
-# own cost (the poll, the I/O callbacks) stays small beside the budget.
-TURN_BUDGET_NS = 1_000_000
+# 100 us of body steps per turn: a step (a 64 KiB read and send, their
+# Python) costs ~50 us here, so 2-3 steps a turn.  A request that needs a
+# few turns (a sync endpoint: five) waits for the body steps of each: in
+# W10's sync scenario (Intel Xeon, 200 downloads) a budget of 1 ms kept the
+# endpoint's p99 in the app at 8-12 ms of loop CPU, 100 us at 3.2-3.4 ms,
+# 50 us no lower (the rest of a turn is other work); the throughput of
+# 1 MiB downloads alone was within the noise of 1 ms's (asyncio 696 vs
+# 701 req/s, uvloop 769 vs 691, 64 connections).
+TURN_BUDGET_NS = 100_000
 
 # At most one hand-off of the GIL (and the CPU) per 200 us of body steps;
 # 0 turns hand-offs off.

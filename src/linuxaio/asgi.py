@@ -134,6 +134,11 @@ class PathsendMiddleware:
         chunk = self.chunk_size
         first = await _run(_e_slurp, path, 0, chunk)
         if len(first) < chunk:
+            # the first body's send is a body step too (_pace.py), paced
+            # after the engine's requests as each chunk's is
+            wait = _pace()
+            if wait is not None:
+                await wait
             await send({"type": "http.response.body", "body": first, "more_body": False})
             return
         fd, st = await _run(_e_open_stat, path, os.O_RDONLY, 0, None)
@@ -145,6 +150,11 @@ class PathsendMiddleware:
             left = max(0, st.st_size - offset)
             if left:
                 conn.watch()
+            wait = _pace()
+            if wait is not None:
+                await wait
+                if conn.disconnected:
+                    return
             await send({"type": "http.response.body", "body": first, "more_body": bool(left)})
             if not left:
                 return

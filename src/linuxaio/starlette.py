@@ -177,7 +177,15 @@ class FileResponse(_FileResponse):
             return False
         return self.status_code != 200 or not any(k.lower() == b"range" for k, _ in scope.get("headers", ()))
 
+    # Each road's first step (the response's start, the open, the first
+    # read) is a body step too: paced like the chunks, or 200 downloads
+    # starting at their rate put that step, unbudgeted, in the loop's turns
+    # (_pace.py).
+
     async def _handle_simple(self, send: Send, send_header_only: bool, send_pathsend: bool) -> None:
+        wait = _pace()
+        if wait is not None:
+            await wait
         # The whole file, read in order to its end: the file may close at
         # its end, before the last send (_EngineFile); ranges seek and
         # read again, so only this road.
@@ -186,6 +194,20 @@ class FileResponse(_FileResponse):
             await super()._handle_simple(send, send_header_only, send_pathsend)
         finally:
             self._close_at_end = False
+
+    async def _handle_single_range(self, send: Send, start: int, end: int, file_size: int,
+                                   send_header_only: bool) -> None:
+        wait = _pace()
+        if wait is not None:
+            await wait
+        await super()._handle_single_range(send, start, end, file_size, send_header_only)
+
+    async def _handle_multiple_ranges(self, send: Send, ranges: list[tuple[int, int]], file_size: int,
+                                      send_header_only: bool) -> None:
+        wait = _pace()
+        if wait is not None:
+            await wait
+        await super()._handle_multiple_ranges(send, ranges, file_size, send_header_only)
 
     @asynccontextmanager
     async def _open_file(self) -> AsyncIterator[Any]:
@@ -288,6 +310,11 @@ class StaticFiles(_staticfiles.StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
         if scope["method"] not in ("GET", "HEAD"):
             raise HTTPException(status_code=405, headers={"Allow": "GET, HEAD"})
+        # The lookup and the response's setup: a download's first step,
+        # paced as its body's steps are (_pace.py).
+        wait = _pace()
+        if wait is not None:
+            await wait
         try:
             full_path, stat_result = await self._lookup(path)
         except PermissionError:

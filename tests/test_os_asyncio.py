@@ -830,10 +830,11 @@ print(min(big) / min(small))
 def test_gather_of_awaited_stats_takes_time_linear_in_their_number():
     """asyncio.gather of many awaited stats: the loop's drains take the waiting
     results a chunk at a time, so 4x the stats take about 4x as long (each
-    drain took and walked back every waiting result: quadratic)."""
+    drain took and walked back every waiting result: quadratic, 16x).  The
+    bound leaves room for a loaded machine (6.07 was seen under load 9)."""
     proc, _ = run_python(MANY_AWAITED_STATS, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert float(proc.stdout) < 6, proc.stdout
+    assert float(proc.stdout) < 10, proc.stdout
 
 
 # ---- the callback style and linuxaio.os on one loop ----

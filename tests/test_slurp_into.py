@@ -141,18 +141,23 @@ def test_slurp_direct_where_o_direct_is_refused_says_so(runner):
 
 
 def test_slurp_keeps_several_reads_in_flight(big):
-    """With one worker, every chunk read queued at once is visible in nready()."""
+    """With one worker, every chunk read queued at once is visible in nready().
+    Seeing it races the worker (a descheduled caller may look only after it
+    took the next chunk), so the largest count of a few slurps is what counts."""
     path, _ = big
     linuxaio.max_parallel(1)
     try:
-        got = []
-        linuxaio.aio_slurp(path, 0, None, got.append, into=bytearray(SIZE))
         seen = 0
-        while not got:
-            linuxaio.poll_wait()
-            linuxaio.poll_cb()
-            seen = max(seen, linuxaio.nready())
-        assert got == [SIZE]
+        for _ in range(5):
+            got = []
+            linuxaio.aio_slurp(path, 0, None, got.append, into=bytearray(SIZE))
+            while not got:
+                linuxaio.poll_wait()
+                linuxaio.poll_cb()
+                seen = max(seen, linuxaio.nready())
+            assert got == [SIZE]
+            if seen >= 2:
+                break
         assert seen >= 2   # three chunks: all submitted before the first came back
     finally:
         linuxaio.min_parallel(4)

@@ -468,6 +468,88 @@ def test_the_time_budget_bounds_a_turn(cached):
         _engine._inline_budget(*old)
 
 
+def test_an_await_over_the_budget_is_parked_not_sent_to_the_engine(cached):
+    p, data = cached
+    old = _engine._inline_budget(2, 10.0)             # two a turn
+    try:
+        async def main():
+            fd = os.open(p, os.O_RDONLY)
+            try:
+                before = _engine._inline_stats()
+                for k in range(20):
+                    assert await aos.pread(fd, 4096, 4096 * k) == data[4096 * k:4096 * (k + 1)]
+                inline, yields = (b - a for a, b in zip(before, _engine._inline_stats()))
+            finally:
+                os.close(fd)
+            # each read over the budget waited for the loop's next turn and
+            # was then read there: every one inline, none through the engine
+            assert inline == 20 and yields >= 20 // 3, (inline, yields)
+        asyncio.run(main())
+    finally:
+        _engine._inline_budget(*old)
+
+
+@needs_no_remote_mounts
+def test_a_cancelled_parked_await_never_runs(cached):
+    p, _ = cached
+    old = _engine._inline_budget(1, 10.0)             # one a turn
+    try:
+        async def main():
+            fd = os.open(p, os.O_RDONLY)
+            fds = set(os.listdir("/proc/self/fd"))
+
+            async def reader():
+                await aos.pread(fd, 10, 0)                 # inline: the turn's one
+                os.close(await aos.open(p, os.O_RDONLY))   # parked
+            try:
+                before = inline_count()
+                task = asyncio.create_task(reader())
+                await asyncio.sleep(0)                     # task runs, parks its open
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+                for _ in range(3):                         # the turns that would run it
+                    await asyncio.sleep(0)
+                assert inline_count() - before == 1        # the open never ran
+                assert set(os.listdir("/proc/self/fd")) == fds
+                assert linuxaio.nreqs() == 0
+            finally:
+                os.close(fd)
+        asyncio.run(main())
+    finally:
+        _engine._inline_budget(*old)
+
+
+@pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
+def test_parked_tasks_take_turns_in_order(cached, loop_name):
+    runner_ = make_runner(loop_name)
+    p, data = cached
+    ntasks, reads, budget = 4, 40, 4
+    old = _engine._inline_budget(budget, 10.0)
+    try:
+        async def main(rt):
+            fd = os.open(p, os.O_RDONLY)
+            counts = [0] * ntasks
+            at_first_done = []
+
+            async def reader(k):
+                while counts[k] < reads:
+                    await aos.pread(fd, 512, 512 * k)
+                    counts[k] += 1
+                if not at_first_done:
+                    at_first_done.append(list(counts))
+            try:
+                await rt.gather(*[lambda k=k: reader(k) for k in range(ntasks)])
+            finally:
+                os.close(fd)
+            # a parked task runs before any parked after it: the tasks take
+            # turns, a budget's worth each, so none is ever a round behind
+            assert min(at_first_done[0]) >= reads - 2 * budget, at_first_done
+        runner_.run(main)
+    finally:
+        _engine._inline_budget(*old)
+
+
 @pytest.mark.parametrize("loop_name", ["asyncio", "uvloop"])
 def test_tasks_reading_in_parallel_all_progress(cached, loop_name):
     runner_ = make_runner(loop_name)
@@ -494,11 +576,10 @@ def test_tasks_reading_in_parallel_all_progress(cached, loop_name):
         finally:
             os.close(fd)
         # every task progresses: none is starved by the one stepped first.
-        # Under uvloop the shares are uneven (up to ~35x seen on a 2-vCPU VM:
-        # the tasks whose turn came after the budget was spent pay an engine
-        # trip each time; issue 12's note); the bound says "all progress",
-        # not "equal shares".
-        assert min(counts) > 0 and min(counts) * 100 >= max(counts), counts
+        # The awaits over a turn's budget are parked and run oldest first,
+        # so the shares are close; the bound says "all progress" with room
+        # for a loaded machine, not "equal shares".
+        assert min(counts) > 0 and min(counts) * 10 >= max(counts), counts
     runner_.run(main)
 
 

@@ -317,6 +317,7 @@ PyMODINIT_FUNC PyInit__engine(void)
         || PyType_Ready(&lx_GroupType) < 0 || PyType_Ready(&lx_RunnerType) < 0 || lx_ops_init() < 0
         || lx_inline_init() < 0 || lx_trio_init() < 0)
         return NULL;
+    lx_request_init_resume();
     if (lx_completion_init() < 0 || lx_workers_init() < 0
         || (lx_loop_fd = fcntl(lx_completion_fileno(), F_DUPFD_CLOEXEC, 0)) < 0)
         return PyErr_SetFromErrno(PyExc_OSError);

@@ -84,6 +84,7 @@ struct Request {
     unsigned char fut_state, blocking, yielded;
     unsigned char quick;       /* awaited with a loop turn and a spin (future.c) */
     unsigned char in_drain;    /* submitted during drain number drain_serial */
+    unsigned char parked;      /* waits in inline.c's queue for the loop's next turn */
     unsigned char fd_kind;     /* a read's fd, asked once (lx_fd_kind): 0 not yet, LX_FD_* */
     unsigned drain_serial;     /* the loop drains seen when it was submitted (stamp) */
     unsigned mode;             /* an argument, here in what was padding */
@@ -310,6 +311,8 @@ int lx_request_traverse(Request *r, visitproc visit, void *arg);
 int lx_request_clear(Request *r);
 /* Every row's module function: self is the row number. */
 PyObject *lx_submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+/* Hands inline.c the way to run a parked await (request.c). */
+void lx_request_init_resume(void);
 void lx_set_finished(Request *r);
 void lx_release_args(Request *r);
 int lx_request_fresh(Request *r);

@@ -156,7 +156,7 @@ static int wake(Request *r, int now)
     PyObject *fn = r->waiter, *ctx = r->waiter_ctx, *more = r->rare ? r->rare->more_waiters : NULL;
     int rc = 0, mine = r->owner == PyThread_get_thread_ident();
     int here = now && mine && lx_future_inline
-               && (!up.fresh(r) || loop_has_nothing_queued(r->loop));
+               && (lx_future_inline == LX_WAKE_HERE || !up.fresh(r) || loop_has_nothing_queued(r->loop));
     PyObject *how = mine ? str_call_soon : str_call_soon_threadsafe;
     r->waiter = r->waiter_ctx = NULL;
     if (more)

@@ -56,5 +56,9 @@ PyObject *lx_bind_runner(PyObject *m, PyObject *const *args, Py_ssize_t nargs);
 /* Whether a task's wake-up may run inline: only in a loop's own drain
  * (a reader callback, never inside a task), and per thread. */
 extern _Thread_local int lx_future_inline;
+/* lx_future_inline's value in the callback that runs parked awaits
+ * (inline.c): a ready callback itself, so a task it wakes overtakes
+ * nothing queued before it. */
+#define LX_WAKE_HERE 2
 
 #endif

@@ -15,11 +15,12 @@
  * such tasks would last as long as all their streaks.  As tokio's
  * cooperative budget, inline attempts are counted per loop turn: after
  * budget_ops of them, or budget_ns since the first, the awaits of this turn
- * go through the engine (they yield; the loop's drain wakes their tasks,
- * within its own 200 us budget) until the loop has had its turn, which a
- * callback queued at the first attempt (call_soon) tells.  While several
- * tasks complete inline, each task's streak is also cut at SHARE_OPS, so
- * all progress.  A loop turn thus spends at most about budget_ns inline.
+ * are parked (below) until the loop has had its turn, which a callback
+ * queued at the first attempt (call_soon) tells; that callback then runs
+ * the parked awaits, oldest first, within the new turn's budget, and wakes
+ * their tasks.  While several tasks complete inline, each task's streak is
+ * also cut at SHARE_OPS, so all progress.  A loop turn thus spends at most
+ * about budget_ns inline.
  *
  * trio needs no budget: every linuxaio call under trio is a checkpoint
  * (trio_fast.c: trio's cancel check, the try, trio's schedule point), so
@@ -27,6 +28,7 @@
 #define _GNU_SOURCE
 #include "inline.h"
 #include "ops_run.h"
+#include "future.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -45,9 +47,10 @@ size_t lx_inline_max_bytes = 64 * 1024;
 
 /* Measured with W4 (a 1 ms ticker beside 64 tasks of cached 4 KiB reads;
  * benchmarks/README.md): 200 us of inline work per turn, the drain's own
- * budget, keeps a turn well under a millisecond, and one await in 128
- * through the engine (a quick await: ~5 us) costs a sequential reader
- * about 2% of its time. */
+ * budget, keeps a turn well under a millisecond (a turn's CPU p99 with
+ * the ticker's 1 ms: 1.41-1.45 ms asyncio, 1.21-1.24 ms uvloop, Intel Xeon),
+ * and one await in 128 parked (a suspension and a wake-up, ~2 us) costs
+ * a sequential reader about 2% of its time. */
 static unsigned budget_ops = 128;
 static int64_t budget_ns = 200 * 1000;
 
@@ -69,6 +72,101 @@ static _Thread_local struct {
  * keeps the whole budget: it yields once per BUDGET_OPS. */
 #define SHARE_OPS 8
 
+/* ---- parked awaits ----
+ * An await the budget refuses to run now is parked: its request stays
+ * pending (no worker, no ring), its task suspends on it like on any
+ * future, and the loop's next turn (turn_fn) runs the parked requests in
+ * the order they came, each with a try counted by that turn's budget, and
+ * wakes each task from there, as a drain does (no Handle per task).  What
+ * the budget has no room for stays parked for the turn after.  So a task
+ * yields at the cost of a suspension and a direct wake-up, instead of a
+ * trip through the engine (a worker's wake-up, the eventfd, a drain), and
+ * the tasks take turns in order: a parked task is run before any that
+ * parks after it. */
+static _Thread_local struct {
+    Request **q;           /* a ring of requests (references), oldest at head */
+    size_t head, n, cap;
+} P;
+static int (*resume_fn)(Request *r, int may_try);
+
+void lx_inline_set_resume(int (*resume)(Request *r, int may_try)) { resume_fn = resume; }
+
+static int park(Request *r)
+{
+    if (P.n == P.cap) {
+        size_t cap = P.cap ? 2 * P.cap : 64;
+        Request **q = PyMem_Malloc(cap * sizeof *q);
+        if (!q) {
+            PyErr_Clear();
+            return 0;   /* it goes to the engine */
+        }
+        for (size_t i = 0; i < P.n; i++)
+            q[i] = P.q[(P.head + i) % P.cap];
+        PyMem_Free(P.q);
+        P.q = q;
+        P.head = 0;
+        P.cap = cap;
+    }
+    P.q[(P.head + P.n++) % P.cap] = (Request *)Py_NewRef(r);
+    r->parked = 1;
+    return 1;
+}
+
+/* The oldest parked request (a reference), or NULL. */
+static Request *unpark_head(void)
+{
+    while (P.n) {
+        Request *r = P.q[P.head];
+        P.head = (P.head + 1) % P.cap;
+        P.n--;
+        if (r)
+            return r;   /* a cancelled one left a hole */
+    }
+    return NULL;
+}
+
+static Request *peek_head(void)
+{
+    while (P.n && !P.q[P.head]) {
+        P.head = (P.head + 1) % P.cap;
+        P.n--;
+    }
+    return P.n ? P.q[P.head] : NULL;
+}
+
+void lx_inline_unpark(Request *r)
+{
+    for (size_t i = 0; i < P.n; i++) {
+        Request **slot = &P.q[(P.head + i) % P.cap];
+        if (*slot == r) {
+            *slot = NULL;
+            r->parked = 0;
+            Py_DECREF(r);   /* the caller holds it too: it is being cancelled */
+            return;
+        }
+    }
+}
+
+/* Run (may_try) or hand to the engine the parked request r (a reference,
+ * dropped here). */
+static void resume(Request *r, int may_try)
+{
+    r->parked = 0;
+    if (lx_future_done(r))
+        ;   /* cancelled meanwhile: it never ran */
+    else if (resume_fn(r, may_try && lx_inline_enabled) < 0)
+        PyErr_WriteUnraisable((PyObject *)r);
+    Py_DECREF(r);
+}
+
+/* Every parked request to the engine (its loop is no longer counted). */
+static void flush_parked(void)
+{
+    Request *r;
+    while ((r = unpark_head()))
+        resume(r, 0);
+}
+
 static unsigned long n_inline, n_yields;   /* for tests: _inline_stats() */
 static PyObject *turn_fn;                  /* _inline_turn, queued with call_soon */
 static PyObject *str_call_soon;
@@ -80,9 +178,47 @@ static void new_turn(void)
     B.spent = B.asked = 0;
 }
 
+static void ask_for_turn(Request *r);
+
+/* May the parked r run in this turn?  Counts it as the first of its
+ * task's streak.  The first of a turn always may. */
+static int budget_resumes(Request *r)
+{
+    if (B.spent)
+        return 0;
+    if (B.n == 0) {
+        B.first_ns = now_ns();
+        if (!B.asked)
+            ask_for_turn(r);
+    } else if (B.n >= budget_ops || now_ns() - B.first_ns >= budget_ns) {
+        B.spent = B.asked;
+        return 0;
+    }
+    B.n++;
+    B.streak = 1;
+    B.streaks++;
+    return 1;
+}
+
 static PyObject *inline_turn(PyObject *m, PyObject *unused)
 {
+    size_t todo = P.n;   /* those parked before this turn: each task runs once */
+    int saved = lx_future_inline;
+    Request *r;
     new_turn();
+    /* from a callback of the loop's own, not in a task: a task it wakes is
+     * stepped here, as a drain does */
+    lx_future_inline = LX_WAKE_HERE;
+    while (todo-- && (r = peek_head())) {
+        if (!lx_future_done(r) && r->loop == B.loop && !budget_resumes(r))
+            break;   /* no room in this turn's budget: the next turn's */
+        resume(unpark_head(), r->loop == B.loop);
+    }
+    lx_future_inline = saved;
+    /* Some left: the next turn runs them (it was asked for by the first of
+     * this turn); a loop that cannot be asked sends them to the engine. */
+    if (P.n && !B.asked)
+        flush_parked();
     Py_RETURN_NONE;
 }
 
@@ -104,6 +240,7 @@ static void ask_for_turn(Request *r)
 static int budget_allows(Request *r)
 {
     if (B.loop != r->loop) {   /* another loop in this thread: start anew */
+        flush_parked();
         B.loop = r->loop;
         new_turn();
         B.shared = 0;
@@ -287,9 +424,12 @@ static int name_try_skipped(void)
     return ++name_skips % NAME_PROBE != 0;
 }
 
+static int attempt(Request *r);
+
+int lx_inline_attempt(Request *r) { return attempt(r); }
+
 int lx_inline_try(Request *r)
 {
-    int rc;
     /* A read: only positioned, small, into memory that is no file mapping
      * (whose copy could wait for the disk), and never O_DIRECT (try_read:
      * RWF_NOWAIT there still waits for the device). */
@@ -304,8 +444,16 @@ int lx_inline_try(Request *r)
         B.streak = 0;   /* its await goes through the engine: it yields */
         return 0;
     }
+    /* Over the budget: parked for the next turn, or (that turn cannot be
+     * asked for) through the engine; either way the task yields. */
     if (r->delivery == DELIVER_FUTURE && !budget_allows(r))
-        return 0;
+        return B.asked && r->owner == PyThread_get_thread_ident() && park(r) ? LX_TRY_PARKED : 0;
+    return attempt(r);
+}
+
+static int attempt(Request *r)
+{
+    int rc;
     if (r->data && r->fd >= 0 && r->fd < COLD_FDS && cold_until[r->fd]) {
         int64_t t = now_ns();
         if (t >= cold_until[r->fd])

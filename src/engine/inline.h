@@ -18,6 +18,17 @@ extern size_t lx_inline_max_bytes;
  * worker would leave it), 0 submit it as usual (a read that stopped short
  * has its first bytes in place). */
 int lx_inline_try(Request *r);
+/* lx_inline_try's third answer: r is parked (see inline.c), its await
+ * suspends the task until the loop's next turn runs it. */
+#define LX_TRY_PARKED 2
+/* The try alone, for a parked request whose turn came (the budget has
+ * counted it): 1 done, 0 submit it. */
+int lx_inline_attempt(Request *r);
+/* Set by request.c: run a parked request now (may_try: try it first) or
+ * hand it to the engine; its future is settled, or it is in flight. */
+void lx_inline_set_resume(int (*resume)(Request *r, int may_try));
+/* r, parked, was cancelled: out of the queue (it never ran). */
+void lx_inline_unpark(Request *r);
 /* fd's reads have not missed the page cache lately (uring.c: an awaited
  * read of a warm fd that reached the engine was most likely held back by
  * the budget, and is cached: a thread's quick await beats the ring). */

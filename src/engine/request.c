@@ -171,6 +171,10 @@ void lx_request_cancel(Request *r)
     Request *c = r;
     if (r->finished)
         return;
+    if (r->parked) {   /* never started: it never will */
+        lx_inline_unpark(r);
+        return;
+    }
     for (;;) {
         if (c->finished)
             ;   /* its callback is running, and it leaves the group after */
@@ -328,6 +332,16 @@ static PyObject *finish_inline(Request *r)
     return (PyObject *)r;
 }
 
+/* Into the engine: a worker or the ring runs it. */
+static void to_engine(Request *r)
+{
+    lx_req *base = &r->base;
+    lx_stamp(r, 1);
+    E.nreqs++;
+    Py_INCREF(r);   /* the engine's reference, dropped at completion */
+    lx_backend_submit(&base, 1);
+}
+
 /* Every row's function, once per face: self is row * LX_NFACES + face. */
 PyObject *lx_submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
@@ -352,18 +366,39 @@ PyObject *lx_submit(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyO
     if (lx_inline_enabled && lx_ops[op].try_now
         && (r->delivery == DELIVER_FUTURE
             || (r->callback && (PyObject *)Py_TYPE(r->callback) == lx_task_waiter_type))) {
-        if (lx_inline_try(r))
+        int rc = lx_inline_try(r);
+        if (rc == LX_TRY_PARKED)
+            return (PyObject *)r;   /* the loop's next turn runs it (inline.c) */
+        if (rc)
             return finish_inline(r);
     }
-    lx_stamp(r, 1);
-    E.nreqs++;
-    Py_INCREF(r);   /* the engine's reference, dropped at completion */
-    {
-        lx_req *base = &r->base;
-        lx_backend_submit(&base, 1);
-    }
+    to_engine(r);
     return (PyObject *)r;
 }
+
+/* A parked await's turn came (inline.c): its try (the budget counted
+ * it), done there as at submission, or the engine as usual.  Its future
+ * is settled here: the task waiting on it is woken. */
+static int resume_parked(Request *r, int may_try)
+{
+    PyObject *value;
+    int rc;
+    if (!may_try || !lx_inline_attempt(r)) {
+        to_engine(r);
+        return 0;
+    }
+    __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);
+    value = lx_ops[r->op].result(r);
+    lx_release_args(r);
+    r->finished = 1;
+    if (!value)
+        lx_undo_effect(r);   /* the task gets the error (lx_hand_over) */
+    rc = lx_hand_over(r, NULL, value, 0);
+    Py_XDECREF(value);
+    return rc;
+}
+
+void lx_request_init_resume(void) { lx_inline_set_resume(resume_parked); }
 
 /* ---- what becomes of a finished request ---- */
 

@@ -4,7 +4,8 @@
 
 For each call (a 4 KiB cached pread, stat, fstat, open+close, slurp of a
 4 KiB file, and a 64 KiB pread) it times, in one process and one sitting:
-the plain synchronous call (os.pread, os.stat, ..., open().read()), and
+the plain synchronous call (os.pread, os.stat, ..., open().read(), and
+os.open/os.read/os.close as W2r's plain loop), and
 `await linuxaio.os.X(...)` one at a time under each loop with inline-first
 awaits on (linuxaio.inline(True), the default) and off.  It prints
 microseconds per call (the best of several rounds) and the ratio plain/await (1.0: an await as cheap as
@@ -47,12 +48,20 @@ def calls(aio, big: Path, small: Path, fd: int):
     def slurp():
         with open(ssmall, "rb") as f:
             return f.read()
+
+    def slurp_os():   # W2r's plain loop: no file object, about half of open().read()
+        fd = os.open(ssmall, os.O_RDONLY)
+        try:
+            return os.read(fd, 16384)
+        finally:
+            os.close(fd)
     return [
         ("pread 4K", lambda: os.pread(fd, 4096, 8192), lambda: aos.pread(fd, 4096, 8192)),
         ("stat", lambda: os.stat(sbig), lambda: aos.stat(sbig)),
         ("fstat", lambda: os.fstat(fd), lambda: aos.fstat(fd)),
         ("open+close", open_close, aopen_close),
         ("slurp 4K", slurp, lambda: aio.slurp(ssmall)),
+        ("slurp 4K os.*", slurp_os, lambda: aio.slurp(ssmall)),
         ("pread 64K", lambda: os.pread(fd, 65536, 0), lambda: aos.pread(fd, 65536, 0)),
     ]
 

@@ -79,8 +79,12 @@ int try_stat(Request *r)
 /* An open that cannot wait: no O_CREAT/O_TRUNC/O_TMPFILE (they write),
  * a cached path, a local file system, a regular file or a directory.
  * r->io.st is the file's (open_stat's result needs it; here it also says
- * what was opened).  Returns the fd, or -1 when a worker must open it. */
-static int open_cached_file(Request *r, int flags)
+ * what was opened).  The fd keeps the O_NONBLOCK this open adds when
+ * `keep_nonblock` (slurp: the fd never leaves the try, and O_NONBLOCK does
+ * nothing to a regular file's reads: two fcntl calls saved); otherwise
+ * the fd the caller gets has the flags asked for.  Returns the fd, or -1
+ * when a worker must open it. */
+static int open_cached_file(Request *r, int flags, int keep_nonblock)
 {
     int fd, fl;
     /* O_TMPFILE includes O_DIRECTORY's bit: test it whole */
@@ -94,8 +98,8 @@ static int open_cached_file(Request *r, int flags)
         close(fd);   /* a FIFO, a device...: the worker opens it as asked */
         return -1;
     }
-    /* O_NONBLOCK was ours: the fd the caller gets has the flags asked for */
-    if (!(flags & O_NONBLOCK) && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
+    if (!keep_nonblock && !(flags & O_NONBLOCK)
+        && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
         close(fd);
         return -1;
     }
@@ -105,7 +109,7 @@ static int open_cached_file(Request *r, int flags)
 /* open, open_stat */
 int try_open(Request *r)
 {
-    int fd = open_cached_file(r, r->flags);
+    int fd = open_cached_file(r, r->flags, 0);
     if (fd < 0)
         return 0;
     r->result = fd;
@@ -114,11 +118,15 @@ int try_open(Request *r)
 
 /* slurp: a small cached file opened, read and closed.  All or nothing: a
  * read that would wait hands the whole request to a worker (reading a few
- * KiB again costs less than a second code path to resume it). */
+ * KiB again costs less than a second code path to resume it).  A try runs
+ * in the caller's thread with the GIL (never in a polling thread: those
+ * try reads only, workers.c), so it reads straight into the bytes object
+ * the await returns (r->value, as a pread's): no malloc'd copy of it. */
 int try_slurp(Request *r)
 {
     int64_t want, got = 0;
-    int fd = open_cached_file(r, O_RDONLY);
+    char *buf;
+    int fd = open_cached_file(r, O_RDONLY, 1);
     if (fd < 0)
         return 0;
     if (!S_ISREG(r->io.st.st_mode))
@@ -129,12 +137,17 @@ int try_slurp(Request *r)
     want = r->io.st.st_size > r->offset ? r->io.st.st_size - r->offset : 0;
     if (r->length >= 0 && r->length < want)
         want = r->length;
-    if (want > (int64_t)lx_inline_max_bytes || !(r->heap = malloc(want + 1)))
+    if (want > (int64_t)lx_inline_max_bytes)
         goto refuse;
+    if (!(r->value = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)want))) {
+        PyErr_Clear();   /* the worker's malloc reports ENOMEM, if it must */
+        goto refuse;
+    }
+    buf = PyBytes_AS_STRING(r->value);
     /* to the size fstat gave: a file that grows meanwhile is read as of
      * then, as a worker's read of a file growing after it finished */
     while (got < want) {
-        struct iovec iov = {r->heap + got, (size_t)(want - got)};
+        struct iovec iov = {buf + got, (size_t)(want - got)};
         ssize_t n = preadv2(fd, &iov, 1, r->offset + got, RWF_NOWAIT);
         if (n < 0)
             goto refuse;   /* EAGAIN: not cached; an error: the worker's */
@@ -143,11 +156,10 @@ int try_slurp(Request *r)
         got += n;
     }
     close(fd);
-    r->result = got;
+    r->result = got;   /* lx_result_malloced takes r->value, cut to got */
     return 1;
 refuse:
-    free(r->heap);
-    r->heap = NULL;
+    Py_CLEAR(r->value);
     close(fd);
     return 0;
 }

@@ -131,7 +131,10 @@ PyObject *lx_result_bytes(Request *r)
 /* A worker's malloc'd buffer (the size was known only there). */
 PyObject *lx_result_malloced(Request *r)
 {
-    PyObject *b = PyBytes_FromStringAndSize(r->heap ? r->heap : "", (Py_ssize_t)r->result);
+    PyObject *b;
+    if (r->value && !r->heap)   /* a slurp's try read into its bytes (ops_try.c) */
+        return lx_result_bytes(r);
+    b = PyBytes_FromStringAndSize(r->heap ? r->heap : "", (Py_ssize_t)r->result);
     free(r->heap);
     r->heap = NULL;
     return b;

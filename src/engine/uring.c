@@ -506,9 +506,9 @@ static int direct_aligned(const Request *r)
 }
 
 /* A cached read on the ring is copied by the ring thread, inline, one
- * after the other: up to this size that is cheaper than a thread's wake-up
- * (W1, 4 KiB: ring 1.1-1.7x threads); a 1 MiB copy is not (W3: the ring
- * 0.5-0.85x, where two threads copy at once). */
+ * after the other; a 1 MiB copy there is slower than on threads (W3: the
+ * ring 0.5-0.85x, where two threads copy at once), so only reads up to
+ * this size go to the ring for being buffered. */
 #define SMALL_READ (64 * 1024)
 
 static int64_t request_bytes(const Request *r)
@@ -524,14 +524,24 @@ static int64_t request_bytes(const Request *r)
 /* LINUXAIO_ENGINE=auto: where the ring measured faster (README's table). */
 static int auto_takes(Request *r, unsigned caps)
 {
-    /* An awaited read reaches here when the inline path (inline.c) did
-     * not finish it: its page missed the cache (the fd is then marked
-     * cold: the ring gains), or the loop's inline budget was spent (a
-     * cached read: a thread, which its awaiter spins for, beats the ring's
-     * round trip; W1 awaits were 0.5-0.8x threads on the ring). */
-    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ
-        && !(r->delivery == DELIVER_FUTURE && lx_inline_enabled && lx_inline_fd_warm(r->fd)))
-        return 1;
+    /* A small buffered read gains on the ring when it misses the page
+     * cache (the device's queue depth), not when it hits: the ring thread
+     * copies cached reads one after the other and hands each over through
+     * the eventfd, where on the threads a poller with nothing to hand out
+     * copies them itself (lx_pool_help) and an awaiter spins for its
+     * worker.  W1 (4 KiB cached, 64 in flight, Intel Xeon 2 vCPU, 11
+     * paired rounds): callbacks on the ring 0.61x the threads, awaits held
+     * back by the inline budget 0.5-0.8x.  So it goes to the ring only if
+     * its fd missed the cache lately: an inline try (inline.c) or the
+     * worker's RWF_NOWAIT read (probe_cache, workers.c) marks it cold. */
+    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ) {
+        if (!lx_inline_fd_warm(r->fd))
+            return 1;
+        if (lx_ops[r->op].try_now)
+            r->probe_cache = 1;   /* on the threads, unless O_DIRECT (below) */
+        else if (!(r->delivery == DELIVER_FUTURE && lx_inline_enabled))
+            return 1;   /* preadv: no probe to tell a miss, so as before */
+    }
     if (!(caps & (LX_CAP_DIRECT | LX_CAP_SMALL)))
         return (caps & LX_CAP_ALWAYS) != 0;
     /* O_DIRECT wants the buffer, offset and length aligned (512 at least):
@@ -544,6 +554,7 @@ static int auto_takes(Request *r, unsigned caps)
 static int ring_takes(Request *r)
 {
     const lx_op *row = &lx_ops[r->op];
+    r->probe_cache = 0;
     if (!row->prep || !R.up || !R.has_op[LX_RING_OPCODE(row->caps)])
         return 0;
     /* At the file position: on threads, where read(2) keeps the position

@@ -284,7 +284,7 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
         if (R.mode == MODE_URING)
             when = "always";
         else if (row->caps & LX_CAP_SMALL)
-            when = "up to 64 KiB, and O_DIRECT fds";
+            when = "up to 64 KiB from fds that missed the page cache lately, and O_DIRECT fds";
         else if (row->caps & LX_CAP_DIRECT)
             when = "O_DIRECT fds";
         else if (row->caps & LX_CAP_ALWAYS)

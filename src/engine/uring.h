@@ -109,6 +109,8 @@ typedef struct {
     unsigned long n_peer_wakes;    /* wake-ups written by the threads' side: room under the shared limit */
     unsigned long n_overflow_flushes;  /* waits that found the CQ overflowed (IORING_SQ_CQ_OVERFLOW) */
     unsigned long n_async_opens;   /* slurp opens sent straight to the kernel's workers (IOSQE_ASYNC) */
+    unsigned long n_wakes;     /* wake-ups written to the ring thread (write_wake) */
+    unsigned long n_kernel_ns; /* requests' time from their hand-over to their completion reaped, summed */
     /* Names not in the dentry cache (uring_prep.c): the ring thread's loop
      * turns (a completion reaped in the turn that submitted its entry was
      * done inline), and the score of slurp opens that were not. */

@@ -523,29 +523,30 @@ static int64_t request_bytes(const Request *r)
     return n;
 }
 
-/* An fd that fcntl(2) found buffered lately (no O_DIRECT): its warm small
- * reads go to the threads without asking again; the fcntl per request cost
- * W1's callbacks (4 KiB cached, ~1.3 us each) several percent.  Should the
- * number be closed and reused for an O_DIRECT file meanwhile, a read there
- * runs on a thread (correctly, only not on the ring) for at most
- * BUFFERED_NS.  Under the GIL. */
+/* An fd that fcntl(2) found buffered (no O_DIRECT) earlier in the same
+ * poll: its warm small reads go to the threads without asking again.  The
+ * fcntl per request cost W1's callbacks (4 KiB cached reads, each callback
+ * submitting the next, ~1.3 us a read) several percent against the
+ * threads.  Only within one poll_cb or drain (callbacks submitting more):
+ * a number closed and reused meanwhile for an O_DIRECT file is then
+ * unlikely, and would cost one read on a thread (its right result, only
+ * not on the ring).  Under the GIL. */
 #define HINT_FDS 4096
-#define BUFFERED_NS (10 * 1000 * 1000)
-static int64_t buffered_until[HINT_FDS];
+static unsigned long buffered_in_poll[HINT_FDS];
+static _Thread_local int poll_depth;
+static unsigned long poll_epoch;
 
 static int fd_seen_buffered(Request *r)
 {
-    int64_t t;
-    if (r->fd < 0 || r->fd >= HINT_FDS)
-        return 0;
-    t = lx_now_ns();
-    if (t < buffered_until[r->fd]) {
+    int hinted = poll_depth > 0 && r->fd >= 0 && r->fd < HINT_FDS;
+    if (hinted && buffered_in_poll[r->fd] == poll_epoch) {
         r->fd_kind = LX_FD_BUFFERED;   /* for try_read too */
         return 1;
     }
     if (lx_fd_kind(r) != LX_FD_BUFFERED)
         return 0;
-    buffered_until[r->fd] = t + BUFFERED_NS;
+    if (hinted)
+        buffered_in_poll[r->fd] = poll_epoch;
     return 1;
 }
 
@@ -563,7 +564,9 @@ static int auto_takes(Request *r, unsigned caps)
      * its fd missed the cache lately: an inline try (inline.c) or the
      * worker's RWF_NOWAIT read (probe_cache, workers.c) marks it cold. */
     if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ) {
-        if (!lx_inline_fd_warm(r->fd))
+        /* (at the file position: a stream, sent here by _ring_stream_reads;
+         * a stream has no page cache) */
+        if (r->offset < 0 || !lx_inline_fd_warm(r->fd))
             return 1;
         if (lx_ops[r->op].try_now) {
             if (!r->fd_kind && fd_seen_buffered(r)) {
@@ -899,6 +902,12 @@ void lx_uring_set_limit(unsigned n, int raise_only)
 
 void lx_uring_hold(int on)
 {
+    if (on) {
+        if (poll_depth++ == 0)
+            poll_epoch++;   /* under the GIL: a new poll, new hints */
+    } else if (poll_depth > 0) {
+        poll_depth--;
+    }
     if (!R.thread_up || !(R.features & IORING_FEAT_EXT_ARG))
         return;
     if (on) {

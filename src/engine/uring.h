@@ -159,7 +159,8 @@ unsigned long lx_uring_nready(void);
 void lx_uring_set_limit(unsigned n, int raise_only);
 /* poll.c: while a poll hands out results, callbacks that submit only queue
  * (hold(1)); the ring thread is woken once, at hold(0), for all of them.
- * kick(): wake it now for what was held (before a poll blocks). */
+ * kick(): wake it now for what was held (before a poll blocks).  A poll
+ * is also how long the routing trusts an fd it found buffered (uring.c). */
 void lx_uring_hold(int on);
 void lx_uring_kick(void);
 

@@ -523,31 +523,31 @@ static int64_t request_bytes(const Request *r)
     return n;
 }
 
-/* An fd that fcntl(2) found buffered (no O_DIRECT) earlier in the same
- * poll: its warm small reads go to the threads without asking again.  The
- * fcntl per request cost W1's callbacks (4 KiB cached reads, each callback
- * submitting the next, ~1.3 us a read) several percent against the
- * threads.  Only within one poll_cb or drain (callbacks submitting more):
- * a number closed and reused meanwhile for an O_DIRECT file is then
- * unlikely, and would cost one read on a thread (its right result, only
- * not on the ring).  Under the GIL. */
+/* Whether a read's fd is O_DIRECT (lx_fd_kind: one fcntl(2)), remembered
+ * per fd number for the rest of a poll_cb or drain, where callbacks and
+ * tasks submit the next reads of the same fds: the fcntl per request cost
+ * W1's callbacks (4 KiB cached reads, ~1.3 us each) several percent
+ * against the threads, and W5's (O_DIRECT) as much of the loop's time.  A
+ * number closed and reused for another file within one poll would have
+ * one read routed as the old file's was: on the ring or a thread, each
+ * giving its right result.  Under the GIL. */
 #define HINT_FDS 4096
-static unsigned long buffered_in_poll[HINT_FDS];
+static unsigned long kind_epoch[HINT_FDS];
+static unsigned char kind_seen[HINT_FDS];
 static _Thread_local int poll_depth;
 static unsigned long poll_epoch;
 
-static int fd_seen_buffered(Request *r)
+static int poll_fd_kind(Request *r)
 {
-    int hinted = poll_depth > 0 && r->fd >= 0 && r->fd < HINT_FDS;
-    if (hinted && buffered_in_poll[r->fd] == poll_epoch) {
-        r->fd_kind = LX_FD_BUFFERED;   /* for try_read too */
-        return 1;
+    int hinted = !r->fd_kind && poll_depth > 0 && r->fd >= 0 && r->fd < HINT_FDS;
+    if (hinted && kind_epoch[r->fd] == poll_epoch)
+        return r->fd_kind = kind_seen[r->fd];   /* for try_read too */
+    lx_fd_kind(r);
+    if (hinted) {
+        kind_epoch[r->fd] = poll_epoch;
+        kind_seen[r->fd] = r->fd_kind;
     }
-    if (lx_fd_kind(r) != LX_FD_BUFFERED)
-        return 0;
-    if (hinted)
-        buffered_in_poll[r->fd] = poll_epoch;
-    return 1;
+    return r->fd_kind;
 }
 
 /* LINUXAIO_ENGINE=auto: where the ring measured faster (README's table). */
@@ -569,11 +569,9 @@ static int auto_takes(Request *r, unsigned caps)
         if (r->offset < 0 || !lx_inline_fd_warm(r->fd))
             return 1;
         if (lx_ops[r->op].try_now) {
-            if (!r->fd_kind && fd_seen_buffered(r)) {
-                r->probe_cache = 1;
-                return 0;
-            }
             r->probe_cache = 1;   /* on the threads, unless O_DIRECT (below) */
+            if (poll_fd_kind(r) == LX_FD_BUFFERED)
+                return 0;
         } else if (!(r->delivery == DELIVER_FUTURE && lx_inline_enabled))
             return 1;   /* preadv: no probe to tell a miss, so as before */
     }
@@ -583,7 +581,7 @@ static int auto_takes(Request *r, unsigned caps)
      * anything else is buffered I/O, and needs no fcntl(2) to tell. */
     if (!direct_aligned(r))
         return 0;
-    return lx_fd_kind(r) == LX_FD_DIRECT;   /* asked once: an inline try may have */
+    return poll_fd_kind(r) == LX_FD_DIRECT;   /* asked once: an inline try may have */
 }
 
 static int ring_takes(Request *r)

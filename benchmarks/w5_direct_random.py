@@ -13,6 +13,14 @@ ratio of fio's io_uring figure.  The page cache plays no part (O_DIRECT).
 
 python benchmarks/w5_direct_random.py [--file PATH] [--size 4G] [--seconds 5] [--depth 64]
 python benchmarks/w5_direct_random.py --contender linuxaio-cb --file PATH   (one, JSON)
+python benchmarks/w5_direct_random.py --rounds 5 --seconds 3   (paired rounds, below)
+
+The virtual disk's speed moves over minutes (a throttled device gave fio 6k
+IOPS, then linuxaio 43k a minute later), more than the contenders differ.
+--rounds N runs fio's io_uring engine and linuxaio's callbacks and awaits N
+times, back to back, the order alternating each round, and takes the median
+of each round's ratio to its own fio figure; fio's spread across the rounds
+shows the throttling.
 """
 from __future__ import annotations
 
@@ -61,6 +69,20 @@ def result(ops: int, seconds: float, **extra) -> dict:
 
 # ---- contenders run in this process (--contender) ----
 
+def ring_stats(linuxaio) -> dict:
+    """The ring thread's counters (engine_info), per request reaped: how
+    well submissions and completions were batched."""
+    st = linuxaio.engine_info().get("ring_stats") or {}
+    n = st.get("reaped") or 0
+    if not n:
+        return {}
+    return {"reaped": n, "enters_per_req": round(st["enters"] / n, 3),
+            "reqs_per_submit_enter": round(st["started"] / max(st["submit_enters"], 1), 1),
+            "reqs_per_sink_batch": round(n / max(st["sink_batches"], 1), 1),
+            "wakes_per_req": round(st.get("wakes", 0) / n, 3),
+            "kernel_us_per_req": round(st.get("kernel_us", 0) / n, 1)}
+
+
 def linuxaio_cb(args) -> dict:
     import linuxaio
     if args.min_parallel:
@@ -95,7 +117,8 @@ def linuxaio_cb(args) -> dict:
     t1 = time.perf_counter()
     n = state["done"]
     linuxaio.flush()
-    return result(n, t1 - t0, engine=linuxaio.engine(), note="aio_read callbacks, each starting the next")
+    return result(n, t1 - t0, engine=linuxaio.engine(), ring_stats=ring_stats(linuxaio),
+                  note="aio_read callbacks, each starting the next")
 
 
 def linuxaio_await(args) -> dict:
@@ -125,7 +148,8 @@ def linuxaio_await(args) -> dict:
         t1 = time.perf_counter()
         n = done
         await asyncio.gather(*tasks)
-        return result(n, t1 - t0, engine=linuxaio.engine(), note="await linuxaio.os.preadinto, 64 tasks")
+        return result(n, t1 - t0, engine=linuxaio.engine(), ring_stats=ring_stats(linuxaio),
+                      note="await linuxaio.os.preadinto, 64 tasks")
     return asyncio.run(main())
 
 
@@ -166,6 +190,41 @@ def run_ioaio(args) -> dict:
         return {"skipped": f"IO::AIO failed: {out.stderr.strip()[-200:]}"}
 
 
+def paired_rounds(args) -> None:
+    """fio io_uring, linuxaio callbacks and awaits, back to back in each
+    round (fio first in even rounds, last in odd ones): each linuxaio
+    figure as a ratio of its own round's fio figure, and their medians."""
+    import statistics
+    secs = int(args.seconds)
+    fio_args = argparse.Namespace(**{**vars(args), "seconds": secs})
+    ratios = {"linuxaio-cb": [], "linuxaio-await": []}
+    fios = []
+    for k in range(args.rounds):
+        order = ["fio-io_uring", "linuxaio-cb", "linuxaio-await"]
+        if k % 2:
+            order.reverse()
+        got = {}
+        for name in order:
+            got[name] = run_fio(fio_args, "io_uring", args.depth, 1) if name.startswith("fio") else run_child(args, name)
+        ref = got["fio-io_uring"].get("iops")
+        fios.append(ref)
+        line = [f"round {k + 1}: fio {ref}"]
+        for name in ratios:
+            r = got[name]
+            if ref and "iops" in r:
+                ratios[name].append(r["iops"] / ref)
+                line.append(f"{name} {r['iops']} ({r['iops'] / ref:.2f}x) {r.get('ring_stats', '')}")
+            else:
+                line.append(f"{name} {r}")
+        print("; ".join(line), flush=True)
+    print(f"\nW5 paired rounds ({os.uname().release}): fio io_uring IOPS {min(fios)}-{max(fios)} "
+          f"(median {statistics.median(fios):.0f})")
+    for name, xs in ratios.items():
+        if xs:
+            print(f"{name:16} median {statistics.median(xs):.2f}x fio  (rounds: "
+                  f"{', '.join(f'{x:.2f}' for x in xs)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--file", type=Path, default=Path(os.environ.get("LINUXAIO_BENCH_DIR", "/work/w5-bench")) / "w5.dat")
@@ -174,11 +233,15 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=64)
     ap.add_argument("--min-parallel", type=int, default=0)
     ap.add_argument("--contender")
+    ap.add_argument("--rounds", type=int, default=0, help="paired rounds of fio io_uring, callbacks, awaits")
     args = ap.parse_args()
     if args.contender:
         print(json.dumps(CONTENDERS[args.contender](args)))
         return
     make_file(args.file, args.size)
+    if args.rounds:
+        paired_rounds(args)
+        return
     secs = int(args.seconds)
     rows = {
         "fio-io_uring": lambda: run_fio(argparse.Namespace(**{**vars(args), "seconds": secs}), "io_uring", args.depth, 1),

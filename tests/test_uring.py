@@ -519,6 +519,48 @@ def test_uring_engine_runs_buffered_reads_on_the_ring_too(tmp_path):
     assert proc.stdout.strip() == "(5, b'56789', b'3456789') always"
 
 
+def test_auto_reads_cached_files_on_threads_and_a_cold_fds_on_the_ring(tmp_path):
+    """auto: a small buffered read of a file in the page cache runs on the
+    threads (a poller copies it itself); one that misses marks its fd cold
+    (the worker's RWF_NOWAIT try), and that fd's next reads go to the ring."""
+    if not kernel_has_io_uring():
+        pytest.skip("this kernel gives no io_uring ring")
+    path = tmp_path / "r.bin"
+    path.write_bytes(os.urandom(256 * BLOCK))
+    code = textwrap.dedent(f"""
+        import linuxaio, os
+        started = lambda: linuxaio.engine_info()["ring_stats"]["started"]
+        data = open({str(path)!r}, "rb").read()          # in the page cache now
+        fd = os.open({str(path)!r}, os.O_RDONLY)
+        os.fsync(fd)                                     # dirty pages would stay in the cache
+        def read_all(offsets):
+            bufs = [bytearray(4096) for _ in offsets]
+            got = []
+            for off, b in zip(offsets, bufs):
+                linuxaio.aio_read(fd, off, 4096, b, 0, got.append)
+            linuxaio.flush()
+            assert got == [4096] * len(offsets), got
+            assert all(b == data[off:off + 4096] for off, b in zip(offsets, bufs))
+        before = started()
+        read_all([k * 4096 for k in range(64)])
+        cached = started() - before
+        for attempt in range(3):                     # a mark lasts 1 s: a stalled machine may outlast it
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)   # clean pages leave the cache
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)     # no readahead
+            read_all([100 * 4096])                   # misses: on a thread, which marks the fd
+            before = started()
+            read_all([k * 4096 for k in range(120, 136)])
+            if started() - before == 16:
+                break
+        print(cached, started() - before, linuxaio.engine_info()["ring_policy"]["pread"])
+        """)
+    proc, _ = run_python(code, env={"LINUXAIO_ENGINE": "auto"})
+    assert proc.returncode == 0, proc.stderr
+    cached, cold, policy = proc.stdout.split(maxsplit=2)
+    assert (cached, cold) == ("0", "16")
+    assert "missed the page cache" in policy
+
+
 def test_bench_engine_and_direct_options(tmp_path):
     path = tmp_path / "bench.dat"
     path.write_bytes(os.urandom(1 << 20))

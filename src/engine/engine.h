@@ -86,6 +86,8 @@ struct Request {
     unsigned char in_drain;    /* submitted during drain number drain_serial */
     unsigned char parked;      /* waits in inline.c's queue for the loop's next turn */
     unsigned char fd_kind;     /* a read's fd, asked once (lx_fd_kind): 0 not yet, LX_FD_* */
+    unsigned char probe_cache; /* a small read the ring would take were its fd cold (uring.c):
+                                  the worker reads with RWF_NOWAIT first, and a miss marks the fd */
     unsigned drain_serial;     /* the loop drains seen when it was submitted (stamp) */
     unsigned mode;             /* an argument, here in what was padding */
     PyObject *value;           /* a result object allocated at submission */

@@ -367,7 +367,11 @@ int lx_inline_dev_ok(dev_t dev)
 #ifndef SYS_cachestat
 #define SYS_cachestat 451
 #endif
-static int64_t cold_until[COLD_FDS];   /* under the GIL */
+/* Set under the GIL (an inline try's miss) and by worker threads without
+ * it (lx_inline_mark_cold): relaxed atomics, a mark is a hint. */
+static int64_t cold_until[COLD_FDS];
+#define COLD_GET(fd) __atomic_load_n(&cold_until[fd], __ATOMIC_RELAXED)
+#define COLD_SET(fd, v) __atomic_store_n(&cold_until[fd], (v), __ATOMIC_RELAXED)
 static int no_cachestat;
 
 struct lx_cachestat_range { uint64_t off, len; };
@@ -394,7 +398,14 @@ static int range_cached(const Request *r)
 
 int lx_inline_fd_warm(int fd)
 {
-    return fd >= 0 && fd < COLD_FDS && (!cold_until[fd] || now_ns() >= cold_until[fd]);
+    int64_t until;
+    return fd >= 0 && fd < COLD_FDS && (!(until = COLD_GET(fd)) || now_ns() >= until);
+}
+
+void lx_inline_mark_cold(int fd)
+{
+    if (fd >= 0 && fd < COLD_FDS)
+        COLD_SET(fd, now_ns() + COLD_NS);
 }
 
 /* ---- names the dentry cache does not hold ----
@@ -454,12 +465,12 @@ int lx_inline_try(Request *r)
 static int attempt(Request *r)
 {
     int rc;
-    if (r->data && r->fd >= 0 && r->fd < COLD_FDS && cold_until[r->fd]) {
+    if (r->data && r->fd >= 0 && r->fd < COLD_FDS && COLD_GET(r->fd)) {
         int64_t t = now_ns();
-        if (t >= cold_until[r->fd])
-            cold_until[r->fd] = 0;
+        if (t >= COLD_GET(r->fd))
+            COLD_SET(r->fd, 0);
         else if (!range_cached(r)) {
-            cold_until[r->fd] = t + COLD_NS;   /* still cold: it stays so */
+            COLD_SET(r->fd, t + COLD_NS);   /* still cold: it stays so */
             B.streak = 0;
             return 0;
         }
@@ -472,7 +483,7 @@ static int attempt(Request *r)
         }
         /* missed (EAGAIN), or stopped short: the rest is not cached */
         if (r->data && r->fd >= 0 && r->fd < COLD_FDS && (rc < 0 || errno == EAGAIN))
-            cold_until[r->fd] = now_ns() + COLD_NS;
+            lx_inline_mark_cold(r->fd);
         B.streak = 0;   /* its await goes through the engine: it yields */
         return 0;   /* a read that stopped short: r->io.nowait_done says where */
     }

@@ -33,6 +33,9 @@ void lx_inline_unpark(Request *r);
  * read of a warm fd that reached the engine was most likely held back by
  * the budget, and is cached: a thread's quick await beats the ring). */
 int lx_inline_fd_warm(int fd);
+/* fd's read just missed the page cache (any thread, GIL or not): its
+ * small reads go to the ring for a while (uring.c's routing). */
+void lx_inline_mark_cold(int fd);
 
 /* The mount table says no file system is mounted whose getattr (for
  * stat) or open and getattr (for open) may ask a server. */

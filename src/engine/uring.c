@@ -239,6 +239,7 @@ static lx_req *reaped(lx_req *req, int64_t res, lx_req **back)
         return NULL;
     }
     req->run_ns = lx_now_ns() - req->run_ns;
+    R.n_kernel_ns += (unsigned long)req->run_ns;
     r->result = res;
     __atomic_store_n(&r->ran, !(res == -ECANCELED && stopped), __ATOMIC_RELEASE);
     return req;
@@ -429,6 +430,7 @@ static int want_wake(unsigned long held)
 static void write_wake(void)
 {
     uint64_t one = 1;
+    __atomic_add_fetch(&R.n_wakes, 1, __ATOMIC_RELAXED);
     (void)!write(R.wake_fd, &one, sizeof one);
 }
 
@@ -506,9 +508,9 @@ static int direct_aligned(const Request *r)
 }
 
 /* A cached read on the ring is copied by the ring thread, inline, one
- * after the other: up to this size that is cheaper than a thread's wake-up
- * (W1, 4 KiB: ring 1.1-1.7x threads); a 1 MiB copy is not (W3: the ring
- * 0.5-0.85x, where two threads copy at once). */
+ * after the other; a 1 MiB copy there is slower than on threads (W3: the
+ * ring 0.5-0.85x, where two threads copy at once), so only reads up to
+ * this size go to the ring for being buffered. */
 #define SMALL_READ (64 * 1024)
 
 static int64_t request_bytes(const Request *r)
@@ -521,29 +523,71 @@ static int64_t request_bytes(const Request *r)
     return n;
 }
 
+/* Whether a read's fd is O_DIRECT (lx_fd_kind: one fcntl(2)), remembered
+ * per fd number for the rest of a poll_cb or drain, where callbacks and
+ * tasks submit the next reads of the same fds: the fcntl per request cost
+ * W1's callbacks (4 KiB cached reads, ~1.3 us each) several percent
+ * against the threads, and W5's (O_DIRECT) as much of the loop's time.  A
+ * number closed and reused for another file within one poll would have
+ * one read routed as the old file's was: on the ring or a thread, each
+ * giving its right result.  Under the GIL. */
+#define HINT_FDS 4096
+static unsigned long kind_epoch[HINT_FDS];
+static unsigned char kind_seen[HINT_FDS];
+static _Thread_local int poll_depth;
+static unsigned long poll_epoch;
+
+static int poll_fd_kind(Request *r)
+{
+    int hinted = !r->fd_kind && poll_depth > 0 && r->fd >= 0 && r->fd < HINT_FDS;
+    if (hinted && kind_epoch[r->fd] == poll_epoch)
+        return r->fd_kind = kind_seen[r->fd];   /* for try_read too */
+    lx_fd_kind(r);
+    if (hinted) {
+        kind_epoch[r->fd] = poll_epoch;
+        kind_seen[r->fd] = r->fd_kind;
+    }
+    return r->fd_kind;
+}
+
 /* LINUXAIO_ENGINE=auto: where the ring measured faster (README's table). */
 static int auto_takes(Request *r, unsigned caps)
 {
-    /* An awaited read reaches here when the inline path (inline.c) did
-     * not finish it: its page missed the cache (the fd is then marked
-     * cold: the ring gains), or the loop's inline budget was spent (a
-     * cached read: a thread, which its awaiter spins for, beats the ring's
-     * round trip; W1 awaits were 0.5-0.8x threads on the ring). */
-    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ
-        && !(r->delivery == DELIVER_FUTURE && lx_inline_enabled && lx_inline_fd_warm(r->fd)))
-        return 1;
+    /* A small buffered read gains on the ring when it misses the page
+     * cache (the device's queue depth), not when it hits: the ring thread
+     * copies cached reads one after the other and hands each over through
+     * the eventfd, where on the threads a poller with nothing to hand out
+     * copies them itself (lx_pool_help) and an awaiter spins for its
+     * worker.  W1 (4 KiB cached, 64 in flight, Intel Xeon 2 vCPU, 11
+     * paired rounds): callbacks on the ring 0.61x the threads, awaits held
+     * back by the inline budget 0.5-0.8x.  So it goes to the ring only if
+     * its fd missed the cache lately: an inline try (inline.c) or the
+     * worker's RWF_NOWAIT read (probe_cache, workers.c) marks it cold. */
+    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ) {
+        /* (at the file position: a stream, sent here by _ring_stream_reads;
+         * a stream has no page cache) */
+        if (r->offset < 0 || !lx_inline_fd_warm(r->fd))
+            return 1;
+        if (lx_ops[r->op].try_now) {
+            r->probe_cache = 1;   /* on the threads, unless O_DIRECT (below) */
+            if (poll_fd_kind(r) == LX_FD_BUFFERED)
+                return 0;
+        } else if (!(r->delivery == DELIVER_FUTURE && lx_inline_enabled))
+            return 1;   /* preadv: no probe to tell a miss, so as before */
+    }
     if (!(caps & (LX_CAP_DIRECT | LX_CAP_SMALL)))
         return (caps & LX_CAP_ALWAYS) != 0;
     /* O_DIRECT wants the buffer, offset and length aligned (512 at least):
      * anything else is buffered I/O, and needs no fcntl(2) to tell. */
     if (!direct_aligned(r))
         return 0;
-    return lx_fd_kind(r) == LX_FD_DIRECT;   /* asked once: an inline try may have */
+    return poll_fd_kind(r) == LX_FD_DIRECT;   /* asked once: an inline try may have */
 }
 
 static int ring_takes(Request *r)
 {
     const lx_op *row = &lx_ops[r->op];
+    r->probe_cache = 0;
     if (!row->prep || !R.up || !R.has_op[LX_RING_OPCODE(row->caps)])
         return 0;
     /* At the file position: on threads, where read(2) keeps the position
@@ -856,6 +900,12 @@ void lx_uring_set_limit(unsigned n, int raise_only)
 
 void lx_uring_hold(int on)
 {
+    if (on) {
+        if (poll_depth++ == 0)
+            poll_epoch++;   /* under the GIL: a new poll, new hints */
+    } else if (poll_depth > 0) {
+        poll_depth--;
+    }
     if (!R.thread_up || !(R.features & IORING_FEAT_EXT_ARG))
         return;
     if (on) {

@@ -109,6 +109,8 @@ typedef struct {
     unsigned long n_peer_wakes;    /* wake-ups written by the threads' side: room under the shared limit */
     unsigned long n_overflow_flushes;  /* waits that found the CQ overflowed (IORING_SQ_CQ_OVERFLOW) */
     unsigned long n_async_opens;   /* slurp opens sent straight to the kernel's workers (IOSQE_ASYNC) */
+    unsigned long n_wakes;     /* wake-ups written to the ring thread (write_wake) */
+    unsigned long n_kernel_ns; /* requests' time from their hand-over to their completion reaped, summed */
     /* Names not in the dentry cache (uring_prep.c): the ring thread's loop
      * turns (a completion reaped in the turn that submitted its entry was
      * done inline), and the score of slurp opens that were not. */
@@ -157,7 +159,8 @@ unsigned long lx_uring_nready(void);
 void lx_uring_set_limit(unsigned n, int raise_only);
 /* poll.c: while a poll hands out results, callbacks that submit only queue
  * (hold(1)); the ring thread is woken once, at hold(0), for all of them.
- * kick(): wake it now for what was held (before a poll blocks). */
+ * kick(): wake it now for what was held (before a poll blocks).  A poll
+ * is also how long the routing trusts an fd it found buffered (uring.c). */
 void lx_uring_hold(int on);
 void lx_uring_kick(void);
 

@@ -284,7 +284,7 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
         if (R.mode == MODE_URING)
             when = "always";
         else if (row->caps & LX_CAP_SMALL)
-            when = "up to 64 KiB, and O_DIRECT fds";
+            when = "up to 64 KiB from fds that missed the page cache lately, and O_DIRECT fds";
         else if (row->caps & LX_CAP_DIRECT)
             when = "O_DIRECT fds";
         else if (row->caps & LX_CAP_ALWAYS)
@@ -326,7 +326,7 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
     if (d) {
         /* The ring thread's counters, read without its lock (they only
          * grow): batching shows as submitted/enters and reaped/sink_batches. */
-        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
+        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
                                      "enters", __atomic_load_n(&R.n_enters, __ATOMIC_RELAXED),
                                      "submit_enters", __atomic_load_n(&R.n_submit_enters, __ATOMIC_RELAXED),
                                      "submitted", __atomic_load_n(&R.n_submitted, __ATOMIC_RELAXED),
@@ -339,7 +339,9 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
                                      "refused_streams", __atomic_load_n(&R.n_refused, __ATOMIC_RELAXED),
                                      "fd_checks", __atomic_load_n(&R.n_fd_checks, __ATOMIC_RELAXED),
                                      "peer_wakes", __atomic_load_n(&R.n_peer_wakes, __ATOMIC_RELAXED),
-                                     "async_opens", __atomic_load_n(&R.n_async_opens, __ATOMIC_RELAXED));
+                                     "async_opens", __atomic_load_n(&R.n_async_opens, __ATOMIC_RELAXED),
+                                     "wakes", __atomic_load_n(&R.n_wakes, __ATOMIC_RELAXED),
+                                     "kernel_us", __atomic_load_n(&R.n_kernel_ns, __ATOMIC_RELAXED) / 1000);
         if (!st || PyDict_SetItemString(d, "ring_stats", st) < 0)
             Py_CLEAR(d);
         Py_XDECREF(st);

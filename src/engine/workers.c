@@ -2,8 +2,10 @@
  * row, and a poller with nothing to hand out helps with what cannot block. */
 #define _GNU_SOURCE
 #include "backend.h"
+#include "inline.h"
 #include "ops.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <sys/utsname.h>
 
@@ -14,11 +16,32 @@
 /* poll_helps(): on unless the kernel is too old (lx_workers_init). */
 static int help_on;
 
+/* A try of a small read that the ring would take from a cold fd
+ * (probe_cache, uring.c) missed the page cache (EAGAIN) or stopped short:
+ * the fd's next small reads go to the ring for a while. */
+static void note_probe(Request *r, int rc)
+{
+    if (rc <= 0 && (rc < 0 || errno == EAGAIN))
+        lx_inline_mark_cold(r->fd);
+    r->probe_cache = 0;   /* tried once */
+}
+
 static void run_request(lx_req *base)
 {
     Request *r = REQ_OF(base);
     if (__atomic_load_n(&base->cancelled, __ATOMIC_ACQUIRE))
         return;
+    /* A cached read costs the same with RWF_NOWAIT (one syscall); a miss
+     * costs one more, against the device's ~100 us. */
+    if (r->probe_cache) {
+        int rc;
+        errno = 0;
+        if ((rc = lx_ops[r->op].try_now(r)) > 0) {
+            __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);
+            return;
+        }
+        note_probe(r, rc);
+    }
     lx_ops[r->op].run(r);
     __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);   /* lx_undo_effect may race */
 }
@@ -30,8 +53,11 @@ static int try_request(lx_req *base)
     int rc;
     if (__atomic_load_n(&base->cancelled, __ATOMIC_ACQUIRE))
         return 1;   /* finished unrun, as a worker would leave it */
+    errno = 0;
     if ((rc = lx_ops[r->op].try_now(r)) > 0)
         __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);
+    else if (r->probe_cache)
+        note_probe(r, rc);
     return rc;
 }
 

@@ -513,20 +513,6 @@ static void wake_one(void)
     pthread_cond_signal(&w->wake);
 }
 
-/* The recent requests are long and ran on the CPU all along: copies from
- * the page cache (W3's 1 MiB reads, ~130 us each).  More of them at once
- * than CPUs only time-share the CPUs: each worker beyond them is switched
- * out mid-copy and back (W3, Intel Xeon, 2 vCPU, 4 reads in flight: ~7,000
- * involuntary switches a second, and 1.5 CPU of copying for 11.1k reads/s,
- * where 2 threads copying do 14.6k), so the running workers take the rest
- * as they finish, and the armed standby covers one that turns out to
- * block.  Only while the pool measures time off the CPU (SLOW_NS, and room
- * to grow for blocking requests): unmeasured, a cold read looks the same. */
-static int on_cpu_work(void)
-{
-    return P.service_ns >= SLOW_NS && P.max_blocking > P.max_threads && P.offcpu_ns < BLOCKED_NS;
-}
-
 static void dispatch(void)
 {
     if (P.nspinning >= P.nready)
@@ -535,8 +521,6 @@ static void dispatch(void)
         if (P.service_ns < QUICK_NS && P.narmed
             && (P.nready <= QUICK_DEPTH * (P.nspinning + P.nrunning)
                 || P.nspinning + P.nrunning >= P.ncpu))
-            return;
-        if (on_cpu_work() && P.narmed && P.nrunning >= P.ncpu)
             return;
         wake_one();
         return;

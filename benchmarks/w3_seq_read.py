@@ -128,10 +128,9 @@ def async_seq(args, make_task, setup=None, **extra):
     return common.measure_async(run, args, setup=setup and (lambda: setup(fd)), **extra)
 
 
-@CONTENDERS.add("linuxaio-asyncio")
-def linuxaio_asyncio(args):
+def linuxaio_awaits(args, loop="asyncio"):
     """`depth` tasks, each awaiting linuxaio.os.preadinto into its own page-aligned
-    1 MiB buffer from linuxaio.aligned_buffer."""
+    1 MiB buffer from linuxaio.aligned_buffer, under `loop`."""
     aio = common.import_linuxaio_async()
     preadinto = aio.os.preadinto
 
@@ -150,8 +149,13 @@ def linuxaio_asyncio(args):
     async def check(fd):
         buf = aio.aligned_buffer(BS)
         assert await preadinto(fd, buf, BS) == BS and buf[:] == os.pread(fd, BS, BS)
-    return async_seq(args, make_task, check,
+    return async_seq(args, make_task, check, loop=loop,
                      note="await linuxaio.os.preadinto(fd, aligned_buffer, off)")
+
+
+for _loop in common.LOOPS:
+    CONTENDERS.add(f"linuxaio-{_loop}")(
+        lambda args, _loop=_loop: linuxaio_awaits(args, _loop))
 
 
 @CONTENDERS.add("aiofile")

@@ -1,6 +1,6 @@
 """W4c: event-loop lag while 64 tasks read a file evicted from the page cache.
 
-    python benchmarks/w4c_cold_lag.py [--size 256M] [--seconds 3] [--loop asyncio|uvloop]
+    python benchmarks/w4c_cold_lag.py [--size 256M] [--seconds 3] [--loop asyncio|uvloop|trio]
                                       [--inline 1|0]
 
 The file is written, fsync'ed and evicted (posix_fadvise DONTNEED); then 64
@@ -47,7 +47,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=size_arg, default=size_arg("256M"))
     ap.add_argument("--seconds", type=float, default=3.0)
-    ap.add_argument("--loop", default="asyncio", choices=("asyncio", "uvloop"))
+    ap.add_argument("--loop", default="asyncio", choices=common.LOOPS)
     ap.add_argument("--inline", type=int, default=1)
     ap.add_argument("--dir", default=str(common.DATA_DIR))
     a = ap.parse_args()
@@ -66,14 +66,14 @@ def main():
     pages = a.size // 4096
 
     async def run():
-        import asyncio
+        sleep = common.sleeper()
         stop = False
         lags, reads = [], [0]
 
         async def ticker():
             while not stop:
                 t = time.perf_counter()
-                await asyncio.sleep(0.001)
+                await sleep(0.001)
                 lags.append(time.perf_counter() - t - 0.001)
 
         async def reader(k):
@@ -84,10 +84,10 @@ def main():
 
         async def stopper():
             nonlocal stop
-            await asyncio.sleep(a.seconds)
+            await sleep(a.seconds)
             stop = True
         i0, b0 = aio._engine._inline_stats()[0], blkio_ticks()
-        await asyncio.gather(ticker(), stopper(), *[reader(k) for k in range(64)])
+        await common.run_tasks([ticker, stopper] + [lambda k=k: reader(k) for k in range(64)])
         b1 = blkio_ticks()
         lags.sort()
         n = len(lags)

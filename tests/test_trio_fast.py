@@ -295,6 +295,75 @@ def test_a_dropped_call_done_inline_closes_its_fd(cached):
     trio.run(main)
 
 
+@needs_local_open
+def test_a_throw_at_the_schedule_point_closes_the_fd_done_inline(cached):
+    p, _ = cached
+
+    async def main():
+        base = open_fds()
+        coro = _loop._trio_wait(_engine.open, str(p), os.O_RDONLY, 0o777, None)
+        coro.send(None)              # done inline, at trio's schedule point
+        assert open_fds() == base + 1
+        with pytest.raises(KeyError):
+            coro.throw(KeyError("x"))
+        assert open_fds() == base
+    trio.run(main)
+
+
+def test_the_schedule_point_is_trios_own_yield(cached):
+    """_trio_call yields what trio's cancel_shielded_checkpoint yields to its
+    runner (when its body is the known one), and unwraps what comes back:
+    an Error outcome is raised from the await."""
+    import outcome
+    p, _ = cached
+    msg = _loop._trio_schedule_msg(trio.lowlevel.cancel_shielded_checkpoint)
+    assert _loop._trio_schedule_msg(trio.lowlevel.checkpoint) is None
+    assert _loop._trio_schedule_msg(lambda: None) is None
+
+    async def main():
+        n = inline_count()
+        coro = _loop._trio_wait(_engine.stat, str(p), None, 0)
+        yielded = coro.send(None)
+        if inline_count() == n:
+            coro.close()
+            pytest.skip("the stat was not done inline here")
+        if msg is not None:
+            assert yielded is msg
+            with pytest.raises(KeyError):
+                coro.send(outcome.Error(KeyError("x")))
+        else:
+            coro.close()
+        coro = _loop._trio_wait(_engine.stat, str(p), None, 0)
+        coro.send(None)
+        with pytest.raises(StopIteration) as stop:
+            coro.send(outcome.Value(None))
+        assert stop.value.value == os.stat(p)
+    trio.run(main)
+
+
+@needs_local_open
+@pytest.mark.parametrize("flags", [os.O_RDONLY, os.O_RDWR | os.O_APPEND, os.O_RDONLY | os.O_NONBLOCK,
+                                   os.O_WRONLY | os.O_SYNC, os.O_RDONLY | os.O_NOATIME,
+                                   os.O_RDONLY | os.O_ASYNC])
+def test_an_fd_opened_inline_has_the_status_flags_of_os_open(cached, flags):
+    """The try opens with O_NONBLOCK (a FIFO would wait) and sets the
+    status flags back: F_GETFL says what os.open's fd says."""
+    import fcntl
+    p, _ = cached
+
+    async def main():
+        n = inline_count()
+        fd = await aos.open(p, flags)
+        assert inline_count() == n + 1
+        want = os.open(p, flags)
+        try:
+            assert fcntl.fcntl(fd, fcntl.F_GETFL) == fcntl.fcntl(want, fcntl.F_GETFL)
+        finally:
+            os.close(fd)
+            os.close(want)
+    trio.run(main)
+
+
 def test_a_throw_into_an_unstarted_call_raises_it_and_runs_nothing(cached):
     p, _ = cached
     n = inline_count()

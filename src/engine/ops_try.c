@@ -86,7 +86,7 @@ int try_stat(Request *r)
  * when a worker must open it. */
 static int open_cached_file(Request *r, int flags, int keep_nonblock)
 {
-    int fd, fl;
+    int fd;
     /* O_TMPFILE includes O_DIRECTORY's bit: test it whole */
     if ((flags & (O_CREAT | O_TRUNC)) || (flags & O_TMPFILE) == O_TMPFILE
         || !lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN))
@@ -98,8 +98,12 @@ static int open_cached_file(Request *r, int flags, int keep_nonblock)
         close(fd);   /* a FIFO, a device...: the worker opens it as asked */
         return -1;
     }
-    if (!keep_nonblock && !(flags & O_NONBLOCK)
-        && ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)) {
+    /* O_NONBLOCK was ours: the fd the caller gets has the flags asked for.
+     * F_SETFL sets only O_APPEND, O_NONBLOCK, O_DIRECT, O_NOATIME (and
+     * O_ASYNC, only where it changes): the flags of the open, without
+     * O_NONBLOCK, are the status the open would have left (no F_GETFL:
+     * a syscall less, ~0.1 us of an inline open). */
+    if (!keep_nonblock && !(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags) < 0) {
         close(fd);
         return -1;
     }

@@ -38,12 +38,13 @@
 static struct {
     PyObject *cancel_point;    /* trio.lowlevel.checkpoint_if_cancelled */
     PyObject *schedule_point;  /* trio.lowlevel.cancel_shielded_checkpoint */
+    PyObject *schedule_msg;    /* what that coroutine yields to trio's runner, or NULL */
     PyObject *engine;          /* _loop._trio_engine(req): the engine path */
     PyObject *setup;           /* _loop._trio_setup(): sets the points, or raises */
     long drainers;             /* trio runs' drainer tasks alive (_loop.py counts them) */
 } T;
 
-enum { START, CANCEL_POINT, SCHEDULE_POINT, ENGINE, DONE };
+enum { START, CANCEL_POINT, SCHEDULE_POINT, SCHEDULE_YIELDED, ENGINE, DONE };
 
 typedef struct {
     PyObject_HEAD
@@ -57,6 +58,7 @@ typedef struct {
 } TrioCall;
 
 static PyTypeObject TrioCallType;
+static PyObject *str_unwrap;
 
 /* ---- the row behind a submit function ---- */
 
@@ -241,6 +243,11 @@ static PySendResult advance(TrioCall *c, PySendResult rc, PyObject **out)
                 goto engine;
             if (!(c->value = inline_value(c->req)))
                 goto fail;
+            if (T.schedule_msg) {   /* the schedule point's own yield */
+                c->stage = SCHEDULE_YIELDED;
+                *out = Py_NewRef(T.schedule_msg);
+                return PYGEN_NEXT;
+            }
             rc = await_new(c, T.schedule_point, NULL, SCHEDULE_POINT, out);
             c->stage = SCHEDULE_POINT;
             continue;
@@ -274,10 +281,29 @@ fail:
     }
 }
 
+/* Back from the schedule point's yield: trio sends the task an outcome
+ * (Value(None)), which the coroutine would unwrap. */
+static PySendResult scheduled(TrioCall *c, PyObject *outcome, PyObject **out)
+{
+    PyObject *none = PyObject_CallMethodNoArgs(outcome, str_unwrap);
+    if (!none) {
+        drop_inline(c);
+        *out = NULL;
+        return PYGEN_ERROR;
+    }
+    Py_DECREF(none);
+    *out = c->value;
+    c->value = NULL;
+    finish(c);
+    return PYGEN_RETURN;
+}
+
 static PySendResult call_am_send(TrioCall *c, PyObject *arg, PyObject **out)
 {
     if (c->inner)
         return advance(c, PyIter_Send(c->inner, arg, out), out);
+    if (c->stage == SCHEDULE_YIELDED)
+        return scheduled(c, arg, out);
     if (c->stage == START) {
         *out = Py_NewRef(Py_None);
         return advance(c, PYGEN_RETURN, out);
@@ -335,7 +361,7 @@ static PyObject *call_throw(TrioCall *c, PyObject *const *args, Py_ssize_t nargs
     }
     if (!c->inner) {
         PyObject *typ = args[0], *val = nargs > 1 ? args[1] : NULL;
-        finish(c);
+        drop_inline(c);   /* at the schedule point's yield: a result never taken */
         if (PyExceptionInstance_Check(typ))
             PyErr_SetObject((PyObject *)Py_TYPE(typ), typ);
         else if (PyExceptionClass_Check(typ))
@@ -482,15 +508,20 @@ static PyObject *set_trio_hooks(PyObject *m, PyObject *const *args, Py_ssize_t n
     Py_RETURN_NONE;
 }
 
-/* _set_trio_points(cancel_point, schedule_point): trio's two halves. */
+/* _set_trio_points(cancel_point, schedule_point, schedule_msg=None):
+ * trio's two halves, and what the second yields to trio's runner (None:
+ * unknown, the coroutine is awaited). */
 static PyObject *set_trio_points(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "_set_trio_points(cancel_point, schedule_point)");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_set_trio_points(cancel_point, schedule_point, schedule_msg=None)");
         return NULL;
     }
     Py_XSETREF(T.cancel_point, Py_NewRef(args[0]));
     Py_XSETREF(T.schedule_point, Py_NewRef(args[1]));
+    Py_CLEAR(T.schedule_msg);
+    if (nargs == 3 && args[2] != Py_None)
+        T.schedule_msg = Py_NewRef(args[2]);
     Py_RETURN_NONE;
 }
 
@@ -538,5 +569,7 @@ PyMethodDef lx_trio_module_methods[] = {
 
 int lx_trio_init(void)
 {
+    if (!(str_unwrap = PyUnicode_InternFromString("unwrap")))
+        return -1;
     return PyType_Ready(&TrioCallType);
 }

@@ -729,3 +729,39 @@ def test_a_cold_file_never_blocks_the_loop_on_the_device(tmp_path, loop_name):
     assert int(reads) > 64 and int(inline) < int(reads), proc.stdout
     # loose: a shared machine deschedules the process now and then
     assert float(p50) < 0.02 and float(p99) < 0.2, proc.stdout
+
+
+FORK_WITH_PARKED = r"""
+import asyncio, os, sys, tempfile
+import linuxaio
+from linuxaio import _engine, os as aos
+
+d = tempfile.mkdtemp()
+here = os.path.join(d, "here")
+open(here, "wb").close()
+_engine._inline_budget(1, 10.0)          # one inline try a turn: the next await parks
+
+async def main():
+    await aos.stat(here)                 # the turn's one try
+    parked = aos.stat(here)              # over the budget: parked at the call
+    assert not parked.done()
+    pid = os.fork()                      # before the turn that would run it
+    for _ in range(5):
+        await asyncio.sleep(0)           # the turns that would run it
+    if pid == 0:                         # the parent's request is dropped here
+        os._exit(0 if not parked.done() else 3)
+    _, status = os.waitpid(pid, 0)
+    st = await asyncio.wait_for(parked, 10)   # and completes in the parent
+    print(os.waitstatus_to_exitcode(status), st.st_ino == os.stat(here).st_ino)
+
+asyncio.run(main())
+"""
+
+
+def test_a_forked_child_drops_the_parents_parked_awaits():
+    """fork() with awaits parked (inline.c): the child's engine starts fresh and
+    drops the parent's requests, the parked ones too (their turn, copied into
+    the child's loop, runs none of them); the parent's complete there."""
+    proc, _ = run_python(FORK_WITH_PARKED, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "True"], proc.stdout

@@ -31,6 +31,7 @@
 #include "future.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -157,6 +158,15 @@ static void resume(Request *r, int may_try)
     else if (resume_fn(r, may_try && lx_inline_enabled) < 0)
         PyErr_WriteUnraisable((PyObject *)r);
     Py_DECREF(r);
+}
+
+/* In a forked child (the forking thread, the only one): the parent's parked
+ * requests are dropped, as the engine drops its in-flight ones there (their
+ * awaits never complete in the child).  Their references are left, not
+ * released: no Python code may run inside fork(). */
+static void drop_parked_in_child(void)
+{
+    P.head = P.n = 0;
 }
 
 /* Every parked request to the engine (its loop is no longer counted). */
@@ -592,5 +602,9 @@ int lx_inline_init(void)
     if (!(str_call_soon = PyUnicode_InternFromString("call_soon"))
         || !(turn_fn = PyCFunction_New(&turn_def, NULL)))
         return -1;
+    if (pthread_atfork(NULL, NULL, drop_parked_in_child)) {
+        PyErr_SetString(PyExc_RuntimeError, "pthread_atfork failed");
+        return -1;
+    }
     return 0;
 }

@@ -135,6 +135,18 @@ static Request *peek_head(void)
     return P.n ? P.q[P.head] : NULL;
 }
 
+/* An empty queue lets its array go: a thread's queue (thread-local) would
+ * otherwise outlive the thread (one malloc per turn that parks, against
+ * a suspension per parked task). */
+static void release_if_empty(void)
+{
+    if (!peek_head() && P.q) {
+        PyMem_Free(P.q);
+        P.q = NULL;
+        P.head = P.cap = 0;
+    }
+}
+
 void lx_inline_unpark(Request *r)
 {
     for (size_t i = 0; i < P.n; i++) {
@@ -143,6 +155,7 @@ void lx_inline_unpark(Request *r)
             *slot = NULL;
             r->parked = 0;
             Py_DECREF(r);   /* the caller holds it too: it is being cancelled */
+            release_if_empty();
             return;
         }
     }
@@ -175,6 +188,7 @@ static void flush_parked(void)
     Request *r;
     while ((r = unpark_head()))
         resume(r, 0);
+    release_if_empty();
 }
 
 static unsigned long n_inline, n_yields;   /* for tests: _inline_stats() */
@@ -229,6 +243,7 @@ static PyObject *inline_turn(PyObject *m, PyObject *unused)
      * this turn); a loop that cannot be asked sends them to the engine. */
     if (P.n && !B.asked)
         flush_parked();
+    release_if_empty();
     Py_RETURN_NONE;
 }
 

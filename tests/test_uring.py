@@ -521,14 +521,15 @@ def test_uring_engine_runs_buffered_reads_on_the_ring_too(tmp_path):
 
 def test_auto_reads_cached_files_on_threads_and_a_cold_fds_on_the_ring(tmp_path):
     """auto: a small buffered read of a file in the page cache runs on the
-    threads (a poller copies it itself); one that misses marks its fd cold
-    (the worker's RWF_NOWAIT try), and that fd's next reads go to the ring."""
+    threads (a poller copies it itself); one page evicted from a cached file
+    does not change that (one miss); two misses close together mark the fd
+    cold (the workers' RWF_NOWAIT tries), and its next reads go to the ring."""
     if not kernel_has_io_uring():
         pytest.skip("this kernel gives no io_uring ring")
     path = tmp_path / "r.bin"
     path.write_bytes(os.urandom(256 * BLOCK))
     code = textwrap.dedent(f"""
-        import linuxaio, os
+        import linuxaio, os, time
         started = lambda: linuxaio.engine_info()["ring_stats"]["started"]
         data = open({str(path)!r}, "rb").read()          # in the page cache now
         fd = os.open({str(path)!r}, os.O_RDONLY)
@@ -544,20 +545,26 @@ def test_auto_reads_cached_files_on_threads_and_a_cold_fds_on_the_ring(tmp_path)
         before = started()
         read_all([k * 4096 for k in range(64)])
         cached = started() - before
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)         # no readahead
+        os.posix_fadvise(fd, 90 * 4096, 4096, os.POSIX_FADV_DONTNEED)   # one page leaves
+        read_all([90 * 4096])                        # one miss: the fd stays warm
+        before = started()
+        read_all([k * 4096 for k in range(120, 136)])
+        one_miss = started() - before
+        time.sleep(0.1)                              # past the window of two misses
         for attempt in range(3):                     # a mark lasts 1 s: a stalled machine may outlast it
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)   # clean pages leave the cache
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)     # no readahead
-            read_all([100 * 4096])                   # misses: on a thread, which marks the fd
+            read_all([100 * 4096, 101 * 4096])       # two misses on threads: the fd is cold
             before = started()
             read_all([k * 4096 for k in range(120, 136)])
             if started() - before == 16:
                 break
-        print(cached, started() - before, linuxaio.engine_info()["ring_policy"]["pread"])
+        print(cached, one_miss, started() - before, linuxaio.engine_info()["ring_policy"]["pread"])
         """)
     proc, _ = run_python(code, env={"LINUXAIO_ENGINE": "auto"})
     assert proc.returncode == 0, proc.stderr
-    cached, cold, policy = proc.stdout.split(maxsplit=2)
-    assert (cached, cold) == ("0", "16")
+    cached, one_miss, cold, policy = proc.stdout.split(maxsplit=3)
+    assert (cached, one_miss, cold) == ("0", "0", "16")
     assert "missed the page cache" in policy
 
 

@@ -433,6 +433,29 @@ void lx_inline_mark_cold(int fd)
         COLD_SET(fd, now_ns() + COLD_NS);
 }
 
+/* One miss does not make a file cold: a RWF_NOWAIT read also fails on a
+ * cached page locked for a moment (reclaim, DAMON's scan of idle pages,
+ * which this machine runs) or on one page evicted from a file otherwise
+ * cached.  Called cold, a warm fd's reads would all go to the engine, and
+ * small ones to the ring, for COLD_NS (W1 awaits, 64 tasks on a cached
+ * file: one run in two fell from ~0.7x to ~0.5x the plain loop, the ring
+ * thread copying).  A second miss within MISS_WINDOW_NS makes it cold: a
+ * cold file's next read misses at once.  (cachestat cannot tell: a miss
+ * starts readahead, whose pages it counts at once.) */
+#define MISS_WINDOW_NS (20LL * 1000 * 1000)
+static int64_t last_miss[COLD_FDS];
+
+void lx_inline_missed(const Request *r)
+{
+    int fd = r->fd;
+    int64_t t = now_ns(), last;
+    if (fd < 0 || fd >= COLD_FDS)
+        return;
+    last = __atomic_exchange_n(&last_miss[fd], t, __ATOMIC_RELAXED);
+    if (last && t - last < MISS_WINDOW_NS)
+        COLD_SET(fd, t + COLD_NS);
+}
+
 /* ---- names the dentry cache does not hold ----
  * In a cold tree (W8: 20,000 files opened once, the caches dropped) every
  * name try misses: an openat2(2) walk that fails with EAGAIN (or a read
@@ -515,7 +538,7 @@ static int attempt(Request *r)
         }
         /* missed (EAGAIN), or stopped short: the rest is not cached */
         if (r->data && r->fd >= 0 && r->fd < COLD_FDS && (rc < 0 || errno == EAGAIN))
-            lx_inline_mark_cold(r->fd);
+            lx_inline_missed(r);
         B.streak = 0;   /* its await goes through the engine: it yields */
         return 0;   /* a read that stopped short: r->io.nowait_done says where */
     }

@@ -36,6 +36,9 @@ int lx_inline_fd_warm(int fd);
 /* fd's read just missed the page cache (any thread, GIL or not): its
  * small reads go to the ring for a while (uring.c's routing). */
 void lx_inline_mark_cold(int fd);
+/* A try of r's read missed or stopped short: a second miss soon after makes
+ * r->fd cold (any thread, no GIL needed). */
+void lx_inline_missed(const Request *r);
 
 /* The mount table says no file system is mounted whose getattr (for
  * stat) or open and getattr (for open) may ask a server. */

@@ -22,7 +22,7 @@ static int help_on;
 static void note_probe(Request *r, int rc)
 {
     if (rc <= 0 && (rc < 0 || errno == EAGAIN))
-        lx_inline_mark_cold(r->fd);
+        lx_inline_missed(r);
     r->probe_cache = 0;   /* tried once */
 }
 

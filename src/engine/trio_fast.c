@@ -55,6 +55,7 @@ typedef struct {
     Request *req;        /* parsed; done inline until the schedule point passed */
     PyObject *value;     /* its result, returned after the schedule point */
     int stage;
+    int tryable;         /* its row has an inline try, and tries are on */
 } TrioCall;
 
 static PyTypeObject TrioCallType;
@@ -223,23 +224,22 @@ static PySendResult advance(TrioCall *c, PySendResult rc, PyObject **out)
                 goto fail;
             if (row_of(c->submit, &op, &face) < 0)
                 goto fail;
-            if (lx_inline_enabled && lx_ops[op].try_now) {
-                if (this_run() < 0)
-                    goto fail;
-                c->stage = CANCEL_POINT;   /* what its errors are */
-                rc = await_new(c, T.cancel_point, NULL, CANCEL_POINT, out);
-                continue;
-            }
-            if (!(c->req = parse(c)))
+            c->tryable = lx_inline_enabled && lx_ops[op].try_now;
+            if (c->tryable && this_run() < 0)
                 goto fail;
-            goto engine;
+            /* The cancel check before anything is submitted, the engine's
+             * road too: a request submitted in a cancelled scope may start
+             * before its cancel (an open(O_CREAT) would create the file). */
+            c->stage = CANCEL_POINT;   /* what its errors are */
+            rc = await_new(c, T.cancel_point, NULL, CANCEL_POINT, out);
+            continue;
         }
         case CANCEL_POINT:   /* not cancelled: try it */
             Py_CLEAR(c->inner);
             Py_DECREF(*out);
             if (!(c->req = parse(c)))
                 goto fail;
-            if (!lx_inline_enabled || !lx_inline_try(c->req))
+            if (!c->tryable || !lx_inline_enabled || !lx_inline_try(c->req))
                 goto engine;
             if (!(c->value = inline_value(c->req)))
                 goto fail;

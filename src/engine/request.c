@@ -287,19 +287,29 @@ PyTypeObject lx_RequestType = {
 
 /* ---- submission ---- */
 
-/* r completed in the caller's thread (inline.c): its awaiter gets the
- * result at once; the engine never saw it. */
-static PyObject *finish_inline(Request *r)
+/* The value of r, whose try (inline.c) completed it in this thread, at
+ * submission or at its parked turn; NULL with the error set, its effect
+ * (an fd it opened) undone. */
+static PyObject *inline_result(Request *r)
 {
-    PyObject *value, *cb = r->callback;
+    PyObject *value;
     __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);   /* an fd it opened can be undone */
     value = lx_ops[r->op].result(r);
     lx_release_args(r);
     /* finished, but not tracked by the collector: a done future whose
      * result is a plain value is in no cycle */
     r->finished = 1;
-    if (!value) {
+    if (!value)
         lx_undo_effect(r);
+    return value;
+}
+
+/* r completed in the caller's thread (inline.c): its awaiter gets the
+ * result at once; the engine never saw it. */
+static PyObject *finish_inline(Request *r)
+{
+    PyObject *cb = r->callback, *value = inline_result(r);
+    if (!value) {
         Py_DECREF(r);
         return NULL;
     }
@@ -387,12 +397,7 @@ static int resume_parked(Request *r, int may_try)
         to_engine(r);
         return 0;
     }
-    __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);
-    value = lx_ops[r->op].result(r);
-    lx_release_args(r);
-    r->finished = 1;
-    if (!value)
-        lx_undo_effect(r);   /* the task gets the error (lx_hand_over) */
+    value = inline_result(r);   /* NULL: the task gets the error (lx_hand_over) */
     rc = lx_hand_over(r, NULL, value, 0);
     Py_XDECREF(value);
     return rc;

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -39,14 +40,24 @@ static int cached_open(int dir_fd, const char *path, int flags)
     return (int)syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
 }
 
-/* The attributes the kernel holds, without asking a server: a file system
- * that honours AT_STATX_DONT_SYNC (NFS, FUSE, CIFS, Ceph) answers from its
- * cache; lx_inline_dev_ok then refuses such a device all the same (a stale
- * answer is not os.stat's), and a mount of one that may ignore the flag
- * (9p...) turns path tries off altogether (inline.c). */
-static int cached_fstat(int fd, struct stat *st)
+/* The attributes the kernel holds, without asking a server.  With no
+ * network or FUSE file system mounted (lx_inline_no_remote) every getattr
+ * is local: fstat(2), the kernel's fast road for an fd.  Otherwise the
+ * device is asked first with statx(AT_STATX_DONT_SYNC), which a file
+ * system that honours it (NFS, FUSE, CIFS, Ceph) answers from its cache:
+ * such a device is refused (a cached answer is not os.stat's), a local one
+ * gets its fstat.  (Not fstatat(fd, "", AT_EMPTY_PATH | DONT_SYNC): since
+ * Linux 6.11 an empty path takes the fstat road, which drops the flag.)  A
+ * mount of a kind that may ignore the flag (9p...) turns path tries off
+ * altogether (inline.c).  -1: the worker's. */
+static int local_fstat(int fd, struct stat *st)
 {
-    return fstatat(fd, "", st, AT_EMPTY_PATH | AT_STATX_DONT_SYNC);
+    struct statx sx;
+    if (!lx_inline_no_remote()
+        && (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &sx) < 0
+            || !lx_inline_dev_ok(makedev(sx.stx_dev_major, sx.stx_dev_minor))))
+        return -1;
+    return fstat(fd, st);
 }
 
 /* stat, lstat, fstat: an O_PATH open that touches no file system code
@@ -59,7 +70,7 @@ int try_stat(Request *r)
     if (!r->path) {
         /* fstat: which device the fd is on is unknown until this returns;
          * lx_inline_mounts_ok said none of those mounted may block it */
-        if (cached_fstat(r->fd, &r->io.st) < 0 || !lx_inline_dev_ok(r->io.st.st_dev))
+        if (local_fstat(r->fd, &r->io.st) < 0)
             return 0;
         r->result = 0;
         return 1;
@@ -68,9 +79,9 @@ int try_stat(Request *r)
                      O_PATH | ((r->flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
     if (fd < 0)
         return 0;   /* not cached (EAGAIN), or an error the worker reports */
-    rc = cached_fstat(fd, &r->io.st);
+    rc = local_fstat(fd, &r->io.st);
     close(fd);
-    if (rc < 0 || !lx_inline_dev_ok(r->io.st.st_dev))
+    if (rc < 0)
         return 0;
     r->result = 0;
     return 1;

@@ -342,6 +342,8 @@ def test_inline_slurp_tells_the_end_of_a_file_without_its_size(tmp_path, whole_t
             assert inline_count() == before      # stopped at a page boundary: not the end
         # what the try cannot read (no RWF_NOWAIT, a FIFO, a device without
         # end) goes to the engine, which reads it as before
+        with pytest.raises(IsADirectoryError):           # even with nothing to read
+            await linuxaio.slurp(tmp_path, 0, 0)
         assert await linuxaio.slurp("/dev/null") == b""
         assert len(await linuxaio.slurp("/dev/zero", 0, 5)) == 5
         fifo = tmp_path / "fifo"

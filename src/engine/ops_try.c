@@ -166,8 +166,9 @@ int try_slurp(Request *r)
      * over the cap, which tells a file too big to be read here */
     int to_end = !(r->length >= 0 && (size_t)r->length <= cap), fd;
     int64_t room = to_end ? (int64_t)cap + 1 : r->length, got = 0;
-    if (!lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN))
-        return 0;   /* a file system whose open may ask a server is mounted */
+    if (room == 0 || !lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN))
+        return 0;   /* nothing to read tells no directory: the worker's; or a file
+                       system whose open may ask a server is mounted */
     if ((size_t)room > scratch_size) {
         char *b = PyMem_RawRealloc(scratch, (size_t)room);
         if (!b)

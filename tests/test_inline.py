@@ -7,6 +7,7 @@ the await suspended the task.  The engine path (what cannot be inline, and
 everything with linuxaio.inline(False)) keeps its own tests (test_os_*.py).
 """
 import asyncio
+import errno
 import mmap
 import os
 import stat as stat_module
@@ -307,6 +308,56 @@ def test_inline_slurp_reads_into_its_bytes_and_keeps_no_fd(tmp_path, whole_turns
         asyncio.run(main())
     finally:
         _engine._inline_budget(*old)
+
+
+@needs_no_remote_mounts
+def test_inline_slurp_tells_the_end_of_a_file_without_its_size(tmp_path, whole_turns):
+    """A slurp's try has no fstat: the read tells the end (0, or a RWF_NOWAIT
+    read that stopped within a page).  A file whose cached pages end at a page
+    boundary before its end is not taken as ended there: the rest (evicted)
+    is the engine's, and the bytes are whole."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    data = os.urandom(3 * page + 100)
+
+    async def main():
+        for size in (0, 1, page - 1, page, page + 1, 2 * page, 3 * page + 100):
+            p = tmp_path / f"f{size}"
+            p.write_bytes(data[:size])
+            p.read_bytes()                                  # cached
+            before = inline_count()
+            got = await linuxaio.slurp(p)
+            assert got == data[:size], size
+            assert inline_count() - before == 1, size
+            assert await linuxaio.slurp(p, page - 3) == data[page - 3:size]
+        # the first page cached, the rest evicted (clean pages: fsync first)
+        p = tmp_path / "partly"
+        p.write_bytes(data)
+        for _ in range(20):
+            with open(p, "rb") as f:
+                os.fsync(f.fileno())
+                os.posix_fadvise(f.fileno(), page, 0, os.POSIX_FADV_DONTNEED)
+                os.pread(f.fileno(), 10, 0)
+            before = inline_count()
+            assert await linuxaio.slurp(p) == data
+            assert inline_count() == before      # stopped at a page boundary: not the end
+        # what the try cannot read (no RWF_NOWAIT, a FIFO, a device without
+        # end) goes to the engine, which reads it as before
+        with pytest.raises(IsADirectoryError):           # even with nothing to read
+            await linuxaio.slurp(tmp_path, 0, 0)
+        assert await linuxaio.slurp("/dev/null") == b""
+        assert len(await linuxaio.slurp("/dev/zero", 0, 5)) == 5
+        fifo = tmp_path / "fifo"
+        os.mkfifo(fifo)
+        w = os.open(fifo, os.O_RDWR)
+        try:
+            os.write(w, b"through a pipe")
+            with pytest.raises(OSError) as e:        # the worker's positioned read
+                await linuxaio.slurp(fifo, 0, 14)
+            assert e.value.errno == errno.ESPIPE
+            assert os.read(w, 100) == b"through a pipe"   # nobody read it
+        finally:
+            os.close(w)
+    asyncio.run(main())
 
 
 @needs_no_remote_mounts

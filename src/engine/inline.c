@@ -70,8 +70,13 @@ static _Thread_local struct {
  * one task (completions with no yield between them) ends after SHARE_OPS,
  * so the task stepped first in every turn does not take the whole budget
  * each time (the others would get one completion a turn).  A task alone
- * keeps the whole budget: it yields once per BUDGET_OPS. */
-#define SHARE_OPS 8
+ * keeps the whole budget: it yields once per BUDGET_OPS.  Each cut streak
+ * is a park (a suspension and a wake-up, ~5,000 instructions: asyncio's
+ * Task asks the future for four attributes and methods), so a share of 8
+ * cost W1 (64 tasks) ~650 of its ~3,600 instructions per read; 32 costs
+ * ~150.  The parked run oldest first, so all tasks still take turns; a
+ * turn still spends at most the budget, so the loop's lag is unchanged. */
+#define SHARE_OPS 32
 
 /* ---- parked awaits ----
  * An await the budget refuses to run now is parked: its request stays
@@ -192,11 +197,45 @@ static void flush_parked(void)
 }
 
 static unsigned long n_inline, n_yields;   /* for tests: _inline_stats() */
+
+/* ---- which fds are O_DIRECT ----
+ * A read is never tried on an O_DIRECT fd (RWF_NOWAIT there waits for the
+ * device), and only fcntl(F_GETFL) tells: a syscall per read cost a
+ * cached 4 KiB await about 0.07 of its 0.6 us here (a C loop: F_GETFL 73
+ * ns, pread 164 ns; Intel Xeon).  So what it said of an fd number is
+ * remembered until the loop's next turn (new_turn, any thread: all are
+ * asked again), as the ring's routing remembers it for one poll (uring.c).
+ * In W1 that is one fcntl per fd per turn (up to budget_ops reads) instead
+ * of one per read.  The one case it gets wrong: a number closed and
+ * reopened O_DIRECT (or set O_DIRECT by F_SETFL) within one turn, after an
+ * awaited read of the old file: one read of the new one is tried with RWF_NOWAIT,
+ * which gives the right bytes but may wait for the device once.  Under
+ * the GIL. */
+#define KIND_FDS 4096
+static unsigned fd_kinds_turn = 1;
+static unsigned kind_turn[KIND_FDS];
+static unsigned char kind_said[KIND_FDS];
+
+static int turn_fd_kind(Request *r)
+{
+    int fd = r->fd;
+    /* only where a turn will come: an asyncio future, its turn asked for
+     * (trio has no turns here: each of its reads asks) */
+    if (r->fd_kind || fd < 0 || fd >= KIND_FDS || r->delivery != DELIVER_FUTURE
+        || !B.asked || B.loop != r->loop)
+        return lx_fd_kind(r);
+    if (kind_turn[fd] == fd_kinds_turn)
+        return r->fd_kind = kind_said[fd];
+    kind_said[fd] = (unsigned char)lx_fd_kind(r);
+    kind_turn[fd] = fd_kinds_turn;
+    return r->fd_kind;
+}
 static PyObject *turn_fn;                  /* _inline_turn, queued with call_soon */
 static PyObject *str_call_soon;
 
 static void new_turn(void)
 {
+    fd_kinds_turn++;   /* what fcntl said of each fd, asked again (below) */
     B.shared = B.streaks > 1;
     B.n = B.streak = B.streaks = 0;
     B.spent = B.asked = 0;
@@ -307,6 +346,16 @@ static const char *const remote_kinds[] = {
 #define MAX_REMOTE 64
 #define MOUNTS_REFRESH_NS (1000LL * 1000 * 1000)
 
+/* The coarse clock (a tick's resolution, a few ms) for the mount table's
+ * age: it is asked at every name try, and CLOCK_MONOTONIC's vDSO read
+ * costs ~20 ns here (the coarse one a few). */
+static int64_t coarse_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static struct {
     int64_t read_ns;          /* when /proc/self/mountinfo was last read; 0: never */
     int ok;                   /* it could be read */
@@ -330,7 +379,7 @@ static void read_mounts(void)
 {
     char line[4096];
     FILE *f = fopen("/proc/self/mountinfo", "re");
-    M.read_ns = now_ns();
+    M.read_ns = coarse_ns();
     M.nremote = 0;
     M.blind = 0;
     M.ok = f != NULL;
@@ -357,7 +406,7 @@ static void read_mounts(void)
 
 int lx_inline_mounts_ok(int what)
 {
-    if (!M.read_ns || now_ns() - M.read_ns > MOUNTS_REFRESH_NS)
+    if (!M.read_ns || coarse_ns() - M.read_ns > MOUNTS_REFRESH_NS)
         read_mounts();
     if (!M.ok || M.blind)
         return 0;
@@ -365,6 +414,8 @@ int lx_inline_mounts_ok(int what)
      * server, and which device a path is on is known only after it */
     return what == LX_MOUNTS_FOR_STAT || M.nremote == 0;
 }
+
+int lx_inline_no_remote(void) { return M.nremote == 0; }
 
 int lx_inline_dev_ok(dev_t dev)
 {
@@ -504,7 +555,7 @@ int lx_inline_try(Request *r)
      * in a cold tree (most of the time): told before the budget counts an
      * attempt, so such awaits spend none of it and ask the loop for no
      * turn.  The ring's routing reads the same fd_kind (one fcntl). */
-    if ((r->data && lx_ops[r->op].try_now == try_read && lx_fd_kind(r) != LX_FD_BUFFERED)
+    if ((r->data && lx_ops[r->op].try_now == try_read && turn_fd_kind(r) != LX_FD_BUFFERED)
         || (r->path && name_try_skipped())) {
         B.streak = 0;   /* its await goes through the engine: it yields */
         return 0;

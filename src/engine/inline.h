@@ -44,6 +44,9 @@ void lx_inline_missed(const Request *r);
  * stat) or open and getattr (for open) may ask a server. */
 enum { LX_MOUNTS_FOR_STAT, LX_MOUNTS_FOR_OPEN };
 int lx_inline_mounts_ok(int what);
+/* None of the DONT_SYNC kinds is mounted either (after lx_inline_mounts_ok
+ * said yes): every getattr is local. */
+int lx_inline_no_remote(void);
 /* dev is no such file system's. */
 int lx_inline_dev_ok(dev_t dev);
 

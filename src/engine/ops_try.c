@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -39,14 +40,24 @@ static int cached_open(int dir_fd, const char *path, int flags)
     return (int)syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
 }
 
-/* The attributes the kernel holds, without asking a server: a file system
- * that honours AT_STATX_DONT_SYNC (NFS, FUSE, CIFS, Ceph) answers from its
- * cache; lx_inline_dev_ok then refuses such a device all the same (a stale
- * answer is not os.stat's), and a mount of one that may ignore the flag
- * (9p...) turns path tries off altogether (inline.c). */
-static int cached_fstat(int fd, struct stat *st)
+/* The attributes the kernel holds, without asking a server.  With no
+ * network or FUSE file system mounted (lx_inline_no_remote) every getattr
+ * is local: fstat(2), the kernel's fast road for an fd.  Otherwise the
+ * device is asked first with statx(AT_STATX_DONT_SYNC), which a file
+ * system that honours it (NFS, FUSE, CIFS, Ceph) answers from its cache:
+ * such a device is refused (a cached answer is not os.stat's), a local one
+ * gets its fstat.  (Not fstatat(fd, "", AT_EMPTY_PATH | DONT_SYNC): since
+ * Linux 6.11 an empty path takes the fstat road, which drops the flag.)  A
+ * mount of a kind that may ignore the flag (9p...) turns path tries off
+ * altogether (inline.c).  -1: the worker's. */
+static int local_fstat(int fd, struct stat *st)
 {
-    return fstatat(fd, "", st, AT_EMPTY_PATH | AT_STATX_DONT_SYNC);
+    struct statx sx;
+    if (!lx_inline_no_remote()
+        && (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &sx) < 0
+            || !lx_inline_dev_ok(makedev(sx.stx_dev_major, sx.stx_dev_minor))))
+        return -1;
+    return fstat(fd, st);
 }
 
 /* stat, lstat, fstat: an O_PATH open that touches no file system code
@@ -59,7 +70,7 @@ int try_stat(Request *r)
     if (!r->path) {
         /* fstat: which device the fd is on is unknown until this returns;
          * lx_inline_mounts_ok said none of those mounted may block it */
-        if (cached_fstat(r->fd, &r->io.st) < 0 || !lx_inline_dev_ok(r->io.st.st_dev))
+        if (local_fstat(r->fd, &r->io.st) < 0)
             return 0;
         r->result = 0;
         return 1;
@@ -68,9 +79,9 @@ int try_stat(Request *r)
                      O_PATH | ((r->flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
     if (fd < 0)
         return 0;   /* not cached (EAGAIN), or an error the worker reports */
-    rc = cached_fstat(fd, &r->io.st);
+    rc = local_fstat(fd, &r->io.st);
     close(fd);
-    if (rc < 0 || !lx_inline_dev_ok(r->io.st.st_dev))
+    if (rc < 0)
         return 0;
     r->result = 0;
     return 1;
@@ -120,50 +131,74 @@ int try_open(Request *r)
     return 1;
 }
 
-/* slurp: a small cached file opened, read and closed.  All or nothing: a
- * read that would wait hands the whole request to a worker (reading a few
- * KiB again costs less than a second code path to resume it).  A try runs
- * in the caller's thread with the GIL (never in a polling thread: those
- * try reads only, workers.c), so it reads straight into the bytes object
- * the await returns (r->value, as a pread's): no malloc'd copy of it. */
+/* What a slurp's try reads into before it knows the file's size: grown
+ * to the inline cap (+1) once, under the GIL, which the try holds from its
+ * read to its copy.  A cap set above SCRATCH_MAX (for tests) tries no
+ * slurp over it. */
+#define SCRATCH_MAX (1024 * 1024)
+static char *scratch;
+static size_t scratch_size;
+
+/* slurp: a small cached file opened, read and closed, in the syscalls of
+ * os.open + os.read + os.close and no fstat (a fourth syscall was ~0.15
+ * us of the ~1.2 us such a file costs here).  All or nothing: a read that
+ * would wait hands the whole request to a worker (reading a few KiB again
+ * costs less than a second code path to resume it).
+ *
+ * Without the size, the end of the file is told by the read: 0, or a
+ * RWF_NOWAIT read that stopped within a page.  A read that finds a page
+ * uncached stops at that page's start (the page cache copies whole
+ * folios, which are whole pages at page-aligned offsets) or fails with
+ * EAGAIN, so a stop anywhere else is the file's size.  A stop at a page
+ * boundary proves nothing: the next read tells (0 at the end, EAGAIN if
+ * uncached).  What is no regular file needs no fstat either: a directory
+ * fails the read with EISDIR, a FIFO with ESPIPE (a positioned read), and
+ * a file without RWF_NOWAIT (/proc, /sys, most devices) with EOPNOTSUPP:
+ * the worker reads those as before.  A device that reads without end
+ * (/dev/zero) fills the buffer: over the cap, a worker's.  The bytes are
+ * read into a scratch buffer, then copied into the bytes object (a copy
+ * of a 4 KiB file costs ~20 ns against a fstat's ~140). */
 int try_slurp(Request *r)
 {
-    int64_t want, got = 0;
-    char *buf;
-    int fd = open_cached_file(r, O_RDONLY, 1);
-    if (fd < 0)
-        return 0;
-    if (!S_ISREG(r->io.st.st_mode))
-        goto refuse;   /* a directory: the worker reports EISDIR */
-    /* /proc and the like say 0 and have more: the worker reads to the end */
-    if (r->io.st.st_size <= 0)
-        goto refuse;
-    want = r->io.st.st_size > r->offset ? r->io.st.st_size - r->offset : 0;
-    if (r->length >= 0 && r->length < want)
-        want = r->length;
-    if (want > (int64_t)lx_inline_max_bytes)
-        goto refuse;
-    if (!(r->value = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)want))) {
-        PyErr_Clear();   /* the worker's malloc reports ENOMEM, if it must */
-        goto refuse;
+    size_t cap = lx_inline_max_bytes < SCRATCH_MAX ? lx_inline_max_bytes : SCRATCH_MAX - 1;
+    long page = sysconf(_SC_PAGESIZE);
+    /* asked for length bytes (at most the cap): that many; else one byte
+     * over the cap, which tells a file too big to be read here */
+    int to_end = !(r->length >= 0 && (size_t)r->length <= cap), fd;
+    int64_t room = to_end ? (int64_t)cap + 1 : r->length, got = 0;
+    if (room == 0 || !lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN))
+        return 0;   /* nothing to read tells no directory: the worker's; or a file
+                       system whose open may ask a server is mounted */
+    if ((size_t)room > scratch_size) {
+        char *b = PyMem_RawRealloc(scratch, (size_t)room);
+        if (!b)
+            return 0;   /* the worker's malloc reports ENOMEM, if it must */
+        scratch = b;
+        scratch_size = (size_t)room;
     }
-    buf = PyBytes_AS_STRING(r->value);
-    /* to the size fstat gave: a file that grows meanwhile is read as of
-     * then, as a worker's read of a file growing after it finished */
-    while (got < want) {
-        struct iovec iov = {buf + got, (size_t)(want - got)};
+    if ((fd = cached_open(r->dir_fd, path_of(r->path), O_RDONLY | O_NONBLOCK)) < 0)
+        return 0;
+    /* O_NONBLOCK stays: the fd never leaves the try, and it does nothing
+     * to a regular file's reads.  Every device is local: mounts_ok. */
+    while (got < room) {
+        struct iovec iov = {scratch + got, (size_t)(room - got)};
         ssize_t n = preadv2(fd, &iov, 1, r->offset + got, RWF_NOWAIT);
         if (n < 0)
-            goto refuse;   /* EAGAIN: not cached; an error: the worker's */
-        if (n == 0)
-            break;
+            goto refuse;   /* not cached, or not a file this try reads */
         got += n;
+        if (n == 0 || (r->offset + got) % page != 0)
+            break;   /* the end (see above) */
     }
+    if (to_end && got == room)
+        goto refuse;   /* more than the cap: a worker's */
     close(fd);
-    r->result = got;   /* lx_result_malloced takes r->value, cut to got */
+    if (!(r->value = PyBytes_FromStringAndSize(scratch, (Py_ssize_t)got))) {
+        PyErr_Clear();
+        return 0;   /* the worker's malloc reports ENOMEM, if it must */
+    }
+    r->result = got;   /* lx_result_malloced takes r->value */
     return 1;
 refuse:
-    Py_CLEAR(r->value);
     close(fd);
     return 0;
 }

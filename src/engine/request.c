@@ -54,6 +54,16 @@ void lx_release_args(Request *r)
     Py_CLEAR(r->path2);
 }
 
+/* Freed requests kept for the next ones (plain requests, not groups nor
+ * subclasses): an await that completes inline allocates one and frees it
+ * at once; reusing one skips the collector's allocation and free of a GC
+ * object (its header linked and counted, pymalloc's pool): ~60 of the
+ * ~2,950 instructions of a cached 4 KiB await pread (callgrind).  Under the GIL;
+ * what is left here at exit is reachable, as any free list's. */
+#define SPARE_MAX 64
+static Request *spare[SPARE_MAX];
+static int n_spare;
+
 /* Never called for a request in flight: the engine holds a reference. */
 void lx_request_dealloc(Request *r)
 {
@@ -81,7 +91,10 @@ void lx_request_dealloc(Request *r)
         Py_XDECREF(g->result);
         Py_XDECREF(g->slots);
     }
-    Py_TYPE(r)->tp_free((PyObject *)r);
+    if (Py_TYPE(r) == &lx_RequestType && n_spare < SPARE_MAX)
+        spare[n_spare++] = r;   /* untracked, as a new one */
+    else
+        Py_TYPE(r)->tp_free((PyObject *)r);
     Py_TRASHCAN_END
 }
 
@@ -136,8 +149,10 @@ int lx_request_clear(Request *r)
 
 Request *lx_request_new(PyTypeObject *type, int op, int face)
 {
-    Request *r = PyObject_GC_New(Request, type);
-    if (!r)
+    Request *r;
+    if (type == &lx_RequestType && n_spare)
+        r = (Request *)PyObject_Init((PyObject *)spare[--n_spare], type);
+    else if (!(r = PyObject_GC_New(Request, type)))
         return NULL;
     memset((char *)r + sizeof(PyObject), 0, type->tp_basicsize - sizeof(PyObject));
     r->op = (unsigned char)op;

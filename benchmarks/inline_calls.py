@@ -1,6 +1,6 @@
 """Per-call cost of a sequential await against the plain call it wraps.
 
-    python benchmarks/inline_calls.py [--n 20000] [--loops asyncio,uvloop,trio]
+    python benchmarks/inline_calls.py [--n 20000] [--loops asyncio,uvloop,trio] [--bound]
 
 For each call (a 4 KiB cached pread, stat, fstat, open+close, slurp of a
 4 KiB file, and a 64 KiB pread) it times, in one process and one sitting:
@@ -148,6 +148,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--loops", default="asyncio,uvloop,trio")
+    ap.add_argument("--bound", action="store_true",
+                    help="only the trio bound: checkpoint, checkpoint + the plain call, the await")
     ap.add_argument("--cpu", action="store_true",
                     help="time the process's CPU (all its threads) instead of the wall clock: "
                          "steadier on a loaded machine; an await through the engine then also "
@@ -161,6 +163,10 @@ def main():
     with tempfile.TemporaryDirectory(dir=os.environ.get("LINUXAIO_BENCH_DIR")) as d:
         big, small = setup(Path(d))
         fd = os.open(big, os.O_RDONLY)
+        if a.bound:
+            trio_bound(aio, calls(aio, big, small, fd), a.n)
+            os.close(fd)
+            return
         cols = [f"{lp} {'on' if on else 'off'}" for lp in loops for on in (True, False)]
         print(f"{'call':12} {'plain us':>9} " + " ".join(f"{c:>17}" for c in cols))
         for name, plain, afn in calls(aio, big, small, fd):

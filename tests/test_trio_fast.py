@@ -419,3 +419,116 @@ def test_each_run_drains_requests_nobody_awaits(cached):
             os.fstat(fd)
     for _ in range(3):
         trio.run(main)
+
+
+# ------------------------------------------------- the road from the call
+
+@pytest.fixture(params=["here", "coroutine"])
+def cancel_check(request, monkeypatch):
+    """trio's cancel check done by _trio_call itself (its known body), or
+    trio's checkpoint_if_cancelled() coroutine awaited (any other trio);
+    set up again by each run's first call."""
+    if request.param == "coroutine":
+        monkeypatch.setattr(_loop, "_trio_run_context", lambda lowlevel: None)
+    elif _loop._trio_run_context(trio.lowlevel) is None:
+        pytest.skip("this trio's checkpoint_if_cancelled is not the known one")
+    return request.param
+
+
+def test_the_os_twins_are_trios_coroutine_at_the_call(cached, tmp_path):
+    """Under trio a runner (pread, stat, open...) gives trio's C coroutine at
+    once, no async def level; made and never awaited, it did nothing (an
+    open(O_CREAT) created no file)."""
+    p, _ = cached
+    target = tmp_path / "never"
+
+    async def main():
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            n, fds = inline_count(), open_fds()
+            for aw in (aos.pread(fd, 10, 0), aos.fstat(fd), aos.stat(p), aos.lstat(p),
+                       aos.open(p, os.O_RDONLY), aos.open(target, os.O_WRONLY | os.O_CREAT),
+                       linuxaio.slurp(p)):
+                assert type(aw).__name__ == "_TrioCall", aw
+                aw.close()
+            assert (inline_count(), open_fds()) == (n, fds) and not target.exists()
+            new_fd = await aos.open(p, os.O_RDONLY)      # the runner's road
+            os.close(new_fd)
+        finally:
+            os.close(fd)
+    trio.run(main)
+
+
+def test_checkpoints_and_cancelled_scopes_either_cancel_check(cached, tmp_path, cancel_check,
+                                                              inline_mode):
+    """Each call is a checkpoint (trio's assert_checkpoints counts the cancel
+    point and the schedule point), and in a cancelled scope raises Cancelled
+    before anything happened: an open(O_CREAT) through open's runner (two
+    arguments) creates nothing."""
+    p, data = cached
+    target = tmp_path / "created"
+
+    async def main():
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            with trio.testing.assert_checkpoints():
+                assert await aos.pread(fd, 10, 0) == data[:10]
+            with trio.testing.assert_checkpoints():
+                assert await aos.stat(p) == os.stat(p)
+            with trio.testing.assert_checkpoints():
+                os.close(await aos.open(p, os.O_RDONLY))
+            fds, n = open_fds(), inline_count()
+            for call in (lambda: aos.pread(fd, 10, 0), lambda: aos.open(p, os.O_RDONLY),
+                         lambda: aos.open(target, os.O_WRONLY | os.O_CREAT)):
+                with trio.CancelScope() as scope:
+                    scope.cancel()
+                    await call()
+                    raise AssertionError("not reached: the call is a cancel point")
+                assert scope.cancelled_caught
+            assert (inline_count(), open_fds()) == (n, fds) and not target.exists()
+        finally:
+            os.close(fd)
+    trio.run(main)
+
+
+def test_a_pending_keyboard_interrupt_is_raised_at_the_cancel_check(cached, cancel_check):
+    """The main task's pending KeyboardInterrupt (trio's ki_pending) stops a
+    call at its cancel check, as checkpoint_if_cancelled() does."""
+    p, _ = cached
+
+    async def main():
+        n = inline_count()
+        trio.lowlevel.current_task()._runner.deliver_ki()
+        with pytest.raises(KeyboardInterrupt):
+            await aos.stat(p)
+        assert inline_count() == n   # not tried
+    trio.run(main)
+
+
+def test_asyncio_imported_after_linuxaio_is_found_at_the_first_await():
+    """Before asyncio is imported linuxaio's hook cannot ask it for a loop:
+    a call made then is trio's coroutine, which at its first step under an
+    asyncio loop takes asyncio's road (and installs the hook), for a row
+    (pread, stat, open) and a batch (stat_many) alike."""
+    from aio_helpers import run_python
+    code = """
+import os, sys
+import linuxaio
+from linuxaio import os as aos
+assert "asyncio" not in sys.modules
+import asyncio
+p = sys.executable
+async def main():
+    fd = await aos.open(p, os.O_RDONLY)
+    assert await aos.pread(fd, 4, 0) == os.pread(fd, 4, 0)
+    assert await aos.fstat(fd) == os.fstat(fd)
+    await aos.close(fd)
+    assert await aos.stat_many([p]) == [os.stat(p)]
+    assert await aos.stat(p) == os.stat(p)
+    print("ok")
+asyncio.run(main())
+coro = aos.stat(p)                  # made with no loop, awaited under one
+print(asyncio.run(coro) == os.stat(p))
+"""
+    proc, _ = run_python(code, timeout=60)
+    assert proc.stdout.split() == ["ok", "True"], (proc.stdout, proc.stderr)

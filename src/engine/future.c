@@ -832,6 +832,13 @@ PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs
     Py_RETURN_NONE;
 }
 
+/* elsewhere(submit, *args): what a request is awaited with when no asyncio
+ * loop runs in this thread (under trio: its coroutine, trio_fast.c). */
+PyObject *lx_loop_elsewhere(PyObject *const *args, Py_ssize_t nargs)
+{
+    return PyObject_Vectorcall(H.elsewhere, args, (size_t)nargs, NULL);
+}
+
 #define RUN_MAX_ARGS 8
 
 PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
@@ -844,7 +851,7 @@ PyObject *lx_loop_run(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     if (!(loop = lx_running_loop())) {
         if (PyErr_Occurred())
             return NULL;
-        return PyObject_Vectorcall(H.elsewhere, args, (size_t)nargs, NULL);
+        return lx_loop_elsewhere(args, nargs);
     }
     for (Py_ssize_t i = 1; i < nargs; i++)
         stack[i - 1] = args[i];

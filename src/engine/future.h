@@ -49,6 +49,9 @@ PyObject *lx_set_loop_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs
  * announced to on_new_loop); NULL without an exception: none, NULL with
  * one: error. */
 PyObject *lx_running_loop(void);
+/* elsewhere(submit, *args): the awaitable of a request made while no
+ * asyncio loop runs in this thread (lx_running_loop said none). */
+PyObject *lx_loop_elsewhere(PyObject *const *args, Py_ssize_t nargs);
 /* The bound runners of the os twins (runner.c). */
 extern PyTypeObject lx_RunnerType;
 PyObject *lx_bind_runner(PyObject *m, PyObject *const *args, Py_ssize_t nargs);

@@ -39,8 +39,11 @@ static struct {
     PyObject *cancel_point;    /* trio.lowlevel.checkpoint_if_cancelled */
     PyObject *schedule_point;  /* trio.lowlevel.cancel_shielded_checkpoint */
     PyObject *schedule_msg;    /* what that coroutine yields to trio's runner, or NULL */
+    PyObject *run_context;     /* trio's GLOBAL_RUN_CONTEXT, for the cancel check here, or NULL */
+    PyTypeObject *value_type;  /* outcome.Value: what trio sends back after schedule_msg */
     PyObject *engine;          /* _loop._trio_engine(req): the engine path */
     PyObject *setup;           /* _loop._trio_setup(): sets the points, or raises */
+    PyObject *outside;         /* _loop._trio_outside(submit, *args): awaited outside trio */
     long drainers;             /* trio runs' drainer tasks alive (_loop.py counts them) */
 } T;
 
@@ -59,7 +62,8 @@ typedef struct {
 } TrioCall;
 
 static PyTypeObject TrioCallType;
-static PyObject *str_unwrap;
+static PyObject *str_unwrap, *str_task, *str_cancel_status, *str_effectively_cancelled,
+    *str_runner, *str_main_task, *str_ki_pending, *str_cancel_points, *one;
 
 /* ---- the row behind a submit function ---- */
 
@@ -120,6 +124,71 @@ static PyObject *inline_value(Request *r)
     return value;
 }
 
+/* ---- trio's cancel check, without its coroutine ----
+ * checkpoint_if_cancelled() is an async def: a coroutine object, a frame,
+ * a call of current_task() and a send through them, ~1,500 instructions
+ * of a ~35,000 call.  Its body (checked by _loop._trio_points: its names
+ * and current_task's are the known ones) is done here: the current task
+ * (GLOBAL_RUN_CONTEXT.task; none: not in a trio run, RuntimeError as
+ * current_task() says), and unless its cancel status is effectively
+ * cancelled or a KeyboardInterrupt is pending for the main task, its
+ * _cancel_points counted.  Cancelled: the coroutine is awaited after all
+ * (its checkpoint raises Cancelled).
+ * 1: not cancelled, counted; 0: await the coroutine; -1: an error. */
+static int cancel_check_here(void)
+{
+    PyObject *task, *v, *runner = NULL, *n, *n1;
+    int stop;
+    if (!(task = PyObject_GetAttr(T.run_context, str_task))) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+        PyErr_SetString(PyExc_RuntimeError, "must be called from async context");
+        return -1;
+    }
+    if (!(v = PyObject_GetAttr(task, str_cancel_status)))
+        goto error;
+    n = PyObject_GetAttr(v, str_effectively_cancelled);
+    Py_DECREF(v);
+    if (!n || (stop = PyObject_IsTrue(n)) < 0) {
+        Py_XDECREF(n);
+        goto error;
+    }
+    Py_DECREF(n);
+    if (!stop) {
+        if (!(runner = PyObject_GetAttr(task, str_runner)) || !(v = PyObject_GetAttr(runner, str_main_task)))
+            goto error;
+        Py_DECREF(v);   /* compared, not used */
+        if (v == task) {
+            if (!(n = PyObject_GetAttr(runner, str_ki_pending)) || (stop = PyObject_IsTrue(n)) < 0) {
+                Py_XDECREF(n);
+                goto error;
+            }
+            Py_DECREF(n);
+        }
+        Py_CLEAR(runner);
+    }
+    if (stop) {
+        Py_DECREF(task);
+        return 0;
+    }
+    if (!(n = PyObject_GetAttr(task, str_cancel_points)))
+        goto error;
+    n1 = PyNumber_Add(n, one);
+    Py_DECREF(n);
+    if (!n1 || PyObject_SetAttr(task, str_cancel_points, n1) < 0) {
+        Py_XDECREF(n1);
+        goto error;
+    }
+    Py_DECREF(n1);
+    Py_DECREF(task);
+    return 1;
+error:
+    Py_XDECREF(runner);
+    Py_DECREF(task);
+    return -1;
+}
+
 /* ---- the coroutine ---- */
 
 /* One step of an inner coroutine, as PyIter_Send, for throw() too. */
@@ -169,15 +238,6 @@ static int set_up(void)
     return ok ? 0 : -1;
 }
 
-/* A request nobody awaits (a read-only file's close) is drained by a trio
- * run's drainer task (any run's: the completion queue is the process's),
- * which setup starts.  The engine path finds its run (and starts its
- * drainer) itself; a call done inline sets one up while no run has one. */
-static int this_run(void)
-{
-    return T.drainers > 0 ? 0 : set_up();
-}
-
 static void finish(TrioCall *c)
 {
     c->stage = DONE;
@@ -194,6 +254,57 @@ static void drop_inline(TrioCall *c)
     finish(c);
 }
 
+/* Awaited where trio's checkpoint halves raised RuntimeError: not in a trio
+ * run.  Made with no asyncio loop running (linuxaio.os.stat(p) before
+ * asyncio.run, or with asyncio imported after linuxaio), it may be awaited
+ * under one now: outside(submit, *args) is then that loop's awaitable (the
+ * request starts now, as an async def's _run would start it), awaited as
+ * the engine stage; else None, and the error says no loop runs. */
+static PySendResult outside_trio(TrioCall *c, PyObject **out)
+{
+    PyObject *et, *ev, *tb, *aw, *stack[MAX_ARGS + 1];
+    unaryfunc await_of;
+    PySendResult rc;
+    *out = NULL;
+    c->stage = ENGINE;   /* what its errors are now */
+    if (!PyErr_ExceptionMatches(PyExc_RuntimeError))
+        return PYGEN_ERROR;
+    PyErr_Fetch(&et, &ev, &tb);
+    stack[0] = c->submit;
+    for (Py_ssize_t i = 0; i < c->nargs; i++)
+        stack[1 + i] = c->args[i];
+    aw = PyObject_Vectorcall(T.outside, stack, (size_t)c->nargs + 1, NULL);
+    if (aw == Py_None) {
+        Py_DECREF(aw);
+        if (set_up() < 0) {   /* says why, as the engine path would */
+            Py_XDECREF(et);
+            Py_XDECREF(ev);
+            Py_XDECREF(tb);
+        } else
+            PyErr_Restore(et, ev, tb);
+        return PYGEN_ERROR;
+    }
+    Py_XDECREF(et);
+    Py_XDECREF(ev);
+    Py_XDECREF(tb);
+    if (!aw)
+        return PYGEN_ERROR;
+    await_of = Py_TYPE(aw)->tp_as_async ? Py_TYPE(aw)->tp_as_async->am_await : NULL;
+    if (!await_of) {
+        PyErr_Format(PyExc_TypeError, "_trio_call: %.100R is not awaitable", aw);
+        Py_DECREF(aw);
+        return PYGEN_ERROR;
+    }
+    c->inner = await_of(aw);
+    Py_DECREF(aw);
+    if (!c->inner)
+        return PYGEN_ERROR;
+    rc = PyIter_Send(c->inner, Py_None, out);
+    if (rc != PYGEN_NEXT)
+        Py_CLEAR(c->inner);
+    return rc;
+}
+
 /* The stages after rc, the end of the stage's inner coroutine (or START). */
 static PySendResult advance(TrioCall *c, PySendResult rc, PyObject **out)
 {
@@ -202,15 +313,9 @@ static PySendResult advance(TrioCall *c, PySendResult rc, PyObject **out)
             return rc;
         if (rc == PYGEN_ERROR) {
             if (c->stage == CANCEL_POINT && PyErr_ExceptionMatches(PyExc_RuntimeError)) {
-                /* outside a trio run: say so as the engine path would */
-                PyObject *et, *ev, *tb;
-                PyErr_Fetch(&et, &ev, &tb);
-                if (set_up() < 0) {
-                    Py_XDECREF(et);
-                    Py_XDECREF(ev);
-                    Py_XDECREF(tb);
-                } else
-                    PyErr_Restore(et, ev, tb);
+                Py_CLEAR(c->inner);
+                rc = outside_trio(c, out);   /* not in a trio run */
+                continue;
             }
             drop_inline(c);
             return rc;
@@ -220,17 +325,30 @@ static PySendResult advance(TrioCall *c, PySendResult rc, PyObject **out)
         case START: {
             int op, face;
             Py_DECREF(*out);
-            if (!T.cancel_point && set_up() < 0)
-                goto fail;
             if (row_of(c->submit, &op, &face) < 0)
                 goto fail;
             c->tryable = lx_inline_enabled && lx_ops[op].try_now;
-            if (c->tryable && this_run() < 0)
-                goto fail;
+            /* A request nobody awaits (a read-only file's close) is drained
+             * by a trio run's drainer task (any run's: the completion queue
+             * is the process's), which setup starts.  The engine path finds
+             * its run (and starts its drainer) itself; a call that may be
+             * done inline sets one up while no run has one. */
+            if ((!T.cancel_point || (c->tryable && T.drainers <= 0)) && set_up() < 0) {
+                rc = outside_trio(c, out);   /* not in a trio run */
+                continue;
+            }
             /* The cancel check before anything is submitted, the engine's
              * road too: a request submitted in a cancelled scope may start
              * before its cancel (an open(O_CREAT) would create the file). */
             c->stage = CANCEL_POINT;   /* what its errors are */
+            if (T.run_context) {
+                int ok = cancel_check_here();
+                if (ok != 0) {   /* as if the coroutine ended, or raised */
+                    *out = ok > 0 ? Py_NewRef(Py_None) : NULL;
+                    rc = ok > 0 ? PYGEN_RETURN : PYGEN_ERROR;
+                    continue;
+                }
+            }
             rc = await_new(c, T.cancel_point, NULL, CANCEL_POINT, out);
             continue;
         }
@@ -282,16 +400,20 @@ fail:
 }
 
 /* Back from the schedule point's yield: trio sends the task an outcome
- * (Value(None)), which the coroutine would unwrap. */
+ * (Value(None)), which the coroutine would unwrap.  A Value holds nothing
+ * to raise, and nobody sees the outcome again: its unwrap() (two Python
+ * calls, ~1,500 instructions) is left out; anything else is unwrapped. */
 static PySendResult scheduled(TrioCall *c, PyObject *outcome, PyObject **out)
 {
-    PyObject *none = PyObject_CallMethodNoArgs(outcome, str_unwrap);
-    if (!none) {
-        drop_inline(c);
-        *out = NULL;
-        return PYGEN_ERROR;
+    if (Py_TYPE(outcome) != T.value_type) {
+        PyObject *none = PyObject_CallMethodNoArgs(outcome, str_unwrap);
+        if (!none) {
+            drop_inline(c);
+            *out = NULL;
+            return PYGEN_ERROR;
+        }
+        Py_DECREF(none);
     }
-    Py_DECREF(none);
     *out = c->value;
     c->value = NULL;
     finish(c);
@@ -493,35 +615,48 @@ static PyObject *trio_call(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     return (PyObject *)c;
 }
 
-/* _set_trio_hooks(setup, engine): setup() finds trio (or raises) and calls
- * _set_trio_points; engine(req) is the coroutine awaiting req through the
- * engine (it submits it: _trio_submit), engine(None, submit, *args) the one
- * awaiting what submit(*args, waiter) makes (a batch). */
+/* _set_trio_hooks(setup, engine, outside): setup() finds trio (or raises)
+ * and calls _set_trio_points; engine(req) is the coroutine awaiting req
+ * through the engine (it submits it: _trio_submit), engine(None, submit,
+ * *args) the one awaiting what submit(*args, waiter) makes (a batch);
+ * outside(submit, *args): see outside_trio. */
 static PyObject *set_trio_hooks(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "_set_trio_hooks(setup, engine)");
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "_set_trio_hooks(setup, engine, outside)");
         return NULL;
     }
     Py_XSETREF(T.setup, Py_NewRef(args[0]));
     Py_XSETREF(T.engine, Py_NewRef(args[1]));
+    Py_XSETREF(T.outside, Py_NewRef(args[2]));
     Py_RETURN_NONE;
 }
 
-/* _set_trio_points(cancel_point, schedule_point, schedule_msg=None):
- * trio's two halves, and what the second yields to trio's runner (None:
- * unknown, the coroutine is awaited). */
+/* _set_trio_points(cancel_point, schedule_point, schedule_msg=None,
+ * value_type=None, run_context=None): trio's two halves; what the second
+ * yields to trio's runner and the outcome type it gets back (None:
+ * unknown, the coroutine is awaited); trio's run context, when the first
+ * half may be done here (cancel_check_here; None: it is awaited). */
 static PyObject *set_trio_points(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 && nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "_set_trio_points(cancel_point, schedule_point, schedule_msg=None)");
+    PyObject *msg = nargs > 2 ? args[2] : Py_None, *vt = nargs > 3 ? args[3] : Py_None;
+    PyObject *ctx = nargs > 4 ? args[4] : Py_None;
+    if (nargs < 2 || nargs > 5 || (msg != Py_None && !PyType_Check(vt))) {
+        PyErr_SetString(PyExc_TypeError, "_set_trio_points(cancel_point, schedule_point, "
+                                         "schedule_msg=None, value_type=None, run_context=None)");
         return NULL;
     }
     Py_XSETREF(T.cancel_point, Py_NewRef(args[0]));
     Py_XSETREF(T.schedule_point, Py_NewRef(args[1]));
     Py_CLEAR(T.schedule_msg);
-    if (nargs == 3 && args[2] != Py_None)
-        T.schedule_msg = Py_NewRef(args[2]);
+    Py_CLEAR(T.value_type);
+    Py_CLEAR(T.run_context);
+    if (msg != Py_None) {
+        T.schedule_msg = Py_NewRef(msg);
+        T.value_type = (PyTypeObject *)Py_NewRef(vt);
+    }
+    if (ctx != Py_None)
+        T.run_context = Py_NewRef(ctx);
     Py_RETURN_NONE;
 }
 
@@ -569,7 +704,15 @@ PyMethodDef lx_trio_module_methods[] = {
 
 int lx_trio_init(void)
 {
-    if (!(str_unwrap = PyUnicode_InternFromString("unwrap")))
+    if (!(str_unwrap = PyUnicode_InternFromString("unwrap"))
+        || !(str_task = PyUnicode_InternFromString("task"))
+        || !(str_cancel_status = PyUnicode_InternFromString("_cancel_status"))
+        || !(str_effectively_cancelled = PyUnicode_InternFromString("effectively_cancelled"))
+        || !(str_runner = PyUnicode_InternFromString("_runner"))
+        || !(str_main_task = PyUnicode_InternFromString("main_task"))
+        || !(str_ki_pending = PyUnicode_InternFromString("ki_pending"))
+        || !(str_cancel_points = PyUnicode_InternFromString("_cancel_points"))
+        || !(one = PyLong_FromLong(1)))
         return -1;
     return PyType_Ready(&TrioCallType);
 }

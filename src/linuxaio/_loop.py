@@ -60,17 +60,16 @@ def _asyncio_loop() -> Any:
     return loop
 
 
-_modules = sys.modules
-
-
-def _elsewhere(submit: Callable[..., Any], *args: Any) -> Any:
-    """The engine's hook for a request made with no asyncio loop found,
-    while asyncio's own hook is not installed: under trio in a program
-    that never imported asyncio, every call (a dict lookup here, not
-    _hook_asyncio's four)."""
-    if "asyncio" in _modules and _hook_asyncio() and _get_running_loop() is not None:
+def _trio_outside(submit: Callable[..., Any], *args: Any) -> Any:
+    """A request made while no asyncio loop was found (the engine's
+    elsewhere hook, _trio_wait, made trio's coroutine for it) and awaited
+    outside a trio run: made before asyncio.run, or before asyncio's hook
+    was installed (asyncio imported after linuxaio).  Under a running
+    asyncio loop, that loop's awaitable for it (the request starts now);
+    else None (no loop: the caller raises)."""
+    if _asyncio_loop() is not None:
         return _engine._run(submit, *args)
-    return _trio_wait(submit, *args)
+    return None
 
 
 class _LoopState:
@@ -312,17 +311,20 @@ def _trio_setup() -> None:
     raises, saying why, outside a trio run."""
     _trio_run()
     lowlevel = sys.modules["trio"].lowlevel
+    msg = _trio_schedule_msg(lowlevel.cancel_shielded_checkpoint)
     _engine._set_trio_points(lowlevel.checkpoint_if_cancelled,
                              lowlevel.cancel_shielded_checkpoint,
-                             _trio_schedule_msg(lowlevel.cancel_shielded_checkpoint))
+                             msg, sys.modules["outcome"].Value if msg is not None else None,
+                             _trio_run_context(lowlevel))
 
 
 def _trio_schedule_msg(schedule_point: Any) -> Any:
     """What trio's cancel_shielded_checkpoint() yields to its runner, when
     its body is still `(await _async_yield(CancelShieldedCheckpoint)).unwrap()`
-    (trio 0.22-0.35): _trio_call yields it itself, and unwraps what trio
-    sends back, without the coroutine and the generator under it (~1,000
-    instructions of a 4-5k await).  None otherwise: the coroutine is awaited."""
+    (trio 0.22-0.35): _trio_call yields it itself, without the coroutine and
+    the generator under it (~1,000 instructions of a 4-5k await), and takes
+    the outcome.Value trio sends back without its unwrap() (it holds None;
+    anything else is unwrapped).  None otherwise: the coroutine is awaited."""
     traps = sys.modules.get("trio._core._traps")
     msg = getattr(traps, "CancelShieldedCheckpoint", None)
     code = getattr(schedule_point, "__code__", None)
@@ -330,6 +332,27 @@ def _trio_schedule_msg(schedule_point: Any) -> Any:
             "_async_yield", "CancelShieldedCheckpoint", "unwrap"}:
         return None
     return msg
+
+
+def _trio_run_context(lowlevel: Any) -> Any:
+    """trio's GLOBAL_RUN_CONTEXT when checkpoint_if_cancelled() and
+    current_task() have their known bodies (trio 0.22-0.35: the current
+    task is GLOBAL_RUN_CONTEXT.task; the check reads its _cancel_status,
+    _runner and counts its _cancel_points): _trio_call then does that check
+    itself, without the coroutine (~1,500 instructions of a ~35,000 call).
+    None otherwise: the coroutine is awaited."""
+    run = sys.modules.get("trio._core._run")
+    ctx = getattr(run, "GLOBAL_RUN_CONTEXT", None)
+    check = getattr(lowlevel.checkpoint_if_cancelled, "__code__", None)
+    current = getattr(lowlevel.current_task, "__code__", None)
+    if ctx is None or check is None or current is None or set(check.co_names) != {
+            "current_task", "_cancel_status", "effectively_cancelled", "_runner", "main_task",
+            "ki_pending", "_core", "checkpoint", "AssertionError", "_cancel_points"} \
+            or set(current.co_names) != {"GLOBAL_RUN_CONTEXT", "task", "AttributeError",
+                                         "RuntimeError"} \
+            or getattr(run, "current_task", None) is not lowlevel.current_task:
+        return None
+    return ctx
 
 
 _last_run: Any = None     # the _TrioRun found last (any thread's)
@@ -349,6 +372,10 @@ async def _trio_engine(req: Any, submit: Any = None, *args: Any) -> Any:
         if run is None or run.current_token() is not run.token:
             run = _last_run = _trio_run()
     except RuntimeError:
+        if req is None:
+            aw = _trio_outside(submit, *args)
+            if aw is not None:
+                return await aw
         run = _last_run = _trio_run()   # raises, saying why
     # _TrioWaiter(run) without a Python __init__ call: half the cost
     w = _new_waiter(_TrioWaiter)
@@ -389,15 +416,18 @@ async def _trio_engine(req: Any, submit: Any = None, *args: Any) -> Any:
     return await run.wait(w.abort)
 
 
-_engine._set_trio_hooks(_trio_setup, _trio_engine)
+_engine._set_trio_hooks(_trio_setup, _trio_engine, _trio_outside)
 # _trio_wait(submit, *args): the coroutine that awaits one request under
 # trio (C, trio_fast.c): trio's cancel check, an inline try, trio's
-# schedule point; or, what the try cannot finish, _trio_engine.
+# schedule point; or, what the try cannot finish, _trio_engine.  It is the
+# engine's hook for a request made with no asyncio loop found, asyncio's
+# hook installed or not: awaited outside trio it asks _trio_outside, which
+# installs asyncio's hook once asyncio is imported.
 _trio_wait = _engine._trio_call
 
 
 if not _hook_asyncio():
-    _engine._set_loop_hooks(_get_running_loop, _state, _elsewhere)
+    _engine._set_loop_hooks(_get_running_loop, _state, _trio_wait)
 # reinit() tells a trio task awaiting a request it drops: OSError(ECANCELED)
 _engine._set_task_waiter(_TrioWaiter)
 

@@ -101,13 +101,17 @@ async def fstat(fd: int) -> _os.stat_result:
 # The hot twins that only forward: called with their positional arguments
 # alone, a C runner submits at once and returns the request, which is the
 # awaitable (src/engine/runner.c); other forms of call go to the async def.
-# Only reads and stats: submitted at the call, a cancelled task's request
-# may have run, which for these changes nothing.
+# Under asyncio only reads and stats: submitted at the call, a cancelled
+# task's request may have run, which for these changes nothing.  open has a
+# runner for trio alone (at_call False), whose coroutine starts nothing
+# before its first step; under asyncio it calls the async def.  (close
+# returns None, not the row's 0, and has no inline try: it stays as is.)
 pread = _engine._bind(pread, _engine.pread, 3)
 preadinto = _engine._bind(preadinto, _engine.preadinto, 3)
 fstat = _engine._bind(fstat, _engine.fstat, 1)
 stat = _engine._bind(stat, _engine.stat, 1, (None, 0))
 lstat = _engine._bind(lstat, _engine.stat, 1, (None, _NOFOLLOW))
+open = _engine._bind(open, _engine.open, 2, (0o777, None), False)
 
 
 async def unlink(path: Any, *, dir_fd: int | None = None) -> None:

@@ -142,6 +142,9 @@ static int wait_results(void)
         if (check_progress() < 0)
             return -1;
         lx_uring_kick();   /* requests a callback queued must reach the kernel */
+        lx_uring_settle();   /* the loop's ring's completions */
+        if (lx_nresults())
+            break;
         Py_BEGIN_ALLOW_THREADS
         rc = lx_wait_results(100 * 1000000LL);
         Py_END_ALLOW_THREADS
@@ -222,6 +225,7 @@ static PyObject *poll_results(int for_loop)
     }
     drop_late();   /* abandoned by a reinit(), back since */
     lx_uring_hold(1);   /* what the callbacks submit enters the ring at once, at the end */
+    lx_uring_reap();   /* the loop's ring's completions: into the sink */
     started = now_ns();
     deadline = budget ? started + budget : 0;
     for (;;) {
@@ -244,6 +248,10 @@ static PyObject *poll_results(int for_loop)
             if (chunk < TAKE_CHUNK)
                 chunk *= 2;
             if (!(E.hand = lx_take_results(want, &E.in_hand))) {
+                lx_uring_reap();
+                E.hand = lx_take_results(want, &E.in_hand);
+            }
+            if (!E.hand) {
                 /* Results often follow within microseconds: rather than
                  * return to a trip through the eventfd and the poll, help
                  * make them or spin for them (help_or_linger). */
@@ -277,6 +285,7 @@ static PyObject *poll_results(int for_loop)
         E.hand = NULL;
         E.in_hand = 0;
     }
+    lx_uring_settle();
     lx_settle_signal();
     lx_uring_hold(0);
     if (for_loop)

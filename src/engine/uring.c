@@ -31,26 +31,71 @@
 
 /* Nesting of polls in this thread that hold wake-ups (lx_uring_hold). */
 static _Thread_local int hold_depth;
+/* Nesting of polls in this thread (any engine state). */
+static _Thread_local int poll_depth;
+
+/* ---- the loop's ring ----
+ *
+ * The ring thread's hand-offs cost W5 (64 O_DIRECT reads in flight) a
+ * wake-up each way per batch: the loop writes an eventfd, the ring thread
+ * wakes, submits; a completion wakes the ring thread, which writes the
+ * sink's eventfd, and the loop wakes.  So the first thread that ends a
+ * poll with ring requests queued (the event loop's, as a rule) sets up a
+ * second ring, L, and from then on submits what its polls queue itself,
+ * at the poll's end: no wake-up.  Its completions need nobody either: L
+ * has no DEFER_TASKRUN, so the kernel posts them from this thread's own
+ * task work (run on its next return from the kernel, which the kernel
+ * forces), and L's registered eventfd is the sink's, the one the loop
+ * watches.  Any thread takes L's completions (lx_uring_reap: memory only).
+ * L takes positioned reads and writes only (no step machines, no
+ * streams): those are what a deep queue is for, and what may simply run
+ * again if the kernel cancels them because their submitter exited.
+ * Everything else (pending lists, in-flight list, limit, priorities) is
+ * the ring thread's, under R.lock: a request is pending, then in one ring
+ * or the other (on_ring 1 or 2). */
+static lx_rq L;
+static int L_up, L_tried;   /* under the GIL (set up), read anywhere */
+/* This thread owns L when l_owner == L_gen (a fork's child starts anew). */
+static unsigned L_gen = 1;
+static _Thread_local unsigned l_owner;
+/* Requests the owner's polls queued since its last flush. */
+static _Thread_local unsigned long l_nheld;
+/* Held while filling and entering L (lock order: this, then R.lock). */
+static pthread_mutex_t L_enter = PTHREAD_MUTEX_INITIALIZER;
+
+static lx_rq *q_of(lx_req *req)
+{
+    return __atomic_load_n(&REQ_OF(req)->on_ring, __ATOMIC_RELAXED) == 2 ? &L : &R.q;
+}
+
+static int l_mine(void) { return LOAD(L_up) && l_owner == L_gen; }
+
+/* A request L may take (see above). */
+static int l_takes(const Request *r)
+{
+    unsigned caps = lx_ops[r->op].caps;
+    return (caps & LX_CAP_POSITIONED) && !(caps & LX_CAP_STEPS) && r->offset >= 0;
+}
 /* Requests polls have queued, held, since the ring thread last woke (lock
  * held). */
 static unsigned long nheld;
 
 /* ---- the ring thread: submits, waits, reaps ---- */
 
-static struct io_uring_sqe *next_sqe(void)
+static struct io_uring_sqe *next_sqe(lx_rq *q)
 {
-    unsigned idx = R.sq_local_tail & *R.sq_mask;
-    R.sq_array[idx] = idx;
-    R.sq_local_tail++;
-    R.cqes_due++;
-    return &R.sqes[idx];
+    unsigned idx = q->sq_local_tail & *q->sq_mask;
+    q->sq_array[idx] = idx;
+    q->sq_local_tail++;
+    q->cqes_due++;
+    return &q->sqes[idx];
 }
 
-static unsigned sq_room(void) { return R.sq_entries - (R.sq_local_tail - LOAD(*R.sq_head)); }
+static unsigned sq_room(lx_rq *q) { return q->sq_entries - (q->sq_local_tail - LOAD(*q->sq_head)); }
 
 /* Whether another entry may go in: room in the SQ, and a completion slot
  * for it that no earlier entry may claim. */
-static int may_add(void) { return sq_room() > 0 && R.cqes_due < R.cq_entries; }
+static int may_add(lx_rq *q) { return sq_room(q) > 0 && q->cqes_due < q->cq_entries; }
 
 static int top_pending_pri(void)
 {
@@ -60,6 +105,14 @@ static int top_pending_pri(void)
     return -1;
 }
 
+
+static lx_req *peek_pending(void)
+{
+    for (int p = LX_NPRI - 1; p >= 0; p--)
+        if (R.pending[p].head)
+            return R.pending[p].head;
+    return NULL;
+}
 
 static lx_req *next_pending(void)
 {
@@ -127,15 +180,17 @@ static int refused_positioned(Request *r, fd_kind *seen)
     return 1;
 }
 
-/* Fill submission entries: the wake-up read, cancels, then pending
- * requests by priority, while the limit and the queues allow.  Lock held. */
-static void fill(void)
+/* Fill submission entries of ring q: the wake-up read (the ring
+ * thread's), cancels, then pending requests by priority (if requests),
+ * while the limit and the queues allow; L stops at one it does not take,
+ * which goes first on the ring thread's.  Lock held. */
+static void fill(lx_rq *q, int requests)
 {
     lx_req *refused[BATCH], *current[BATCH];
     int nrefused = 0;
     fd_kind seen = {-1, 0};
-    if (!R.wake_armed && may_add()) {
-        struct io_uring_sqe *sqe = next_sqe();
+    if (q == &R.q && !R.wake_armed && may_add(q)) {
+        struct io_uring_sqe *sqe = next_sqe(q);
         memset(sqe, 0, sizeof *sqe);
         sqe->opcode = IORING_OP_READ;
         sqe->fd = R.wake_fd;
@@ -144,18 +199,22 @@ static void fill(void)
         sqe->user_data = WAKE_TAG;
         R.wake_armed = 1;
     }
-    while (R.ncancel && may_add()) {
-        struct io_uring_sqe *sqe = next_sqe();
+    while (q->ncancel && may_add(q)) {
+        struct io_uring_sqe *sqe = next_sqe(q);
         memset(sqe, 0, sizeof *sqe);
         sqe->opcode = IORING_OP_ASYNC_CANCEL;
         sqe->fd = -1;
-        sqe->addr = (uint64_t)(uintptr_t)R.to_cancel[--R.ncancel];
+        sqe->addr = (uint64_t)(uintptr_t)q->to_cancel[--q->ncancel];
         sqe->user_data = CANCEL_TAG;
     }
-    while (R.npending && below_limit() && may_add() && !yields_to_threads()) {
-        lx_req *req = next_pending();
-        Request *r = REQ_OF(req);
+    while (requests && R.npending && below_limit() && may_add(q) && !yields_to_threads()) {
+        lx_req *req;
+        Request *r;
         struct io_uring_sqe *sqe;
+        if (q == &L && !l_takes(REQ_OF(peek_pending())))
+            break;
+        req = next_pending();
+        r = REQ_OF(req);
         if (refused_positioned(r, &seen)) {
             refused[nrefused++] = req;
             if (nrefused == BATCH) {
@@ -164,9 +223,13 @@ static void fill(void)
             }
             continue;
         }
-        sqe = next_sqe();
+        sqe = next_sqe(q);
         lx_ops[r->op].prep(r, sqe);
         sqe->user_data = (uint64_t)(uintptr_t)req;
+        if (q == &L) {
+            __atomic_store_n(&r->on_ring, 2, __ATOMIC_RELAXED);   /* read unlocked: q_of, lx_backend_of */
+            R.n_loop_started++;
+        }
         req->run_ns = lx_now_ns();
         STORE(req->state, LX_RUNNING);
         lx_list_append(&R.inflight, req);
@@ -181,42 +244,58 @@ static void fill(void)
  * -1 if there is no memory to note it. */
 static int queue_cancel(lx_req *req)
 {
-    if (R.ncancel == R.cancel_cap) {
-        unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
-        lx_req **a = realloc(R.to_cancel, cap * sizeof *a);
+    lx_rq *q = q_of(req);
+    if (q->ncancel == q->cancel_cap) {
+        unsigned cap = q->cancel_cap ? 2 * q->cancel_cap : 64;
+        lx_req **a = realloc(q->to_cancel, cap * sizeof *a);
         if (!a)
             return -1;
-        R.to_cancel = a;
-        R.cancel_cap = cap;
+        q->to_cancel = a;
+        q->cancel_cap = cap;
     }
-    R.to_cancel[R.ncancel++] = req;
+    q->to_cancel[q->ncancel++] = req;
     return 0;
 }
 
 static void forget_cancel(lx_req *req)
 {
-    for (unsigned i = 0; i < R.ncancel; i++)
-        if (R.to_cancel[i] == req) {
-            R.to_cancel[i] = R.to_cancel[--R.ncancel];
+    lx_rq *q = q_of(req);
+    for (unsigned i = 0; i < q->ncancel; i++)
+        if (q->to_cancel[i] == req) {
+            q->to_cancel[i] = q->to_cancel[--q->ncancel];
             return;
         }
 }
 
 /* One completion of a request.  Returns the request if it finished, NULL
  * if it goes on (a next step submitted) or goes to the threads (*back). */
-static lx_req *reaped(lx_req *req, int64_t res, lx_req **back)
+static lx_req *reaped(lx_rq *q, lx_req *req, int64_t res, lx_req **back)
 {
     Request *r = REQ_OF(req);
     const lx_op *row = &lx_ops[r->op];
     int stopped = CANCELLED(r) || req->abandoned;
+    if (q == &L && res == -ECANCELED && !stopped) {
+        /* Not ours: the kernel cancelled it as L's owner thread exited
+         * (the reads it had sent to its io-wq workers).  A positioned
+         * read or write, not started or to be done again: pending again,
+         * first in its priority, for the ring thread. */
+        forget_cancel(req);
+        lx_list_unlink(&R.inflight, req);
+        STORE(R.ninflight, R.ninflight - 1);
+        __atomic_store_n(&r->on_ring, 1, __ATOMIC_RELAXED);
+        STORE(req->state, LX_QUEUED);
+        lx_list_prepend(&R.pending[req->pri - LX_PRI_MIN], req);
+        STORE(R.npending, R.npending + 1);
+        return NULL;
+    }
     if (row->caps & LX_CAP_STEPS) {
         if (stopped) {
             lx_ring_step_abort(r, (int)res);
             res = -ECANCELED;
-        } else if (may_add()) {
-            struct io_uring_sqe *sqe = &R.sqes[R.sq_local_tail & *R.sq_mask];
+        } else if (may_add(q)) {
+            struct io_uring_sqe *sqe = &q->sqes[q->sq_local_tail & *q->sq_mask];
             if (lx_ring_step(r, (int)res, sqe)) {
-                next_sqe();
+                next_sqe(q);
                 sqe->user_data = (uint64_t)(uintptr_t)req;
                 return NULL;
             }
@@ -248,28 +327,30 @@ static lx_req *reaped(lx_req *req, int64_t res, lx_req **back)
 /* Reap every completion there is; finish the requests in batches through
  * the sink.  Lock held (so a reinit's abandon sees each request either in
  * flight or finished).  Returns how many went to the threads (back[]). */
-static int reap(lx_req **back)
+static int reap(lx_rq *q, lx_req **back)
 {
     lx_req *done[BATCH], *current[BATCH];
     int nd = 0, nb = 0;
-    unsigned head = *R.cq_head, tail = LOAD(*R.cq_tail);
+    unsigned head = *q->cq_head, tail = LOAD(*q->cq_tail);
     for (; head != tail; head++) {
-        struct io_uring_cqe *cqe = &R.cqes[head & *R.cq_mask];
+        struct io_uring_cqe *cqe = &q->cqes[head & *q->cq_mask];
         uint64_t ud = cqe->user_data;
         lx_req *req, *fb = NULL;
-        R.cqes_due--;
+        q->cqes_due--;
         if (ud == WAKE_TAG) {
             R.wake_armed = 0;
             continue;
         }
         if (ud == CANCEL_TAG)
             continue;
-        if ((req = reaped((lx_req *)(uintptr_t)ud, cqe->res, &fb)))
+        if ((req = reaped(q, (lx_req *)(uintptr_t)ud, cqe->res, &fb)))
             done[nd++] = req;
         if (fb)
             back[nb++] = fb;
         if (nd == BATCH) {
             R.n_reaped += (unsigned long)nd;   /* counted before the waiter can see them */
+            if (q == &L)
+                R.n_loop_reaped += (unsigned long)nd;
             R.n_sink++;
             lx_complete_many(done, current, nd);
             nd = 0;
@@ -277,9 +358,11 @@ static int reap(lx_req **back)
         if (nb == BATCH)
             break;   /* the caller hands these over, then comes back */
     }
-    STORE(*R.cq_head, head);
+    STORE(*q->cq_head, head);
     if (nd) {
         R.n_reaped += (unsigned long)nd;
+        if (q == &L)
+            R.n_loop_reaped += (unsigned long)nd;
         R.n_sink++;
         lx_complete_many(done, current, nd);
     }
@@ -306,11 +389,11 @@ static void cap_kernel_workers(void)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned cap = (unsigned)(ncpu > 0 ? ncpu : 1) * KERNEL_WORKERS_PER_CPU;
     unsigned workers[2];   /* bounded; unbounded (0): left as is */
-    if (cap > R.cq_entries)
-        cap = R.cq_entries;
+    if (cap > R.q.cq_entries)
+        cap = R.q.cq_entries;
     workers[0] = cap;
     workers[1] = 0;
-    if (sys_register(R.fd, IORING_REGISTER_IOWQ_MAX_WORKERS, workers, 2) == 0)
+    if (sys_register(R.q.fd, IORING_REGISTER_IOWQ_MAX_WORKERS, workers, 2) == 0)
         STORE(R.kernel_workers, cap);
 }
 
@@ -318,7 +401,7 @@ static void *ring_main(void *unused)
 {
     lx_req *back[BATCH];
     pthread_setname_np(pthread_self(), "linuxaio-ring");   /* for top -H, perf, py-spy */
-    if ((R.setup_flags & IORING_SETUP_R_DISABLED) && sys_register(R.fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+    if ((R.q.setup_flags & IORING_SETUP_R_DISABLED) && sys_register(R.q.fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
         abort();   /* a ring set up disabled that cannot be enabled: nothing could run */
     cap_kernel_workers();
     pthread_mutex_lock(&R.lock);
@@ -335,22 +418,22 @@ static void *ring_main(void *unused)
         __atomic_store_n(&R.peer_wait, R.npending != 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
         R.turn++;   /* what fill() prepares and this turn's reap finds back was done inline */
-        fill();
+        fill(&R.q, 1);
         /* Held only by the ring's own limits: its completions wake it. */
-        if (R.peer_wait && (!R.npending || R.stopping || !may_add() || R.ninflight >= R.limit))
+        if (R.peer_wait && (!R.npending || R.stopping || !may_add(&R.q) || R.ninflight >= R.limit))
             STORE(R.peer_wait, 0);
-        STORE(*R.sq_tail, R.sq_local_tail);
-        to_submit = R.sq_local_tail - LOAD(*R.sq_head);
+        STORE(*R.q.sq_tail, R.q.sq_local_tail);
+        to_submit = R.q.sq_local_tail - LOAD(*R.q.sq_head);
         /* Sleep only with nothing else to do.  While a poll holds wake-ups,
          * sleep briefly: a request it queued must not wait for a completion
          * that may be long in coming. */
-        wait = LOAD(*R.cq_tail) == *R.cq_head;   /* fill() sent all it could */
+        wait = LOAD(*R.q.cq_tail) == *R.q.cq_head;   /* fill() sent all it could */
         /* The CQ overflowed after all (fill() keeps cqes_due within it, so
          * only a kernel that posts more than one completion per entry could
          * do it): the kernel kept the rest aside (IORING_FEAT_NODROP, which
          * setup requires) and hands them over on an enter with GETEVENTS.
          * Enter at once, without sleeping, then reap: nothing is lost. */
-        overflowed = (LOAD(*R.sq_flags) & IORING_SQ_CQ_OVERFLOW) != 0;
+        overflowed = (LOAD(*R.q.sq_flags) & IORING_SQ_CQ_OVERFLOW) != 0;
         if (overflowed) {
             R.n_overflow_flushes++;
             wait = 0;
@@ -359,7 +442,7 @@ static void *ring_main(void *unused)
          * (lx_uring_hold, lx_uring_kick): atomic accesses, or a data race */
         /* The threads wake it when their share changes (peer_room); a
          * long timed wait as a backstop, should a wake-up ever be missed. */
-        R.asleep = !wait ? 0 : !(R.features & IORING_FEAT_EXT_ARG) ? 1 : LOAD(R.holders) ? 2 : R.peer_wait ? 3 : 1;
+        R.asleep = !wait ? 0 : !(R.q.features & IORING_FEAT_EXT_ARG) ? 1 : LOAD(R.holders) ? 2 : R.peer_wait ? 3 : 1;
         if (R.asleep == 3)
             ts.tv_nsec = PEER_BACKSTOP_NS;
         pthread_mutex_unlock(&R.lock);
@@ -371,9 +454,9 @@ static void *ring_main(void *unused)
         if (!wait && !to_submit && !overflowed)
             rc = 0;   /* completions wait already, nothing to hand over */
         else if (R.asleep >= 2)
-            rc = sys_enter(R.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+            rc = sys_enter(R.q.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
         else
-            rc = sys_enter(R.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);
+            rc = sys_enter(R.q.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);
         if (wait || to_submit || overflowed)
             R.n_enters++;
         if (to_submit)
@@ -387,7 +470,7 @@ static void *ring_main(void *unused)
         R.woken = 0;
         nheld = 0;
         STORE(R.held, 0);
-        nb = reap(back);
+        nb = reap(&R.q, back);
         if (R.ninflight <= R.nabandoned || R.stopping)
             pthread_cond_broadcast(&R.settled);
         if (nb) {
@@ -432,6 +515,110 @@ static void write_wake(void)
     uint64_t one = 1;
     __atomic_add_fetch(&R.n_wakes, 1, __ATOMIC_RELAXED);
     (void)!write(R.wake_fd, &one, sizeof one);
+}
+
+/* ---- the loop's ring: flush and reap ---- */
+
+/* Hand L what is queued: its cancels (any thread), and, in its owner, the
+ * pending requests it takes; one io_uring_enter.  What L leaves pending
+ * (a request it does not take goes first) the ring thread starts.  Lock
+ * not held. */
+static void l_flush(void)
+{
+    unsigned to_submit;
+    int wake = 0;
+    pthread_mutex_lock(&L_enter);
+    pthread_mutex_lock(&R.lock);
+    if (!L_up) {
+        pthread_mutex_unlock(&R.lock);
+        pthread_mutex_unlock(&L_enter);
+        return;
+    }
+    if (l_owner == L_gen)
+        l_nheld = 0;
+    fill(&L, l_owner == L_gen);
+    STORE(*L.sq_tail, L.sq_local_tail);
+    to_submit = L.sq_local_tail - LOAD(*L.sq_head);
+    if (R.npending && below_limit())
+        wake = want_wake(0);
+    pthread_mutex_unlock(&R.lock);
+    /* No GETEVENTS: the completions come without this thread waiting.
+     * What the kernel did not take (an error) goes with the next flush. */
+    if (to_submit && sys_enter(L.fd, to_submit, 0, 0, NULL, 0) >= 0)
+        __atomic_add_fetch(&R.n_loop_enters, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&L_enter);
+    if (wake)
+        write_wake();
+    lx_pool_peer_changed();
+}
+
+void lx_uring_reap(void)
+{
+    lx_req *back[BATCH];
+    int nb, wake;
+    if (!LOAD(L_up) || LOAD(*L.cq_tail) == LOAD(*L.cq_head))
+        return;
+    do {
+        pthread_mutex_lock(&R.lock);
+        nb = reap(&L, back);
+        if (R.ninflight <= R.nabandoned || R.stopping)
+            pthread_cond_broadcast(&R.settled);
+        /* Room under the limit now: the owner's poll fills L at its end;
+         * anyone else leaves what waits to the ring thread. */
+        wake = R.npending && !(l_owner == L_gen && poll_depth > 0) ? want_wake(0) : 0;
+        if (nb)
+            STORE(R.nhanding, R.nhanding + (unsigned long)nb);
+        pthread_mutex_unlock(&R.lock);
+        if (nb) {
+            lx_pool_submit_many(back, (unsigned long)nb);
+            pthread_mutex_lock(&R.lock);
+            STORE(R.nhanding, R.nhanding - (unsigned long)nb);
+            pthread_mutex_unlock(&R.lock);
+        }
+        if (wake)
+            write_wake();
+    } while (nb == BATCH);
+    lx_pool_peer_changed();
+}
+
+void lx_uring_settle(void)
+{
+    if (!LOAD(L_up))
+        return;
+    lx_sink_absorb();   /* first: what the kernel writes after it is seen below */
+    lx_uring_reap();
+}
+
+/* Set up L, owned by this thread (under the GIL; tried once: if the
+ * kernel refuses, the ring thread does it all). */
+static void l_adopt(void)
+{
+    lx_rq q;
+    memset(&q, 0, sizeof q);
+    L_tried = 1;
+    if (lx_loop_ring_setup(&q, lx_completion_fileno()) < 0)
+        return;
+    pthread_mutex_lock(&R.lock);
+    L = q;
+    STORE(L_up, 1);
+    pthread_mutex_unlock(&R.lock);
+    l_owner = L_gen;
+}
+
+/* A poll ends in this thread (or it is about to wait): if it owns L, what
+ * it queued goes in now.  A thread that ends a poll with ring requests
+ * pending and no loop's ring yet sets one up and owns it. */
+static void l_end_poll(void)
+{
+    if (!l_mine()) {
+        if (L_tried || !LOAD(R.thread_up) || !LOAD(R.npending))
+            return;
+        l_adopt();
+        if (!l_mine())
+            return;
+    }
+    if (l_nheld || LOAD(R.npending) || LOAD(L.ncancel) || LOAD(L.sq_local_tail) != LOAD(*L.sq_head))
+        l_flush();
 }
 
 /* ---- the pool's view of the ring (pool.h: lx_pool_peer) ---- */
@@ -534,7 +721,6 @@ static int64_t request_bytes(const Request *r)
 #define HINT_FDS 4096
 static unsigned long kind_epoch[HINT_FDS];
 static unsigned char kind_seen[HINT_FDS];
-static _Thread_local int poll_depth;
 static unsigned long poll_epoch;
 
 static int poll_fd_kind(Request *r)
@@ -643,22 +829,32 @@ void lx_backend_submit(lx_req **reqs, unsigned long n)
 
 static void submit(lx_req **reqs, unsigned long n)
 {
-    int wake;
+    int wake = 0, flush = 0;
     pthread_mutex_lock(&R.lock);
     for (unsigned long k = 0; k < n; k++) {
         STORE(reqs[k]->state, LX_QUEUED);
         lx_list_append(&R.pending[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
     }
     STORE(R.npending, R.npending + n);
-    wake = want_wake(hold_depth > 0 ? n : 0);
+    if (poll_depth > 0 && l_mine()) {
+        /* L's owner in a poll: in at the poll's end, or once they are a
+         * quarter of what is in the kernel (as want_wake's hold) */
+        unsigned long cap = R.ninflight / 4;
+        l_nheld += n;
+        flush = l_nheld >= (cap > HOLD_MIN ? cap : HOLD_MIN);
+    } else {
+        wake = want_wake(hold_depth > 0 ? n : 0);
+    }
     pthread_mutex_unlock(&R.lock);
     if (wake)
         write_wake();
+    if (flush)
+        l_flush();
 }
 
 static void cancel(lx_req *req)
 {
-    int wake = 0, peer = 0;
+    int wake = 0, peer = 0, on_l = 0;
     STORE(req->cancelled, 1);
     pthread_mutex_lock(&R.lock);
     if (LOAD(req->state) == LX_QUEUED) {
@@ -669,12 +865,15 @@ static void cancel(lx_req *req)
     } else if (LOAD(req->state) == LX_RUNNING) {
         if (queue_cancel(req) < 0)
             goto out;   /* it runs to its end, its result then undone */
-        wake = want_wake(0);
+        if (!(on_l = q_of(req) == &L))
+            wake = want_wake(0);
     }
 out:
     pthread_mutex_unlock(&R.lock);
     if (wake)
         write_wake();
+    if (on_l)
+        l_flush();   /* the ASYNC_CANCEL goes in from here: any thread may */
     if (peer)
         lx_pool_peer_changed();   /* it no longer waits ahead of the threads' */
 }
@@ -708,6 +907,7 @@ static int help(int one_by_one) { return 0; }
 static int linger(int64_t spin_ns)
 {
     lx_uring_kick();
+    lx_uring_reap();
     return 0;
 }
 
@@ -725,9 +925,10 @@ static int cancel_all(void)
         if (LOAD(req->cancelled) && !req->abandoned)
             continue;
         STORE(req->cancelled, 1);
-        for (i = 0; i < R.ncancel && R.to_cancel[i] != req; i++)
+        lx_rq *q = q_of(req);
+        for (i = 0; i < q->ncancel && q->to_cancel[i] != req; i++)
             ;
-        if (i == R.ncancel && queue_cancel(req) < 0)
+        if (i == q->ncancel && queue_cancel(req) < 0)
             break;
     }
     return want_wake(0);
@@ -743,6 +944,8 @@ static unsigned wake_and_settle(int wake, int64_t timeout_ns)
     unsigned left;
     if (wake)
         write_wake();
+    if (LOAD(L_up))
+        l_flush();   /* L's ASYNC_CANCELs */
     pthread_mutex_lock(&R.lock);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_ns / 1000000000;
@@ -751,9 +954,34 @@ static unsigned wake_and_settle(int wake, int64_t timeout_ns)
         until.tv_sec++;
         until.tv_nsec -= 1000000000;
     }
-    while (R.ninflight > R.nabandoned && R.thread_up)
+    while (R.ninflight > R.nabandoned && R.thread_up) {
+        if (L_up && L.cqes_due) {
+            /* Nobody else may be taking L's completions: take them here,
+             * looking every millisecond. */
+            struct timespec now;
+            int64_t left_ns;
+            pthread_mutex_unlock(&R.lock);
+            lx_uring_reap();
+            pthread_mutex_lock(&R.lock);
+            if (R.ninflight <= R.nabandoned)
+                break;
+            clock_gettime(CLOCK_REALTIME, &now);
+            left_ns = (until.tv_sec - now.tv_sec) * 1000000000LL + (until.tv_nsec - now.tv_nsec);
+            if (left_ns <= 0)
+                break;
+            if (left_ns > 1000000)
+                left_ns = 1000000;
+            now.tv_nsec += left_ns;
+            if (now.tv_nsec >= 1000000000) {
+                now.tv_sec++;
+                now.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&R.settled, &R.lock, &now);
+            continue;
+        }
         if (pthread_cond_timedwait(&R.settled, &R.lock, &until) == ETIMEDOUT)
             break;
+    }
     left = (unsigned)(R.ninflight - R.nabandoned);
     pthread_mutex_unlock(&R.lock);
     return left;
@@ -813,8 +1041,8 @@ static unsigned shutdown(int64_t timeout_ns)
             if (queue_cancel(req) < 0)
                 break;
         }
-    if (R.ncancel)
-        wake = want_wake(0);
+    if (R.q.ncancel)
+        wake = want_wake(0);   /* L's: wake_and_settle */
     pthread_mutex_unlock(&R.lock);
     lx_pool_peer_changed();   /* nothing here goes first now */
     return wake_and_settle(wake, timeout_ns);
@@ -828,6 +1056,7 @@ static void after_fork_parent(void) { pthread_mutex_unlock(&R.lock); }
 static void after_fork_child(void)
 {
     pthread_mutexattr_t a;
+    pthread_mutex_init(&L_enter, NULL);
     pthread_mutexattr_init(&a);
     pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);   /* as uring_setup.c's */
     pthread_mutex_init(&R.lock, &a);
@@ -855,20 +1084,31 @@ static lx_req *orphans(void)
         list = req;
     }
     R.npending = R.ninflight = R.nabandoned = R.nhanding = 0;
-    R.ncancel = 0;
-    R.cqes_due = 0;
+    R.q.ncancel = 0;
+    R.q.cqes_due = 0;
     R.asleep = R.woken = R.held = R.holders = R.peer_wait = 0;
     nheld = 0;
     R.wake_armed = 0;
     hold_depth = 0;
-    if (R.fd >= 0) {
-        close(R.fd);
+    if (R.q.fd >= 0) {
+        close(R.q.fd);
         close(R.wake_fd);
-        R.fd = R.wake_fd = -1;
-        R.sq_map = R.cq_map = NULL;   /* not mapped here */
-        R.sqes = NULL;
+        R.q.fd = R.wake_fd = -1;
+        R.q.sq_map = R.q.cq_map = NULL;   /* not mapped here */
+        R.q.sqes = NULL;
         R.refit = 1;
     }
+    if (L_up) {   /* the parent's loop ring: not mapped here either */
+        close(L.fd);
+        memset(&L, 0, sizeof L);
+        L.fd = -1;
+        L_up = 0;
+    }
+    L.ncancel = 0;
+    L.cqes_due = 0;
+    L_tried = 0;
+    L_gen++;   /* nobody owns a loop ring here; the first poller sets one up */
+    l_nheld = 0;
     R.thread_up = 0;
     R.kernel_workers = 0;   /* the new ring thread sets its own */
     return list;
@@ -903,10 +1143,10 @@ void lx_uring_hold(int on)
     if (on) {
         if (poll_depth++ == 0)
             poll_epoch++;   /* under the GIL: a new poll, new hints */
-    } else if (poll_depth > 0) {
-        poll_depth--;
+    } else if (poll_depth > 0 && --poll_depth == 0) {
+        l_end_poll();
     }
-    if (!R.thread_up || !(R.features & IORING_FEAT_EXT_ARG))
+    if (!R.thread_up || !(R.q.features & IORING_FEAT_EXT_ARG))
         return;
     if (on) {
         if (hold_depth++ == 0)
@@ -920,6 +1160,8 @@ void lx_uring_hold(int on)
 void lx_uring_kick(void)
 {
     int wake = 0;
+    if (l_mine() && l_nheld)
+        l_flush();
     if (!LOAD(R.held))
         return;
     pthread_mutex_lock(&R.lock);

@@ -52,13 +52,9 @@ _Static_assert(LX_RING_READ == IORING_OP_READ && LX_RING_WRITE == IORING_OP_WRIT
 
 enum { MODE_AUTO, MODE_THREADS, MODE_URING };
 
+/* One ring's queues and mappings: the ring thread's (lx_R.q) and the
+ * loop's (lx_L, uring.c). */
 typedef struct {
-    int mode;
-    int up;                    /* a ring is set up (or, after fork, due to be) */
-    int refit;                 /* after fork: set up a new one before use */
-    char reason[640];          /* why no ring is in use ("" when one is) */
-    const char *flags_used;    /* the setup flags that the kernel took */
-    /* the ring (only the ring thread touches the queues once it runs) */
     int fd;
     unsigned setup_flags, features, sq_entries, cq_entries;
     unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
@@ -68,7 +64,25 @@ typedef struct {
     struct io_uring_sqe *sqes;
     void *sq_map, *cq_map;
     size_t sq_map_len, cq_map_len, sqe_map_len;
-    unsigned sq_local_tail;
+    unsigned sq_local_tail;    /* under lx_R.lock, as the rest below */
+    unsigned cqes_due;         /* entries submitted whose completion is not reaped */
+    lx_req **to_cancel;        /* in flight here, cancelled, no ASYNC_CANCEL sent yet */
+    unsigned ncancel, cancel_cap;
+} lx_rq;
+
+/* Map a ring set up as p says (fd); 0, or -1 with errno (nothing left
+ * mapped).  Unmap: lx_rq_unmap. */
+int lx_rq_map(lx_rq *q, int fd, const struct io_uring_params *p);
+void lx_rq_unmap(lx_rq *q);
+
+typedef struct {
+    int mode;
+    int up;                    /* a ring is set up (or, after fork, due to be) */
+    int refit;                 /* after fork: set up a new one before use */
+    char reason[640];          /* why no ring is in use ("" when one is) */
+    const char *flags_used;    /* the setup flags that the kernel took */
+    /* the ring (only the ring thread touches its queues once it runs) */
+    lx_rq q;
     unsigned char has_op[256];
     /* the ring thread */
     pthread_t thread;
@@ -90,10 +104,7 @@ typedef struct {
     /* Requests on their way from the ring to the threads (EOPNOTSUPP), the
      * ring's lock released: in neither backend's counts, yet unfinished. */
     unsigned long nhanding;
-    lx_list inflight;
-    lx_req **to_cancel;        /* in flight, cancelled, no ASYNC_CANCEL sent yet */
-    unsigned ncancel, cancel_cap;
-    unsigned cqes_due;         /* entries submitted whose completion is not reaped */
+    lx_list inflight;          /* both rings' */
     unsigned limit;
     int stopping;              /* interpreter exit: nothing more starts */
     /* Counters for engine_info() (the ring thread's, read racily): the
@@ -111,6 +122,9 @@ typedef struct {
     unsigned long n_async_opens;   /* slurp opens sent straight to the kernel's workers (IOSQE_ASYNC) */
     unsigned long n_wakes;     /* wake-ups written to the ring thread (write_wake) */
     unsigned long n_kernel_ns; /* requests' time from their hand-over to their completion reaped, summed */
+    /* The loop's ring (uring.c, lx_L): its enters (under its enter lock),
+     * and of n_started and n_reaped, the requests it took (R.lock). */
+    unsigned long n_loop_enters, n_loop_started, n_loop_reaped;
     /* Names not in the dentry cache (uring_prep.c): the ring thread's loop
      * turns (a completion reaped in the turn that submitted its entry was
      * done inline), and the score of slurp opens that were not. */
@@ -143,6 +157,9 @@ static inline int sys_register(int fd, unsigned op, void *arg, unsigned nargs)
 
 /* Set up the ring (no thread yet).  0, or -1 with lx_R.reason set. */
 int lx_ring_setup(void);
+/* The loop's ring: see uring_setup.c.  efd: the eventfd its completions
+ * write (the sink's). */
+int lx_loop_ring_setup(lx_rq *q, int efd);
 /* The fork handlers for the ring's lock (uring.c). */
 void lx_ring_at_fork(void);
 
@@ -163,6 +180,12 @@ void lx_uring_set_limit(unsigned n, int raise_only);
  * is also how long the routing trusts an fd it found buffered (uring.c). */
 void lx_uring_hold(int on);
 void lx_uring_kick(void);
+/* The loop's ring (uring.c): take the completions it has (any thread, no
+ * GIL needed; no syscall when there are none).  settle(): at a poll's end
+ * or before it waits, read what the kernel wrote to the sink's eventfd
+ * for it, then take what came meanwhile. */
+void lx_uring_reap(void);
+void lx_uring_settle(void);
 
 /* fd is a stream: its pread(2) fails with ESPIPE (a pipe, a socket, a
  * FIFO, a tty, an eventfd), where io_uring would ignore the offset and read

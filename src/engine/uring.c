@@ -605,19 +605,10 @@ static void l_adopt(void)
     l_owner = L_gen;
 }
 
-/* A poll ends in this thread (or it is about to wait): if it owns L, what
- * it queued goes in now.  A thread that ends a poll with ring requests
- * pending and no loop's ring yet sets one up and owns it. */
+/* A poll ends in this thread: if it owns L, what it queued goes in now. */
 static void l_end_poll(void)
 {
-    if (!l_mine()) {
-        if (L_tried || !LOAD(R.thread_up) || !LOAD(R.npending))
-            return;
-        l_adopt();
-        if (!l_mine())
-            return;
-    }
-    if (l_nheld || LOAD(R.npending) || LOAD(L.ncancel) || LOAD(L.sq_local_tail) != LOAD(*L.sq_head))
+    if (l_mine() && (l_nheld || LOAD(R.npending) || LOAD(L.sq_local_tail) != LOAD(*L.sq_head)))
         l_flush();
 }
 
@@ -1141,8 +1132,12 @@ void lx_uring_set_limit(unsigned n, int raise_only)
 void lx_uring_hold(int on)
 {
     if (on) {
-        if (poll_depth++ == 0)
+        if (poll_depth++ == 0) {
             poll_epoch++;   /* under the GIL: a new poll, new hints */
+            /* The first thread to poll once the ring is in use owns L. */
+            if (!L_tried && LOAD(R.thread_up))
+                l_adopt();
+        }
     } else if (poll_depth > 0 && --poll_depth == 0) {
         l_end_poll();
     }

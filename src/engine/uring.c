@@ -97,6 +97,26 @@ static unsigned sq_room(lx_rq *q) { return q->sq_entries - (q->sq_local_tail - L
  * for it that no earlier entry may claim. */
 static int may_add(lx_rq *q) { return sq_room(q) > 0 && q->cqes_due < q->cq_entries; }
 
+/* Requests L's owner queued in its current poll (on_ring 3), by
+ * priority: in L at the poll's end (l_flush), where what L cannot take
+ * then moves to R.pending, for the ring thread.  Counted in R.npending
+ * too.  Under R.lock. */
+static lx_list Lp[LX_NPRI];
+
+static lx_req *lp_next(int take)
+{
+    for (int p = LX_NPRI - 1; p >= 0; p--)
+        if (Lp[p].head) {
+            lx_req *req = Lp[p].head;
+            if (take) {
+                lx_list_unlink(&Lp[p], req);
+                STORE(R.npending, R.npending - 1);
+            }
+            return req;
+        }
+    return NULL;
+}
+
 static int top_pending_pri(void)
 {
     for (int p = LX_NPRI - 1; p >= 0; p--)
@@ -105,14 +125,6 @@ static int top_pending_pri(void)
     return -1;
 }
 
-
-static lx_req *peek_pending(void)
-{
-    for (int p = LX_NPRI - 1; p >= 0; p--)
-        if (R.pending[p].head)
-            return R.pending[p].head;
-    return NULL;
-}
 
 static lx_req *next_pending(void)
 {
@@ -211,9 +223,19 @@ static void fill(lx_rq *q, int requests)
         lx_req *req;
         Request *r;
         struct io_uring_sqe *sqe;
-        if (q == &L && !l_takes(REQ_OF(peek_pending())))
+        if (q == &L) {
+            /* the owner's by priority, or one of the ring thread's that L
+             * takes if it comes first */
+            int pr = top_pending_pri();
+            if ((req = lp_next(0)) && req->pri - LX_PRI_MIN >= pr)
+                req = lp_next(1);
+            else if (pr >= 0 && l_takes(REQ_OF(R.pending[pr].head)))
+                req = next_pending();
+            else
+                break;
+        } else if (!(req = next_pending())) {
             break;
-        req = next_pending();
+        }
         r = REQ_OF(req);
         if (refused_positioned(r, &seen)) {
             refused[nrefused++] = req;
@@ -537,6 +559,16 @@ static void l_flush(void)
     if (l_owner == L_gen)
         l_nheld = 0;
     fill(&L, l_owner == L_gen);
+    /* What L could not take now (the limit, the CQ, a more urgent request
+     * of the ring thread's) waits for the ring thread, in order. */
+    for (int p = 0; p < LX_NPRI; p++) {
+        lx_req *req;
+        while ((req = Lp[p].head)) {
+            lx_list_unlink(&Lp[p], req);
+            __atomic_store_n(&REQ_OF(req)->on_ring, 1, __ATOMIC_RELAXED);
+            lx_list_append(&R.pending[p], req);
+        }
+    }
     STORE(*L.sq_tail, L.sq_local_tail);
     to_submit = L.sq_local_tail - LOAD(*L.sq_head);
     if (R.npending && below_limit())
@@ -820,14 +852,20 @@ void lx_backend_submit(lx_req **reqs, unsigned long n)
 
 static void submit(lx_req **reqs, unsigned long n)
 {
-    int wake = 0, flush = 0;
+    int wake = 0, flush = 0, mine = poll_depth > 0 && l_mine();
     pthread_mutex_lock(&R.lock);
     for (unsigned long k = 0; k < n; k++) {
+        Request *r = REQ_OF(reqs[k]);
         STORE(reqs[k]->state, LX_QUEUED);
-        lx_list_append(&R.pending[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
+        if (mine && l_takes(r)) {
+            __atomic_store_n(&r->on_ring, 3, __ATOMIC_RELAXED);
+            lx_list_append(&Lp[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
+        } else {
+            lx_list_append(&R.pending[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
+        }
     }
     STORE(R.npending, R.npending + n);
-    if (poll_depth > 0 && l_mine()) {
+    if (mine) {
         /* L's owner in a poll: in at the poll's end, or once they are a
          * quarter of what is in the kernel (as want_wake's hold) */
         unsigned long cap = R.ninflight / 4;
@@ -849,7 +887,8 @@ static void cancel(lx_req *req)
     STORE(req->cancelled, 1);
     pthread_mutex_lock(&R.lock);
     if (LOAD(req->state) == LX_QUEUED) {
-        lx_list_unlink(&R.pending[req->pri - LX_PRI_MIN], req);
+        int lp = __atomic_load_n(&REQ_OF(req)->on_ring, __ATOMIC_RELAXED) == 3;
+        lx_list_unlink(&(lp ? Lp : R.pending)[req->pri - LX_PRI_MIN], req);
         STORE(R.npending, R.npending - 1);
         lx_complete(req, NULL);   /* lock order: the ring's, then the sink's */
         peer = 1;
@@ -907,7 +946,7 @@ static int linger(int64_t spin_ns)
 static int cancel_all(void)
 {
     lx_req *req;
-    while ((req = next_pending())) {
+    while ((req = next_pending()) || (req = lp_next(1))) {
         STORE(req->cancelled, 1);
         lx_complete(req, NULL);
     }
@@ -1064,8 +1103,8 @@ static lx_req *orphans(void)
 {
     lx_req *list = NULL, *req;
     for (int p = 0; p < LX_NPRI; p++)
-        while ((req = R.pending[p].head)) {
-            lx_list_unlink(&R.pending[p], req);
+        while ((req = R.pending[p].head) || (req = Lp[p].head)) {
+            lx_list_unlink(req == R.pending[p].head ? &R.pending[p] : &Lp[p], req);
             req->next = list;
             list = req;
         }

@@ -142,7 +142,7 @@ static int wait_results(void)
         if (check_progress() < 0)
             return -1;
         lx_uring_kick();   /* requests a callback queued must reach the kernel */
-        lx_uring_settle();   /* the loop's ring's completions */
+        lx_uring_settle(1);   /* the loop's ring's completions */
         if (lx_nresults())
             break;
         Py_BEGIN_ALLOW_THREADS
@@ -248,10 +248,6 @@ static PyObject *poll_results(int for_loop)
             if (chunk < TAKE_CHUNK)
                 chunk *= 2;
             if (!(E.hand = lx_take_results(want, &E.in_hand))) {
-                lx_uring_reap();
-                E.hand = lx_take_results(want, &E.in_hand);
-            }
-            if (!E.hand) {
                 /* Results often follow within microseconds: rather than
                  * return to a trip through the eventfd and the poll, help
                  * make them or spin for them (help_or_linger). */
@@ -264,6 +260,9 @@ static PyObject *poll_results(int for_loop)
                 t = now_ns();
                 if (t - started > MORE_NS || (deadline && t >= deadline))
                     break;
+                lx_uring_reap();   /* the loop's ring's, come meanwhile */
+                if (lx_nresults())
+                    continue;
                 if (help_or_linger(for_loop, deadline != 0))
                     continue;
                 break;
@@ -285,7 +284,7 @@ static PyObject *poll_results(int for_loop)
         E.hand = NULL;
         E.in_hand = 0;
     }
-    lx_uring_settle();
+    lx_uring_settle(done == 0);
     lx_settle_signal();
     lx_uring_hold(0);
     if (for_loop)

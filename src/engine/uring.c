@@ -613,11 +613,15 @@ void lx_uring_reap(void)
     lx_pool_peer_changed();
 }
 
-void lx_uring_settle(void)
+void lx_uring_settle(int found_none)
 {
     if (!LOAD(L_up))
         return;
-    lx_sink_absorb();   /* first: what the kernel writes after it is seen below */
+    /* The kernel writes the eventfd when L has requests in flight; a
+     * write that comes just after their last completion was taken wakes
+     * a poll that finds nothing, which reads it then (found_none). */
+    if (LOAD(L.cqes_due) || found_none)
+        lx_sink_absorb();   /* first: what the kernel writes after it is seen below */
     lx_uring_reap();
 }
 

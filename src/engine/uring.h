@@ -183,9 +183,10 @@ void lx_uring_kick(void);
 /* The loop's ring (uring.c): take the completions it has (any thread, no
  * GIL needed; no syscall when there are none).  settle(): at a poll's end
  * or before it waits, read what the kernel wrote to the sink's eventfd
- * for it, then take what came meanwhile. */
+ * for it, then take what came meanwhile (found_none: the poll handled
+ * nothing, woken perhaps by a late write of the kernel's). */
 void lx_uring_reap(void);
-void lx_uring_settle(void);
+void lx_uring_settle(int found_none);
 
 /* fd is a stream: its pread(2) fails with ESPIPE (a pipe, a socket, a
  * FIFO, a tty, an eventfd), where io_uring would ignore the offset and read

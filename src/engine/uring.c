@@ -32,46 +32,17 @@
 /* Nesting of polls in this thread that hold wake-ups (lx_uring_hold). */
 static _Thread_local int hold_depth;
 /* Nesting of polls in this thread (any engine state). */
-static _Thread_local int poll_depth;
+_Thread_local int lx_poll_depth;
 
-/* ---- the loop's ring ----
- *
- * The ring thread's hand-offs cost W5 (64 O_DIRECT reads in flight) a
- * wake-up each way per batch: the loop writes an eventfd, the ring thread
- * wakes, submits; a completion wakes the ring thread, which writes the
- * sink's eventfd, and the loop wakes.  So the first thread that ends a
- * poll with ring requests queued (the event loop's, as a rule) sets up a
- * second ring, L, and from then on submits what its polls queue itself,
- * at the poll's end: no wake-up.  Its completions need nobody either: L
- * has no DEFER_TASKRUN, so the kernel posts them from this thread's own
- * task work (run on its next return from the kernel, which the kernel
- * forces), and L's registered eventfd is the sink's, the one the loop
- * watches.  Any thread takes L's completions (lx_uring_reap: memory only).
- * L takes positioned reads and writes only (no step machines, no
- * streams): those are what a deep queue is for, and what may simply run
- * again if the kernel cancels them because their submitter exited.
- * Everything else (pending lists, in-flight list, limit, priorities) is
- * the ring thread's, under R.lock: a request is pending, then in one ring
- * or the other (on_ring 1 or 2). */
-static lx_rq L;
-static int L_up, L_tried;   /* under the GIL (set up), read anywhere */
-/* This thread owns L when l_owner == L_gen (a fork's child starts anew). */
-static unsigned L_gen = 1;
-static _Thread_local unsigned l_owner;
-/* Requests the owner's polls queued since its last flush. */
-static _Thread_local unsigned long l_nheld;
-/* Held while filling and entering L (lock order: this, then R.lock). */
-static pthread_mutex_t L_enter = PTHREAD_MUTEX_INITIALIZER;
-
-static lx_rq *q_of(lx_req *req)
+lx_rq *lx_ring_q_of(lx_req *req)
 {
-    return __atomic_load_n(&REQ_OF(req)->on_ring, __ATOMIC_RELAXED) == 2 ? &L : &R.q;
+    return __atomic_load_n(&REQ_OF(req)->on_ring, __ATOMIC_RELAXED) == 2 ? &lx_L : &R.q;
 }
 
-static int l_mine(void) { return LOAD(L_up) && l_owner == L_gen; }
+int lx_loop_mine(void) { return LOAD(lx_L_up) && lx_l_owner == lx_L_gen; }
 
 /* A request L may take (see above). */
-static int l_takes(const Request *r)
+int lx_loop_takes(const Request *r)
 {
     unsigned caps = lx_ops[r->op].caps;
     return (caps & LX_CAP_POSITIONED) && !(caps & LX_CAP_STEPS) && r->offset >= 0;
@@ -97,19 +68,13 @@ static unsigned sq_room(lx_rq *q) { return q->sq_entries - (q->sq_local_tail - L
  * for it that no earlier entry may claim. */
 static int may_add(lx_rq *q) { return sq_room(q) > 0 && q->cqes_due < q->cq_entries; }
 
-/* Requests L's owner queued in its current poll (on_ring 3), by
- * priority: in L at the poll's end (l_flush), where what L cannot take
- * then moves to R.pending, for the ring thread.  Counted in R.npending
- * too.  Under R.lock. */
-static lx_list Lp[LX_NPRI];
-
 static lx_req *lp_next(int take)
 {
     for (int p = LX_NPRI - 1; p >= 0; p--)
-        if (Lp[p].head) {
-            lx_req *req = Lp[p].head;
+        if (lx_Lp[p].head) {
+            lx_req *req = lx_Lp[p].head;
             if (take) {
-                lx_list_unlink(&Lp[p], req);
+                lx_list_unlink(&lx_Lp[p], req);
                 STORE(R.npending, R.npending - 1);
             }
             return req;
@@ -117,7 +82,7 @@ static lx_req *lp_next(int take)
     return NULL;
 }
 
-static int top_pending_pri(void)
+int lx_ring_top_pending_pri(void)
 {
     for (int p = LX_NPRI - 1; p >= 0; p--)
         if (__atomic_load_n(&R.pending[p].head, __ATOMIC_RELAXED))
@@ -126,7 +91,7 @@ static int top_pending_pri(void)
 }
 
 
-static lx_req *next_pending(void)
+lx_req *lx_ring_next_pending(void)
 {
     for (int p = LX_NPRI - 1; p >= 0; p--)
         if (R.pending[p].head) {
@@ -141,7 +106,7 @@ static lx_req *next_pending(void)
 /* max_parallel bounds what runs on both backends together: a request the
  * threads run counts here too (IO::AIO's semantics: with max_parallel(1)
  * and one request running, nothing else starts).  Lock held. */
-static int below_limit(void)
+int lx_ring_below_limit(void)
 {
     return !R.stopping && R.ninflight + lx_pool_nrunning() < R.limit;
 }
@@ -155,12 +120,12 @@ static int yields_to_threads(void)
     unsigned long used = R.ninflight + lx_pool_nrunning(), waiting = lx_pool_nready();
     if (!waiting || R.limit > used + waiting)
         return 0;
-    return lx_pool_top_pri() > top_pending_pri() && lx_pool_may_start();
+    return lx_pool_top_pri() > lx_ring_top_pending_pri() && lx_pool_may_start();
 }
 
 int lx_ring_stream_reads;
 
-/* Which fd fill() last asked is_stream about, and the answer: one syscall
+/* Which fd lx_ring_fill() last asked is_stream about, and the answer: one syscall
  * per fd per pass, not per request (W5's 64 reads of one fd). */
 typedef struct {
     int fd, stream;
@@ -196,7 +161,7 @@ static int refused_positioned(Request *r, fd_kind *seen)
  * thread's), cancels, then pending requests by priority (if requests),
  * while the limit and the queues allow; L stops at one it does not take,
  * which goes first on the ring thread's.  Lock held. */
-static void fill(lx_rq *q, int requests)
+void lx_ring_fill(lx_rq *q, int requests)
 {
     lx_req *refused[BATCH], *current[BATCH];
     int nrefused = 0;
@@ -219,21 +184,21 @@ static void fill(lx_rq *q, int requests)
         sqe->addr = (uint64_t)(uintptr_t)q->to_cancel[--q->ncancel];
         sqe->user_data = CANCEL_TAG;
     }
-    while (requests && R.npending && below_limit() && may_add(q) && !yields_to_threads()) {
+    while (requests && R.npending && lx_ring_below_limit() && may_add(q) && !yields_to_threads()) {
         lx_req *req;
         Request *r;
         struct io_uring_sqe *sqe;
-        if (q == &L) {
+        if (q == &lx_L) {
             /* the owner's by priority, or one of the ring thread's that L
              * takes if it comes first */
-            int pr = top_pending_pri();
+            int pr = lx_ring_top_pending_pri();
             if ((req = lp_next(0)) && req->pri - LX_PRI_MIN >= pr)
                 req = lp_next(1);
-            else if (pr >= 0 && l_takes(REQ_OF(R.pending[pr].head)))
-                req = next_pending();
+            else if (pr >= 0 && lx_loop_takes(REQ_OF(R.pending[pr].head)))
+                req = lx_ring_next_pending();
             else
                 break;
-        } else if (!(req = next_pending())) {
+        } else if (!(req = lx_ring_next_pending())) {
             break;
         }
         r = REQ_OF(req);
@@ -248,7 +213,7 @@ static void fill(lx_rq *q, int requests)
         sqe = next_sqe(q);
         lx_ops[r->op].prep(r, sqe);
         sqe->user_data = (uint64_t)(uintptr_t)req;
-        if (q == &L) {
+        if (q == &lx_L) {
             __atomic_store_n(&r->on_ring, 2, __ATOMIC_RELAXED);   /* read unlocked: q_of, lx_backend_of */
             R.n_loop_started++;
         }
@@ -262,11 +227,11 @@ static void fill(lx_rq *q, int requests)
         lx_complete_many(refused, current, nrefused);
 }
 
-/* Lock held: an ASYNC_CANCEL for req is to be sent (fill() sends it).
+/* Lock held: an ASYNC_CANCEL for req is to be sent (lx_ring_fill() sends it).
  * -1 if there is no memory to note it. */
 static int queue_cancel(lx_req *req)
 {
-    lx_rq *q = q_of(req);
+    lx_rq *q = lx_ring_q_of(req);
     if (q->ncancel == q->cancel_cap) {
         unsigned cap = q->cancel_cap ? 2 * q->cancel_cap : 64;
         lx_req **a = realloc(q->to_cancel, cap * sizeof *a);
@@ -281,7 +246,7 @@ static int queue_cancel(lx_req *req)
 
 static void forget_cancel(lx_req *req)
 {
-    lx_rq *q = q_of(req);
+    lx_rq *q = lx_ring_q_of(req);
     for (unsigned i = 0; i < q->ncancel; i++)
         if (q->to_cancel[i] == req) {
             q->to_cancel[i] = q->to_cancel[--q->ncancel];
@@ -296,7 +261,7 @@ static lx_req *reaped(lx_rq *q, lx_req *req, int64_t res, lx_req **back)
     Request *r = REQ_OF(req);
     const lx_op *row = &lx_ops[r->op];
     int stopped = CANCELLED(r) || req->abandoned;
-    if (q == &L && res == -ECANCELED && !stopped) {
+    if (q == &lx_L && res == -ECANCELED && !stopped) {
         /* Not ours: the kernel cancelled it as L's owner thread exited
          * (the reads it had sent to its io-wq workers).  A positioned
          * read or write, not started or to be done again: pending again,
@@ -349,7 +314,7 @@ static lx_req *reaped(lx_rq *q, lx_req *req, int64_t res, lx_req **back)
 /* Reap every completion there is; finish the requests in batches through
  * the sink.  Lock held (so a reinit's abandon sees each request either in
  * flight or finished).  Returns how many went to the threads (back[]). */
-static int reap(lx_rq *q, lx_req **back)
+int lx_ring_reap_q(lx_rq *q, lx_req **back)
 {
     lx_req *done[BATCH], *current[BATCH];
     int nd = 0, nb = 0;
@@ -371,7 +336,7 @@ static int reap(lx_rq *q, lx_req **back)
             back[nb++] = fb;
         if (nd == BATCH) {
             R.n_reaped += (unsigned long)nd;   /* counted before the waiter can see them */
-            if (q == &L)
+            if (q == &lx_L)
                 R.n_loop_reaped += (unsigned long)nd;
             R.n_sink++;
             lx_complete_many(done, current, nd);
@@ -383,7 +348,7 @@ static int reap(lx_rq *q, lx_req **back)
     STORE(*q->cq_head, head);
     if (nd) {
         R.n_reaped += (unsigned long)nd;
-        if (q == &L)
+        if (q == &lx_L)
             R.n_loop_reaped += (unsigned long)nd;
         R.n_sink++;
         lx_complete_many(done, current, nd);
@@ -435,12 +400,12 @@ static void *ring_main(void *unused)
         /* Pending requests may be held back by the threads' share of the
          * limit (or by a more urgent request of theirs): the pool then
          * wakes this thread when its share changes (peer_room).  The flag
-         * is published before fill() reads the pool's counts, so a change
-         * fill() missed finds it set (the pool's fence pairs with this). */
+         * is published before lx_ring_fill() reads the pool's counts, so a change
+         * lx_ring_fill() missed finds it set (the pool's fence pairs with this). */
         __atomic_store_n(&R.peer_wait, R.npending != 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        R.turn++;   /* what fill() prepares and this turn's reap finds back was done inline */
-        fill(&R.q, 1);
+        R.turn++;   /* what lx_ring_fill() prepares and this turn's reap finds back was done inline */
+        lx_ring_fill(&R.q, 1);
         /* Held only by the ring's own limits: its completions wake it. */
         if (R.peer_wait && (!R.npending || R.stopping || !may_add(&R.q) || R.ninflight >= R.limit))
             STORE(R.peer_wait, 0);
@@ -449,8 +414,8 @@ static void *ring_main(void *unused)
         /* Sleep only with nothing else to do.  While a poll holds wake-ups,
          * sleep briefly: a request it queued must not wait for a completion
          * that may be long in coming. */
-        wait = LOAD(*R.q.cq_tail) == *R.q.cq_head;   /* fill() sent all it could */
-        /* The CQ overflowed after all (fill() keeps cqes_due within it, so
+        wait = LOAD(*R.q.cq_tail) == *R.q.cq_head;   /* lx_ring_fill() sent all it could */
+        /* The CQ overflowed after all (lx_ring_fill() keeps cqes_due within it, so
          * only a kernel that posts more than one completion per entry could
          * do it): the kernel kept the rest aside (IORING_FEAT_NODROP, which
          * setup requires) and hands them over on an enter with GETEVENTS.
@@ -468,7 +433,7 @@ static void *ring_main(void *unused)
         if (R.asleep == 3)
             ts.tv_nsec = PEER_BACKSTOP_NS;
         pthread_mutex_unlock(&R.lock);
-        /* what fill() started and the last reap finished: workers waiting
+        /* what lx_ring_fill() started and the last reap finished: workers waiting
          * for the ring's share of the limit look again */
         lx_pool_peer_changed();
         memset(&arg, 0, sizeof arg);
@@ -492,7 +457,7 @@ static void *ring_main(void *unused)
         R.woken = 0;
         nheld = 0;
         STORE(R.held, 0);
-        nb = reap(&R.q, back);
+        nb = lx_ring_reap_q(&R.q, back);
         if (R.ninflight <= R.nabandoned || R.stopping)
             pthread_cond_broadcast(&R.settled);
         if (nb) {
@@ -516,7 +481,7 @@ static void *ring_main(void *unused)
 /* Lock held; returns whether the caller must write the wake-up (unlocked).
  * held: how many requests a poll that holds wake-ups just queued (0: the
  * caller holds none). */
-static int want_wake(unsigned long held)
+int lx_ring_want_wake(unsigned long held)
 {
     if (!R.asleep || R.woken)
         return 0;
@@ -532,120 +497,11 @@ static int want_wake(unsigned long held)
     return 1;
 }
 
-static void write_wake(void)
+void lx_ring_write_wake(void)
 {
     uint64_t one = 1;
     __atomic_add_fetch(&R.n_wakes, 1, __ATOMIC_RELAXED);
     (void)!write(R.wake_fd, &one, sizeof one);
-}
-
-/* ---- the loop's ring: flush and reap ---- */
-
-/* Hand L what is queued: its cancels (any thread), and, in its owner, the
- * pending requests it takes; one io_uring_enter.  What L leaves pending
- * (a request it does not take goes first) the ring thread starts.  Lock
- * not held. */
-static void l_flush(void)
-{
-    unsigned to_submit;
-    int wake = 0;
-    pthread_mutex_lock(&L_enter);
-    pthread_mutex_lock(&R.lock);
-    if (!L_up) {
-        pthread_mutex_unlock(&R.lock);
-        pthread_mutex_unlock(&L_enter);
-        return;
-    }
-    if (l_owner == L_gen)
-        l_nheld = 0;
-    fill(&L, l_owner == L_gen);
-    /* What L could not take now (the limit, the CQ, a more urgent request
-     * of the ring thread's) waits for the ring thread, in order. */
-    for (int p = 0; p < LX_NPRI; p++) {
-        lx_req *req;
-        while ((req = Lp[p].head)) {
-            lx_list_unlink(&Lp[p], req);
-            __atomic_store_n(&REQ_OF(req)->on_ring, 1, __ATOMIC_RELAXED);
-            lx_list_append(&R.pending[p], req);
-        }
-    }
-    STORE(*L.sq_tail, L.sq_local_tail);
-    to_submit = L.sq_local_tail - LOAD(*L.sq_head);
-    if (R.npending && below_limit())
-        wake = want_wake(0);
-    pthread_mutex_unlock(&R.lock);
-    /* No GETEVENTS: the completions come without this thread waiting.
-     * What the kernel did not take (an error) goes with the next flush. */
-    if (to_submit && sys_enter(L.fd, to_submit, 0, 0, NULL, 0) >= 0)
-        __atomic_add_fetch(&R.n_loop_enters, 1, __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&L_enter);
-    if (wake)
-        write_wake();
-    lx_pool_peer_changed();
-}
-
-void lx_uring_reap(void)
-{
-    lx_req *back[BATCH];
-    int nb, wake;
-    if (!LOAD(L_up) || LOAD(*L.cq_tail) == LOAD(*L.cq_head))
-        return;
-    do {
-        pthread_mutex_lock(&R.lock);
-        nb = reap(&L, back);
-        if (R.ninflight <= R.nabandoned || R.stopping)
-            pthread_cond_broadcast(&R.settled);
-        /* Room under the limit now: the owner's poll fills L at its end;
-         * anyone else leaves what waits to the ring thread. */
-        wake = R.npending && !(l_owner == L_gen && poll_depth > 0) ? want_wake(0) : 0;
-        if (nb)
-            STORE(R.nhanding, R.nhanding + (unsigned long)nb);
-        pthread_mutex_unlock(&R.lock);
-        if (nb) {
-            lx_pool_submit_many(back, (unsigned long)nb);
-            pthread_mutex_lock(&R.lock);
-            STORE(R.nhanding, R.nhanding - (unsigned long)nb);
-            pthread_mutex_unlock(&R.lock);
-        }
-        if (wake)
-            write_wake();
-    } while (nb == BATCH);
-    lx_pool_peer_changed();
-}
-
-void lx_uring_settle(int found_none)
-{
-    if (!LOAD(L_up))
-        return;
-    /* The kernel writes the eventfd when L has requests in flight; a
-     * write that comes just after their last completion was taken wakes
-     * a poll that finds nothing, which reads it then (found_none). */
-    if (LOAD(L.cqes_due) || found_none)
-        lx_sink_absorb();   /* first: what the kernel writes after it is seen below */
-    lx_uring_reap();
-}
-
-/* Set up L, owned by this thread (under the GIL; tried once: if the
- * kernel refuses, the ring thread does it all). */
-static void l_adopt(void)
-{
-    lx_rq q;
-    memset(&q, 0, sizeof q);
-    L_tried = 1;
-    if (lx_loop_ring_setup(&q, lx_completion_fileno()) < 0)
-        return;
-    pthread_mutex_lock(&R.lock);
-    L = q;
-    STORE(L_up, 1);
-    pthread_mutex_unlock(&R.lock);
-    l_owner = L_gen;
-}
-
-/* A poll ends in this thread: if it owns L, what it queued goes in now. */
-static void l_end_poll(void)
-{
-    if (l_mine() && (l_nheld || LOAD(R.npending) || LOAD(L.sq_local_tail) != LOAD(*L.sq_head)))
-        l_flush();
 }
 
 /* ---- the pool's view of the ring (pool.h: lx_pool_peer) ---- */
@@ -658,7 +514,7 @@ static unsigned long peer_nrunning(void)
 
 static unsigned long peer_nready(void) { return LOAD(R.npending); }
 static unsigned peer_limit(void) { return LOAD(R.limit); }
-static int peer_top_pri(void) { return LOAD(R.npending) && !LOAD(R.stopping) ? top_pending_pri() : -1; }
+static int peer_top_pri(void) { return LOAD(R.npending) && !LOAD(R.stopping) ? lx_ring_top_pending_pri() : -1; }
 
 /* The pool's share of the limit changed (a thread started or finished a
  * request, a queued one was cancelled): if pending requests here wait on
@@ -671,18 +527,18 @@ static void peer_room(void)
     if (!LOAD(R.peer_wait))
         return;
     pthread_mutex_lock(&R.lock);
-    if (R.peer_wait && (wake = want_wake(0)))
+    if (R.peer_wait && (wake = lx_ring_want_wake(0)))
         R.n_peer_wakes++;
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
 }
 
 static const lx_pool_peer_hooks peer_hooks = {peer_nrunning, peer_nready, peer_limit, peer_top_pri, peer_room};
 
 /* With the GIL: the ring thread, started on first use (in a fork's child,
  * after a new ring is set up).  0 if the ring cannot be used. */
-static int ring_ready(void)
+int lx_ring_ready(void)
 {
     sigset_t all, old;
     int err;
@@ -712,158 +568,18 @@ static int ring_ready(void)
     return 1;
 }
 
-/* ---- routing (with the GIL): which backend runs a request ---- */
-
-static int direct_aligned(const Request *r)
-{
-    uintptr_t addr = r->rare && r->rare->niov ? (uintptr_t)r->rare->iov[0].iov_base : (uintptr_t)r->data;
-    int64_t len = r->rare && r->rare->niov ? (int64_t)r->rare->iov[0].iov_len : r->length;
-    return ((addr | (uintptr_t)r->offset | (uintptr_t)len) & 511) == 0;
-}
-
-/* A cached read on the ring is copied by the ring thread, inline, one
- * after the other; a 1 MiB copy there is slower than on threads (W3: the
- * ring 0.5-0.85x, where two threads copy at once), so only reads up to
- * this size go to the ring for being buffered. */
-#define SMALL_READ (64 * 1024)
-
-static int64_t request_bytes(const Request *r)
-{
-    int64_t n = 0;
-    if (!(r->rare && r->rare->niov))
-        return r->length;
-    for (int i = 0; i < r->rare->niov; i++)
-        n += (int64_t)r->rare->iov[i].iov_len;
-    return n;
-}
-
-/* Whether a read's fd is O_DIRECT (lx_fd_kind: one fcntl(2)), remembered
- * per fd number for the rest of a poll_cb or drain, where callbacks and
- * tasks submit the next reads of the same fds: the fcntl per request cost
- * W1's callbacks (4 KiB cached reads, ~1.3 us each) several percent
- * against the threads, and W5's (O_DIRECT) as much of the loop's time.  A
- * number closed and reused for another file within one poll would have
- * one read routed as the old file's was: on the ring or a thread, each
- * giving its right result.  Under the GIL. */
-#define HINT_FDS 4096
-static unsigned long kind_epoch[HINT_FDS];
-static unsigned char kind_seen[HINT_FDS];
-static unsigned long poll_epoch;
-
-static int poll_fd_kind(Request *r)
-{
-    int hinted = !r->fd_kind && poll_depth > 0 && r->fd >= 0 && r->fd < HINT_FDS;
-    if (hinted && kind_epoch[r->fd] == poll_epoch)
-        return r->fd_kind = kind_seen[r->fd];   /* for try_read too */
-    lx_fd_kind(r);
-    if (hinted) {
-        kind_epoch[r->fd] = poll_epoch;
-        kind_seen[r->fd] = r->fd_kind;
-    }
-    return r->fd_kind;
-}
-
-/* LINUXAIO_ENGINE=auto: where the ring measured faster (README's table). */
-static int auto_takes(Request *r, unsigned caps)
-{
-    /* A small buffered read gains on the ring when it misses the page
-     * cache (the device's queue depth), not when it hits: the ring thread
-     * copies cached reads one after the other and hands each over through
-     * the eventfd, where on the threads a poller with nothing to hand out
-     * copies them itself (lx_pool_help) and an awaiter spins for its
-     * worker.  W1 (4 KiB cached, 64 in flight, Intel Xeon 2 vCPU, 11
-     * paired rounds): callbacks on the ring 0.61x the threads, awaits held
-     * back by the inline budget 0.5-0.8x.  So it goes to the ring only if
-     * its fd missed the cache lately: an inline try (inline.c) or the
-     * worker's RWF_NOWAIT read (probe_cache, workers.c) marks it cold. */
-    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ) {
-        /* (at the file position: a stream, sent here by _ring_stream_reads;
-         * a stream has no page cache) */
-        if (r->offset < 0 || !lx_inline_fd_warm(r->fd))
-            return 1;
-        if (lx_ops[r->op].try_now) {
-            r->probe_cache = 1;   /* on the threads, unless O_DIRECT (below) */
-            if (poll_fd_kind(r) == LX_FD_BUFFERED)
-                return 0;
-        } else if (!(r->delivery == DELIVER_FUTURE && lx_inline_enabled))
-            return 1;   /* preadv: no probe to tell a miss, so as before */
-    }
-    if (!(caps & (LX_CAP_DIRECT | LX_CAP_SMALL)))
-        return (caps & LX_CAP_ALWAYS) != 0;
-    /* O_DIRECT wants the buffer, offset and length aligned (512 at least):
-     * anything else is buffered I/O, and needs no fcntl(2) to tell. */
-    if (!direct_aligned(r))
-        return 0;
-    return poll_fd_kind(r) == LX_FD_DIRECT;   /* asked once: an inline try may have */
-}
-
-static int ring_takes(Request *r)
-{
-    const lx_op *row = &lx_ops[r->op];
-    r->probe_cache = 0;
-    if (!row->prep || !R.up || !R.has_op[LX_RING_OPCODE(row->caps)])
-        return 0;
-    /* At the file position: on threads, where read(2) keeps the position
-     * in step with other threads' reads (the ring's offset -1 would race
-     * it).  A stream has no position (a pipe, a socket): the ring reads
-     * one at -1 exactly as read(2), waiting for data in the kernel, not in
-     * a worker; only with _ring_stream_reads(True), for now (programs and
-     * tests occupy workers with pipe reads).  Writes: threads (a blocking
-     * pipe write writes all, the ring's may stop short). */
-    if ((row->caps & LX_CAP_POSITIONED) && r->offset < 0
-        && (!lx_ring_stream_reads || !(row->caps & LX_CAP_SMALL) || (row->caps & LX_CAP_STEPS)))
-        return 0;
-    /* A read of nothing: pread(2) of a directory fails with EISDIR, the
-     * ring's read (an iovec read) returns 0 (the threads answer as os) */
-    if ((row->caps & LX_CAP_POSITIONED) && !(row->caps & LX_CAP_STEPS) && r->data && r->length == 0)
-        return 0;
-    /* a step machine knows its row's plain form only (slurp into a buffer,
-     * or with flags: the threads) */
-    if ((row->caps & LX_CAP_STEPS) && (r->has_view || r->flags || r->mode))
-        return 0;
-    if (R.mode == MODE_AUTO && !auto_takes(r, row->caps))
-        return 0;
-    /* max_parallel's limit taken by the threads and nothing here: the
-     * threads' queue orders it by priority with what else waits there, and
-     * starts it within the limit (the pool counts only its own). */
-    if (!LOAD(R.ninflight) && lx_pool_nrunning() >= LOAD(R.limit))
-        return 0;
-    /* last: a syscall, for reads at the file position only */
-    if ((row->caps & LX_CAP_POSITIONED) && r->offset < 0 && !lx_is_stream(r->fd))
-        return 0;
-    return ring_ready();
-}
-
-void lx_backend_submit(lx_req **reqs, unsigned long n)
-{
-    unsigned long i = 0;
-    while (i < n) {
-        unsigned long j = i;
-        int ring;
-        Request *r = REQ_OF(reqs[i]);
-        ring = r->on_ring = (unsigned char)ring_takes(r);
-        for (j = i + 1; j < n; j++) {
-            Request *o = REQ_OF(reqs[j]);
-            if ((o->on_ring = (unsigned char)ring_takes(o)) != ring)
-                break;
-        }
-        (ring ? &lx_uring : &lx_workers)->submit(reqs + i, j - i);
-        i = j;
-    }
-}
-
 /* ---- the backend ---- */
 
 static void submit(lx_req **reqs, unsigned long n)
 {
-    int wake = 0, flush = 0, mine = poll_depth > 0 && l_mine();
+    int wake = 0, flush = 0, mine = lx_poll_depth > 0 && lx_loop_mine();
     pthread_mutex_lock(&R.lock);
     for (unsigned long k = 0; k < n; k++) {
         Request *r = REQ_OF(reqs[k]);
         STORE(reqs[k]->state, LX_QUEUED);
-        if (mine && l_takes(r)) {
+        if (mine && lx_loop_takes(r)) {
             __atomic_store_n(&r->on_ring, 3, __ATOMIC_RELAXED);
-            lx_list_append(&Lp[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
+            lx_list_append(&lx_Lp[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
         } else {
             lx_list_append(&R.pending[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
         }
@@ -873,16 +589,16 @@ static void submit(lx_req **reqs, unsigned long n)
         /* L's owner in a poll: in at the poll's end, or once they are a
          * quarter of what is in the kernel (as want_wake's hold) */
         unsigned long cap = R.ninflight / 4;
-        l_nheld += n;
-        flush = l_nheld >= (cap > HOLD_MIN ? cap : HOLD_MIN);
+        lx_l_nheld += n;
+        flush = lx_l_nheld >= (cap > HOLD_MIN ? cap : HOLD_MIN);
     } else {
-        wake = want_wake(hold_depth > 0 ? n : 0);
+        wake = lx_ring_want_wake(hold_depth > 0 ? n : 0);
     }
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
     if (flush)
-        l_flush();
+        lx_loop_flush();
 }
 
 static void cancel(lx_req *req)
@@ -892,22 +608,22 @@ static void cancel(lx_req *req)
     pthread_mutex_lock(&R.lock);
     if (LOAD(req->state) == LX_QUEUED) {
         int lp = __atomic_load_n(&REQ_OF(req)->on_ring, __ATOMIC_RELAXED) == 3;
-        lx_list_unlink(&(lp ? Lp : R.pending)[req->pri - LX_PRI_MIN], req);
+        lx_list_unlink(&(lp ? lx_Lp : R.pending)[req->pri - LX_PRI_MIN], req);
         STORE(R.npending, R.npending - 1);
         lx_complete(req, NULL);   /* lock order: the ring's, then the sink's */
         peer = 1;
     } else if (LOAD(req->state) == LX_RUNNING) {
         if (queue_cancel(req) < 0)
             goto out;   /* it runs to its end, its result then undone */
-        if (!(on_l = q_of(req) == &L))
-            wake = want_wake(0);
+        if (!(on_l = lx_ring_q_of(req) == &lx_L))
+            wake = lx_ring_want_wake(0);
     }
 out:
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
     if (on_l)
-        l_flush();   /* the ASYNC_CANCEL goes in from here: any thread may */
+        lx_loop_flush();   /* the ASYNC_CANCEL goes in from here: any thread may */
     if (peer)
         lx_pool_peer_changed();   /* it no longer waits ahead of the threads' */
 }
@@ -950,7 +666,7 @@ static int linger(int64_t spin_ns)
 static int cancel_all(void)
 {
     lx_req *req;
-    while ((req = next_pending()) || (req = lp_next(1))) {
+    while ((req = lx_ring_next_pending()) || (req = lp_next(1))) {
         STORE(req->cancelled, 1);
         lx_complete(req, NULL);
     }
@@ -959,13 +675,13 @@ static int cancel_all(void)
         if (LOAD(req->cancelled) && !req->abandoned)
             continue;
         STORE(req->cancelled, 1);
-        lx_rq *q = q_of(req);
+        lx_rq *q = lx_ring_q_of(req);
         for (i = 0; i < q->ncancel && q->to_cancel[i] != req; i++)
             ;
         if (i == q->ncancel && queue_cancel(req) < 0)
             break;
     }
-    return want_wake(0);
+    return lx_ring_want_wake(0);
 }
 
 /* After cancelling (lock not held): wake the ring thread if wake says so
@@ -977,9 +693,9 @@ static unsigned wake_and_settle(int wake, int64_t timeout_ns)
     struct timespec until;
     unsigned left;
     if (wake)
-        write_wake();
-    if (LOAD(L_up))
-        l_flush();   /* L's ASYNC_CANCELs */
+        lx_ring_write_wake();
+    if (LOAD(lx_L_up))
+        lx_loop_flush();   /* L's ASYNC_CANCELs */
     pthread_mutex_lock(&R.lock);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_ns / 1000000000;
@@ -989,7 +705,7 @@ static unsigned wake_and_settle(int wake, int64_t timeout_ns)
         until.tv_nsec -= 1000000000;
     }
     while (R.ninflight > R.nabandoned && R.thread_up) {
-        if (L_up && L.cqes_due) {
+        if (lx_L_up && lx_L.cqes_due) {
             /* Nobody else may be taking L's completions: take them here,
              * looking every millisecond. */
             struct timespec now;
@@ -1076,7 +792,7 @@ static unsigned shutdown(int64_t timeout_ns)
                 break;
         }
     if (R.q.ncancel)
-        wake = want_wake(0);   /* L's: wake_and_settle */
+        wake = lx_ring_want_wake(0);   /* L's: wake_and_settle */
     pthread_mutex_unlock(&R.lock);
     lx_pool_peer_changed();   /* nothing here goes first now */
     return wake_and_settle(wake, timeout_ns);
@@ -1090,7 +806,7 @@ static void after_fork_parent(void) { pthread_mutex_unlock(&R.lock); }
 static void after_fork_child(void)
 {
     pthread_mutexattr_t a;
-    pthread_mutex_init(&L_enter, NULL);
+    pthread_mutex_init(&lx_L_enter, NULL);
     pthread_mutexattr_init(&a);
     pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);   /* as uring_setup.c's */
     pthread_mutex_init(&R.lock, &a);
@@ -1107,8 +823,8 @@ static lx_req *orphans(void)
 {
     lx_req *list = NULL, *req;
     for (int p = 0; p < LX_NPRI; p++)
-        while ((req = R.pending[p].head) || (req = Lp[p].head)) {
-            lx_list_unlink(req == R.pending[p].head ? &R.pending[p] : &Lp[p], req);
+        while ((req = R.pending[p].head) || (req = lx_Lp[p].head)) {
+            lx_list_unlink(req == R.pending[p].head ? &R.pending[p] : &lx_Lp[p], req);
             req->next = list;
             list = req;
         }
@@ -1132,17 +848,17 @@ static lx_req *orphans(void)
         R.q.sqes = NULL;
         R.refit = 1;
     }
-    if (L_up) {   /* the parent's loop ring: not mapped here either */
-        close(L.fd);
-        memset(&L, 0, sizeof L);
-        L.fd = -1;
-        L_up = 0;
+    if (lx_L_up) {   /* the parent's loop ring: not mapped here either */
+        close(lx_L.fd);
+        memset(&lx_L, 0, sizeof lx_L);
+        lx_L.fd = -1;
+        lx_L_up = 0;
     }
-    L.ncancel = 0;
-    L.cqes_due = 0;
-    L_tried = 0;
-    L_gen++;   /* nobody owns a loop ring here; the first poller sets one up */
-    l_nheld = 0;
+    lx_L.ncancel = 0;
+    lx_L.cqes_due = 0;
+    lx_L_tried = 0;
+    lx_L_gen++;   /* nobody owns a loop ring here; the first poller sets one up */
+    lx_l_nheld = 0;
     R.thread_up = 0;
     R.kernel_workers = 0;   /* the new ring thread sets its own */
     return list;
@@ -1164,25 +880,25 @@ void lx_uring_set_limit(unsigned n, int raise_only)
     if (raise_only ? n > R.limit : n < R.limit) {
         STORE(R.limit, n);
         if (raise_only && R.npending)
-            wake = want_wake(0);
+            wake = lx_ring_want_wake(0);
     }
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
     lx_pool_peer_changed();
 }
 
 void lx_uring_hold(int on)
 {
     if (on) {
-        if (poll_depth++ == 0) {
-            poll_epoch++;   /* under the GIL: a new poll, new hints */
+        if (lx_poll_depth++ == 0) {
+            lx_poll_epoch++;   /* under the GIL: a new poll, new hints */
             /* The first thread to poll once the ring is in use owns L. */
-            if (!L_tried && LOAD(R.thread_up))
-                l_adopt();
+            if (!lx_L_tried && LOAD(R.thread_up))
+                lx_loop_adopt();
         }
-    } else if (poll_depth > 0 && --poll_depth == 0) {
-        l_end_poll();
+    } else if (lx_poll_depth > 0 && --lx_poll_depth == 0) {
+        lx_loop_end_poll();
     }
     if (!R.thread_up || !(R.q.features & IORING_FEAT_EXT_ARG))
         return;
@@ -1198,17 +914,17 @@ void lx_uring_hold(int on)
 void lx_uring_kick(void)
 {
     int wake = 0;
-    if (l_mine() && l_nheld)
-        l_flush();
+    if (lx_loop_mine() && lx_l_nheld)
+        lx_loop_flush();
     if (!LOAD(R.held))
         return;
     pthread_mutex_lock(&R.lock);
     if (R.held) {
         STORE(R.held, 0);
-        wake = want_wake(0);
+        wake = lx_ring_want_wake(0);
     }
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
 }
 

@@ -139,6 +139,60 @@ typedef struct {
 /* The one ring (uring_setup.c defines it). */
 extern lx_ring lx_R;
 
+/* ---- the loop's ring (uring_loop.c) ----
+ *
+ * The ring thread's hand-offs cost W5 (64 O_DIRECT reads in flight) a
+ * wake-up each way per batch: the loop writes an eventfd, the ring thread
+ * wakes, submits; a completion wakes the ring thread, which writes the
+ * sink's eventfd, and the loop wakes.  So the first thread that ends a
+ * poll with ring requests queued (the event loop's, as a rule) sets up a
+ * second ring, L, and from then on submits what its polls queue itself,
+ * at the poll's end: no wake-up.  Its completions need nobody either: L
+ * has no DEFER_TASKRUN, so the kernel posts them from this thread's own
+ * task work (run on its next return from the kernel, which the kernel
+ * forces), and L's registered eventfd is the sink's, the one the loop
+ * watches.  Any thread takes L's completions (lx_uring_reap: memory only).
+ * L takes positioned reads and writes only (no step machines, no
+ * streams): those are what a deep queue is for, and what may simply run
+ * again if the kernel cancels them because their submitter exited.
+ * Everything else (pending lists, in-flight list, limit, priorities) is
+ * the ring thread's, under R.lock: a request is pending, then in one ring
+ * or the other (on_ring 1 or 2). */
+extern lx_rq lx_L;
+extern int lx_L_up, lx_L_tried;
+extern unsigned lx_L_gen;
+extern _Thread_local unsigned lx_l_owner;
+extern _Thread_local unsigned long lx_l_nheld;
+extern pthread_mutex_t lx_L_enter;
+extern lx_list lx_Lp[LX_NPRI];
+/* uring_loop.c: hand L its cancels and (in its owner) what is pending;
+ * set it up, owned by this thread; a poll's end in this thread. */
+void lx_loop_flush(void);
+void lx_loop_adopt(void);
+void lx_loop_end_poll(void);
+/* uring.c, for uring_loop.c (lock held unless said): this thread owns L;
+ * L takes the request; the ring a request in flight is in; fill q's
+ * entries; reap q's completions (those for the threads in back);
+ * the limit has room; the ring thread is to be woken (write it, lock
+ * not held); the top priority pending, its next. */
+int lx_loop_mine(void);
+int lx_loop_takes(const Request *r);
+lx_rq *lx_ring_q_of(lx_req *req);
+void lx_ring_fill(lx_rq *q, int requests);
+int lx_ring_reap_q(lx_rq *q, lx_req **back);
+int lx_ring_below_limit(void);
+int lx_ring_want_wake(unsigned long held);
+void lx_ring_write_wake(void);
+int lx_ring_top_pending_pri(void);
+lx_req *lx_ring_next_pending(void);
+/* This thread's nesting of polls (uring.c); which poll it is (a new one
+ * in any thread: new routing hints, uring_route.c). */
+extern _Thread_local int lx_poll_depth;
+extern unsigned long lx_poll_epoch;
+/* With the GIL: the ring thread runs (started on first use); 0 if the
+ * ring cannot be used (uring.c). */
+int lx_ring_ready(void);
+
 static inline int sys_setup(unsigned entries, struct io_uring_params *p)
 {
     return (int)syscall(__NR_io_uring_setup, entries, p);

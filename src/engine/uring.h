@@ -184,6 +184,20 @@ int lx_ring_below_limit(void);
 int lx_ring_want_wake(unsigned long held);
 void lx_ring_write_wake(void);
 int lx_ring_top_pending_pri(void);
+/* An ASYNC_CANCEL for req is to be sent (fill sends it); -1 without
+ * memory.  Requests polls queued, held, since the ring thread woke. */
+int lx_ring_queue_cancel(lx_req *req);
+/* Another entry may go in q (SQ room, a CQ slot); the next of lx_Lp by
+ * priority (take: unlinked). */
+int lx_ring_may_add(lx_rq *q);
+lx_req *lx_ring_lp_next(int take);
+extern unsigned long lx_ring_nheld;
+/* Held requests go in at the poll's end, or once they are a quarter of
+ * what is in the kernel (at least HOLD_MIN): a poll that hands out a long
+ * batch of results (64 awaiting tasks, each queueing its next read) then
+ * feeds the device a few batches as it goes, instead of leaving a drain's
+ * worth of its queue idle until the drain ends. */
+#define HOLD_MIN 8
 lx_req *lx_ring_next_pending(void);
 /* This thread's nesting of polls (uring.c); which poll it is (a new one
  * in any thread: new routing hints, uring_route.c). */

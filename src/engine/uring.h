@@ -1,12 +1,14 @@
 /* uring.h: the io_uring backend (uring.c) and its rows' submission entries
  * (uring_prep.c).
  *
- * One ring per process, owned by one thread (the ring thread): it alone
- * fills submission entries, enters the kernel and reaps completions, so the
- * ring can be SINGLE_ISSUER with DEFER_TASKRUN, and no caller's thread ever
- * owns a request in the kernel (io_uring cancels the queued work of a task
- * that exits).  Callers only queue requests under the ring's lock and wake
- * the ring thread through an eventfd the ring itself reads. */
+ * The ring thread's ring, one per process, owned by one thread (the ring
+ * thread): it alone fills submission entries, enters the kernel and reaps
+ * completions, so the ring can be SINGLE_ISSUER with DEFER_TASKRUN, and no
+ * caller's thread owns a request in it (io_uring cancels the queued work
+ * of a task that exits).  Callers only queue requests under the ring's
+ * lock and wake the ring thread through an eventfd the ring itself reads.
+ * Beside it, the loop's ring (uring_loop.c, below), which the thread that
+ * polls fills itself. */
 #ifndef LINUXAIO_URING_H
 #define LINUXAIO_URING_H
 

@@ -213,6 +213,14 @@ int lx_ring_ready(void)
 
 /* ---- the backend ---- */
 
+/* The loop's ring's owner enters the kernel once its poll queued this
+ * many (a syscall, no wake-up): the device is fed as the poll goes on.
+ * W5 (Intel Xeon 2 vCPU, one sitting, 4 paired rounds, fio io_uring
+ * 112k-122k IOPS): every 2, callbacks 1.03x fio and awaits 1.00x; every
+ * max(8, a quarter of what is in flight), as the ring thread's hold, 0.96x
+ * and 0.95x; only at the poll's end 0.85x and 0.78x. */
+#define LOOP_FLUSH 2
+
 static void submit(lx_req **reqs, unsigned long n)
 {
     int wake = 0, flush = 0, mine = lx_poll_depth > 0 && lx_loop_mine();
@@ -229,11 +237,10 @@ static void submit(lx_req **reqs, unsigned long n)
     }
     STORE(R.npending, R.npending + n);
     if (mine) {
-        /* L's owner in a poll: in at the poll's end, or once they are a
-         * quarter of what is in the kernel (as want_wake's hold) */
-        unsigned long cap = R.ninflight / 4;
+        /* L's owner in a poll: in every LOOP_FLUSH queued, and at the
+         * poll's end */
         lx_l_nheld += n;
-        flush = lx_l_nheld >= (cap > HOLD_MIN ? cap : HOLD_MIN);
+        flush = lx_l_nheld >= LOOP_FLUSH;
     } else {
         wake = lx_ring_want_wake(hold_depth > 0 ? n : 0);
     }

@@ -80,7 +80,8 @@ def ring_stats(linuxaio) -> dict:
             "reqs_per_submit_enter": round(st["started"] / max(st["submit_enters"], 1), 1),
             "reqs_per_sink_batch": round(n / max(st["sink_batches"], 1), 1),
             "wakes_per_req": round(st.get("wakes", 0) / n, 3),
-            "kernel_us_per_req": round(st.get("kernel_us", 0) / n, 1)}
+            "kernel_us_per_req": round(st.get("kernel_us", 0) / n, 1),
+            "loop_ring_share": round(st.get("loop_started", 0) / max(st["started"], 1), 3)}
 
 
 def linuxaio_cb(args) -> dict:

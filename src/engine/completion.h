@@ -131,6 +131,10 @@ lx_req *lx_take_results(unsigned long max, unsigned long *count);
 /* After a poll: unsignal the eventfd if no result waits, so it is readable
  * exactly while results wait (between polls). */
 void lx_settle_signal(void);
+/* A ring whose completions the kernel signals on this eventfd itself
+ * (IORING_REGISTER_EVENTFD, uring.c's loop ring): read what the kernel
+ * wrote, unless results are signalled (their reader takes it too). */
+void lx_sink_absorb(void);
 /* The submitter will come and take this request itself (take_one): its
  * completion need not signal the eventfd.  unexpect() if it will not. */
 void lx_expect(lx_req *req);
@@ -142,7 +146,8 @@ int lx_take_one(lx_req *req, int64_t spin_ns);
 /* Put back, in front, results that were taken but not handled. */
 void lx_return_results(lx_req *first, unsigned long count);
 /* Block until results are ready or timeout_ns passes (<0: forever).
- * Returns 1 when results are ready, 0 on timeout, -1 when a signal came.
+ * Returns 1 when results are ready, 0 on timeout or when the kernel wrote
+ * the eventfd (lx_sink_absorb: completions to take), -1 when a signal came.
  * Call without the GIL. */
 int lx_wait_results(int64_t timeout_ns);
 

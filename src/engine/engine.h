@@ -61,7 +61,7 @@ struct Request {
     unsigned char has_view;
     unsigned char delivery;    /* DELIVER_CALLBACK, _FUTURE or _SLOT */
     unsigned char memory_only; /* data is not a file mapping (args.c) */
-    unsigned char on_ring;     /* the io_uring backend runs it (uring.c's routing) */
+    unsigned char on_ring;     /* the io_uring backend runs it (uring.c's routing): 1 the ring thread's ring, 2 the loop's ring, 3 queued for it by its owner */
     int fd;
     int dir_fd;                /* path's dir for the *at() calls; AT_FDCWD by default */
     int dir_fd2;               /* path2's (rename, link); AT_FDCWD by default */

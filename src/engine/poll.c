@@ -142,6 +142,9 @@ static int wait_results(void)
         if (check_progress() < 0)
             return -1;
         lx_uring_kick();   /* requests a callback queued must reach the kernel */
+        lx_uring_settle(1);   /* the loop's ring's completions */
+        if (lx_nresults())
+            break;
         Py_BEGIN_ALLOW_THREADS
         rc = lx_wait_results(100 * 1000000LL);
         Py_END_ALLOW_THREADS
@@ -222,6 +225,7 @@ static PyObject *poll_results(int for_loop)
     }
     drop_late();   /* abandoned by a reinit(), back since */
     lx_uring_hold(1);   /* what the callbacks submit enters the ring at once, at the end */
+    lx_uring_reap();   /* the loop's ring's completions: into the sink */
     started = now_ns();
     deadline = budget ? started + budget : 0;
     for (;;) {
@@ -256,6 +260,9 @@ static PyObject *poll_results(int for_loop)
                 t = now_ns();
                 if (t - started > MORE_NS || (deadline && t >= deadline))
                     break;
+                lx_uring_reap();   /* the loop's ring's, come meanwhile */
+                if (lx_nresults())
+                    continue;
                 if (help_or_linger(for_loop, deadline != 0))
                     continue;
                 break;
@@ -277,6 +284,7 @@ static PyObject *poll_results(int for_loop)
         E.hand = NULL;
         E.in_hand = 0;
     }
+    lx_uring_settle(done == 0);
     lx_settle_signal();
     lx_uring_hold(0);
     if (for_loop)

@@ -31,261 +31,7 @@
 
 /* Nesting of polls in this thread that hold wake-ups (lx_uring_hold). */
 static _Thread_local int hold_depth;
-/* Requests polls have queued, held, since the ring thread last woke (lock
- * held). */
-static unsigned long nheld;
-
-/* ---- the ring thread: submits, waits, reaps ---- */
-
-static struct io_uring_sqe *next_sqe(void)
-{
-    unsigned idx = R.sq_local_tail & *R.sq_mask;
-    R.sq_array[idx] = idx;
-    R.sq_local_tail++;
-    R.cqes_due++;
-    return &R.sqes[idx];
-}
-
-static unsigned sq_room(void) { return R.sq_entries - (R.sq_local_tail - LOAD(*R.sq_head)); }
-
-/* Whether another entry may go in: room in the SQ, and a completion slot
- * for it that no earlier entry may claim. */
-static int may_add(void) { return sq_room() > 0 && R.cqes_due < R.cq_entries; }
-
-static int top_pending_pri(void)
-{
-    for (int p = LX_NPRI - 1; p >= 0; p--)
-        if (__atomic_load_n(&R.pending[p].head, __ATOMIC_RELAXED))
-            return p;
-    return -1;
-}
-
-
-static lx_req *next_pending(void)
-{
-    for (int p = LX_NPRI - 1; p >= 0; p--)
-        if (R.pending[p].head) {
-            lx_req *req = R.pending[p].head;
-            lx_list_unlink(&R.pending[p], req);
-            STORE(R.npending, R.npending - 1);
-            return req;
-        }
-    return NULL;
-}
-
-/* max_parallel bounds what runs on both backends together: a request the
- * threads run counts here too (IO::AIO's semantics: with max_parallel(1)
- * and one request running, nothing else starts).  Lock held. */
-static int below_limit(void)
-{
-    return !R.stopping && R.ninflight + lx_pool_nrunning() < R.limit;
-}
-
-/* Priorities order what starts across both backends: when what is left of
- * the limit cannot take every request queued on the threads, a more urgent
- * one there goes first if a thread is free to start it (the ring looks
- * again within HELD_WAIT_NS).  Lock held, requests pending. */
-static int yields_to_threads(void)
-{
-    unsigned long used = R.ninflight + lx_pool_nrunning(), waiting = lx_pool_nready();
-    if (!waiting || R.limit > used + waiting)
-        return 0;
-    return lx_pool_top_pri() > top_pending_pri() && lx_pool_may_start();
-}
-
-int lx_ring_stream_reads;
-
-/* Which fd fill() last asked is_stream about, and the answer: one syscall
- * per fd per pass, not per request (W5's 64 reads of one fd). */
-typedef struct {
-    int fd, stream;
-} fd_kind;
-
-/* A positioned read or write of a stream: io_uring ignores the offset of
- * a stream and reads or writes it, where pread(2)/pwrite(2) on a thread
- * fail with ESPIPE.  The same request must give the same result whichever
- * backend runs it, so the ring finishes it with ESPIPE, unrun.  (A stream
- * at the file position, offset -1, comes here knowingly: ring_takes.)
- * Asked in the ring thread, at the last moment before the kernel sees the
- * fd, as a worker's pread would find it then.  Lock held. */
-static int refused_positioned(Request *r, fd_kind *seen)
-{
-    const lx_op *row = &lx_ops[r->op];
-    if (!(row->caps & LX_CAP_POSITIONED) || (row->caps & LX_CAP_STEPS) || r->offset < 0)
-        return 0;
-    if (r->fd != seen->fd) {
-        seen->fd = r->fd;
-        seen->stream = lx_is_stream(r->fd);
-        R.n_fd_checks++;
-    }
-    if (!seen->stream)
-        return 0;
-    r->result = -ESPIPE;
-    r->base.run_ns = 0;
-    __atomic_store_n(&r->ran, 1, __ATOMIC_RELEASE);   /* a real result, as pread's */
-    R.n_refused++;
-    return 1;
-}
-
-/* Fill submission entries: the wake-up read, cancels, then pending
- * requests by priority, while the limit and the queues allow.  Lock held. */
-static void fill(void)
-{
-    lx_req *refused[BATCH], *current[BATCH];
-    int nrefused = 0;
-    fd_kind seen = {-1, 0};
-    if (!R.wake_armed && may_add()) {
-        struct io_uring_sqe *sqe = next_sqe();
-        memset(sqe, 0, sizeof *sqe);
-        sqe->opcode = IORING_OP_READ;
-        sqe->fd = R.wake_fd;
-        sqe->addr = (uint64_t)(uintptr_t)&R.wake_buf;
-        sqe->len = sizeof R.wake_buf;
-        sqe->user_data = WAKE_TAG;
-        R.wake_armed = 1;
-    }
-    while (R.ncancel && may_add()) {
-        struct io_uring_sqe *sqe = next_sqe();
-        memset(sqe, 0, sizeof *sqe);
-        sqe->opcode = IORING_OP_ASYNC_CANCEL;
-        sqe->fd = -1;
-        sqe->addr = (uint64_t)(uintptr_t)R.to_cancel[--R.ncancel];
-        sqe->user_data = CANCEL_TAG;
-    }
-    while (R.npending && below_limit() && may_add() && !yields_to_threads()) {
-        lx_req *req = next_pending();
-        Request *r = REQ_OF(req);
-        struct io_uring_sqe *sqe;
-        if (refused_positioned(r, &seen)) {
-            refused[nrefused++] = req;
-            if (nrefused == BATCH) {
-                lx_complete_many(refused, current, nrefused);
-                nrefused = 0;
-            }
-            continue;
-        }
-        sqe = next_sqe();
-        lx_ops[r->op].prep(r, sqe);
-        sqe->user_data = (uint64_t)(uintptr_t)req;
-        req->run_ns = lx_now_ns();
-        STORE(req->state, LX_RUNNING);
-        lx_list_append(&R.inflight, req);
-        STORE(R.ninflight, R.ninflight + 1);
-        R.n_started++;
-    }
-    if (nrefused)
-        lx_complete_many(refused, current, nrefused);
-}
-
-/* Lock held: an ASYNC_CANCEL for req is to be sent (fill() sends it).
- * -1 if there is no memory to note it. */
-static int queue_cancel(lx_req *req)
-{
-    if (R.ncancel == R.cancel_cap) {
-        unsigned cap = R.cancel_cap ? 2 * R.cancel_cap : 64;
-        lx_req **a = realloc(R.to_cancel, cap * sizeof *a);
-        if (!a)
-            return -1;
-        R.to_cancel = a;
-        R.cancel_cap = cap;
-    }
-    R.to_cancel[R.ncancel++] = req;
-    return 0;
-}
-
-static void forget_cancel(lx_req *req)
-{
-    for (unsigned i = 0; i < R.ncancel; i++)
-        if (R.to_cancel[i] == req) {
-            R.to_cancel[i] = R.to_cancel[--R.ncancel];
-            return;
-        }
-}
-
-/* One completion of a request.  Returns the request if it finished, NULL
- * if it goes on (a next step submitted) or goes to the threads (*back). */
-static lx_req *reaped(lx_req *req, int64_t res, lx_req **back)
-{
-    Request *r = REQ_OF(req);
-    const lx_op *row = &lx_ops[r->op];
-    int stopped = CANCELLED(r) || req->abandoned;
-    if (row->caps & LX_CAP_STEPS) {
-        if (stopped) {
-            lx_ring_step_abort(r, (int)res);
-            res = -ECANCELED;
-        } else if (may_add()) {
-            struct io_uring_sqe *sqe = &R.sqes[R.sq_local_tail & *R.sq_mask];
-            if (lx_ring_step(r, (int)res, sqe)) {
-                next_sqe();
-                sqe->user_data = (uint64_t)(uintptr_t)req;
-                return NULL;
-            }
-            res = r->result;
-        } else {   /* cannot happen: the request's own slot is free again */
-            lx_ring_step_abort(r, (int)res);
-            res = -EAGAIN;
-        }
-    }
-    forget_cancel(req);
-    lx_list_unlink(&R.inflight, req);
-    STORE(R.ninflight, R.ninflight - 1);
-    if (req->abandoned)
-        R.nabandoned--;
-    /* A file the ring refuses (EOPNOTSUPP) goes to the threads, unseen. */
-    if (res == -EOPNOTSUPP && !(row->caps & LX_CAP_STEPS) && !stopped) {
-        __atomic_store_n(&r->on_ring, 0, __ATOMIC_RELAXED);   /* read unlocked: lx_backend_of */
-        STORE(req->state, LX_NEW);
-        *back = req;
-        return NULL;
-    }
-    req->run_ns = lx_now_ns() - req->run_ns;
-    R.n_kernel_ns += (unsigned long)req->run_ns;
-    r->result = res;
-    __atomic_store_n(&r->ran, !(res == -ECANCELED && stopped), __ATOMIC_RELEASE);
-    return req;
-}
-
-/* Reap every completion there is; finish the requests in batches through
- * the sink.  Lock held (so a reinit's abandon sees each request either in
- * flight or finished).  Returns how many went to the threads (back[]). */
-static int reap(lx_req **back)
-{
-    lx_req *done[BATCH], *current[BATCH];
-    int nd = 0, nb = 0;
-    unsigned head = *R.cq_head, tail = LOAD(*R.cq_tail);
-    for (; head != tail; head++) {
-        struct io_uring_cqe *cqe = &R.cqes[head & *R.cq_mask];
-        uint64_t ud = cqe->user_data;
-        lx_req *req, *fb = NULL;
-        R.cqes_due--;
-        if (ud == WAKE_TAG) {
-            R.wake_armed = 0;
-            continue;
-        }
-        if (ud == CANCEL_TAG)
-            continue;
-        if ((req = reaped((lx_req *)(uintptr_t)ud, cqe->res, &fb)))
-            done[nd++] = req;
-        if (fb)
-            back[nb++] = fb;
-        if (nd == BATCH) {
-            R.n_reaped += (unsigned long)nd;   /* counted before the waiter can see them */
-            R.n_sink++;
-            lx_complete_many(done, current, nd);
-            nd = 0;
-        }
-        if (nb == BATCH)
-            break;   /* the caller hands these over, then comes back */
-    }
-    STORE(*R.cq_head, head);
-    if (nd) {
-        R.n_reaped += (unsigned long)nd;
-        R.n_sink++;
-        lx_complete_many(done, current, nd);
-    }
-    return nb;
-}
-
+/* Nesting of polls in this thread (any engine state). */
 /* The kernel runs what cannot complete inline (an open whose name is not
  * cached, every IOSQE_ASYNC open) on workers of the submitting thread, by
  * default at most 4 per CPU at once (io-wq's bounded workers): 8 here.
@@ -306,11 +52,11 @@ static void cap_kernel_workers(void)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     unsigned cap = (unsigned)(ncpu > 0 ? ncpu : 1) * KERNEL_WORKERS_PER_CPU;
     unsigned workers[2];   /* bounded; unbounded (0): left as is */
-    if (cap > R.cq_entries)
-        cap = R.cq_entries;
+    if (cap > R.q.cq_entries)
+        cap = R.q.cq_entries;
     workers[0] = cap;
     workers[1] = 0;
-    if (sys_register(R.fd, IORING_REGISTER_IOWQ_MAX_WORKERS, workers, 2) == 0)
+    if (sys_register(R.q.fd, IORING_REGISTER_IOWQ_MAX_WORKERS, workers, 2) == 0)
         STORE(R.kernel_workers, cap);
 }
 
@@ -318,7 +64,7 @@ static void *ring_main(void *unused)
 {
     lx_req *back[BATCH];
     pthread_setname_np(pthread_self(), "linuxaio-ring");   /* for top -H, perf, py-spy */
-    if ((R.setup_flags & IORING_SETUP_R_DISABLED) && sys_register(R.fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
+    if ((R.q.setup_flags & IORING_SETUP_R_DISABLED) && sys_register(R.q.fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
         abort();   /* a ring set up disabled that cannot be enabled: nothing could run */
     cap_kernel_workers();
     pthread_mutex_lock(&R.lock);
@@ -330,27 +76,27 @@ static void *ring_main(void *unused)
         /* Pending requests may be held back by the threads' share of the
          * limit (or by a more urgent request of theirs): the pool then
          * wakes this thread when its share changes (peer_room).  The flag
-         * is published before fill() reads the pool's counts, so a change
-         * fill() missed finds it set (the pool's fence pairs with this). */
+         * is published before lx_ring_fill() reads the pool's counts, so a change
+         * lx_ring_fill() missed finds it set (the pool's fence pairs with this). */
         __atomic_store_n(&R.peer_wait, R.npending != 0, __ATOMIC_RELAXED);
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        R.turn++;   /* what fill() prepares and this turn's reap finds back was done inline */
-        fill();
+        R.turn++;   /* what lx_ring_fill() prepares and this turn's reap finds back was done inline */
+        lx_ring_fill(&R.q, 1);
         /* Held only by the ring's own limits: its completions wake it. */
-        if (R.peer_wait && (!R.npending || R.stopping || !may_add() || R.ninflight >= R.limit))
+        if (R.peer_wait && (!R.npending || R.stopping || !lx_ring_may_add(&R.q) || R.ninflight >= R.limit))
             STORE(R.peer_wait, 0);
-        STORE(*R.sq_tail, R.sq_local_tail);
-        to_submit = R.sq_local_tail - LOAD(*R.sq_head);
+        STORE(*R.q.sq_tail, R.q.sq_local_tail);
+        to_submit = R.q.sq_local_tail - LOAD(*R.q.sq_head);
         /* Sleep only with nothing else to do.  While a poll holds wake-ups,
          * sleep briefly: a request it queued must not wait for a completion
          * that may be long in coming. */
-        wait = LOAD(*R.cq_tail) == *R.cq_head;   /* fill() sent all it could */
-        /* The CQ overflowed after all (fill() keeps cqes_due within it, so
+        wait = LOAD(*R.q.cq_tail) == *R.q.cq_head;   /* lx_ring_fill() sent all it could */
+        /* The CQ overflowed after all (lx_ring_fill() keeps cqes_due within it, so
          * only a kernel that posts more than one completion per entry could
          * do it): the kernel kept the rest aside (IORING_FEAT_NODROP, which
          * setup requires) and hands them over on an enter with GETEVENTS.
          * Enter at once, without sleeping, then reap: nothing is lost. */
-        overflowed = (LOAD(*R.sq_flags) & IORING_SQ_CQ_OVERFLOW) != 0;
+        overflowed = (LOAD(*R.q.sq_flags) & IORING_SQ_CQ_OVERFLOW) != 0;
         if (overflowed) {
             R.n_overflow_flushes++;
             wait = 0;
@@ -359,11 +105,11 @@ static void *ring_main(void *unused)
          * (lx_uring_hold, lx_uring_kick): atomic accesses, or a data race */
         /* The threads wake it when their share changes (peer_room); a
          * long timed wait as a backstop, should a wake-up ever be missed. */
-        R.asleep = !wait ? 0 : !(R.features & IORING_FEAT_EXT_ARG) ? 1 : LOAD(R.holders) ? 2 : R.peer_wait ? 3 : 1;
+        R.asleep = !wait ? 0 : !(R.q.features & IORING_FEAT_EXT_ARG) ? 1 : LOAD(R.holders) ? 2 : R.peer_wait ? 3 : 1;
         if (R.asleep == 3)
             ts.tv_nsec = PEER_BACKSTOP_NS;
         pthread_mutex_unlock(&R.lock);
-        /* what fill() started and the last reap finished: workers waiting
+        /* what lx_ring_fill() started and the last reap finished: workers waiting
          * for the ring's share of the limit look again */
         lx_pool_peer_changed();
         memset(&arg, 0, sizeof arg);
@@ -371,9 +117,9 @@ static void *ring_main(void *unused)
         if (!wait && !to_submit && !overflowed)
             rc = 0;   /* completions wait already, nothing to hand over */
         else if (R.asleep >= 2)
-            rc = sys_enter(R.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
+            rc = sys_enter(R.q.fd, to_submit, 1, IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof arg);
         else
-            rc = sys_enter(R.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);
+            rc = sys_enter(R.q.fd, to_submit, wait, IORING_ENTER_GETEVENTS, NULL, 0);
         if (wait || to_submit || overflowed)
             R.n_enters++;
         if (to_submit)
@@ -385,9 +131,9 @@ static void *ring_main(void *unused)
         pthread_mutex_lock(&R.lock);
         R.asleep = 0;
         R.woken = 0;
-        nheld = 0;
+        lx_ring_nheld = 0;
         STORE(R.held, 0);
-        nb = reap(back);
+        nb = lx_ring_reap_q(&R.q, back);
         if (R.ninflight <= R.nabandoned || R.stopping)
             pthread_cond_broadcast(&R.settled);
         if (nb) {
@@ -401,39 +147,6 @@ static void *ring_main(void *unused)
     return NULL;
 }
 
-/* Held requests go in at the poll's end, or once they are a quarter of
- * what is in the kernel (at least HOLD_MIN): a poll that hands out a long
- * batch of results (64 awaiting tasks, each queueing its next read) then
- * feeds the device a few batches as it goes, instead of leaving a drain's
- * worth of its queue idle until the drain ends. */
-#define HOLD_MIN 8
-
-/* Lock held; returns whether the caller must write the wake-up (unlocked).
- * held: how many requests a poll that holds wake-ups just queued (0: the
- * caller holds none). */
-static int want_wake(unsigned long held)
-{
-    if (!R.asleep || R.woken)
-        return 0;
-    if (held && R.asleep == 2) {
-        unsigned long cap = R.ninflight / 4;
-        nheld += held;
-        if (nheld < (cap > HOLD_MIN ? cap : HOLD_MIN)) {
-            STORE(R.held, 1);   /* lx_uring_kick reads it unlocked */
-            return 0;
-        }
-    }
-    R.woken = 1;
-    return 1;
-}
-
-static void write_wake(void)
-{
-    uint64_t one = 1;
-    __atomic_add_fetch(&R.n_wakes, 1, __ATOMIC_RELAXED);
-    (void)!write(R.wake_fd, &one, sizeof one);
-}
-
 /* ---- the pool's view of the ring (pool.h: lx_pool_peer) ---- */
 
 static unsigned long peer_nrunning(void)
@@ -444,7 +157,7 @@ static unsigned long peer_nrunning(void)
 
 static unsigned long peer_nready(void) { return LOAD(R.npending); }
 static unsigned peer_limit(void) { return LOAD(R.limit); }
-static int peer_top_pri(void) { return LOAD(R.npending) && !LOAD(R.stopping) ? top_pending_pri() : -1; }
+static int peer_top_pri(void) { return LOAD(R.npending) && !LOAD(R.stopping) ? lx_ring_top_pending_pri() : -1; }
 
 /* The pool's share of the limit changed (a thread started or finished a
  * request, a queued one was cancelled): if pending requests here wait on
@@ -457,18 +170,18 @@ static void peer_room(void)
     if (!LOAD(R.peer_wait))
         return;
     pthread_mutex_lock(&R.lock);
-    if (R.peer_wait && (wake = want_wake(0)))
+    if (R.peer_wait && (wake = lx_ring_want_wake(0)))
         R.n_peer_wakes++;
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
 }
 
 static const lx_pool_peer_hooks peer_hooks = {peer_nrunning, peer_nready, peer_limit, peer_top_pri, peer_room};
 
 /* With the GIL: the ring thread, started on first use (in a fork's child,
  * after a new ring is set up).  0 if the ring cannot be used. */
-static int ring_ready(void)
+int lx_ring_ready(void)
 {
     sigset_t all, old;
     int err;
@@ -498,183 +211,69 @@ static int ring_ready(void)
     return 1;
 }
 
-/* ---- routing (with the GIL): which backend runs a request ---- */
-
-static int direct_aligned(const Request *r)
-{
-    uintptr_t addr = r->rare && r->rare->niov ? (uintptr_t)r->rare->iov[0].iov_base : (uintptr_t)r->data;
-    int64_t len = r->rare && r->rare->niov ? (int64_t)r->rare->iov[0].iov_len : r->length;
-    return ((addr | (uintptr_t)r->offset | (uintptr_t)len) & 511) == 0;
-}
-
-/* A cached read on the ring is copied by the ring thread, inline, one
- * after the other; a 1 MiB copy there is slower than on threads (W3: the
- * ring 0.5-0.85x, where two threads copy at once), so only reads up to
- * this size go to the ring for being buffered. */
-#define SMALL_READ (64 * 1024)
-
-static int64_t request_bytes(const Request *r)
-{
-    int64_t n = 0;
-    if (!(r->rare && r->rare->niov))
-        return r->length;
-    for (int i = 0; i < r->rare->niov; i++)
-        n += (int64_t)r->rare->iov[i].iov_len;
-    return n;
-}
-
-/* Whether a read's fd is O_DIRECT (lx_fd_kind: one fcntl(2)), remembered
- * per fd number for the rest of a poll_cb or drain, where callbacks and
- * tasks submit the next reads of the same fds: the fcntl per request cost
- * W1's callbacks (4 KiB cached reads, ~1.3 us each) several percent
- * against the threads, and W5's (O_DIRECT) as much of the loop's time.  A
- * number closed and reused for another file within one poll would have
- * one read routed as the old file's was: on the ring or a thread, each
- * giving its right result.  Under the GIL. */
-#define HINT_FDS 4096
-static unsigned long kind_epoch[HINT_FDS];
-static unsigned char kind_seen[HINT_FDS];
-static _Thread_local int poll_depth;
-static unsigned long poll_epoch;
-
-static int poll_fd_kind(Request *r)
-{
-    int hinted = !r->fd_kind && poll_depth > 0 && r->fd >= 0 && r->fd < HINT_FDS;
-    if (hinted && kind_epoch[r->fd] == poll_epoch)
-        return r->fd_kind = kind_seen[r->fd];   /* for try_read too */
-    lx_fd_kind(r);
-    if (hinted) {
-        kind_epoch[r->fd] = poll_epoch;
-        kind_seen[r->fd] = r->fd_kind;
-    }
-    return r->fd_kind;
-}
-
-/* LINUXAIO_ENGINE=auto: where the ring measured faster (README's table). */
-static int auto_takes(Request *r, unsigned caps)
-{
-    /* A small buffered read gains on the ring when it misses the page
-     * cache (the device's queue depth), not when it hits: the ring thread
-     * copies cached reads one after the other and hands each over through
-     * the eventfd, where on the threads a poller with nothing to hand out
-     * copies them itself (lx_pool_help) and an awaiter spins for its
-     * worker.  W1 (4 KiB cached, 64 in flight, Intel Xeon 2 vCPU, 11
-     * paired rounds): callbacks on the ring 0.61x the threads, awaits held
-     * back by the inline budget 0.5-0.8x.  So it goes to the ring only if
-     * its fd missed the cache lately: an inline try (inline.c) or the
-     * worker's RWF_NOWAIT read (probe_cache, workers.c) marks it cold. */
-    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ) {
-        /* (at the file position: a stream, sent here by _ring_stream_reads;
-         * a stream has no page cache) */
-        if (r->offset < 0 || !lx_inline_fd_warm(r->fd))
-            return 1;
-        if (lx_ops[r->op].try_now) {
-            r->probe_cache = 1;   /* on the threads, unless O_DIRECT (below) */
-            if (poll_fd_kind(r) == LX_FD_BUFFERED)
-                return 0;
-        } else if (!(r->delivery == DELIVER_FUTURE && lx_inline_enabled))
-            return 1;   /* preadv: no probe to tell a miss, so as before */
-    }
-    if (!(caps & (LX_CAP_DIRECT | LX_CAP_SMALL)))
-        return (caps & LX_CAP_ALWAYS) != 0;
-    /* O_DIRECT wants the buffer, offset and length aligned (512 at least):
-     * anything else is buffered I/O, and needs no fcntl(2) to tell. */
-    if (!direct_aligned(r))
-        return 0;
-    return poll_fd_kind(r) == LX_FD_DIRECT;   /* asked once: an inline try may have */
-}
-
-static int ring_takes(Request *r)
-{
-    const lx_op *row = &lx_ops[r->op];
-    r->probe_cache = 0;
-    if (!row->prep || !R.up || !R.has_op[LX_RING_OPCODE(row->caps)])
-        return 0;
-    /* At the file position: on threads, where read(2) keeps the position
-     * in step with other threads' reads (the ring's offset -1 would race
-     * it).  A stream has no position (a pipe, a socket): the ring reads
-     * one at -1 exactly as read(2), waiting for data in the kernel, not in
-     * a worker; only with _ring_stream_reads(True), for now (programs and
-     * tests occupy workers with pipe reads).  Writes: threads (a blocking
-     * pipe write writes all, the ring's may stop short). */
-    if ((row->caps & LX_CAP_POSITIONED) && r->offset < 0
-        && (!lx_ring_stream_reads || !(row->caps & LX_CAP_SMALL) || (row->caps & LX_CAP_STEPS)))
-        return 0;
-    /* A read of nothing: pread(2) of a directory fails with EISDIR, the
-     * ring's read (an iovec read) returns 0 (the threads answer as os) */
-    if ((row->caps & LX_CAP_POSITIONED) && !(row->caps & LX_CAP_STEPS) && r->data && r->length == 0)
-        return 0;
-    /* a step machine knows its row's plain form only (slurp into a buffer,
-     * or with flags: the threads) */
-    if ((row->caps & LX_CAP_STEPS) && (r->has_view || r->flags || r->mode))
-        return 0;
-    if (R.mode == MODE_AUTO && !auto_takes(r, row->caps))
-        return 0;
-    /* max_parallel's limit taken by the threads and nothing here: the
-     * threads' queue orders it by priority with what else waits there, and
-     * starts it within the limit (the pool counts only its own). */
-    if (!LOAD(R.ninflight) && lx_pool_nrunning() >= LOAD(R.limit))
-        return 0;
-    /* last: a syscall, for reads at the file position only */
-    if ((row->caps & LX_CAP_POSITIONED) && r->offset < 0 && !lx_is_stream(r->fd))
-        return 0;
-    return ring_ready();
-}
-
-void lx_backend_submit(lx_req **reqs, unsigned long n)
-{
-    unsigned long i = 0;
-    while (i < n) {
-        unsigned long j = i;
-        int ring;
-        Request *r = REQ_OF(reqs[i]);
-        ring = r->on_ring = (unsigned char)ring_takes(r);
-        for (j = i + 1; j < n; j++) {
-            Request *o = REQ_OF(reqs[j]);
-            if ((o->on_ring = (unsigned char)ring_takes(o)) != ring)
-                break;
-        }
-        (ring ? &lx_uring : &lx_workers)->submit(reqs + i, j - i);
-        i = j;
-    }
-}
-
 /* ---- the backend ---- */
+
+/* The loop's ring's owner enters the kernel once its poll queued this
+ * many (a syscall, no wake-up): the device is fed as the poll goes on.
+ * W5 (Intel Xeon 2 vCPU, one sitting, 4 paired rounds, fio io_uring
+ * 112k-122k IOPS): every 2, callbacks 1.03x fio and awaits 1.00x; every
+ * max(8, a quarter of what is in flight), as the ring thread's hold, 0.96x
+ * and 0.95x; only at the poll's end 0.85x and 0.78x. */
+#define LOOP_FLUSH 2
 
 static void submit(lx_req **reqs, unsigned long n)
 {
-    int wake;
+    int wake = 0, flush = 0, mine = lx_poll_depth > 0 && lx_loop_mine();
     pthread_mutex_lock(&R.lock);
     for (unsigned long k = 0; k < n; k++) {
+        Request *r = REQ_OF(reqs[k]);
         STORE(reqs[k]->state, LX_QUEUED);
-        lx_list_append(&R.pending[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
+        if (mine && lx_loop_takes(r)) {
+            __atomic_store_n(&r->on_ring, 3, __ATOMIC_RELAXED);
+            lx_list_append(&lx_Lp[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
+        } else {
+            lx_list_append(&R.pending[reqs[k]->pri - LX_PRI_MIN], reqs[k]);
+        }
     }
     STORE(R.npending, R.npending + n);
-    wake = want_wake(hold_depth > 0 ? n : 0);
+    if (mine) {
+        /* L's owner in a poll: in every LOOP_FLUSH queued, and at the
+         * poll's end */
+        lx_l_nheld += n;
+        flush = lx_l_nheld >= LOOP_FLUSH;
+    } else {
+        wake = lx_ring_want_wake(hold_depth > 0 ? n : 0);
+    }
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
+    if (flush)
+        lx_loop_flush();
 }
 
 static void cancel(lx_req *req)
 {
-    int wake = 0, peer = 0;
+    int wake = 0, peer = 0, on_l = 0;
     STORE(req->cancelled, 1);
     pthread_mutex_lock(&R.lock);
     if (LOAD(req->state) == LX_QUEUED) {
-        lx_list_unlink(&R.pending[req->pri - LX_PRI_MIN], req);
+        int lp = __atomic_load_n(&REQ_OF(req)->on_ring, __ATOMIC_RELAXED) == 3;
+        lx_list_unlink(&(lp ? lx_Lp : R.pending)[req->pri - LX_PRI_MIN], req);
         STORE(R.npending, R.npending - 1);
         lx_complete(req, NULL);   /* lock order: the ring's, then the sink's */
         peer = 1;
     } else if (LOAD(req->state) == LX_RUNNING) {
-        if (queue_cancel(req) < 0)
+        if (lx_ring_queue_cancel(req) < 0)
             goto out;   /* it runs to its end, its result then undone */
-        wake = want_wake(0);
+        if (!(on_l = lx_ring_q_of(req) == &lx_L))
+            wake = lx_ring_want_wake(0);
     }
 out:
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
+    if (on_l)
+        lx_loop_flush();   /* the ASYNC_CANCEL goes in from here: any thread may */
     if (peer)
         lx_pool_peer_changed();   /* it no longer waits ahead of the threads' */
 }
@@ -708,6 +307,7 @@ static int help(int one_by_one) { return 0; }
 static int linger(int64_t spin_ns)
 {
     lx_uring_kick();
+    lx_uring_reap();
     return 0;
 }
 
@@ -716,7 +316,7 @@ static int linger(int64_t spin_ns)
 static int cancel_all(void)
 {
     lx_req *req;
-    while ((req = next_pending())) {
+    while ((req = lx_ring_next_pending()) || (req = lx_ring_lp_next(1))) {
         STORE(req->cancelled, 1);
         lx_complete(req, NULL);
     }
@@ -725,12 +325,13 @@ static int cancel_all(void)
         if (LOAD(req->cancelled) && !req->abandoned)
             continue;
         STORE(req->cancelled, 1);
-        for (i = 0; i < R.ncancel && R.to_cancel[i] != req; i++)
+        lx_rq *q = lx_ring_q_of(req);
+        for (i = 0; i < q->ncancel && q->to_cancel[i] != req; i++)
             ;
-        if (i == R.ncancel && queue_cancel(req) < 0)
+        if (i == q->ncancel && lx_ring_queue_cancel(req) < 0)
             break;
     }
-    return want_wake(0);
+    return lx_ring_want_wake(0);
 }
 
 /* After cancelling (lock not held): wake the ring thread if wake says so
@@ -742,7 +343,9 @@ static unsigned wake_and_settle(int wake, int64_t timeout_ns)
     struct timespec until;
     unsigned left;
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
+    if (LOAD(lx_L_up))
+        lx_loop_flush();   /* L's ASYNC_CANCELs */
     pthread_mutex_lock(&R.lock);
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += timeout_ns / 1000000000;
@@ -751,9 +354,34 @@ static unsigned wake_and_settle(int wake, int64_t timeout_ns)
         until.tv_sec++;
         until.tv_nsec -= 1000000000;
     }
-    while (R.ninflight > R.nabandoned && R.thread_up)
+    while (R.ninflight > R.nabandoned && R.thread_up) {
+        if (lx_L_up && lx_L.cqes_due) {
+            /* Nobody else may be taking L's completions: take them here,
+             * looking every millisecond. */
+            struct timespec now;
+            int64_t left_ns;
+            pthread_mutex_unlock(&R.lock);
+            lx_uring_reap();
+            pthread_mutex_lock(&R.lock);
+            if (R.ninflight <= R.nabandoned)
+                break;
+            clock_gettime(CLOCK_REALTIME, &now);
+            left_ns = (until.tv_sec - now.tv_sec) * 1000000000LL + (until.tv_nsec - now.tv_nsec);
+            if (left_ns <= 0)
+                break;
+            if (left_ns > 1000000)
+                left_ns = 1000000;
+            now.tv_nsec += left_ns;
+            if (now.tv_nsec >= 1000000000) {
+                now.tv_sec++;
+                now.tv_nsec -= 1000000000;
+            }
+            pthread_cond_timedwait(&R.settled, &R.lock, &now);
+            continue;
+        }
         if (pthread_cond_timedwait(&R.settled, &R.lock, &until) == ETIMEDOUT)
             break;
+    }
     left = (unsigned)(R.ninflight - R.nabandoned);
     pthread_mutex_unlock(&R.lock);
     return left;
@@ -810,11 +438,11 @@ static unsigned shutdown(int64_t timeout_ns)
     for (lx_req *req = R.inflight.head; req; req = req->next)
         if (!LOAD(req->cancelled)) {
             STORE(req->cancelled, 1);
-            if (queue_cancel(req) < 0)
+            if (lx_ring_queue_cancel(req) < 0)
                 break;
         }
-    if (R.ncancel)
-        wake = want_wake(0);
+    if (R.q.ncancel)
+        wake = lx_ring_want_wake(0);   /* L's: wake_and_settle */
     pthread_mutex_unlock(&R.lock);
     lx_pool_peer_changed();   /* nothing here goes first now */
     return wake_and_settle(wake, timeout_ns);
@@ -828,6 +456,7 @@ static void after_fork_parent(void) { pthread_mutex_unlock(&R.lock); }
 static void after_fork_child(void)
 {
     pthread_mutexattr_t a;
+    pthread_mutex_init(&lx_L_enter, NULL);
     pthread_mutexattr_init(&a);
     pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);   /* as uring_setup.c's */
     pthread_mutex_init(&R.lock, &a);
@@ -844,8 +473,8 @@ static lx_req *orphans(void)
 {
     lx_req *list = NULL, *req;
     for (int p = 0; p < LX_NPRI; p++)
-        while ((req = R.pending[p].head)) {
-            lx_list_unlink(&R.pending[p], req);
+        while ((req = R.pending[p].head) || (req = lx_Lp[p].head)) {
+            lx_list_unlink(req == R.pending[p].head ? &R.pending[p] : &lx_Lp[p], req);
             req->next = list;
             list = req;
         }
@@ -855,20 +484,31 @@ static lx_req *orphans(void)
         list = req;
     }
     R.npending = R.ninflight = R.nabandoned = R.nhanding = 0;
-    R.ncancel = 0;
-    R.cqes_due = 0;
+    R.q.ncancel = 0;
+    R.q.cqes_due = 0;
     R.asleep = R.woken = R.held = R.holders = R.peer_wait = 0;
-    nheld = 0;
+    lx_ring_nheld = 0;
     R.wake_armed = 0;
     hold_depth = 0;
-    if (R.fd >= 0) {
-        close(R.fd);
+    if (R.q.fd >= 0) {
+        close(R.q.fd);
         close(R.wake_fd);
-        R.fd = R.wake_fd = -1;
-        R.sq_map = R.cq_map = NULL;   /* not mapped here */
-        R.sqes = NULL;
+        R.q.fd = R.wake_fd = -1;
+        R.q.sq_map = R.q.cq_map = NULL;   /* not mapped here */
+        R.q.sqes = NULL;
         R.refit = 1;
     }
+    if (lx_L_up) {   /* the parent's loop ring: not mapped here either */
+        close(lx_L.fd);
+        memset(&lx_L, 0, sizeof lx_L);
+        lx_L.fd = -1;
+        lx_L_up = 0;
+    }
+    lx_L.ncancel = 0;
+    lx_L.cqes_due = 0;
+    lx_L_tried = 0;
+    lx_L_gen++;   /* nobody owns a loop ring here; the first poller sets one up */
+    lx_l_nheld = 0;
     R.thread_up = 0;
     R.kernel_workers = 0;   /* the new ring thread sets its own */
     return list;
@@ -890,23 +530,27 @@ void lx_uring_set_limit(unsigned n, int raise_only)
     if (raise_only ? n > R.limit : n < R.limit) {
         STORE(R.limit, n);
         if (raise_only && R.npending)
-            wake = want_wake(0);
+            wake = lx_ring_want_wake(0);
     }
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
     lx_pool_peer_changed();
 }
 
 void lx_uring_hold(int on)
 {
     if (on) {
-        if (poll_depth++ == 0)
-            poll_epoch++;   /* under the GIL: a new poll, new hints */
-    } else if (poll_depth > 0) {
-        poll_depth--;
+        if (lx_poll_depth++ == 0) {
+            lx_poll_epoch++;   /* under the GIL: a new poll, new hints */
+            /* The first thread to poll once the ring is in use owns L. */
+            if (!lx_L_tried && LOAD(R.thread_up))
+                lx_loop_adopt();
+        }
+    } else if (lx_poll_depth > 0 && --lx_poll_depth == 0) {
+        lx_loop_end_poll();
     }
-    if (!R.thread_up || !(R.features & IORING_FEAT_EXT_ARG))
+    if (!R.thread_up || !(R.q.features & IORING_FEAT_EXT_ARG))
         return;
     if (on) {
         if (hold_depth++ == 0)
@@ -920,15 +564,17 @@ void lx_uring_hold(int on)
 void lx_uring_kick(void)
 {
     int wake = 0;
+    if (lx_loop_mine() && lx_l_nheld)
+        lx_loop_flush();
     if (!LOAD(R.held))
         return;
     pthread_mutex_lock(&R.lock);
     if (R.held) {
         STORE(R.held, 0);
-        wake = want_wake(0);
+        wake = lx_ring_want_wake(0);
     }
     pthread_mutex_unlock(&R.lock);
     if (wake)
-        write_wake();
+        lx_ring_write_wake();
 }
 

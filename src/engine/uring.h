@@ -1,12 +1,14 @@
 /* uring.h: the io_uring backend (uring.c) and its rows' submission entries
  * (uring_prep.c).
  *
- * One ring per process, owned by one thread (the ring thread): it alone
- * fills submission entries, enters the kernel and reaps completions, so the
- * ring can be SINGLE_ISSUER with DEFER_TASKRUN, and no caller's thread ever
- * owns a request in the kernel (io_uring cancels the queued work of a task
- * that exits).  Callers only queue requests under the ring's lock and wake
- * the ring thread through an eventfd the ring itself reads. */
+ * The ring thread's ring, one per process, owned by one thread (the ring
+ * thread): it alone fills submission entries, enters the kernel and reaps
+ * completions, so the ring can be SINGLE_ISSUER with DEFER_TASKRUN, and no
+ * caller's thread owns a request in it (io_uring cancels the queued work
+ * of a task that exits).  Callers only queue requests under the ring's
+ * lock and wake the ring thread through an eventfd the ring itself reads.
+ * Beside it, the loop's ring (uring_loop.c, below), which the thread that
+ * polls fills itself. */
 #ifndef LINUXAIO_URING_H
 #define LINUXAIO_URING_H
 
@@ -52,13 +54,9 @@ _Static_assert(LX_RING_READ == IORING_OP_READ && LX_RING_WRITE == IORING_OP_WRIT
 
 enum { MODE_AUTO, MODE_THREADS, MODE_URING };
 
+/* One ring's queues and mappings: the ring thread's (lx_R.q) and the
+ * loop's (lx_L, uring.c). */
 typedef struct {
-    int mode;
-    int up;                    /* a ring is set up (or, after fork, due to be) */
-    int refit;                 /* after fork: set up a new one before use */
-    char reason[640];          /* why no ring is in use ("" when one is) */
-    const char *flags_used;    /* the setup flags that the kernel took */
-    /* the ring (only the ring thread touches the queues once it runs) */
     int fd;
     unsigned setup_flags, features, sq_entries, cq_entries;
     unsigned *sq_head, *sq_tail, *sq_mask, *sq_array;
@@ -68,7 +66,25 @@ typedef struct {
     struct io_uring_sqe *sqes;
     void *sq_map, *cq_map;
     size_t sq_map_len, cq_map_len, sqe_map_len;
-    unsigned sq_local_tail;
+    unsigned sq_local_tail;    /* under lx_R.lock, as the rest below */
+    unsigned cqes_due;         /* entries submitted whose completion is not reaped */
+    lx_req **to_cancel;        /* in flight here, cancelled, no ASYNC_CANCEL sent yet */
+    unsigned ncancel, cancel_cap;
+} lx_rq;
+
+/* Map a ring set up as p says (fd); 0, or -1 with errno (nothing left
+ * mapped).  Unmap: lx_rq_unmap. */
+int lx_rq_map(lx_rq *q, int fd, const struct io_uring_params *p);
+void lx_rq_unmap(lx_rq *q);
+
+typedef struct {
+    int mode;
+    int up;                    /* a ring is set up (or, after fork, due to be) */
+    int refit;                 /* after fork: set up a new one before use */
+    char reason[640];          /* why no ring is in use ("" when one is) */
+    const char *flags_used;    /* the setup flags that the kernel took */
+    /* the ring (only the ring thread touches its queues once it runs) */
+    lx_rq q;
     unsigned char has_op[256];
     /* the ring thread */
     pthread_t thread;
@@ -90,10 +106,7 @@ typedef struct {
     /* Requests on their way from the ring to the threads (EOPNOTSUPP), the
      * ring's lock released: in neither backend's counts, yet unfinished. */
     unsigned long nhanding;
-    lx_list inflight;
-    lx_req **to_cancel;        /* in flight, cancelled, no ASYNC_CANCEL sent yet */
-    unsigned ncancel, cancel_cap;
-    unsigned cqes_due;         /* entries submitted whose completion is not reaped */
+    lx_list inflight;          /* both rings' */
     unsigned limit;
     int stopping;              /* interpreter exit: nothing more starts */
     /* Counters for engine_info() (the ring thread's, read racily): the
@@ -111,6 +124,9 @@ typedef struct {
     unsigned long n_async_opens;   /* slurp opens sent straight to the kernel's workers (IOSQE_ASYNC) */
     unsigned long n_wakes;     /* wake-ups written to the ring thread (write_wake) */
     unsigned long n_kernel_ns; /* requests' time from their hand-over to their completion reaped, summed */
+    /* The loop's ring (uring.c, lx_L): its enters (under its enter lock),
+     * and of n_started and n_reaped, the requests it took (R.lock). */
+    unsigned long n_loop_enters, n_loop_started, n_loop_reaped;
     /* Names not in the dentry cache (uring_prep.c): the ring thread's loop
      * turns (a completion reaped in the turn that submitted its entry was
      * done inline), and the score of slurp opens that were not. */
@@ -124,6 +140,74 @@ typedef struct {
 
 /* The one ring (uring_setup.c defines it). */
 extern lx_ring lx_R;
+
+/* ---- the loop's ring (uring_loop.c) ----
+ *
+ * The ring thread's hand-offs cost W5 (64 O_DIRECT reads in flight) a
+ * wake-up each way per batch: the loop writes an eventfd, the ring thread
+ * wakes, submits; a completion wakes the ring thread, which writes the
+ * sink's eventfd, and the loop wakes.  So the first thread that ends a
+ * poll with ring requests queued (the event loop's, as a rule) sets up a
+ * second ring, L, and from then on submits what its polls queue itself,
+ * at the poll's end: no wake-up.  Its completions need nobody either: L
+ * has no DEFER_TASKRUN, so the kernel posts them from this thread's own
+ * task work (run on its next return from the kernel, which the kernel
+ * forces), and L's registered eventfd is the sink's, the one the loop
+ * watches.  Any thread takes L's completions (lx_uring_reap: memory only).
+ * L takes positioned reads and writes only (no step machines, no
+ * streams): those are what a deep queue is for, and what may simply run
+ * again if the kernel cancels them because their submitter exited.
+ * Everything else (pending lists, in-flight list, limit, priorities) is
+ * the ring thread's, under R.lock: a request is pending, then in one ring
+ * or the other (on_ring 1 or 2). */
+extern lx_rq lx_L;
+extern int lx_L_up, lx_L_tried;
+extern unsigned lx_L_gen;
+extern _Thread_local unsigned lx_l_owner;
+extern _Thread_local unsigned long lx_l_nheld;
+extern pthread_mutex_t lx_L_enter;
+extern lx_list lx_Lp[LX_NPRI];
+/* uring_loop.c: hand L its cancels and (in its owner) what is pending;
+ * set it up, owned by this thread; a poll's end in this thread. */
+void lx_loop_flush(void);
+void lx_loop_adopt(void);
+void lx_loop_end_poll(void);
+/* uring.c, for uring_loop.c (lock held unless said): this thread owns L;
+ * L takes the request; the ring a request in flight is in; fill q's
+ * entries; reap q's completions (those for the threads in back);
+ * the limit has room; the ring thread is to be woken (write it, lock
+ * not held); the top priority pending, its next. */
+int lx_loop_mine(void);
+int lx_loop_takes(const Request *r);
+lx_rq *lx_ring_q_of(lx_req *req);
+void lx_ring_fill(lx_rq *q, int requests);
+int lx_ring_reap_q(lx_rq *q, lx_req **back);
+int lx_ring_below_limit(void);
+int lx_ring_want_wake(unsigned long held);
+void lx_ring_write_wake(void);
+int lx_ring_top_pending_pri(void);
+/* An ASYNC_CANCEL for req is to be sent (fill sends it); -1 without
+ * memory.  Requests polls queued, held, since the ring thread woke. */
+int lx_ring_queue_cancel(lx_req *req);
+/* Another entry may go in q (SQ room, a CQ slot); the next of lx_Lp by
+ * priority (take: unlinked). */
+int lx_ring_may_add(lx_rq *q);
+lx_req *lx_ring_lp_next(int take);
+extern unsigned long lx_ring_nheld;
+/* Held requests go in at the poll's end, or once they are a quarter of
+ * what is in the kernel (at least HOLD_MIN): a poll that hands out a long
+ * batch of results (64 awaiting tasks, each queueing its next read) then
+ * feeds the device a few batches as it goes, instead of leaving a drain's
+ * worth of its queue idle until the drain ends. */
+#define HOLD_MIN 8
+lx_req *lx_ring_next_pending(void);
+/* This thread's nesting of polls (uring.c); which poll it is (a new one
+ * in any thread: new routing hints, uring_route.c). */
+extern _Thread_local int lx_poll_depth;
+extern unsigned long lx_poll_epoch;
+/* With the GIL: the ring thread runs (started on first use); 0 if the
+ * ring cannot be used (uring.c). */
+int lx_ring_ready(void);
 
 static inline int sys_setup(unsigned entries, struct io_uring_params *p)
 {
@@ -143,6 +227,9 @@ static inline int sys_register(int fd, unsigned op, void *arg, unsigned nargs)
 
 /* Set up the ring (no thread yet).  0, or -1 with lx_R.reason set. */
 int lx_ring_setup(void);
+/* The loop's ring: see uring_setup.c.  efd: the eventfd its completions
+ * write (the sink's). */
+int lx_loop_ring_setup(lx_rq *q, int efd);
 /* The fork handlers for the ring's lock (uring.c). */
 void lx_ring_at_fork(void);
 
@@ -163,6 +250,13 @@ void lx_uring_set_limit(unsigned n, int raise_only);
  * is also how long the routing trusts an fd it found buffered (uring.c). */
 void lx_uring_hold(int on);
 void lx_uring_kick(void);
+/* The loop's ring (uring.c): take the completions it has (any thread, no
+ * GIL needed; no syscall when there are none).  settle(): at a poll's end
+ * or before it waits, read what the kernel wrote to the sink's eventfd
+ * for it, then take what came meanwhile (found_none: the poll handled
+ * nothing, woken perhaps by a late write of the kernel's). */
+void lx_uring_reap(void);
+void lx_uring_settle(int found_none);
 
 /* fd is a stream: its pread(2) fails with ESPIPE (a pipe, a socket, a
  * FIFO, a tty, an eventfd), where io_uring would ignore the offset and read

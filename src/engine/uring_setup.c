@@ -19,7 +19,7 @@ static const char *const mode_names[] = {"auto", "threads", "uring"};
 /* The lock spins a moment before it sleeps (as the sink's and the pool's
  * do): a submitter that finds the ring thread reaping gets it within
  * microseconds, where a sleep in the kernel cost a wake-up of each. */
-lx_ring lx_R = {.fd = -1, .wake_fd = -1, .lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, .limit = DEFAULT_LIMIT};
+lx_ring lx_R = {.q.fd = -1, .wake_fd = -1, .lock = PTHREAD_ADAPTIVE_MUTEX_INITIALIZER_NP, .limit = DEFAULT_LIMIT};
 
 /* ---- why there is no ring: one message per cause, each with its fix ---- */
 
@@ -87,16 +87,69 @@ static void explain(int err, const char *call)
 
 /* ---- setting the ring up ---- */
 
-static void unmap_ring(void)
+void lx_rq_unmap(lx_rq *q)
 {
-    if (R.sqes)
-        munmap(R.sqes, R.sqe_map_len);
-    if (R.cq_map && R.cq_map != R.sq_map)
-        munmap(R.cq_map, R.cq_map_len);
-    if (R.sq_map)
-        munmap(R.sq_map, R.sq_map_len);
-    R.sqes = NULL;
-    R.sq_map = R.cq_map = NULL;
+    if (q->sqes)
+        munmap(q->sqes, q->sqe_map_len);
+    if (q->cq_map && q->cq_map != q->sq_map)
+        munmap(q->cq_map, q->cq_map_len);
+    if (q->sq_map)
+        munmap(q->sq_map, q->sq_map_len);
+    q->sqes = NULL;
+    q->sq_map = q->cq_map = NULL;
+}
+
+static void unmap_ring(void) { lx_rq_unmap(&R.q); }
+
+int lx_rq_map(lx_rq *q, int fd, const struct io_uring_params *p)
+{
+    q->fd = fd;
+    q->setup_flags = p->flags;
+    q->features = p->features;
+    q->sq_entries = p->sq_entries;
+    q->cq_entries = p->cq_entries;
+    q->sq_map_len = p->sq_off.array + p->sq_entries * sizeof(unsigned);
+    q->cq_map_len = p->cq_off.cqes + p->cq_entries * sizeof(struct io_uring_cqe);
+    if (p->features & IORING_FEAT_SINGLE_MMAP)
+        q->sq_map_len = q->cq_map_len = q->sq_map_len > q->cq_map_len ? q->sq_map_len : q->cq_map_len;
+    q->sqe_map_len = p->sq_entries * sizeof(struct io_uring_sqe);
+    q->sq_map = mmap(NULL, q->sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
+    if (q->sq_map == MAP_FAILED) {
+        q->sq_map = NULL;
+        return -1;
+    }
+    if (p->features & IORING_FEAT_SINGLE_MMAP)
+        q->cq_map = q->sq_map;
+    else if ((q->cq_map = mmap(NULL, q->cq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                               IORING_OFF_CQ_RING)) == MAP_FAILED) {
+        q->cq_map = NULL;
+        lx_rq_unmap(q);
+        return -1;
+    }
+    q->sqes = mmap(NULL, q->sqe_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+    if (q->sqes == MAP_FAILED) {
+        q->sqes = NULL;
+        lx_rq_unmap(q);
+        return -1;
+    }
+    /* A fork's child must never touch the parent's rings: it gets none of
+     * these mappings, and sets up its own (lx_uring's orphans). */
+    madvise(q->sq_map, q->sq_map_len, MADV_DONTFORK);
+    if (q->cq_map != q->sq_map)
+        madvise(q->cq_map, q->cq_map_len, MADV_DONTFORK);
+    madvise(q->sqes, q->sqe_map_len, MADV_DONTFORK);
+    q->sq_head = (unsigned *)((char *)q->sq_map + p->sq_off.head);
+    q->sq_tail = (unsigned *)((char *)q->sq_map + p->sq_off.tail);
+    q->sq_mask = (unsigned *)((char *)q->sq_map + p->sq_off.ring_mask);
+    q->sq_array = (unsigned *)((char *)q->sq_map + p->sq_off.array);
+    q->cq_head = (unsigned *)((char *)q->cq_map + p->cq_off.head);
+    q->cq_tail = (unsigned *)((char *)q->cq_map + p->cq_off.tail);
+    q->cq_mask = (unsigned *)((char *)q->cq_map + p->cq_off.ring_mask);
+    q->cqes = (struct io_uring_cqe *)((char *)q->cq_map + p->cq_off.cqes);
+    q->sq_flags = (unsigned *)((char *)q->sq_map + p->sq_off.flags);
+    q->cq_overflow = (unsigned *)((char *)q->cq_map + p->cq_off.overflow);
+    q->sq_local_tail = *q->sq_tail;
+    return 0;
 }
 
 /* The flags tried, newest first: one the kernel does not know fails the
@@ -139,56 +192,14 @@ int lx_ring_setup(void)
         explain(err, "io_uring_setup");
         return -1;
     }
-    R.fd = fd;
-    R.setup_flags = p.flags;
     R.flags_used = setups[i].name;
-    R.features = p.features;
-    R.sq_entries = p.sq_entries;
-    R.cq_entries = p.cq_entries;
     if (!(p.features & IORING_FEAT_NODROP) || !(p.features & IORING_FEAT_SUBMIT_STABLE)) {
         snprintf(R.reason, sizeof R.reason, "io_uring on this kernel is too old (no IORING_FEAT_NODROP "
                  "or SUBMIT_STABLE: Linux 5.5+ needed); fix: a newer kernel, or LINUXAIO_ENGINE=threads");
         goto fail;
     }
-    R.sq_map_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
-    R.cq_map_len = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
-    if (p.features & IORING_FEAT_SINGLE_MMAP)
-        R.sq_map_len = R.cq_map_len = R.sq_map_len > R.cq_map_len ? R.sq_map_len : R.cq_map_len;
-    R.sqe_map_len = p.sq_entries * sizeof(struct io_uring_sqe);
-    R.sq_map = mmap(NULL, R.sq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQ_RING);
-    if (R.sq_map == MAP_FAILED) {
-        R.sq_map = NULL;
+    if (lx_rq_map(&R.q, fd, &p) < 0)
         goto fail_errno;
-    }
-    if (p.features & IORING_FEAT_SINGLE_MMAP)
-        R.cq_map = R.sq_map;
-    else if ((R.cq_map = mmap(NULL, R.cq_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
-                              IORING_OFF_CQ_RING)) == MAP_FAILED) {
-        R.cq_map = NULL;
-        goto fail_errno;
-    }
-    R.sqes = mmap(NULL, R.sqe_map_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
-    if (R.sqes == MAP_FAILED) {
-        R.sqes = NULL;
-        goto fail_errno;
-    }
-    /* A fork's child must never touch the parent's ring: it gets none of
-     * these mappings, and sets up its own (lx_uring's orphans). */
-    madvise(R.sq_map, R.sq_map_len, MADV_DONTFORK);
-    if (R.cq_map != R.sq_map)
-        madvise(R.cq_map, R.cq_map_len, MADV_DONTFORK);
-    madvise(R.sqes, R.sqe_map_len, MADV_DONTFORK);
-    R.sq_head = (unsigned *)((char *)R.sq_map + p.sq_off.head);
-    R.sq_tail = (unsigned *)((char *)R.sq_map + p.sq_off.tail);
-    R.sq_mask = (unsigned *)((char *)R.sq_map + p.sq_off.ring_mask);
-    R.sq_array = (unsigned *)((char *)R.sq_map + p.sq_off.array);
-    R.cq_head = (unsigned *)((char *)R.cq_map + p.cq_off.head);
-    R.cq_tail = (unsigned *)((char *)R.cq_map + p.cq_off.tail);
-    R.cq_mask = (unsigned *)((char *)R.cq_map + p.cq_off.ring_mask);
-    R.cqes = (struct io_uring_cqe *)((char *)R.cq_map + p.cq_off.cqes);
-    R.sq_flags = (unsigned *)((char *)R.sq_map + p.sq_off.flags);
-    R.cq_overflow = (unsigned *)((char *)R.cq_map + p.cq_off.overflow);
-    R.sq_local_tail = *R.sq_tail;
 
     /* Which operations this kernel has (5.6+): a row whose opcode is
      * missing runs on the threads. */
@@ -221,7 +232,44 @@ fail_errno:
 fail:
     unmap_ring();
     close(fd);
-    R.fd = -1;
+    R.q.fd = -1;
+    return -1;
+}
+
+/* The loop's ring (uring.c: lx_L): set up by the thread that polls, which
+ * submits to it and takes its completions.  No SINGLE_ISSUER (other
+ * threads send cancels), no DEFER_TASKRUN and no COOP_TASKRUN: the
+ * kernel's completion work for its reads then runs in the submitting
+ * thread as soon as the completion comes (TWA_SIGNAL), whatever that
+ * thread is doing, so the completion is in the CQ without anyone entering
+ * the kernel, and the sink's eventfd (registered: the one the loop
+ * watches) wakes the loop directly.  0, or -1 (errno): the ring thread
+ * does it all, as before. */
+int lx_loop_ring_setup(lx_rq *q, int efd)
+{
+    struct io_uring_params p;
+    int fd = -1;
+    for (unsigned flags = IORING_SETUP_SUBMIT_ALL;; flags = 0) {
+        memset(&p, 0, sizeof p);
+        p.flags = flags | IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+        p.cq_entries = 2 * RING_ENTRIES;
+        if ((fd = sys_setup(RING_ENTRIES, &p)) >= 0 || errno != EINVAL || !flags)
+            break;
+    }
+    if (fd < 0)
+        return -1;
+    if (lx_rq_map(q, fd, &p) < 0)
+        goto fail;
+    if (sys_register(fd, IORING_REGISTER_EVENTFD, &efd, 1) < 0) {
+        lx_rq_unmap(q);
+        goto fail;
+    }
+    q->cqes_due = 0;
+    q->ncancel = 0;
+    return 0;
+fail:
+    close(fd);
+    q->fd = -1;
     return -1;
 }
 
@@ -311,8 +359,8 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
                       "kernel", u.release,
                       "mode", mode_names[R.mode],
                       "ring_flags", R.up && R.flags_used ? R.flags_used : "",
-                      "ring_entries", R.up ? R.sq_entries : 0,
-                      "cq_entries", R.up ? R.cq_entries : 0,
+                      "ring_entries", R.up ? R.q.sq_entries : 0,
+                      "cq_entries", R.up ? R.q.cq_entries : 0,
                       "max_in_flight", (unsigned long)R.limit,
                       "kernel_workers", R.up ? __atomic_load_n(&R.kernel_workers, __ATOMIC_ACQUIRE) : 0);
     if (d && !R.up) {
@@ -326,15 +374,21 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
     if (d) {
         /* The ring thread's counters, read without its lock (they only
          * grow): batching shows as submitted/enters and reaped/sink_batches. */
-        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
-                                     "enters", __atomic_load_n(&R.n_enters, __ATOMIC_RELAXED),
-                                     "submit_enters", __atomic_load_n(&R.n_submit_enters, __ATOMIC_RELAXED),
-                                     "submitted", __atomic_load_n(&R.n_submitted, __ATOMIC_RELAXED),
+        PyObject *st = Py_BuildValue("{s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k,s:k}",
+                                     "enters", __atomic_load_n(&R.n_enters, __ATOMIC_RELAXED)
+                                                   + __atomic_load_n(&R.n_loop_enters, __ATOMIC_RELAXED),
+                                     "loop_enters", __atomic_load_n(&R.n_loop_enters, __ATOMIC_RELAXED),
+                                     "loop_started", __atomic_load_n(&R.n_loop_started, __ATOMIC_RELAXED),
+                                     "loop_reaped", __atomic_load_n(&R.n_loop_reaped, __ATOMIC_RELAXED),
+                                     "submit_enters", __atomic_load_n(&R.n_submit_enters, __ATOMIC_RELAXED)
+                                                          + __atomic_load_n(&R.n_loop_enters, __ATOMIC_RELAXED),
+                                     "submitted", __atomic_load_n(&R.n_submitted, __ATOMIC_RELAXED)
+                                                      + __atomic_load_n(&R.n_loop_started, __ATOMIC_RELAXED),
                                      "started", __atomic_load_n(&R.n_started, __ATOMIC_RELAXED),
                                      "reaped", __atomic_load_n(&R.n_reaped, __ATOMIC_RELAXED),
                                      "sink_batches", __atomic_load_n(&R.n_sink, __ATOMIC_RELAXED),
-                                     "cq_overflow", (unsigned long)(R.up && R.cq_overflow && !R.refit
-                                                                    ? __atomic_load_n(R.cq_overflow, __ATOMIC_RELAXED) : 0),
+                                     "cq_overflow", (unsigned long)(R.up && R.q.cq_overflow && !R.refit
+                                                                    ? __atomic_load_n(R.q.cq_overflow, __ATOMIC_RELAXED) : 0),
                                      "overflow_flushes", __atomic_load_n(&R.n_overflow_flushes, __ATOMIC_RELAXED),
                                      "refused_streams", __atomic_load_n(&R.n_refused, __ATOMIC_RELAXED),
                                      "fd_checks", __atomic_load_n(&R.n_fd_checks, __ATOMIC_RELAXED),

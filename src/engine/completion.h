@@ -41,6 +41,7 @@ struct lx_req {
     unsigned char tryable;   /* a poller may try it first (lx_pool_help) */
     unsigned char abandoned; /* under the backend's lock and the result lock: see lx_pool_abandon */
     unsigned char error;     /* an errno (all < 256): it never ran, no worker could be started */
+    unsigned char copy;      /* a large copy through the CPU: the pool runs a few at once (pool.h) */
     int64_t run_ns;          /* how long the run function took */
 };
 

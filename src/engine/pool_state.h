@@ -1,6 +1,6 @@
 /* pool_state.h: the thread pool's tunables and state, private to pool.c
- * (apart from its code so that pool.c stays one screenful of logic per
- * concern).  Nothing else includes it. */
+ * and pool_setup.c (apart from its code so that pool.c stays one screenful
+ * of logic per concern).  Nothing else includes it. */
 #ifndef LINUXAIO_POOL_STATE_H
 #define LINUXAIO_POOL_STATE_H
 
@@ -95,5 +95,10 @@ typedef struct {
 
     /* the result queue, on lines of its own too: completion.c */
 } lx_pool_state;
+
+/* The one pool (pool_setup.c), and its condition variables' set-up: on
+ * CLOCK_MONOTONIC, which the timed waits use. */
+extern lx_pool_state lx_pool_st;
+void lx_pool_cond_init(pthread_cond_t *c);
 
 #endif

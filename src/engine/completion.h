@@ -97,7 +97,9 @@ typedef struct {
     lx_run_fn on_abandoned;
     /* the result queue: backends and the poller (under lock) */
     _Alignas(64) pthread_mutex_t lock;
-    int efd_signalled;        /* eventfd holds a count */
+    int efd_signalled;        /* eventfd holds a count, or will (efd_writers) */
+    int efd_writers;          /* threads about to write it, the lock let go (atomic) */
+    int efd_stale;            /* a write may land after the last read: read again */
     unsigned long nresults;   /* atomic reads outside the lock */
     lx_list results;
     lx_list late;             /* abandoned requests, back (lx_take_late) */

@@ -64,6 +64,8 @@ def test_copies_beyond_the_limit_wait_while_other_requests_pass_them():
         wait(lambda: 0 in done and 2 in done, "the first read, then the third")
         os.write(pipes[1][1], b"second")
         linuxaio.flush()
+        # (a worker counts its copy out just after handing over the result)
+        wait(lambda: _engine._copies()[0] == 0, "the copies counted out")
         print(done[0], done[1], done[2], *_engine._copies())
         """)
     assert out[:4] == ["False", "1", "2", "2"]      # third not run; 2 copies, peak 2

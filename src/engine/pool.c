@@ -75,8 +75,8 @@ static int copy_may_start(void)
 static unsigned long startable(void)
 {
     unsigned long ready = LOAD(P.nready), copies = LOAD(P.ncopies_ready), held = 0;
-    unsigned running = LOAD(P.ncopies_running);
     if (copies && !blocked()) {
+        unsigned running = LOAD(P.ncopies_running);
         unsigned long room = running < P.max_copies ? P.max_copies - running : 0;
         held = copies > room ? copies - room : 0;
     }

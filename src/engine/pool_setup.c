@@ -11,7 +11,7 @@
 
 #include "pool_state.h"
 
-lx_pool_state lx_pool_st;
+__attribute__((visibility("hidden"))) lx_pool_state lx_pool_st;
 #define P lx_pool_st
 
 void lx_pool_cond_init(pthread_cond_t *c)

@@ -98,7 +98,8 @@ typedef struct {
 
 /* The one pool (pool_setup.c), and its condition variables' set-up: on
  * CLOCK_MONOTONIC, which the timed waits use. */
-extern lx_pool_state lx_pool_st;
+/* Hidden: the pool's hot paths reach it directly, not through the GOT. */
+extern __attribute__((visibility("hidden"))) lx_pool_state lx_pool_st;
 void lx_pool_cond_init(pthread_cond_t *c);
 
 #endif

@@ -38,7 +38,11 @@ struct lx_req {
     int awaited;             /* under the result lock: see lx_expect */
     /* In the padding before run_ns: */
     signed char pri;
-    unsigned char tryable;   /* a poller may try it first (lx_pool_help) */
+    unsigned char tryable : 1;  /* a poller may try it first (lx_pool_help) */
+    /* A large copy through the CPU: the pool runs a few at once (pool.h).
+     * A bit beside tryable: a byte more would grow every request by 8
+     * (W1 awaits 0.88x).  Written at submission, read under the pool's lock. */
+    unsigned char copy : 1;
     unsigned char abandoned; /* under the backend's lock and the result lock: see lx_pool_abandon */
     unsigned char error;     /* an errno (all < 256): it never ran, no worker could be started */
     int64_t run_ns;          /* how long the run function took */
@@ -96,7 +100,9 @@ typedef struct {
     lx_run_fn on_abandoned;
     /* the result queue: backends and the poller (under lock) */
     _Alignas(64) pthread_mutex_t lock;
-    int efd_signalled;        /* eventfd holds a count */
+    int efd_signalled;        /* eventfd holds a count, or will (efd_writers) */
+    int efd_writers;          /* threads about to write it, the lock let go (atomic) */
+    int efd_stale;            /* a write may land after the last read: read again */
     unsigned long nresults;   /* atomic reads outside the lock */
     lx_list results;
     lx_list late;             /* abandoned requests, back (lx_take_late) */

@@ -138,6 +138,33 @@ static PyObject *set_spin(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Private, for tests and measurements: how many large copies run at once
+ * (pool.h; default the CPUs), returning the previous limit (None: only
+ * read it); _copies(): (running now, the most at once since the limit was
+ * last set). */
+static PyObject *max_copies(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
+{
+    unsigned long n;
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "_max_copies([n])");
+        return NULL;
+    }
+    if (!nargs || args[0] == Py_None)
+        return PyLong_FromUnsignedLong(lx_pool_max_copies());
+    if (count_arg(args[0], "_max_copies", MAX_THREADS, &n) < 0)
+        return NULL;
+    if (!n) {
+        PyErr_SetString(PyExc_ValueError, "_max_copies must be within 1..4096");
+        return NULL;
+    }
+    return PyLong_FromUnsignedLong(lx_pool_set_max_copies((unsigned)n));
+}
+
+static PyObject *copies(PyObject *m, PyObject *unused)
+{
+    return Py_BuildValue("(II)", lx_pool_ncopies_running(), lx_pool_copies_peak());
+}
+
 static PyObject *set_task_waiter(PyObject *m, PyObject *type)
 {
     Py_XSETREF(lx_task_waiter_type, Py_NewRef(type));
@@ -199,6 +226,8 @@ static PyMethodDef control_methods[] = {
      "_run(submit, *args, *extra); otherwise func(...)."},
     {"_set_task_waiter", (PyCFunction)set_task_waiter, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
+    {"_max_copies", (PyCFunction)(void (*)(void))max_copies, METH_FASTCALL, NULL},
+    {"_copies", (PyCFunction)copies, METH_NOARGS, NULL},
     {"_op_table", (PyCFunction)op_table, METH_NOARGS, NULL},
     {NULL}};
 

@@ -129,6 +129,17 @@ static inline lx_rare *lx_request_rare(Request *r)
 
 #define REQ_OF(r) ((Request *)((char *)(r) - offsetof(Request, base)))
 
+/* The bytes a data request moves: its length, or its buffers' (preadv). */
+static inline int64_t lx_request_bytes(const Request *r)
+{
+    int64_t n = 0;
+    if (!(r->rare && r->rare->niov))
+        return r->length;
+    for (int i = 0; i < r->rare->niov; i++)
+        n += (int64_t)r->rare->iov[i].iov_len;
+    return n;
+}
+
 /* The op index of groups, which never reach a worker. */
 #define OP_GROUP 255
 

@@ -119,6 +119,10 @@ typedef struct {
 #define LX_CAP_SMALL 0x1000      /* auto: up to 64 KiB; larger ones as LX_CAP_DIRECT */
 #define LX_CAP_POSITIONED 0x400  /* only with an offset: never at the file position */
 #define LX_CAP_STEPS 0x800       /* several steps, one submission each (lx_ring_step) */
+/* Not the ring's: the row copies its bytes between memory and a file on
+ * the CPU (a cached read or a buffered write); the threads cap how many
+ * large ones run at once (workers.c). */
+#define LX_CAP_COPY 0x2000
 
 /* The rows' ids: LX_OP_open... */
 enum {

@@ -18,7 +18,7 @@
 
 #include "pool_state.h"
 
-static lx_pool_state P;
+#define P lx_pool_st
 
 #define now_ns lx_now_ns
 
@@ -63,32 +63,30 @@ static unsigned thread_limit(void)
     return P.max_blocking > P.max_threads && blocked() ? P.max_blocking : P.max_threads;
 }
 
+/* Whether one more copy (lx_req.copy) may start: fewer than max_copies
+ * run, or the requests block, and copies too wait for a device then. */
+static int copy_may_start(void)
+{
+    return LOAD(P.ncopies_running) < P.max_copies || blocked();
+}
+
+/* Queued requests a worker may start now: all but the copies beyond the
+ * slots left.  Read without q_lock (a spinner's look), approximate. */
+static unsigned long startable(void)
+{
+    unsigned long ready = LOAD(P.nready), copies = LOAD(P.ncopies_ready), held = 0;
+    if (copies && !blocked()) {
+        unsigned running = LOAD(P.ncopies_running);
+        unsigned long room = running < P.max_copies ? P.max_copies - running : 0;
+        held = copies > room ? copies - room : 0;
+    }
+    return ready > held ? ready - held : 0;
+}
+
 static struct timespec deadline_ts(int64_t deadline)
 {
     struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
     return ts;
-}
-
-static void cond_init_monotonic(pthread_cond_t *c)
-{
-    pthread_condattr_t a;
-    pthread_condattr_init(&a);
-    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-    pthread_cond_init(c, &a);
-    pthread_condattr_destroy(&a);
-}
-
-/* The locks are held for a few dozen instructions: a contender that spins
- * a moment gets them far sooner than one that sleeps in the kernel (a
- * futex wake-up across CPUs costs the waker a syscall and the sleeper tens
- * of microseconds). */
-static void mutex_init_adaptive(pthread_mutex_t *m)
-{
-    pthread_mutexattr_t a;
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
-    pthread_mutex_init(m, &a);
-    pthread_mutexattr_destroy(&a);
 }
 
 /* Only quick requests are worth a poller's spin: a long one (a 1 MiB read)
@@ -116,19 +114,54 @@ int lx_pool_linger(int64_t spin_ns)
 
 /* ---- workers ---- */
 
+/* The queue's side of a request's counts (nready: its caller's). */
+static void queue_put(lx_req *r, int in_front)
+{
+    lx_list *q = &P.queue[r->pri - LX_PRI_MIN];
+    if (in_front)
+        lx_list_prepend(q, r);
+    else
+        lx_list_append(q, r);
+    if (r->copy)
+        STORE(P.ncopies_ready, P.ncopies_ready + 1);
+}
+
+static lx_req *queue_take(lx_req *r)
+{
+    lx_list_unlink(&P.queue[r->pri - LX_PRI_MIN], r);
+    if (r->copy)
+        STORE(P.ncopies_ready, P.ncopies_ready - 1);
+    return r;
+}
+
 /* Take the most urgent queued request.  The caller moves it on and only
  * then lowers nready: lock-free readers look at nready, nrunning, nresults
  * in that order, and must always find a request in flight in one of them. */
+static lx_req *pop_any(void)
+{
+    for (int i = LX_NPRI - 1; i >= 0; i--)
+        if (P.queue[i].head) {
+            P.npopped++;
+            return queue_take(P.queue[i].head);
+        }
+    return NULL;
+}
+
+/* A worker's pop: the most urgent request that may start.  With every copy
+ * slot taken, the first request that is no copy goes first (the scan passes
+ * over copies only, which wait for a running one to finish). */
 static lx_req *pop_ready(void)
 {
-    for (int i = LX_NPRI - 1; i >= 0; i--) {
-        lx_req *r = P.queue[i].head;
-        if (r) {
-            lx_list_unlink(&P.queue[i], r);
-            P.npopped++;
-            return r;
-        }
-    }
+    if (copy_may_start())
+        return pop_any();
+    if (P.ncopies_ready == P.nready)
+        return NULL;
+    for (int i = LX_NPRI - 1; i >= 0; i--)
+        for (lx_req *r = P.queue[i].head; r; r = r->next)
+            if (!r->copy) {
+                P.npopped++;
+                return queue_take(r);
+            }
     return NULL;
 }
 
@@ -154,7 +187,7 @@ static int spin_for_work(void)
     deadline = now_ns() + P.spin_ns;
     do {
         pthread_mutex_unlock(&P.q_lock);
-        for (unsigned i = 1; !LOAD(P.nready) && !LOAD(P.stopping); i++) {
+        for (unsigned i = 1; !startable() && !LOAD(P.stopping); i++) {
             __builtin_ia32_pause();
             /* Yield now and then: should the spinner share a CPU with the
              * thread that submits, that thread runs instead of waiting out
@@ -167,8 +200,8 @@ static int spin_for_work(void)
         }
         pthread_mutex_lock(&P.q_lock);
         /* Another worker may have taken it: spin on while time is left. */
-    } while (!P.nready && !P.stopping && now_ns() < deadline);
-    if (P.nready)
+    } while (!startable() && !P.stopping && now_ns() < deadline);
+    if (startable())
         return 1;   /* still counted as spinning until it has popped */
     STORE(P.nspinning, P.nspinning - 1);
     return 0;
@@ -331,7 +364,7 @@ static int sleep_idle(lx_worker *self)
         }
         /* Work waits and nobody took any since we slept: the others are
          * stuck.  Never leave (idle timeout) with work queued either. */
-        if (P.nready && (P.npopped == popped || now_ns() - idle_since >= P.idle_timeout_ns)) {
+        if (startable() && (P.npopped == popped || now_ns() - idle_since >= P.idle_timeout_ns)) {
             idle_remove(self);
             return 1;
         }
@@ -374,6 +407,12 @@ static void *worker_main(void *arg)
             int64_t started = now_ns(), took, off = 0;
             thread_usage before = {0, 0};
             int measure = P.max_blocking > P.max_threads && P.service_ns >= SLOW_NS;
+            int copy = req->copy;   /* req may be gone once complete */
+            if (copy) {
+                STORE(P.ncopies_running, P.ncopies_running + 1);
+                if (P.ncopies_running > P.copies_peak)
+                    STORE(P.copies_peak, P.ncopies_running);
+            }
             STORE(req->state, LX_RUNNING);
             self->current = req;
             self->running = 1;
@@ -405,8 +444,14 @@ static void *worker_main(void *arg)
                 STORE(P.service_ns, P.service_ns + (took - P.service_ns) / 8);
                 STORE(P.offcpu_ns, P.offcpu_ns + (off - P.offcpu_ns) / 8);
                 STORE(P.nrunning, P.nrunning - 1);
+                if (copy)
+                    STORE(P.ncopies_running, P.ncopies_running - 1);
             }
             self->running = 0;
+            /* The slot this copy leaves: this worker takes the next copy
+             * itself (no wake-up), unless another request is ahead of it. */
+            if (copy && startable() > P.nspinning + 1)
+                wake_for_stuck_work();
             if (P.nheld)
                 wake_held();   /* should this one leave, another takes the slot */
             tell_peer();   /* a slot of the shared limit is free */
@@ -453,7 +498,7 @@ static int start_worker(void)
     lx_worker *w = calloc(1, sizeof *w);
     if (!w)
         return -1;
-    cond_init_monotonic(&w->wake);
+    lx_pool_cond_init(&w->wake);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, WORKER_STACK);
@@ -484,7 +529,7 @@ static int start_worker(void)
 static void fail_queued(int err)
 {
     lx_req *r;
-    while ((r = pop_ready())) {
+    while ((r = pop_any())) {
         r->error = err;
         lx_complete(r, NULL);
         STORE(P.nready, P.nready - 1);
@@ -515,11 +560,12 @@ static void wake_one(void)
 
 static void dispatch(void)
 {
-    if (P.nspinning >= P.nready)
+    unsigned long ready = startable();   /* copies beyond their slots wait for a running one */
+    if (P.nspinning >= ready)
         return;
     if (P.idle) {
         if (P.service_ns < QUICK_NS && P.narmed
-            && (P.nready <= QUICK_DEPTH * (P.nspinning + P.nrunning)
+            && (ready <= QUICK_DEPTH * (P.nspinning + P.nrunning)
                 || P.nspinning + P.nrunning >= P.ncpu))
             return;
         wake_one();
@@ -536,7 +582,7 @@ static void dispatch(void)
  * decisions counted on someone who may now be stuck too.  q_lock held. */
 static void wake_for_stuck_work(void)
 {
-    unsigned long want = P.nready > P.nspinning ? P.nready - P.nspinning : 0;
+    unsigned long ready = startable(), want = ready > P.nspinning ? ready - P.nspinning : 0;
     for (; want && P.idle; want--)
         wake_one();
     for (; want && P.nthreads < thread_limit() && !P.stopping; want--)
@@ -556,7 +602,7 @@ void lx_pool_submit_many(lx_req **reqs, unsigned long n)
     for (unsigned long k = 0; k < n; k++) {
         lx_req *req = reqs[k];
         STORE(req->state, LX_QUEUED);
-        lx_list_append(&P.queue[req->pri - LX_PRI_MIN], req);
+        queue_put(req, 0);
         STORE(P.nready, P.nready + 1);
         dispatch();
     }
@@ -572,7 +618,7 @@ int lx_pool_cancel(lx_req *req)
     pthread_mutex_lock(&P.q_lock);
     was_queued = LOAD(req->state) == LX_QUEUED;
     if (was_queued) {
-        lx_list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
+        queue_take(req);
         lx_complete(req, NULL);   /* lock order: q_lock, then the sink's */
         STORE(P.nready, P.nready - 1);
     }
@@ -614,12 +660,12 @@ int lx_pool_help(int max)
         lx_req *req = NULL;
         for (int i = LX_NPRI - 1; i >= 0 && !req; i--)
             req = P.queue[i].head;
-        if (!req || !req->tryable)
+        if (!req || !req->tryable || req->copy)
             break;
         /* Not counted in npopped: a helper taking work must not hide from
          * the standby that the workers are stuck (help takes only the
          * urgent end of the queue, and only while it is tryable). */
-        lx_list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);
+        lx_list_unlink(&P.queue[req->pri - LX_PRI_MIN], req);   /* never a copy */
         STORE(req->state, LX_RUNNING);
         self.current[n] = batch[n] = req;
         n++;
@@ -671,7 +717,7 @@ int lx_pool_help(int max)
             continue;
         }
         STORE(req->state, started[k] ? LX_RUNNING : LX_QUEUED);
-        lx_list_prepend(&P.queue[req->pri - LX_PRI_MIN], req);
+        queue_put(req, 1);
         STORE(P.nready, P.nready + 1);
         dispatch();
     }
@@ -744,6 +790,22 @@ void lx_pool_set_max_blocking(unsigned n)
 
 unsigned lx_pool_max_blocking(void) { return LOAD(P.max_blocking); }
 
+unsigned lx_pool_set_max_copies(unsigned n)
+{
+    unsigned was;
+    pthread_mutex_lock(&P.q_lock);
+    was = P.max_copies;
+    P.max_copies = n ? n : 1;
+    STORE(P.copies_peak, P.ncopies_running);
+    limits_changed();   /* copies that may start now find workers */
+    pthread_mutex_unlock(&P.q_lock);
+    return was;
+}
+
+unsigned lx_pool_max_copies(void) { return LOAD(P.max_copies); }
+unsigned lx_pool_ncopies_running(void) { return LOAD(P.ncopies_running); }
+unsigned lx_pool_copies_peak(void) { return LOAD(P.copies_peak); }
+
 void lx_pool_set_max_idle(unsigned n)
 {
     pthread_mutex_lock(&P.q_lock);
@@ -769,7 +831,7 @@ void lx_pool_set_spin(int64_t ns)
 static void cancel_queued(void)   /* q_lock held */
 {
     lx_req *r;
-    while ((r = pop_ready())) {
+    while ((r = pop_any())) {
         STORE(r->cancelled, 1);
         lx_complete(r, NULL);
         STORE(P.nready, P.nready - 1);
@@ -843,8 +905,11 @@ lx_req **lx_pool_abandon(long *n)
         w->woken = 1;
         pthread_cond_signal(&w->wake);
         STORE(P.nthreads, P.nthreads - 1);
-        if (w->running)
+        if (w->running) {
             STORE(P.nrunning, P.nrunning - 1);
+            if (w->current && w->current->copy)
+                STORE(P.ncopies_running, P.ncopies_running - 1);
+        }
         if (w->current)
             mark_abandoned(w->current, out, n);
     }
@@ -866,96 +931,3 @@ lx_req **lx_pool_abandon(long *n)
     }
     return out;
 }
-
-/* ---- set-up and fork ---- */
-
-static void init_state(void)
-{
-    memset(P.queue, 0, sizeof P.queue);
-    P.nready = P.nrunning = 0;
-    P.workers.next = P.workers.prev = &P.workers;
-    P.abandoned.next = P.abandoned.prev = &P.abandoned;
-    P.idle = NULL;
-    P.helpers = NULL;
-    P.nthreads = P.nspinning = P.narmed = 0;
-    P.stopping = 0;
-    mutex_init_adaptive(&P.q_lock);
-    cond_init_monotonic(&P.exited);
-}
-
-/* The sink's handlers (completion.c), registered first, take its lock
- * after this one and reset it before this child handler runs. */
-static void before_fork(void) { pthread_mutex_lock(&P.q_lock); }
-static void after_fork_parent(void) { pthread_mutex_unlock(&P.q_lock); }
-
-static lx_req *orphans;
-
-static void after_fork_child(void)
-{
-    lx_req *list = NULL, *r;
-    lx_worker *w, *next;
-
-    /* Everything the parent had in flight becomes an orphan of the child. */
-    for (int i = 0; i < LX_NPRI; i++)
-        while ((r = P.queue[i].head)) {
-            lx_list_unlink(&P.queue[i], r);
-            r->next = list;
-            list = r;
-        }
-    for (w = P.workers.next; w != &P.workers; w = next) {
-        next = w->next;
-        if (w->current) {   /* running: finish() clears it with the result */
-            w->current->next = list;
-            list = w->current;
-        }
-        free(w);   /* its thread does not exist here */
-    }
-    for (w = P.abandoned.next; w != &P.abandoned; w = next) {
-        next = w->next;
-        if (w->current) {
-            w->current->next = list;
-            list = w->current;
-        }
-        free(w);
-    }
-    for (lx_helper *h = P.helpers; h; h = h->next)
-        for (int k = 0; k < HELP_BATCH; k++)
-            if (h->current[k]) {   /* on the stack of a thread not copied here */
-                h->current[k]->next = list;
-                list = h->current[k];
-            }
-    orphans = list;
-    init_state();
-}
-
-lx_req *lx_pool_orphans(void)
-{
-    lx_req *list = orphans;
-    orphans = NULL;
-    return list;
-}
-
-int lx_pool_init(lx_run_fn run, lx_try_fn try_run)
-{
-    static int atfork_done;
-    P.run = run;
-    P.try_run = try_run;
-    {
-        cpu_set_t cpus;
-        long online = sysconf(_SC_NPROCESSORS_ONLN);
-        P.ncpu = sched_getaffinity(0, sizeof cpus, &cpus) == 0 ? (unsigned)CPU_COUNT(&cpus)
-                 : online > 0 ? (unsigned)online : 2;
-    }
-    init_state();
-    P.max_threads = 4;
-    P.max_blocking = 32;
-    P.max_idle = 4;
-    P.idle_timeout_ns = 10LL * 1000000000;
-    P.spin_ns = 50 * 1000;
-    if (!atfork_done) {
-        pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-        atfork_done = 1;
-    }
-    return 0;
-}
-

@@ -91,6 +91,19 @@ unsigned lx_pool_max_blocking(void);
  * the CPU is not a device's (aio_busy's sleep), so the pool does not grow
  * for it. */
 void lx_pool_not_storage(void);
+/* Requests marked copy (lx_req.copy: the backend's call, a large read or
+ * write of cached data) spend their run on the CPU: more of them at once
+ * than there are CPUs only share the CPUs, and each hand-off between them
+ * costs wake-ups and caches.  At most n run at once (default: the CPUs this
+ * process may run on, sched_getaffinity(2); at least 1); the others wait
+ * queued, while other requests queued behind them may start.  Not while the
+ * requests block (see lx_pool_set_max_blocking): copies that wait for a
+ * device start as any request.  Returns the previous n. */
+unsigned lx_pool_set_max_copies(unsigned n);
+unsigned lx_pool_max_copies(void);
+/* Copies running now, and the most that ever ran at once (for tests). */
+unsigned lx_pool_ncopies_running(void);
+unsigned lx_pool_copies_peak(void);
 void lx_pool_set_idle_timeout(double seconds);
 void lx_pool_set_spin(int64_t ns);
 

@@ -1,6 +1,6 @@
 /* pool_state.h: the thread pool's tunables and state, private to pool.c
- * (apart from its code so that pool.c stays one screenful of logic per
- * concern).  Nothing else includes it. */
+ * and pool_setup.c (apart from its code so that pool.c stays one screenful
+ * of logic per concern).  Nothing else includes it. */
 #ifndef LINUXAIO_POOL_STATE_H
 #define LINUXAIO_POOL_STATE_H
 
@@ -68,6 +68,7 @@ typedef struct {
     unsigned nthreads, max_threads, max_idle;
     unsigned max_blocking;    /* thread cap while requests block (>= max_threads to grow) */
     unsigned ncpu;            /* CPUs this process may run on */
+    unsigned max_copies;      /* copies (lx_req.copy) that may run at once */
     int64_t idle_timeout_ns, spin_ns;
     lx_worker workers;        /* list head (sentinel) */
     lx_worker abandoned;      /* workers lx_pool_abandon let go, still running */
@@ -80,6 +81,9 @@ typedef struct {
     unsigned narmed;          /* sleepers that look for stuck work within STANDBY_NS */
     unsigned long npopped;    /* requests taken by workers (not helpers), ever */
     unsigned nheld;           /* workers held (atomic reads outside the lock: the ring) */
+    unsigned long ncopies_ready;  /* copies queued (counted in nready too; atomic reads) */
+    unsigned ncopies_running;     /* copies started, not finished (atomic reads) */
+    unsigned copies_peak;         /* the most ncopies_running has been */
     lx_worker *idle;          /* sleeping workers, most recent first */
     lx_helper *helpers;       /* polling threads running a request now */
     lx_list queue[LX_NPRI];
@@ -91,5 +95,11 @@ typedef struct {
 
     /* the result queue, on lines of its own too: completion.c */
 } lx_pool_state;
+
+/* The one pool (pool_setup.c), and its condition variables' set-up: on
+ * CLOCK_MONOTONIC, which the timed waits use. */
+/* Hidden: the pool's hot paths reach it directly, not through the GOT. */
+extern __attribute__((visibility("hidden"))) lx_pool_state lx_pool_st;
+void lx_pool_cond_init(pthread_cond_t *c);
 
 #endif

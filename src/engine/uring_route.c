@@ -23,16 +23,6 @@ static int direct_aligned(const Request *r)
  * this size go to the ring for being buffered. */
 #define SMALL_READ (64 * 1024)
 
-static int64_t request_bytes(const Request *r)
-{
-    int64_t n = 0;
-    if (!(r->rare && r->rare->niov))
-        return r->length;
-    for (int i = 0; i < r->rare->niov; i++)
-        n += (int64_t)r->rare->iov[i].iov_len;
-    return n;
-}
-
 /* Whether a read's fd is O_DIRECT (lx_fd_kind: one fcntl(2)), remembered
  * per fd number for the rest of a poll_cb or drain, where callbacks and
  * tasks submit the next reads of the same fds: the fcntl per request cost
@@ -72,7 +62,7 @@ static int auto_takes(Request *r, unsigned caps)
      * back by the inline budget 0.5-0.8x.  So it goes to the ring only if
      * its fd missed the cache lately: an inline try (inline.c) or the
      * worker's RWF_NOWAIT read (probe_cache, workers.c) marks it cold. */
-    if ((caps & LX_CAP_SMALL) && request_bytes(r) <= SMALL_READ) {
+    if ((caps & LX_CAP_SMALL) && lx_request_bytes(r) <= SMALL_READ) {
         /* (at the file position: a stream, sent here by _ring_stream_reads;
          * a stream has no page cache) */
         if (r->offset < 0 || !lx_inline_fd_warm(r->fd))

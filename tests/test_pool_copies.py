@@ -1,0 +1,175 @@
+"""The thread pool runs at most one large copy per CPU at once (pool.h).
+
+A read or write of 256 KiB or more that is not O_DIRECT is a "copy": its run
+is the CPU copying bytes, and more of them than CPUs only share the CPUs.
+The copies beyond the limit wait queued; other requests behind them start;
+while the requests block (a pipe, a cold file), copies start as any request.
+Large reads of empty pipes hold the workers here (a pipe read returns what
+was written, so each is released by a write).  Each test runs in a child
+interpreter: a stall there is a timeout, not a hung suite.
+"""
+import textwrap
+
+from aio_helpers import run_python
+
+PRELUDE = """
+import linuxaio, os, time
+from linuxaio import _engine
+MiB = 1 << 20
+done = {}
+
+def read_pipe(k, rfd, size=MiB):
+    linuxaio.aio_read(rfd, None, size, bytearray(size), 0,
+                      lambda res, k=k: done.__setitem__(k, res))
+
+def wait(pred, what):
+    deadline = time.monotonic() + 10
+    while not pred():
+        linuxaio.poll_cb()
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}: {done} "
+                             f"nready={linuxaio.nready()} copies={_engine._copies()}")
+        time.sleep(0.001)
+"""
+
+
+def run(body):
+    proc, _ = run_python(PRELUDE + textwrap.dedent(body), timeout=60)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc.stdout.split()
+
+
+def test_the_copy_limit_is_the_cpus_this_process_may_use():
+    out = run("""
+        print(_engine._max_copies(), len(os.sched_getaffinity(0)))
+        """)
+    assert out[0] == out[1]
+
+
+def test_copies_beyond_the_limit_wait_while_other_requests_pass_them():
+    out = run("""
+        _engine._max_copies(2)
+        linuxaio.min_parallel(4)
+        pipes = [os.pipe() for _ in range(3)]
+        for k, (rfd, _) in enumerate(pipes):
+            read_pipe(k, rfd)
+        wait(lambda: _engine._copies()[0] == 2, "two copies running")
+        # The third read's data is there; only the limit keeps it from running.
+        os.write(pipes[2][1], b"third")
+        linuxaio.aio_nop(lambda res: done.__setitem__("nop", res))
+        wait(lambda: "nop" in done, "the nop, queued behind the third copy")
+        # A worker took the nop, queued after the third read: it passed it over.
+        print(2 in done, linuxaio.nready(), *_engine._copies())
+        os.write(pipes[0][1], b"first")
+        wait(lambda: 0 in done and 2 in done, "the first read, then the third")
+        os.write(pipes[1][1], b"second")
+        linuxaio.flush()
+        # (a worker counts its copy out just after handing over the result)
+        wait(lambda: _engine._copies()[0] == 0, "the copies counted out")
+        print(done[0], done[1], done[2], *_engine._copies())
+        """)
+    assert out[:4] == ["False", "1", "2", "2"]      # third not run; 2 copies, peak 2
+    assert out[4:] == ["5", "6", "5", "0", "2"]     # all read their bytes; peak stayed 2
+
+
+def test_reads_below_256_kib_are_not_copies():
+    out = run("""
+        _engine._max_copies(1)
+        linuxaio.min_parallel(4)
+        pipes = [os.pipe() for _ in range(3)]
+        for k, (rfd, _) in enumerate(pipes):
+            read_pipe(k, rfd, size=256 * 1024 - 1)
+        wait(lambda: linuxaio.nready() == 0, "all three reads running")
+        print(*_engine._copies())
+        for _, wfd in pipes:
+            os.write(wfd, b"x")
+        linuxaio.flush()
+        print(sorted(done.values()))
+        """)
+    assert out == ["0", "0", "[1,", "1,", "1]"]
+
+
+def test_copies_that_block_are_not_held_back():
+    """A copy that waits (a cold file, here a pipe) leaves the CPU free: once
+    the recent requests spent most of their time blocked, copies start as
+    any request would, however many run."""
+    out = run("""
+        import threading
+        _engine._max_copies(1)
+        linuxaio.min_parallel(4)
+        def teach(n, delay):
+            # reads of pipes fed a few ms later: off the CPU all that time
+            pipes = [os.pipe() for _ in range(n)]
+            for rfd, _ in pipes:
+                linuxaio.aio_read(rfd, None, 1, bytearray(1), 0, None)
+            def feed():
+                for _, wfd in pipes:
+                    time.sleep(delay)
+                    os.write(wfd, b"x")
+            t = threading.Thread(target=feed)
+            t.start()
+            linuxaio.flush()
+            t.join()
+        teach(24, 0.003)
+        pipes = [os.pipe() for _ in range(3)]
+        for k, (rfd, _) in enumerate(pipes):
+            read_pipe(k, rfd)
+        wait(lambda: linuxaio.nready() == 0, "all three copies running")
+        print(*_engine._copies())
+        for _, wfd in pipes:
+            os.write(wfd, b"xy")
+        linuxaio.flush()
+        print(sorted(done.values()))
+        """)
+    assert out == ["3", "3", "[2,", "2,", "2]"]
+
+
+def test_max_parallel_1_keeps_requests_in_order():
+    """With one thread a copy never waits for a slot, so nothing passes it."""
+    out = run("""
+        linuxaio.max_parallel(1)
+        rfd, wfd = os.pipe()
+        order = []
+        linuxaio.aio_read(rfd, None, MiB, bytearray(MiB), 0, lambda res: order.append("copy"))
+        linuxaio.aio_nop(lambda res: order.append("nop"))
+        os.write(wfd, b"x")
+        linuxaio.flush()
+        print(*order)
+        """)
+    assert out == ["copy", "nop"]
+
+
+# ---- the eventfd, written after the result queue's lock is let go ----
+
+def test_the_poll_fd_does_not_stay_readable_after_bursts():
+    """Workers write the eventfd after letting the result queue's lock go; a
+    poll that takes the results and settles before such a write lands must
+    not leave the fd readable with nothing to take (a loop would wake for
+    ever): at most one more poll clears it.  Many bursts of reads finishing
+    on several workers at once, each drained by select + poll_cb."""
+    out = run("""
+        import select
+        linuxaio.min_parallel(4)
+        pfd = linuxaio.poll_fileno()
+        fd = os.open(__import__("sys").executable, os.O_RDONLY)
+        bufs = [bytearray(256 * 1024) for _ in range(4)]
+        empty = left_readable = 0
+        for burst in range(300):
+            for b in bufs:
+                linuxaio.aio_read(fd, 0, len(b), b, 0, None)
+            while linuxaio.nreqs():
+                select.select([pfd], [], [], 5)
+                if not linuxaio.poll_cb():
+                    empty += 1
+            for _ in range(1000):   # a write on its way lands within moments
+                if not select.select([pfd], [], [], 0)[0]:
+                    break
+                linuxaio.poll_cb()
+                time.sleep(0.001)
+            else:
+                left_readable += 1
+        # an empty wake needs a write that landed after a settle: one per read at most
+        # (with a settle that left such a write unread, polls woke by the 100,000)
+        print(left_readable, empty <= 300 * 4)
+        """)
+    assert out == ["0", "True"]

@@ -199,3 +199,40 @@ def test_max_parallel_bounds_the_loops_ring_too(data_file):
         print(most[0] <= 4, loop_stats()[0] > 0, linuxaio.nreqs(), state['started'])
         """)
     assert out.split() == ["True", "True", "0", "1000"]
+
+
+def test_no_completion_is_left_without_its_wake_up(tmp_path):
+    """Buffered writes chained from callbacks, 4 in flight, waited for with
+    select() on poll_fileno(): every completion the kernel posts on the
+    loop's ring must leave the fd readable until it is taken.  (The sink's
+    read of the eventfd once came after the ring was reaped: a completion
+    posted between the two was never seen, and `linuxaio bench --write`
+    hung in select about one run in five.)"""
+    path = tmp_path / "w.dat"
+    path.write_bytes(os.urandom(10000))
+    code = textwrap.dedent(f"""
+        import linuxaio, mmap, os, random, select
+        assert linuxaio.engine() == 'uring', linuxaio.engine_info()
+        fd = os.open({str(path)!r}, os.O_RDWR)
+        arena = mmap.mmap(-1, 4 * 4096)
+        for rnd in range(3):
+            left = 20000
+            def slot(i):
+                buf = memoryview(arena)[i * 4096:(i + 1) * 4096]
+                def done(n):
+                    global left
+                    assert n == 4096, n
+                    left -= 1
+                    if left > 0:
+                        linuxaio.aio_write(fd, random.randrange(2) * 4096, 4096, buf, 0, done)
+                linuxaio.aio_write(fd, random.randrange(2) * 4096, 4096, buf, 0, done)
+            for i in range(4):
+                slot(i)
+            while linuxaio.nreqs():
+                r, _, _ = select.select([linuxaio.poll_fileno()], [], [], 10)
+                assert r, f"round {{rnd}}: {{linuxaio.nreqs()}} requests and no wake-up in 10 s"
+                linuxaio.poll_cb()
+        print("ok")
+    """)
+    proc, _ = run_python(code, timeout=240, env={"LINUXAIO_ENGINE": "uring"})
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stdout + proc.stderr

@@ -52,14 +52,17 @@ class _Connection:
     """The client's side while a file goes out: whether it went away.
 
     A watcher task awaits receive() for the http.disconnect; the app's own
-    receive() calls afterwards get that disconnect too."""
+    receive() calls afterwards get that disconnect too.  on_disconnect, if
+    set, is called when the watcher sees it (starlette.py cancels a send
+    the transfer is blocked in)."""
 
-    __slots__ = ("receive", "disconnected", "cancel_watch")
+    __slots__ = ("receive", "disconnected", "cancel_watch", "on_disconnect")
 
     def __init__(self, receive: Receive) -> None:
         self.receive = receive
         self.disconnected = False
         self.cancel_watch: Callable[[], None] | None = None
+        self.on_disconnect: Callable[[], None] | None = None
 
     async def app_receive(self) -> Message:
         if self.disconnected:
@@ -78,6 +81,8 @@ class _Connection:
             message = await self.receive()
             if message["type"] == "http.disconnect":
                 self.disconnected = True
+                if self.on_disconnect is not None:
+                    self.on_disconnect()
             elif not message.get("more_body", False):
                 whole_bodies += 1
                 if whole_bodies > 1:

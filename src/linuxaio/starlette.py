@@ -27,8 +27,6 @@ from __future__ import annotations
 import errno
 import os
 import stat as _stat
-from asyncio import CancelledError
-from asyncio import current_task as _current_task
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +38,7 @@ from starlette.responses import FileResponse as _FileResponse
 from starlette.responses import RedirectResponse, Response
 
 from . import _engine
-from .asgi import _Connection
+from .asgi import _Connection, _send_or_stop
 from ._loop import _asyncio_loop
 from ._loop import run as _run
 from ._loop import shielded as _shielded
@@ -123,85 +121,6 @@ class _EngineFile:
             self.closed = True
             # the close runs to its end even when the transfer is cancelled
             await _shielded(_e_close, self.fd)
-
-
-class _Resumed:
-    """The rest of an await whose first step the caller took itself
-    (``it.send(None)`` answered ``first``): awaiting this yields first to
-    the loop, then forwards what the loop sends or throws (PEP 380's
-    expansion of ``yield from``), so the await goes on as if never split.
-
-    stop() cancels it from outside (asyncio): the future it waits on is
-    cancelled, so the await wakes with a CancelledError, as a cancelled
-    task would, but the task is not cancelled (its cancel count and any
-    cancel scope above are untouched).  A step that waits on no future (a
-    bare yield) has CancelledError thrown in at its next step instead."""
-
-    __slots__ = ("it", "waiting", "stopped", "pending")
-
-    def __init__(self, it: Any, first: Any) -> None:
-        self.it, self.waiting = it, first
-        self.stopped = self.pending = False
-
-    def stop(self) -> None:
-        self.stopped = True
-        cancel = getattr(self.waiting, "cancel", None)
-        if cancel is None or not cancel():
-            self.pending = True
-
-    def __await__(self) -> Any:
-        it = self.it
-        while True:
-            try:
-                sent = yield self.waiting
-            except GeneratorExit:
-                it.close()
-                raise
-            except BaseException as exc:
-                step, arg = it.throw, exc
-            else:
-                step, arg = it.send, sent
-                if self.pending:
-                    self.pending = False
-                    step, arg = it.throw, CancelledError()
-            try:
-                self.waiting = step(arg)
-            except StopIteration as stop:
-                return stop.value
-
-
-async def _send_or_stop(send: Send, message: Any, conn: _Connection | None) -> bool:
-    """send(message); False if the client went away instead (asyncio).
-
-    A send that completes without suspending needs no one watching: the
-    transfer checks for the disconnect before its next send.  One that
-    suspends may wait for ever on a client that vanished (a test's send
-    does): from its first suspension on, a watcher awaits the disconnect
-    (asgi._Connection) and stops the send.  conn None (ASGI 2.4: the
-    server raises on a disconnect): a plain send."""
-    if conn is None:
-        await send(message)
-        return True
-    if conn.disconnected:
-        return False
-    it = send(message).__await__()
-    try:
-        first = it.send(None)
-    except StopIteration:
-        return True
-    resumed = _Resumed(it, first)
-    conn.on_disconnect = resumed.stop
-    conn.watch()
-    try:
-        await resumed
-    except CancelledError:
-        # ours only if the task itself is not being cancelled
-        if not resumed.stopped or _current_task().cancelling():
-            raise
-        return False
-    finally:
-        conn.on_disconnect = None
-    return not conn.disconnected
 
 
 async def open_file(path: str | os.PathLike[str]) -> _EngineFile:

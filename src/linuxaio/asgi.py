@@ -23,11 +23,12 @@ No third-party package is needed; it runs under asyncio, uvloop and trio.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any, Awaitable, Callable, MutableMapping
 
 from . import _engine
+from ._loop import Resumed as _Resumed
 from ._loop import _asyncio_loop
+from ._loop import finish as _finish
 from ._loop import run as _run
 from ._loop import shielded as _shielded
 from ._loop import start_soon as _start_soon
@@ -110,54 +111,9 @@ class _Connection:
             self.cancel_watch = None
 
 
-class _Resumed:
-    """The rest of an await whose first step the caller took itself
-    (``it.send(None)`` answered ``first``): awaiting this yields first to
-    the loop, then forwards what the loop sends or throws (PEP 380's
-    expansion of ``yield from``), so the await goes on as if never split.
-
-    stop() cancels it from outside (asyncio): the future it waits on is
-    cancelled, so the await wakes with a CancelledError, as a cancelled
-    task would, but the task is not cancelled (its cancel count and any
-    cancel scope above are untouched).  A step that waits on no future (a
-    bare yield) has CancelledError thrown in at its next step instead."""
-
-    __slots__ = ("it", "waiting", "stopped", "pending")
-
-    def __init__(self, it: Any, first: Any) -> None:
-        self.it, self.waiting = it, first
-        self.stopped = self.pending = False
-
-    def stop(self) -> None:
-        self.stopped = True
-        cancel = getattr(self.waiting, "cancel", None)
-        if cancel is None or not cancel():
-            self.pending = True
-
-    def __await__(self) -> Any:
-        it = self.it
-        while True:
-            try:
-                sent = yield self.waiting
-            except GeneratorExit:
-                it.close()
-                raise
-            except BaseException as exc:
-                step, arg = it.throw, exc
-            else:
-                step, arg = it.send, sent
-                if self.pending:
-                    self.pending = False
-                    step, arg = it.throw, sys.modules["asyncio"].CancelledError()
-            try:
-                self.waiting = step(arg)
-            except StopIteration as stop:
-                return stop.value
-
-
 async def _send_or_stop(send: Send, message: Any, conn: _Connection | None) -> bool:
     """send(message); False if the client went away instead (asyncio
-    and uvloop: see _Resumed).
+    and uvloop: _loop.Resumed).
 
     A send that completes without suspending needs no one watching: the
     transfer checks for the disconnect before its next send.  One that
@@ -188,17 +144,12 @@ async def _send_or_stop(send: Send, message: Any, conn: _Connection | None) -> b
         first = it.send(None)
     except StopIteration:
         return True
-    asyncio = sys.modules["asyncio"]     # the running loop's: imported
-    resumed = _Resumed(it, first)
-    conn.on_disconnect = resumed.stop
+    rest = _Resumed(it, first)
+    conn.on_disconnect = rest.stop
     conn.watch()
     try:
-        await resumed
-    except asyncio.CancelledError:
-        # ours only if the task itself is not being cancelled
-        if not resumed.stopped or asyncio.current_task().cancelling():
-            raise
-        return False
+        if not await _finish(rest):
+            return False
     finally:
         conn.on_disconnect = None
     return not conn.disconnected

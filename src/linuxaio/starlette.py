@@ -77,7 +77,8 @@ class _EngineFile:
     close_at_end: the first short read (the end of the file) closes it
     there, before the caller sends that last chunk.  The last body's send
     completes the response, and Starlette then cancels the task that sends
-    the file (its task group, while a listener waits for the disconnect);
+    the file (its task group, while a listener waits for the disconnect:
+    the roads of ranges and trio's; the whole file goes without one);
     a close still awaited at that point takes the cancellation: a
     CancelledError and its traceback through every frame of the transfer,
     a reference cycle per download for the garbage collector (whose full

@@ -287,3 +287,74 @@ def test_import_linuxaio_never_imports_starlette_or_the_integrations():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+def test_no_watcher_while_sends_do_not_wait(backend, data):
+    """The disconnect watcher (a task) starts only at a send that waits:
+    a download whose sends return at once creates none."""
+    path = data(10_000)
+    tasks, got = [], []
+
+    async def receive():
+        raise AssertionError("no watcher while sends do not wait")
+
+    async def send(message):
+        tasks.append(len(asyncio.all_tasks()))
+        if message["type"] == "http.response.body":
+            got.append(message["body"])
+
+    scope = http_scope(asgi={"version": "3.0", "spec_version": "2.3"})
+    run(backend, PathsendMiddleware(pathsend_app(path), chunk_size=1000), scope, receive, send)
+    assert set(tasks) == {1}
+    assert b"".join(got) == path.read_bytes()
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+def test_a_send_waiting_for_a_client_that_left_is_stopped(backend, data):
+    path = data(10_000)
+    bodies = []
+    gone = asyncio.Event()
+
+    async def receive():
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            bodies.append(message)
+            gone.set()
+            await asyncio.Event().wait()      # for ever
+
+    async def main():
+        await asyncio.wait_for(PathsendMiddleware(pathsend_app(path), chunk_size=1000)(
+            http_scope(), receive, send), 60)
+
+    run(backend, main)
+    assert len(bodies) == 1
+    assert fds_on(path) == []
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "uvloop"])
+def test_a_silent_server_past_watch_after_still_hears_the_disconnect(backend, data, monkeypatch):
+    """A server that drops a vanished client's bodies (uvicorn) never makes
+    a send wait: past WATCH_AFTER bytes the watcher starts anyway, and the
+    transfer stops at its next send after the watcher ran (the body steps
+    yield the loop a turn at least every 100 us: _pace.py)."""
+    import linuxaio.asgi
+    monkeypatch.setattr(linuxaio.asgi, "WATCH_AFTER", 3000)
+    path = data(1_000_000)
+    bodies, heard_at = [], []
+
+    async def receive():
+        heard_at.append(len(bodies))
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            bodies.append(message)
+
+    run(backend, PathsendMiddleware(pathsend_app(path), chunk_size=1000), http_scope(), receive, send)
+    assert heard_at and heard_at[0] >= 3
+    assert len(bodies) < 1000
+    assert fds_on(path) == []

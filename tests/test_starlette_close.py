@@ -132,3 +132,95 @@ def test_ranges_still_read_after_the_end(tmp_path):
     while fds_on(path) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert fds_on(path) == []
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_whole_file_goes_out_in_the_calling_task_with_no_watcher(tmp_path, loop_kind):
+    """ASGI 2.3, sends that never wait: no task group, no listener task (a
+    download's objects are what the collector walks), receive() never
+    called; the bytes are the file's, in chunk_size bodies."""
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(3 * CHUNK + 7))
+    tasks, bodies = [], []
+
+    async def receive():
+        raise AssertionError("no listener while sends do not wait")
+
+    async def send(message):
+        tasks.append(len(asyncio.all_tasks()))
+        if message["type"] == "http.response.body":
+            bodies.append(message["body"])
+
+    async def main():
+        await lx_starlette.FileResponse(path)(scope_of(), receive, send)
+
+    run(loop_kind, main())
+    assert set(tasks) == {1}
+    assert [len(b) for b in bodies] == [CHUNK, CHUNK, CHUNK, 7]
+    assert b"".join(bodies) == path.read_bytes()
+    assert fds_on(path) == []
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_send_waiting_for_a_client_that_left_is_stopped(tmp_path, loop_kind):
+    """A send that suspends starts the watcher; the disconnect it hears
+    stops that send (not the task: the response returns normally and runs
+    its background), and the file is closed."""
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(4 * CHUNK))
+    gone = asyncio.Event()
+    background, bodies = [], []
+
+    async def receive():
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        if message["type"] == "http.response.body":
+            bodies.append(message["body"])
+            if len(bodies) == 2:
+                gone.set()
+                await asyncio.Event().wait()     # for ever: the client is gone
+
+    async def note():
+        background.append(fds_on(path))
+
+    async def main():
+        from starlette.background import BackgroundTask
+        await asyncio.wait_for(lx_starlette.FileResponse(path, background=BackgroundTask(note))(
+            scope_of(), receive, send), 60)
+        assert asyncio.current_task().cancelling() == 0
+
+    run(loop_kind, main())
+    assert len(bodies) == 2
+    assert background == [[]]
+    assert fds_on(path) == []
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_an_outer_cancellation_during_a_waiting_send_is_not_a_disconnect(tmp_path, loop_kind):
+    """The task's own cancellation reaches the caller even when the client
+    left too: the watcher's stop is taken only while the task is not being
+    cancelled."""
+    path = tmp_path / "f"
+    path.write_bytes(os.urandom(4 * CHUNK))
+    gone = asyncio.Event()
+
+    async def receive():
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def main():
+        task = asyncio.current_task()
+
+        async def send(message):
+            if message["type"] == "http.response.body":
+                task.cancel()
+                gone.set()
+                await asyncio.Event().wait()
+
+        with pytest.raises(asyncio.CancelledError):
+            await lx_starlette.FileResponse(path)(scope_of(), receive, send)
+
+    run(loop_kind, main())
+    assert fds_on(path) == []

@@ -10,7 +10,8 @@ to the loop that awaits it (call_soon_threadsafe, trio's token).
 The rest of linuxaio asks this module, never which loop runs: run (await
 one request), shielded (one a cancellation must not stop: a close),
 submit_now (start one now, await it later), Parking (tasks waiting for a
-file's lock), start_soon (a watcher beside a task: asgi.py's disconnect).
+file's lock), start_soon (a watcher beside a task: asgi.py's disconnect),
+Resumed and finish (the rest of an await the watcher may stop).
 
 Cancellation: the request is cancelled at once.  One not yet started never
 runs; one that already ran has its effect undone where the engine can (an
@@ -194,6 +195,65 @@ def start_soon(fn: Callable[..., Any], *args: Any) -> Callable[[], None]:
 
     trio.lowlevel.spawn_system_task(in_scope)
     return scope.cancel
+
+
+class Resumed:
+    """The rest of an await whose first step the caller took itself
+    (``it.send(None)`` answered ``first``): awaiting this yields first to
+    the loop, then forwards what the loop sends or throws (PEP 380's
+    expansion of ``yield from``), so the await goes on as if never split.
+
+    stop() cancels it from outside (asyncio): the future it waits on is
+    cancelled, so the await wakes with a CancelledError, as a cancelled
+    task would, but the task is not cancelled (its cancel count and any
+    cancel scope above are untouched).  A step that waits on no future (a
+    bare yield) has CancelledError thrown in at its next step instead."""
+
+    __slots__ = ("it", "waiting", "stopped", "pending")
+
+    def __init__(self, it: Any, first: Any) -> None:
+        self.it, self.waiting = it, first
+        self.stopped = self.pending = False
+
+    def stop(self) -> None:
+        self.stopped = True
+        cancel = getattr(self.waiting, "cancel", None)
+        if cancel is None or not cancel():
+            self.pending = True
+
+    def __await__(self) -> Any:
+        it = self.it
+        while True:
+            try:
+                sent = yield self.waiting
+            except GeneratorExit:
+                it.close()
+                raise
+            except BaseException as exc:
+                step, arg = it.throw, exc
+            else:
+                step, arg = it.send, sent
+                if self.pending:
+                    self.pending = False
+                    step, arg = it.throw, sys.modules["asyncio"].CancelledError()
+            try:
+                self.waiting = step(arg)
+            except StopIteration as stop:
+                return stop.value
+
+
+async def finish(rest: Resumed) -> bool:
+    """Await rest to its end: True, or False where its stop() ended it
+    (a CancelledError that is the stop's only while the task itself is
+    not being cancelled: then it is the caller's)."""
+    asyncio = sys.modules["asyncio"]     # a Resumed is asyncio's: imported
+    try:
+        await rest
+    except asyncio.CancelledError:
+        if not rest.stopped or asyncio.current_task().cancelling():
+            raise
+        return False
+    return True
 
 
 async def _quietly(fn: Callable[..., Any], args: tuple) -> None:

@@ -31,11 +31,13 @@
 #include "future.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/sysmacros.h>
 
 int lx_inline_enabled = 1;
@@ -423,6 +425,30 @@ int lx_inline_dev_ok(dev_t dev)
         if (M.remote[i] == dev)
             return 0;
     return 1;
+}
+
+#ifndef AT_STATX_DONT_SYNC
+#define AT_STATX_DONT_SYNC 0x4000
+#endif
+
+/* The attributes the kernel holds, without asking a server.  With no
+ * network or FUSE file system mounted (lx_inline_no_remote) every getattr
+ * is local: fstat(2), the kernel's fast road for an fd.  Otherwise the
+ * device is asked first with statx(AT_STATX_DONT_SYNC), which a file
+ * system that honours it (NFS, FUSE, CIFS, Ceph) answers from its cache:
+ * such a device is refused (a cached answer is not os.stat's), a local one
+ * gets its fstat.  (Not fstatat(fd, "", AT_EMPTY_PATH | DONT_SYNC): since
+ * Linux 6.11 an empty path takes the fstat road, which drops the flag.)  A
+ * mount of a kind that may ignore the flag (9p...) turns path tries off
+ * altogether (inline.c).  -1: the worker's. */
+int lx_inline_fstat(int fd, struct stat *st)
+{
+    struct statx sx;
+    if (!lx_inline_no_remote()
+        && (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &sx) < 0
+            || !lx_inline_dev_ok(makedev(sx.stx_dev_major, sx.stx_dev_minor))))
+        return -1;
+    return fstat(fd, st);
 }
 
 /* ---- the attempt ---- */

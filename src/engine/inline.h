@@ -49,6 +49,10 @@ int lx_inline_mounts_ok(int what);
 int lx_inline_no_remote(void);
 /* dev is no such file system's. */
 int lx_inline_dev_ok(dev_t dev);
+/* fstat(2) of fd if its attributes are local (none asked of a server); -1:
+ * the worker's. */
+struct stat;
+int lx_inline_fstat(int fd, struct stat *st);
 
 extern PyMethodDef lx_inline_module_methods[];
 int lx_inline_init(void);

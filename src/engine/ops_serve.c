@@ -19,10 +19,9 @@
 #include "inline.h"
 
 /* openat2(2)'s RESOLVE_CACHED (5.12; an older kernel refuses it with
- * EINVAL: the try then leaves the lookup to a worker) and statx's
- * AT_STATX_DONT_SYNC, by value: not in every libc's headers. */
+ * EINVAL: the try then leaves the lookup to a worker), by value: not in
+ * every libc's headers. */
 #define RESOLVE_CACHED_BIT 0x20
-#define AT_STATX_DONT_SYNC_BIT 0x4000
 
 /* openat2(2)'s argument (linux/openat2.h, not in every libc's headers). */
 struct lx_open_how {
@@ -102,7 +101,7 @@ int try_serve_lookup(Request *r)
     close((int)dir);
     if (fd < 0)
         return 0;
-    if (fstatat((int)fd, "", &st, AT_EMPTY_PATH | AT_STATX_DONT_SYNC_BIT) < 0 || !lx_inline_dev_ok(st.st_dev)) {
+    if (lx_inline_fstat((int)fd, &st) < 0) {
         close((int)fd);
         return 0;
     }

@@ -30,34 +30,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#ifndef AT_STATX_DONT_SYNC
-#define AT_STATX_DONT_SYNC 0x4000
-#endif
-
 static int cached_open(int dir_fd, const char *path, int flags)
 {
     struct open_how how = {.flags = (unsigned)(flags | O_CLOEXEC), .resolve = RESOLVE_CACHED};
     return (int)syscall(SYS_openat2, dir_fd, path, &how, sizeof how);
-}
-
-/* The attributes the kernel holds, without asking a server.  With no
- * network or FUSE file system mounted (lx_inline_no_remote) every getattr
- * is local: fstat(2), the kernel's fast road for an fd.  Otherwise the
- * device is asked first with statx(AT_STATX_DONT_SYNC), which a file
- * system that honours it (NFS, FUSE, CIFS, Ceph) answers from its cache:
- * such a device is refused (a cached answer is not os.stat's), a local one
- * gets its fstat.  (Not fstatat(fd, "", AT_EMPTY_PATH | DONT_SYNC): since
- * Linux 6.11 an empty path takes the fstat road, which drops the flag.)  A
- * mount of a kind that may ignore the flag (9p...) turns path tries off
- * altogether (inline.c).  -1: the worker's. */
-static int local_fstat(int fd, struct stat *st)
-{
-    struct statx sx;
-    if (!lx_inline_no_remote()
-        && (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_TYPE, &sx) < 0
-            || !lx_inline_dev_ok(makedev(sx.stx_dev_major, sx.stx_dev_minor))))
-        return -1;
-    return fstat(fd, st);
 }
 
 /* stat, lstat, fstat: an O_PATH open that touches no file system code
@@ -70,7 +46,7 @@ int try_stat(Request *r)
     if (!r->path) {
         /* fstat: which device the fd is on is unknown until this returns;
          * lx_inline_mounts_ok said none of those mounted may block it */
-        if (local_fstat(r->fd, &r->io.st) < 0)
+        if (lx_inline_fstat(r->fd, &r->io.st) < 0)
             return 0;
         r->result = 0;
         return 1;
@@ -79,7 +55,7 @@ int try_stat(Request *r)
                      O_PATH | ((r->flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0));
     if (fd < 0)
         return 0;   /* not cached (EAGAIN), or an error the worker reports */
-    rc = local_fstat(fd, &r->io.st);
+    rc = lx_inline_fstat(fd, &r->io.st);
     close(fd);
     if (rc < 0)
         return 0;

@@ -64,6 +64,28 @@ def stat_fields(st):
     return tuple((n, getattr(st, n)) for n in names)
 
 
+# For child programs (run_python): teach(n, delay) shows the pool that
+# requests block: n reads of pipes that a thread feeds `delay` seconds apart
+# (off the CPU all that time, as a cold read waits for the device).
+TEACH_BLOCKING = """
+import linuxaio, os, threading, time
+def teach(n, delay):
+    pipes = [os.pipe() for _ in range(n)]
+    for rfd, _ in pipes:
+        linuxaio.aio_read(rfd, None, 1, bytearray(1), 0, None)
+    def feed():
+        for _, wfd in pipes:
+            time.sleep(delay)
+            os.write(wfd, b"x")
+    t = threading.Thread(target=feed)
+    t.start()
+    linuxaio.flush()
+    t.join()
+    for p in pipes:
+        os.close(p[0]); os.close(p[1])
+"""
+
+
 def run_python(code, timeout=30, env=None):
     """Run code in a fresh interpreter that imports the linuxaio under test.
 

@@ -10,7 +10,7 @@ interpreter: a stall there is a timeout, not a hung suite.
 """
 import textwrap
 
-from aio_helpers import run_python
+from aio_helpers import TEACH_BLOCKING, run_python
 
 PRELUDE = """
 import linuxaio, os, time
@@ -34,7 +34,7 @@ def wait(pred, what):
 
 
 def run(body):
-    proc, _ = run_python(PRELUDE + textwrap.dedent(body), timeout=60)
+    proc, _ = run_python(PRELUDE + TEACH_BLOCKING + textwrap.dedent(body), timeout=60)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc.stdout.split()
 
@@ -94,23 +94,9 @@ def test_copies_that_block_are_not_held_back():
     the recent requests spent most of their time blocked, copies start as
     any request would, however many run."""
     out = run("""
-        import threading
         _engine._max_copies(1)
         linuxaio.min_parallel(4)
-        def teach(n, delay):
-            # reads of pipes fed a few ms later: off the CPU all that time
-            pipes = [os.pipe() for _ in range(n)]
-            for rfd, _ in pipes:
-                linuxaio.aio_read(rfd, None, 1, bytearray(1), 0, None)
-            def feed():
-                for _, wfd in pipes:
-                    time.sleep(delay)
-                    os.write(wfd, b"x")
-            t = threading.Thread(target=feed)
-            t.start()
-            linuxaio.flush()
-            t.join()
-        teach(24, 0.003)
+        teach(24, 0.003)   # reads of pipes fed a few ms later: requests block
         pipes = [os.pipe() for _ in range(3)]
         for k, (rfd, _) in enumerate(pipes):
             read_pipe(k, rfd)

@@ -8,7 +8,7 @@ interpreter: a stall there is a timeout, not a hung suite.
 """
 import textwrap
 
-from aio_helpers import run_python
+from aio_helpers import TEACH_BLOCKING, run_python
 
 # After rounds of quick reads (into fresh mmaps: each first touch faults, so
 # timings vary), min_parallel(4) re-arms the sleepers, then four reads of empty
@@ -64,20 +64,7 @@ GROWTH = """
 import linuxaio, os, threading, time
 linuxaio.max_parallel(2)
 {setup}
-def teach(n, delay):
-    pipes = [os.pipe() for _ in range(n)]
-    for rfd, _ in pipes:
-        linuxaio.aio_read(rfd, None, 1, bytearray(1), 0, None)
-    def feed():
-        for _, wfd in pipes:
-            time.sleep(delay)
-            os.write(wfd, b"x")
-    t = threading.Thread(target=feed)
-    t.start()
-    linuxaio.flush()
-    t.join()
-    for p in pipes:
-        os.close(p[0]); os.close(p[1])
+{teach_def}
 {teach}
 pipes = [os.pipe() for _ in range(8)]
 for rfd, _ in pipes:
@@ -98,7 +85,7 @@ print(running_at_once, peak, linuxaio.nthreads())
 
 
 def growth(setup="", teach="teach(24, 0.003)"):
-    proc, _ = run_python(GROWTH.format(setup=setup, teach=teach), timeout=60)
+    proc, _ = run_python(GROWTH.format(setup=setup, teach_def=TEACH_BLOCKING, teach=teach), timeout=60)
     assert proc.returncode == 0, proc.stderr
     return tuple(int(x) for x in proc.stdout.split())
 

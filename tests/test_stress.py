@@ -107,11 +107,8 @@ def test_completed_requests_are_freed():
 
 
 def test_cancelled_and_grouped_requests_are_freed(datafile):
-    warm_up()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        for _ in range(20):
+    def rounds(n):
+        for _ in range(n):
             linuxaio.max_parallel(0)
             g = linuxaio.aio_group(lambda v: None)
             reqs = [linuxaio.aio_stat(datafile[0], lambda st: None) for _ in range(500)]
@@ -121,6 +118,18 @@ def test_cancelled_and_grouped_requests_are_freed(datafile):
             linuxaio.min_parallel(4)
             linuxaio.flush()
             del g, reqs
+    warm_up()
+    tracemalloc.start()
+    try:
+        # The first rounds fill what is kept on purpose and bounded: the
+        # engine's free list of Requests, and, only with the ASan build
+        # preloaded, ~1,000 objects of 59 bytes made at aio_stat(Path) whose
+        # owner we did not find (90 KB after 5 rounds and after 40: a cache,
+        # not a leak).  A leak grows with the rounds measured after them.
+        rounds(5)
+        gc.collect()
+        base = tracemalloc.get_traced_memory()[0]
+        rounds(20)
         gc.collect()
         left = tracemalloc.get_traced_memory()[0] - base
     finally:

@@ -92,6 +92,7 @@ typedef struct {
     LINE unsigned long nrunning;
     int64_t service_ns;       /* recent run time of a request (moving average) */
     int64_t offcpu_ns;        /* recent time off the CPU of a request (moving average) */
+    unsigned long nowed;      /* copies' results that left the poller's wake-up owed, ever */
 
     /* the result queue, on lines of its own too: completion.c */
 } lx_pool_state;

@@ -159,3 +159,51 @@ def test_the_poll_fd_does_not_stay_readable_after_bursts():
         print(left_readable, empty <= 300 * 4)
         """)
     assert out == ["0", "True"]
+
+
+# ---- a copy's result may leave the poller's wake-up to the next result ----
+
+def test_a_result_owed_a_wake_up_gets_it_though_the_next_copy_hangs():
+    """A copy done while another copy waits for the workers leaves the
+    eventfd unwritten: the next result writes it (pool.c, complete_copy).
+    Should the next copies never end (here: a large read of a pipe nobody
+    writes), a sleeping worker standing by writes it when it wakes.  Each
+    round: a cached 1 MiB read with a pipe read queued behind it (one copy at
+    a time), then select() on the poll fd alone must see the file's result
+    while the pipe read still waits.  Rounds go on until one left the
+    wake-up owed (a sleeper must be armed, a moment after the last round)."""
+    out = run("""
+        import select, tempfile
+        _engine._max_copies(1)
+        linuxaio.min_parallel(4)
+        pfd = linuxaio.poll_fileno()
+        with tempfile.TemporaryFile() as f:
+            f.write(os.urandom(MiB)); f.flush()
+            fd = f.fileno()
+            os.pread(fd, MiB, 0)   # cached
+            # in flight all along: sleepers stand by (armed) while it waits
+            hold_r, hold_w = os.pipe()
+            read_pipe("hold", hold_r, size=1)
+            wait(lambda: linuxaio.nready() == 0, "the held read running")
+            rounds = seen = 0
+            while _engine._copies_owed() == 0 and rounds < 50:
+                rounds += 1
+                time.sleep(0.02)   # workers done spinning, asleep
+                rfd, wfd = os.pipe()
+                buf = bytearray(MiB)
+                linuxaio.aio_read(fd, 0, MiB, buf, 0, lambda res: done.__setitem__("file", res))
+                read_pipe("pipe", rfd)
+                while "file" not in done:
+                    if not select.select([pfd], [], [], 30)[0]:
+                        raise SystemExit("the file's result never woke the poller")
+                    linuxaio.poll_cb()
+                seen += "pipe" not in done and done.pop("file") == MiB and buf == os.pread(fd, MiB, 0)
+                os.write(wfd, b"x")
+                wait(lambda: "pipe" in done, "the pipe read")
+                done.pop("pipe")
+                os.close(rfd); os.close(wfd)
+            os.write(hold_w, b"x")
+            linuxaio.flush()
+        print(rounds == seen, _engine._copies_owed() > 0, done["hold"])
+        """)
+    assert out == ["True", "True", "1"]

@@ -16,6 +16,8 @@
 #define QUICK_DEPTH 8
 /* How soon the standby looks for work stuck behind a slow request. */
 #define STANDBY_NS (1000 * 1000)
+/* ... and how many times less often the other armed sleepers look. */
+#define STANDBY_OTHERS 4
 
 /* Growth beyond max_threads for requests that block (section "Threads for
  * what must block" of the README).  A request is measured (its thread's CPU

@@ -357,9 +357,15 @@ static int sleep_idle(lx_worker *self)
                && generation == P.generation)
             rc = pthread_cond_timedwait(&self->wake, &P.q_lock, &ts);
         disarm(self);   /* unless the waker did, as it took it off the stack */
-        /* A result may wait for this standby's wake-up (complete_copy). */
+        /* A result may wait for this standby's wake-up (complete_copy):
+         * its eventfd is written without q_lock, which the woken poller
+         * may want at once (a waker finds woken set all the same). */
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        lx_signal_owed();
+        if (lx_nresults()) {
+            pthread_mutex_unlock(&P.q_lock);
+            lx_signal_owed();
+            pthread_mutex_lock(&P.q_lock);
+        }
         if (self->woken)
             return 0;
         /* Woken for another reason (new limits, the timeout) while work
@@ -400,7 +406,8 @@ static void wake_for_stuck_work(void);
  * instead for the next one, which comes within a copy's time, and the
  * poller takes both at one wake-up.  Not while requests block, and only
  * with an armed sleeper standing by: it writes what is owed whenever it
- * wakes (within STANDBY_NS), should the copies running never end (a pipe
+ * wakes (within STANDBY_NS, or STANDBY_OTHERS times that should the first
+ * be taken for work), should the copies running never end (a pipe
  * nobody writes).  The fences pair with sleep_idle()'s: a sleeper that
  * disarmed before the result was queued is seen here, one that disarms
  * after sees the result. */

@@ -159,3 +159,61 @@ def test_the_poll_fd_does_not_stay_readable_after_bursts():
         print(left_readable, empty <= 300 * 4)
         """)
     assert out == ["0", "True"]
+
+
+# ---- a copy's result may leave the poller's wake-up to the next result ----
+
+def test_a_result_owed_a_wake_up_gets_it_though_the_next_copy_hangs():
+    """A copy done while another copy waits for the workers leaves the
+    eventfd unwritten: the next result writes it (pool.c, complete_copy).
+    Should the next copies never end (here: a large read of a pipe nobody
+    writes), a sleeping worker standing by writes it when it wakes.  Each
+    round: a cached 32 MiB read, and once it runs a pipe read queued behind it
+    (one copy at a time); select() on the poll fd alone must then see the
+    file's result while the pipe read still waits.  Rounds go on until one
+    left the wake-up owed (the file's read may end before the pipe's is
+    queued)."""
+    out = run("""
+        import select, tempfile
+        _engine._max_copies(1)
+        linuxaio.min_parallel(4)
+        linuxaio.max_blocking_parallel(4)   # no growth: the pipe reads do not count as blocking
+        pfd = linuxaio.poll_fileno()
+        size = 32 * MiB
+        with tempfile.TemporaryFile() as f:
+            f.write(os.urandom(size)); f.flush()
+            fd = f.fileno()
+            want = os.pread(fd, size, 0)   # cached
+            # Three workers, held; two let go fall asleep while the third
+            # stays held: in flight all along, so the sleepers stand by (armed).
+            holds = [os.pipe() for _ in range(3)]
+            for k, (rfd, _) in enumerate(holds):
+                read_pipe(k, rfd, size=1)
+            wait(lambda: linuxaio.nready() == 0, "the held reads running")
+            for k in (1, 2):
+                os.write(holds[k][1], b"x")
+            wait(lambda: 1 in done and 2 in done, "two held reads let go")
+            rounds = seen = 0
+            while _engine._copies_owed() == 0 and rounds < 50:
+                rounds += 1
+                _engine._max_copies(1)   # the peak back to 0
+                time.sleep(0.02)   # workers done spinning, asleep
+                rfd, wfd = os.pipe()
+                buf = bytearray(size)
+                linuxaio.aio_read(fd, 0, size, buf, 0, lambda res: done.__setitem__("file", res))
+                wait(lambda: _engine._copies()[1] == 1, "the file's read started")
+                read_pipe("pipe", rfd)
+                while "file" not in done:
+                    if not select.select([pfd], [], [], 30)[0]:
+                        raise SystemExit("the file's result never woke the poller")
+                    linuxaio.poll_cb()
+                seen += "pipe" not in done and done.pop("file") == size and buf == want
+                os.write(wfd, b"x")
+                wait(lambda: "pipe" in done, "the pipe read")
+                done.pop("pipe")
+                os.close(rfd); os.close(wfd)
+            os.write(holds[0][1], b"x")
+            linuxaio.flush()
+        print(rounds == seen, _engine._copies_owed() > 0, done[0], rounds)
+        """)
+    assert out[:3] == ["True", "True", "1"]

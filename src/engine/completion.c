@@ -42,16 +42,22 @@ static void write_signal(int must)   /* lock not held */
 
 /* Put req on the result queue.  Once it is there it may be taken and freed
  * at any moment, so the backend forgets it first (*current). */
-static int queue_result(lx_req *req, lx_req **current)   /* lock held; signal_results() */
+static void enqueue(lx_req *req, lx_req **current)   /* lock held */
 {
     if (current)
         *current = NULL;
     STORE(req->state, LX_DONE);
     lx_list_append(&S.results, req);
     STORE(S.nresults, S.nresults + 1);
+}
+
+static int queue_result(lx_req *req, lx_req **current)   /* lock held; signal_results() */
+{
     /* Not for a result whose submitter spins to take it (its spin will see
      * it, or finds it here when the spin ends, and signals then). */
-    return !req->awaited && signal_results();
+    int awaited = req->awaited;
+    enqueue(req, current);
+    return !awaited && signal_results();
 }
 
 /* An abandoned request is back: undo its effect here (an fd it opened is
@@ -79,6 +85,35 @@ void lx_complete(lx_req *req, lx_req **current)
         finish_late(req, current);
     else
         must = queue_result(req, current);
+    pthread_mutex_unlock(&S.lock);
+    write_signal(must);
+}
+
+int lx_complete_later(lx_req *req, lx_req **current)
+{
+    int must = 0, owed = 0;
+    pthread_mutex_lock(&S.lock);
+    if (req->abandoned)
+        finish_late(req, current);
+    else if (S.nresults || S.efd_signalled || req->awaited) {
+        must = queue_result(req, current);
+    } else {
+        enqueue(req, current);
+        owed = 1;
+    }
+    pthread_mutex_unlock(&S.lock);
+    write_signal(must);
+    return owed;
+}
+
+void lx_signal_owed(void)
+{
+    int must = 0;
+    if (!LOAD(S.nresults) || LOAD(S.efd_signalled))
+        return;
+    pthread_mutex_lock(&S.lock);
+    if (S.nresults)
+        must = signal_results();
     pthread_mutex_unlock(&S.lock);
     write_signal(must);
 }

@@ -125,6 +125,15 @@ void lx_complete(lx_req *req, lx_req **current);
 /* Several at once, under one lock; NULL entries are skipped.  Returns how
  * many went on the result queue (not the late list). */
 int lx_complete_many(lx_req **reqs, lx_req **current, int n);
+/* As lx_complete(), but a result that finds the queue empty does not
+ * write the eventfd: the poller is not woken for it alone.  The next
+ * result queued writes it (for both), or lx_signal_owed() does; the
+ * caller makes sure one of them comes soon.  Returns 1 if the write is
+ * owed so. */
+int lx_complete_later(lx_req *req, lx_req **current);
+/* Write the eventfd if results wait unsignalled (lx_complete_later's, or
+ * the spinning submitter's of lx_expect(): a wake-up for nothing then). */
+void lx_signal_owed(void);
 
 /* Results waiting (lock-free). */
 static inline unsigned long lx_nresults(void)

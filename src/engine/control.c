@@ -141,7 +141,8 @@ static PyObject *set_spin(PyObject *m, PyObject *args)
 /* Private, for tests and measurements: how many large copies run at once
  * (pool.h; default the CPUs), returning the previous limit (None: only
  * read it); _copies(): (running now, the most at once since the limit was
- * last set). */
+ * last set); _copies_owed(): copies whose result left the poller's wake-up
+ * to the next result, ever. */
 static PyObject *max_copies(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     unsigned long n;
@@ -163,6 +164,11 @@ static PyObject *max_copies(PyObject *m, PyObject *const *args, Py_ssize_t nargs
 static PyObject *copies(PyObject *m, PyObject *unused)
 {
     return Py_BuildValue("(II)", lx_pool_ncopies_running(), lx_pool_copies_peak());
+}
+
+static PyObject *copies_owed(PyObject *m, PyObject *unused)
+{
+    return PyLong_FromUnsignedLong(lx_pool_copies_owed());
 }
 
 static PyObject *set_task_waiter(PyObject *m, PyObject *type)
@@ -228,6 +234,7 @@ static PyMethodDef control_methods[] = {
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
     {"_max_copies", (PyCFunction)(void (*)(void))max_copies, METH_FASTCALL, NULL},
     {"_copies", (PyCFunction)copies, METH_NOARGS, NULL},
+    {"_copies_owed", (PyCFunction)copies_owed, METH_NOARGS, NULL},
     {"_op_table", (PyCFunction)op_table, METH_NOARGS, NULL},
     {NULL}};
 

@@ -104,6 +104,9 @@ unsigned lx_pool_max_copies(void);
 /* Copies running now, and the most that ever ran at once (for tests). */
 unsigned lx_pool_ncopies_running(void);
 unsigned lx_pool_copies_peak(void);
+/* Copies whose result left the poller's wake-up to the next one, ever
+ * (a copy done while another waits for the workers; see pool.c). */
+unsigned long lx_pool_copies_owed(void);
 void lx_pool_set_idle_timeout(double seconds);
 void lx_pool_set_spin(int64_t ns);
 

@@ -16,6 +16,8 @@
 #define QUICK_DEPTH 8
 /* How soon the standby looks for work stuck behind a slow request. */
 #define STANDBY_NS (1000 * 1000)
+/* ... and how many times less often the other armed sleepers look. */
+#define STANDBY_OTHERS 4
 
 /* Growth beyond max_threads for requests that block (section "Threads for
  * what must block" of the README).  A request is measured (its thread's CPU
@@ -92,6 +94,7 @@ typedef struct {
     LINE unsigned long nrunning;
     int64_t service_ns;       /* recent run time of a request (moving average) */
     int64_t offcpu_ns;        /* recent time off the CPU of a request (moving average) */
+    unsigned long nowed;      /* copies' results that left the poller's wake-up owed, ever */
 
     /* the result queue, on lines of its own too: completion.c */
 } lx_pool_state;

@@ -82,6 +82,47 @@ def test_without_the_budget_one_turn_runs_every_step(loop_kind, fake_clock, monk
 
 
 @pytest.mark.parametrize("loop_kind", LOOPS)
+def test_a_step_that_would_end_past_the_budget_waits(loop_kind, fake_clock):
+    # Steps of 0.4 ms, a budget of 1 ms: once a step's cost is learnt (a
+    # few turns), a turn holds 2 steps (0-0.8 ms), not a third that would
+    # run to 1.2 ms (checking only whether the budget had passed: 3).
+    per_turn, _ = run(loop_kind, steps_between_turns(fake_clock, 30, 20))
+    steady = per_turn[20:-5]
+    assert max(steady) == 2, per_turn
+    assert sum(steady) / len(steady) > 1.5, per_turn
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
+def test_the_steps_cost_is_measured_again_when_it_falls(loop_kind, fake_clock):
+    """Steps of 0.9 ms (one fits a 1 ms budget) that become steps of 0.2
+    ms: turns grow back to 5 steps.  The cost is measured at the next
+    step's check, whether that step goes or waits: measured only when a
+    second step went, a turn that holds one would never measure it again."""
+    async def main():
+        loop = asyncio.get_running_loop()
+        done, seen = [0], []
+
+        def probe():
+            seen.append(done[0])
+            if done[0] < 20 * 60:
+                loop.call_soon(probe)
+
+        async def body(i):
+            for k in range(60):
+                wait = _pace.pace()
+                if wait is not None:
+                    await wait
+                fake_clock[0] += 900_000 if k < 20 else 200_000
+                done[0] += 1
+        loop.call_soon(probe)
+        await asyncio.gather(*(body(i) for i in range(20)))
+        return [b - a for a, b in zip(seen, seen[1:])]
+    per_turn = run(loop_kind, main())
+    assert max(per_turn[5:300]) <= 2, per_turn          # while steps cost 0.9 ms
+    assert max(per_turn) >= 5, per_turn
+
+
+@pytest.mark.parametrize("loop_kind", LOOPS)
 def test_waiting_steps_go_in_arrival_order(loop_kind, fake_clock):
     # round robin: when the first body ends, every other one is near its
     # end too (the first went a budget ahead before anyone waited)

@@ -102,6 +102,8 @@ APP = textwrap.dedent("""
         gc.callbacks.append(gc_timer)
 
         async def ticker():
+            if os.environ.get("W10_NO_TICKER"):   # --app-cpu: the rest of --lag, no ticker
+                return
             while True:
                 t, c = time.perf_counter(), time.thread_time()
                 await asyncio.sleep(0.001)
@@ -475,9 +477,16 @@ def main() -> None:
     p.add_argument("--pathsend-chunk", type=int, default=None, help="PathsendMiddleware's chunk_size (default: its own)")
     p.add_argument("--nice", type=int, default=None, help="run the server and wrk under nice -n NICE")
     p.add_argument("--lag", action="store_true",
-                   help="--scenario sync: also the loop's lateness (a 1 ms ticker in the server; diagnosis)")
+                   help="--scenario sync: also the loop's lateness (a 1 ms ticker in the server; diagnosis), "
+                        "the collections and each /sync request's loop CPU in the app")
+    p.add_argument("--app-cpu", action="store_true",
+                   help="--scenario sync: --lag without its ticker (the collections and /sync's loop CPU only: "
+                        "the ticker's wake-up per ms is work in the server being measured)")
     p.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "linuxaio-bench-w10")
     args = p.parse_args()
+    if args.app_cpu:
+        args.lag = True
+        os.environ["W10_NO_TICKER"] = "1"
     for tool in ("wrk", "taskset") + (("nginx",) if args.nginx and args.scenario == "throughput" else ()):
         if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
             sys.exit(f"W10 needs {tool}: bash benchmarks/setup_peers.sh")

@@ -68,6 +68,9 @@ APP = textwrap.dedent("""
     if os.environ.get("W10_GC_FREEZE"):    # --gc-freeze: an opt-in of the application's, measured
         import gc
         gc.freeze()
+    if os.environ.get("W10_GC_THRESHOLD"): # --gc-threshold: the application's, measured
+        import gc
+        gc.set_threshold(*map(int, os.environ["W10_GC_THRESHOLD"].split(",")))
     if VARIANT == "ours":
         from linuxaio.starlette import StaticFiles
         static = StaticFiles(directory=D)
@@ -474,6 +477,9 @@ def main() -> None:
                    help="ours/pathsend: linuxaio._pace.HANDOFF_NS, the GIL hand-off's period (0: off)")
     p.add_argument("--gc-freeze", action="store_true",
                    help="the app calls gc.freeze() at import (an application's opt-in; measures the GC's share)")
+    p.add_argument("--gc-threshold", default=None,
+                   help="the app calls gc.set_threshold(*GC_THRESHOLD) at import, e.g. 100,10,10 "
+                        "(an application's setting; measures the collections' share)")
     p.add_argument("--pathsend-chunk", type=int, default=None, help="PathsendMiddleware's chunk_size (default: its own)")
     p.add_argument("--nice", type=int, default=None, help="run the server and wrk under nice -n NICE")
     p.add_argument("--lag", action="store_true",
@@ -500,6 +506,8 @@ def main() -> None:
         os.environ["W10_HANDOFF_NS"] = str(args.handoff_ns)
     if args.gc_freeze:
         os.environ["W10_GC_FREEZE"] = "1"
+    if args.gc_threshold:
+        os.environ["W10_GC_THRESHOLD"] = args.gc_threshold
     make_files(args.dir / "static")
     with tempfile.TemporaryDirectory(prefix="w10-") as tmp:
         if args.scenario == "sync":

@@ -57,7 +57,8 @@ from ._loop import _asyncio_loop
 __all__ = ["pace", "TURN_BUDGET_NS", "HANDOFF_NS"]
 
 # 100 us of body steps per turn: a step (a 64 KiB read and send, their
-# Python) costs ~50 us here, so 2-3 steps a turn.  A request that needs a
+# Python) costs ~50 us here, so 2 steps a turn (3 before a step had to
+# fit: the third ran to ~150 us).  A request that needs a
 # few turns (a sync endpoint: five) waits for the body steps of each: in
 # W10's sync scenario (Intel Xeon, 200 downloads) a budget of 1 ms kept the
 # endpoint's p99 in the app at 8-12 ms of loop CPU, 100 us at 3.2-3.4 ms,

@@ -46,6 +46,7 @@ checkpoint, and trio's scheduler runs each ready task once a batch.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import weakref
@@ -72,6 +73,7 @@ TURN_BUDGET_NS = 100_000
 HANDOFF_NS = 200_000
 
 _clock = time.monotonic_ns
+_current_task: Any = None       # asyncio.current_task, once a pacer exists
 _sched_yield = os.sched_yield
 _active_count = threading.active_count
 
@@ -82,11 +84,12 @@ class _Pacer:
 
     # No reference to the loop: a WeakKeyDictionary's value that holds its
     # key keeps it alive for ever (as _loop.py's per-loop state).
-    __slots__ = ("started", "last", "cost", "went", "asked", "fit", "waiting", "back", "handed")
+    __slots__ = ("started", "last", "last_task", "cost", "went", "asked", "fit", "waiting", "back", "handed")
 
     def __init__(self) -> None:
         self.started = 0        # when this turn's first step went
         self.last = 0           # when this turn's latest step went
+        self.last_task = None   # the task it went in
         self.cost = 0           # a step's cost (ns), a running average
         self.went = 0           # steps that went in this turn
         self.asked = False      # _next_turn is queued on the loop
@@ -96,23 +99,29 @@ class _Pacer:
         self.handed = 0         # when a step last let go of the GIL
 
     def _spent(self, now: int) -> bool:
-        """Whether a step from now would end past this turn's budget: the
-        last step's cost (from its start to the next step's check in this
-        turn, whether that one goes or waits: a task's steps follow each
-        other without suspending, a read from the page cache and a send
-        that does not wait) goes into the running average first; checks
-        that follow, waiting, measure nothing.  A step counts at most a
+        """Whether a step from now would end past this turn's budget.
+
+        A step's cost goes into the running average first: the time from
+        the last step's start to this check, if this is the same task's
+        next step in the same turn (its read came from the page cache and
+        its send did not wait), whether this one goes or waits.  From
+        another task the time holds other work (the end of a response,
+        the next request's parsing...): not a step's cost, so a download
+        of one step (a small file) measures nothing.  Counted at most a
         budget (a collection or a preemption in between).  The first step
         of a turn always goes."""
         if self.last:
-            self.cost += (min(now - self.last, TURN_BUDGET_NS) - self.cost) >> 3
+            if _current_task() is self.last_task:
+                self.cost += (min(now - self.last, TURN_BUDGET_NS) - self.cost) >> 3
             self.last = 0
+            self.last_task = None
         return self.went > 0 and now - self.started + self.cost > TURN_BUDGET_NS
 
     def _went(self, now: int) -> None:
         if not self.went:
             self.started = now
         self.last = now
+        self.last_task = _current_task()
         self.went += 1
         if HANDOFF_NS and now - self.handed >= HANDOFF_NS:
             self.handed = now
@@ -157,6 +166,7 @@ class _Pacer:
         if self.went:
             self.fit = self.went
         self.started = self.went = self.last = 0
+        self.last_task = None
         if self.back:
             self.waiting.extendleft(reversed(self.back))
             self.back.clear()
@@ -186,6 +196,9 @@ def pace() -> Any:
         return None
     pacer = _pacers.get(loop)
     if pacer is None:
+        global _current_task
+        # a loop runs: asyncio is imported (not before: _loop.py)
+        _current_task = sys.modules["asyncio"].current_task
         pacer = _pacers[loop] = _Pacer()
     return pacer.step(loop)
 

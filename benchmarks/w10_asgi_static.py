@@ -16,9 +16,13 @@ latency, and the server's CPU-seconds per 10,000 requests (utime+stime
 of the server process, from /proc).
 
 Scenario 2 (--scenario sync): a plain synchronous `def` endpoint's p99
-latency under light load (wrk -c4), idle vs while 200 downloads of the
-1 MiB file run (a second wrk, -c200): Starlette runs both the endpoint and
-the stock file I/O through the same 40-token thread limiter.
+latency with four requests in flight (wrk -c4: closed-loop, so the
+server's CPU is busy with them even "idle"), idle vs while 200 downloads
+of the 1 MiB file run (a second wrk, -c200): Starlette runs both the
+endpoint and the stock file I/O through the same 40-token thread limiter.
+Each probe also reports the share of the server's CPU that other
+processes took meanwhile (others_cpu): on a shared machine their slices
+of a few ms set a p99 of a few seconds on their own.
 
     python benchmarks/w10_asgi_static.py --seconds 10
     python benchmarks/w10_asgi_static.py --scenario sync --seconds 10

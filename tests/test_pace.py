@@ -172,6 +172,32 @@ def test_a_cancelled_waiter_holds_up_nobody(loop_kind, fake_clock):
     run(loop_kind, main())
 
 
+def test_a_pacer_does_not_keep_its_loop(fake_clock):
+    """A loop that ran body steps is freed when it ends: its pacer keeps
+    nothing that holds it (the last step's task would: a task holds its
+    loop, and the pacers are keyed by the loop, weakly)."""
+    import gc
+
+    async def steps(loop):
+        for _ in range(2):
+            w = _pace.pace()
+            if w is not None:
+                await w
+            fake_clock[0] += STEP_NS
+        # the loop ends with this turn: the pacer's callback queued in it
+        # never runs (it would forget the turn's steps)
+        loop.stop()
+
+    for _ in range(10):
+        loop = asyncio.new_event_loop()
+        loop.create_task(steps(loop))
+        loop.run_forever()
+        loop.close()
+        del loop
+    gc.collect()
+    assert len(_pace._pacers) <= 1
+
+
 def test_no_pacing_outside_asyncio():
     assert _pace.pace() is None
     trio = pytest.importorskip("trio")

@@ -89,7 +89,8 @@ class _Pacer:
     def __init__(self) -> None:
         self.started = 0        # when this turn's first step went
         self.last = 0           # when this turn's latest step went
-        self.last_task = None   # the task it went in
+        self.last_task = 0      # id() of the task it went in (the task
+                                # itself would hold the loop: above)
         self.cost = 0           # a step's cost (ns), a running average
         self.went = 0           # steps that went in this turn
         self.asked = False      # _next_turn is queued on the loop
@@ -111,17 +112,18 @@ class _Pacer:
         budget (a collection or a preemption in between).  The first step
         of a turn always goes."""
         if self.last:
-            if _current_task() is self.last_task:
+            # (an id a task that ended passed on to a new one in this
+            # turn: one sample of the wrong kind, a 1/8 weight)
+            if id(_current_task()) == self.last_task:
                 self.cost += (min(now - self.last, TURN_BUDGET_NS) - self.cost) >> 3
-            self.last = 0
-            self.last_task = None
+            self.last = self.last_task = 0
         return self.went > 0 and now - self.started + self.cost > TURN_BUDGET_NS
 
     def _went(self, now: int) -> None:
         if not self.went:
             self.started = now
         self.last = now
-        self.last_task = _current_task()
+        self.last_task = id(_current_task())
         self.went += 1
         if HANDOFF_NS and now - self.handed >= HANDOFF_NS:
             self.handed = now
@@ -165,8 +167,7 @@ class _Pacer:
         self.asked = False
         if self.went:
             self.fit = self.went
-        self.started = self.went = self.last = 0
-        self.last_task = None
+        self.started = self.went = self.last = self.last_task = 0
         if self.back:
             self.waiting.extendleft(reversed(self.back))
             self.back.clear()

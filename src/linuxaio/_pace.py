@@ -14,11 +14,20 @@ first step of this turn, by what a step has been costing (the time from
 one step to the next within a turn, averaged); one that would not fit
 waits (in arrival order) and a callback queued on the loop (it runs in
 the next turn) lets go of as many waiting steps as fitted in the turn
-before.  The first step of a turn always goes.  (Checking only whether
-the budget had passed let the last step run past it: half a step a turn
-on average, a quarter of the budget with 64 KiB steps.)  Everything else on the loop gets its
-turn in between: a turn holds about one budget of body steps.  Downloads
-still use the CPU the rest leaves; they only stop crowding a turn.
+before.  (Checking only whether the budget had passed let the last step
+run past it: half a step a turn on average, a quarter of the budget with
+64 KiB steps.)  Everything else on the loop gets its turn in between: a
+turn holds about one budget of body steps.  Downloads still use the CPU
+the rest leaves; they only stop crowding a turn.
+
+One step is the least a turn can hold, and a 64 KiB step (~90 us) is near
+the budget: with other work in every turn (W10: a synchronous endpoint's
+requests, ~150 us a turn) the body steps were a third of each turn.  So
+while the turns hold more than half a budget of other work, the steps get
+half a budget a turn, and what a turn's steps took past it is a debt the
+next turns pay: a turn whose budget is spent by it holds no step.  Steps
+alone on the loop keep the whole budget and no debt.  (The steps' time in
+a turn is reckoned as their number times a step's cost, once learnt.)
 
 The GIL.  A synchronous endpoint runs in a worker thread (Starlette's
 thread pool), which needs the GIL to start and again to hand its answer
@@ -68,6 +77,20 @@ __all__ = ["pace", "TURN_BUDGET_NS", "HANDOFF_NS"]
 # 701 req/s, uvloop 769 vs 691, 64 connections).
 TURN_BUDGET_NS = 100_000
 
+# While other work shares the loop's turns (more than OTHER_NS of a turn
+# besides its body steps: the requests of a synchronous endpoint, say),
+# body steps get SHARED_BUDGET_NS a turn, and a turn whose steps ran past
+# it leaves the excess to the next turns, which then hold fewer steps or
+# none.  A budget only bounds when steps may start: one step (a 64 KiB read
+# and send, ~90 us) goes in every turn however small the budget, so with
+# other work in each turn the body steps took a third of every turn.  Run
+# alone, the downloads keep TURN_BUDGET_NS and no debt (a turn that holds
+# nothing else costs little; skipping one would only slow them).  Both
+# are half of TURN_BUDGET_NS (read at each turn).  Only once a step's cost
+# is learnt (LEARNT samples): the turn's body time is reckoned from it.
+SHARED_SHARE = 2        # SHARED_BUDGET_NS = OTHER_NS = TURN_BUDGET_NS // 2
+LEARNT = 8
+
 # At most one hand-off of the GIL (and the CPU) per 200 us of body steps;
 # 0 turns hand-offs off.
 HANDOFF_NS = 200_000
@@ -84,7 +107,8 @@ class _Pacer:
 
     # No reference to the loop: a WeakKeyDictionary's value that holds its
     # key keeps it alive for ever (as _loop.py's per-loop state).
-    __slots__ = ("started", "last", "last_task", "cost", "went", "asked", "fit", "waiting", "back", "handed")
+    __slots__ = ("started", "last", "last_task", "cost", "went", "asked", "fit", "waiting", "back", "handed",
+                 "turn_at", "budget", "debt", "samples")
 
     def __init__(self) -> None:
         self.started = 0        # when this turn's first step went
@@ -98,6 +122,10 @@ class _Pacer:
         self.waiting: deque = deque()
         self.back: list = []    # let go, but this turn was spent: first in line again
         self.handed = 0         # when a step last let go of the GIL
+        self.turn_at = 0        # when _next_turn last ran
+        self.budget = TURN_BUDGET_NS    # this turn's
+        self.debt = 0           # body time past the shared budgets of turns before
+        self.samples = 0        # a step's cost measured so many times (up to LEARNT)
 
     def _spent(self, now: int) -> bool:
         """Whether a step from now would end past this turn's budget.
@@ -116,8 +144,12 @@ class _Pacer:
             # turn: one sample of the wrong kind, a 1/8 weight)
             if id(_current_task()) == self.last_task:
                 self.cost += (min(now - self.last, TURN_BUDGET_NS) - self.cost) >> 3
+                if self.samples < LEARNT:
+                    self.samples += 1
             self.last = self.last_task = 0
-        return self.went > 0 and now - self.started + self.cost > TURN_BUDGET_NS
+        if not self.went:
+            return self.budget <= 0         # a turn that pays a debt
+        return now - self.started + self.cost > self.budget
 
     def _went(self, now: int) -> None:
         if not self.went:
@@ -165,8 +197,26 @@ class _Pacer:
 
     def _next_turn(self, loop: Any) -> None:
         self.asked = False
+        now = _clock()
+        turn, self.turn_at = now - self.turn_at, now
+        shared = TURN_BUDGET_NS // SHARED_SHARE
         if self.went:
             self.fit = self.went
+            # the turn's body time by the steps' cost (the time between
+            # them holds other work too)
+            body = self.went * self.cost
+            if self.samples >= LEARNT and turn - body > shared:
+                self.debt = max(0, self.debt + body - shared)
+                self.budget = shared - self.debt
+            else:
+                self.debt = 0
+                self.budget = TURN_BUDGET_NS
+        elif self.debt:
+            # a turn without steps pays a budget of the debt
+            self.debt = max(0, self.debt - shared)
+            self.budget = shared - self.debt
+        else:
+            self.budget = TURN_BUDGET_NS
         self.started = self.went = self.last = self.last_task = 0
         if self.back:
             self.waiting.extendleft(reversed(self.back))
@@ -175,7 +225,7 @@ class _Pacer:
         # the budget itself); a few more than fitted last time, so the
         # count follows the steps' cost up as well as down.
         let_go = 0
-        want = self.fit + self.fit // 4 + 1
+        want = self.fit + self.fit // 4 + 1 if self.budget > 0 else 0
         while self.waiting and let_go < want:
             fut = self.waiting.popleft()
             if not fut.done():          # a cancelled waiter takes no place

@@ -55,7 +55,6 @@ checkpoint, and trio's scheduler runs each ready task once a batch.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 import weakref
@@ -63,6 +62,7 @@ from collections import deque
 from typing import Any
 
 from ._loop import _asyncio_loop
+from ._loop import asyncio_current_task as _asyncio_current_task
 
 __all__ = ["pace", "TURN_BUDGET_NS", "HANDOFF_NS"]
 
@@ -248,8 +248,7 @@ def pace() -> Any:
     pacer = _pacers.get(loop)
     if pacer is None:
         global _current_task
-        # a loop runs: asyncio is imported (not before: _loop.py)
-        _current_task = sys.modules["asyncio"].current_task
+        _current_task = _asyncio_current_task()
         pacer = _pacers[loop] = _Pacer()
     return pacer.step(loop)
 

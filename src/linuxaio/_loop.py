@@ -61,6 +61,12 @@ def _asyncio_loop() -> Any:
     return loop
 
 
+def asyncio_current_task() -> Any:
+    """asyncio.current_task, for a caller that runs under an asyncio loop
+    (asyncio is imported then; _pace.py asks which task a step is in)."""
+    return sys.modules["asyncio"].current_task
+
+
 def _trio_outside(submit: Callable[..., Any], *args: Any) -> Any:
     """A request made while no asyncio loop was found (the engine's
     elsewhere hook, _trio_wait, made trio's coroutine for it) and awaited

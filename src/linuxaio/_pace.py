@@ -8,13 +8,26 @@ milliseconds of CPU), and a request that needs a few turns (a synchronous
 endpoint: its task, the thread pool's answer, the response) waits that
 many times as long.  The server is fair; its turns are just long.
 
-So the steps of file bodies share a budget per turn of the loop: while
-TURN_BUDGET_NS has not passed since the first step of this turn, a step
-goes on at once; after it, a step waits (in arrival order) and a callback
-queued on the loop (it runs in the next turn) lets go of as many waiting
-steps as fitted in the turn before.  Everything else on the loop gets its
-turn in between: a turn holds about one budget of body steps.  Downloads
-still use the CPU the rest leaves; they only stop crowding a turn.
+So the steps of file bodies share a budget per turn of the loop: a step
+goes on at once if it fits in what is left of TURN_BUDGET_NS since the
+first step of this turn, by what a step has been costing (the time from
+one step to the next within a turn, averaged); one that would not fit
+waits (in arrival order) and a callback queued on the loop (it runs in
+the next turn) lets go of as many waiting steps as fitted in the turn
+before.  (Checking only whether the budget had passed let the last step
+run past it: half a step a turn on average, a quarter of the budget with
+64 KiB steps.)  Everything else on the loop gets its turn in between: a
+turn holds about one budget of body steps.  Downloads still use the CPU
+the rest leaves; they only stop crowding a turn.
+
+One step is the least a turn can hold, and a 64 KiB step (~90 us) is near
+the budget: with other work in every turn (W10: a synchronous endpoint's
+requests, ~150 us a turn) the body steps were a third of each turn.  So
+while the turns hold more than half a budget of other work, the steps get
+half a budget a turn, and what a turn's steps took past it is a debt the
+next turns pay: a turn whose budget is spent by it holds no step.  Steps
+alone on the loop keep the whole budget and no debt.  (The steps' time in
+a turn is reckoned as their number times a step's cost, once learnt.)
 
 The GIL.  A synchronous endpoint runs in a worker thread (Starlette's
 thread pool), which needs the GIL to start and again to hand its answer
@@ -49,11 +62,13 @@ from collections import deque
 from typing import Any
 
 from ._loop import _asyncio_loop
+from ._loop import asyncio_current_task as _asyncio_current_task
 
 __all__ = ["pace", "TURN_BUDGET_NS", "HANDOFF_NS"]
 
 # 100 us of body steps per turn: a step (a 64 KiB read and send, their
-# Python) costs ~50 us here, so 2-3 steps a turn.  A request that needs a
+# Python) costs ~50 us here, so 2 steps a turn (3 before a step had to
+# fit: the third ran to ~150 us).  A request that needs a
 # few turns (a sync endpoint: five) waits for the body steps of each: in
 # W10's sync scenario (Intel Xeon, 200 downloads) a budget of 1 ms kept the
 # endpoint's p99 in the app at 8-12 ms of loop CPU, 100 us at 3.2-3.4 ms,
@@ -62,11 +77,26 @@ __all__ = ["pace", "TURN_BUDGET_NS", "HANDOFF_NS"]
 # 701 req/s, uvloop 769 vs 691, 64 connections).
 TURN_BUDGET_NS = 100_000
 
+# While other work shares the loop's turns (more than OTHER_NS of a turn
+# besides its body steps: the requests of a synchronous endpoint, say),
+# body steps get SHARED_BUDGET_NS a turn, and a turn whose steps ran past
+# it leaves the excess to the next turns, which then hold fewer steps or
+# none.  A budget only bounds when steps may start: one step (a 64 KiB read
+# and send, ~90 us) goes in every turn however small the budget, so with
+# other work in each turn the body steps took a third of every turn.  Run
+# alone, the downloads keep TURN_BUDGET_NS and no debt (a turn that holds
+# nothing else costs little; skipping one would only slow them).  Both
+# are half of TURN_BUDGET_NS (read at each turn).  Only once a step's cost
+# is learnt (LEARNT samples): the turn's body time is reckoned from it.
+SHARED_SHARE = 2        # SHARED_BUDGET_NS = OTHER_NS = TURN_BUDGET_NS // 2
+LEARNT = 8
+
 # At most one hand-off of the GIL (and the CPU) per 200 us of body steps;
 # 0 turns hand-offs off.
 HANDOFF_NS = 200_000
 
 _clock = time.monotonic_ns
+_current_task: Any = None       # asyncio.current_task, once a pacer exists
 _sched_yield = os.sched_yield
 _active_count = threading.active_count
 
@@ -77,30 +107,63 @@ class _Pacer:
 
     # No reference to the loop: a WeakKeyDictionary's value that holds its
     # key keeps it alive for ever (as _loop.py's per-loop state).
-    __slots__ = ("started", "went", "asked", "fit", "waiting", "back", "handed")
+    __slots__ = ("started", "last", "last_task", "cost", "went", "asked", "fit", "waiting", "back", "handed",
+                 "turn_at", "budget", "debt", "samples")
 
     def __init__(self) -> None:
         self.started = 0        # when this turn's first step went
+        self.last = 0           # when this turn's latest step went
+        self.last_task = 0      # id() of the task it went in (the task
+                                # itself would hold the loop: above)
+        self.cost = 0           # a step's cost (ns), a running average
         self.went = 0           # steps that went in this turn
         self.asked = False      # _next_turn is queued on the loop
         self.fit = 1            # steps that went in the last turn that had any
         self.waiting: deque = deque()
         self.back: list = []    # let go, but this turn was spent: first in line again
         self.handed = 0         # when a step last let go of the GIL
+        self.turn_at = 0        # when _next_turn last ran
+        self.budget = TURN_BUDGET_NS    # this turn's
+        self.debt = 0           # body time past the shared budgets of turns before
+        self.samples = 0        # a step's cost measured so many times (up to LEARNT)
 
-    def _spent(self) -> bool:
-        return self.went > 0 and _clock() - self.started >= TURN_BUDGET_NS
+    def _spent(self, now: int) -> bool:
+        """Whether a step from now would end past this turn's budget.
 
-    def _went(self) -> None:
-        now = _clock()
+        A step's cost goes into the running average first: the time from
+        the last step's start to this check, if this is the same task's
+        next step in the same turn (its read came from the page cache and
+        its send did not wait), whether this one goes or waits.  From
+        another task the time holds other work (the end of a response,
+        the next request's parsing...): not a step's cost, so a download
+        of one step (a small file) measures nothing.  Counted at most a
+        budget (a collection or a preemption in between).  The first step
+        of a turn always goes."""
+        if self.last:
+            # (an id a task that ended passed on to a new one in this
+            # turn: one sample of the wrong kind, a 1/8 weight)
+            if id(_current_task()) == self.last_task:
+                self.cost += (min(now - self.last, TURN_BUDGET_NS) - self.cost) >> 3
+                if self.samples < LEARNT:
+                    self.samples += 1
+            self.last = self.last_task = 0
+        if not self.went:
+            return self.budget <= 0         # a turn that pays a debt
+        return now - self.started + self.cost > self.budget
+
+    def _went(self, now: int) -> None:
         if not self.went:
             self.started = now
+        self.last = now
+        self.last_task = id(_current_task())
         self.went += 1
         if HANDOFF_NS and now - self.handed >= HANDOFF_NS:
             self.handed = now
             if _active_count() > 1:
-                # a thread waiting for the GIL on this CPU gets it now (above)
+                # a thread waiting for the GIL on this CPU gets it now
+                # (above); the time it takes is not the step's
                 _sched_yield()
+                self.last = _clock()
 
     def _ask(self, loop: Any) -> None:
         # queued behind what is ready now: it runs in the loop's next turn
@@ -111,18 +174,20 @@ class _Pacer:
         """None: go on now.  Else a coroutine to await first."""
         if not self.asked:
             self._ask(loop)
-        if self.waiting or self.back or self._spent():
+        now = _clock()
+        if self._spent(now) or self.waiting or self.back:
             fut = loop.create_future()
             self.waiting.append(fut)
             return self._wait(loop, fut)
-        self._went()
+        self._went(now)
         return None
 
     async def _wait(self, loop: Any, fut: Any) -> None:
         while True:
             await fut
-            if not self._spent():
-                self._went()
+            now = _clock()
+            if not self._spent(now):
+                self._went(now)
                 return
             # let go a turn too early (more fitted before): first in line
             fut = loop.create_future()
@@ -132,9 +197,27 @@ class _Pacer:
 
     def _next_turn(self, loop: Any) -> None:
         self.asked = False
+        now = _clock()
+        turn, self.turn_at = now - self.turn_at, now
+        shared = TURN_BUDGET_NS // SHARED_SHARE
         if self.went:
             self.fit = self.went
-        self.started = self.went = 0
+            # the turn's body time by the steps' cost (the time between
+            # them holds other work too)
+            body = self.went * self.cost
+            if self.samples >= LEARNT and turn - body > shared:
+                self.debt = max(0, self.debt + body - shared)
+                self.budget = shared - self.debt
+            else:
+                self.debt = 0
+                self.budget = TURN_BUDGET_NS
+        elif self.debt:
+            # a turn without steps pays a budget of the debt
+            self.debt = max(0, self.debt - shared)
+            self.budget = shared - self.debt
+        else:
+            self.budget = TURN_BUDGET_NS
+        self.started = self.went = self.last = self.last_task = 0
         if self.back:
             self.waiting.extendleft(reversed(self.back))
             self.back.clear()
@@ -142,7 +225,7 @@ class _Pacer:
         # the budget itself); a few more than fitted last time, so the
         # count follows the steps' cost up as well as down.
         let_go = 0
-        want = self.fit + self.fit // 4 + 1
+        want = self.fit + self.fit // 4 + 1 if self.budget > 0 else 0
         while self.waiting and let_go < want:
             fut = self.waiting.popleft()
             if not fut.done():          # a cancelled waiter takes no place
@@ -164,6 +247,8 @@ def pace() -> Any:
         return None
     pacer = _pacers.get(loop)
     if pacer is None:
+        global _current_task
+        _current_task = _asyncio_current_task()
         pacer = _pacers[loop] = _Pacer()
     return pacer.step(loop)
 

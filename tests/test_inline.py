@@ -375,6 +375,12 @@ def test_inline_slurp_whole_across_its_head_and_scratch(tmp_path, whole_turns):
 
     async def main():
         inline = tries = 0
+        # the misses of names an earlier test left uncached skip most name
+        # tries (inline.c) until one succeeds
+        warm = tmp_path / "warm"
+        warm.write_bytes(b"x")
+        for _ in range(8):
+            assert await linuxaio.slurp(warm) == b"x"
         for size in (head - 1, head, head + 1, head + page, 3 * head + 7, cap - 1, cap):
             p = tmp_path / f"f{size}"
             p.write_bytes(data[:size])

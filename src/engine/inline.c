@@ -57,9 +57,10 @@ size_t lx_inline_max_bytes = 64 * 1024;
 static unsigned budget_ops = 128;
 static int64_t budget_ns = 200 * 1000;
 /* The clock is read at every CLOCK_EVERY-th attempt of a turn, not at each:
- * a read costs ~20-30 ns here (1.3% of W2s's time, ~5% of a cached 4 KiB
- * await), and the turn overshoots budget_ns by at most CLOCK_EVERY - 1
- * attempts (each at most a 64 KiB copy; a few us for W1's and W2's). */
+ * its vDSO read was 1.3% of W2s's perf samples (~20-30 ns an attempt),
+ * and a turn overshoots budget_ns by at most CLOCK_EVERY - 1 attempts
+ * (each at most a 64 KiB copy; a few us for W1's and W2's).  Paired
+ * rounds show no change beyond their noise (W1, W2s: 0.96-1.06x). */
 #define CLOCK_EVERY 4
 
 static _Thread_local struct {

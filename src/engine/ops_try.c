@@ -137,8 +137,8 @@ static size_t scratch_size;
  * object returned, shrunk to the size read as os.read does (realloc in
  * place), the rest of the room into a scratch buffer; only a file larger
  * than DIRECT is copied whole into a new bytes.  (Reading all into the
- * scratch and copying cost W2r, 1-16 KiB files, ~4% of its time: the
- * copy of each file a second time.) */
+ * scratch copied each file twice; perf put that memmove at ~1.8% of W2r's
+ * samples, against ~1.0% for the plain loop's realloc and copies.) */
 #define DIRECT (16 * 1024)
 
 int try_slurp(Request *r)

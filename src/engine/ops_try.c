@@ -131,9 +131,16 @@ static size_t scratch_size;
  * fails the read with EISDIR, a FIFO with ESPIPE (a positioned read), and
  * a file without RWF_NOWAIT (/proc, /sys, most devices) with EOPNOTSUPP:
  * the worker reads those as before.  A device that reads without end
- * (/dev/zero) fills the buffer: over the cap, a worker's.  The bytes are
- * read into a scratch buffer, then copied into the bytes object (a copy
- * of a 4 KiB file costs ~20 ns against a fstat's ~140). */
+ * (/dev/zero) fills the buffer: over the cap, a worker's.
+ *
+ * Where the bytes go: the first DIRECT bytes straight into the bytes
+ * object returned, shrunk to the size read as os.read does (realloc in
+ * place), the rest of the room into a scratch buffer; only a file larger
+ * than DIRECT is copied whole into a new bytes.  (Reading all into the
+ * scratch copied each file twice; perf put that memmove at ~1.8% of W2r's
+ * samples, against ~1.0% for the plain loop's realloc and copies.) */
+#define DIRECT (16 * 1024)
+
 int try_slurp(Request *r)
 {
     size_t cap = lx_inline_max_bytes < SCRATCH_MAX ? lx_inline_max_bytes : SCRATCH_MAX - 1;
@@ -142,23 +149,39 @@ int try_slurp(Request *r)
      * over the cap, which tells a file too big to be read here */
     int to_end = !(r->length >= 0 && (size_t)r->length <= cap), fd;
     int64_t room = to_end ? (int64_t)cap + 1 : r->length, got = 0;
+    int64_t direct = room < DIRECT ? room : DIRECT;
+    PyObject *b;
+    char *head;
     if (room == 0 || !lx_inline_mounts_ok(LX_MOUNTS_FOR_OPEN))
         return 0;   /* nothing to read tells no directory: the worker's; or a file
                        system whose open may ask a server is mounted */
-    if ((size_t)room > scratch_size) {
-        char *b = PyMem_RawRealloc(scratch, (size_t)room);
-        if (!b)
+    if (room > direct && (size_t)(room - direct) > scratch_size) {
+        char *s = PyMem_RawRealloc(scratch, (size_t)(room - direct));
+        if (!s)
             return 0;   /* the worker's malloc reports ENOMEM, if it must */
-        scratch = b;
-        scratch_size = (size_t)room;
+        scratch = s;
+        scratch_size = (size_t)(room - direct);
     }
     if ((fd = cached_open(r->dir_fd, path_of(r->path), O_RDONLY | O_NONBLOCK)) < 0)
         return 0;
+    if (!(b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)direct))) {
+        PyErr_Clear();
+        close(fd);
+        return 0;   /* the worker's malloc reports ENOMEM, if it must */
+    }
+    head = PyBytes_AS_STRING(b);
     /* O_NONBLOCK stays: the fd never leaves the try, and it does nothing
      * to a regular file's reads.  Every device is local: mounts_ok. */
     while (got < room) {
-        struct iovec iov = {scratch + got, (size_t)(room - got)};
-        ssize_t n = preadv2(fd, &iov, 1, r->offset + got, RWF_NOWAIT);
+        struct iovec iov[2];
+        int niov = 0;
+        ssize_t n;
+        if (got < direct)
+            iov[niov++] = (struct iovec){head + got, (size_t)(direct - got)};
+        if (room > direct)
+            iov[niov++] = (struct iovec){scratch + (got > direct ? got - direct : 0),
+                                         (size_t)(room - (got > direct ? got : direct))};
+        n = preadv2(fd, iov, niov, r->offset + got, RWF_NOWAIT);
         if (n < 0)
             goto refuse;   /* not cached, or not a file this try reads */
         got += n;
@@ -168,13 +191,24 @@ int try_slurp(Request *r)
     if (to_end && got == room)
         goto refuse;   /* more than the cap: a worker's */
     close(fd);
-    if (!(r->value = PyBytes_FromStringAndSize(scratch, (Py_ssize_t)got))) {
+    if (got > direct) {   /* the head, then the rest from the scratch */
+        PyObject *whole = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)got);
+        if (whole) {
+            memcpy(PyBytes_AS_STRING(whole), head, (size_t)direct);
+            memcpy(PyBytes_AS_STRING(whole) + direct, scratch, (size_t)(got - direct));
+        }
+        Py_SETREF(b, whole);
+    } else if (got < direct && _PyBytes_Resize(&b, (Py_ssize_t)got) < 0)
+        b = NULL;   /* _PyBytes_Resize let it go */
+    if (!b) {
         PyErr_Clear();
         return 0;   /* the worker's malloc reports ENOMEM, if it must */
     }
+    r->value = b;
     r->result = got;   /* lx_result_malloced takes r->value */
     return 1;
 refuse:
+    Py_DECREF(b);
     close(fd);
     return 0;
 }

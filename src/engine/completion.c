@@ -109,7 +109,7 @@ int lx_complete_later(lx_req *req, lx_req **current)
 void lx_signal_owed(void)
 {
     int must = 0;
-    if (!LOAD(S.nresults) || LOAD(S.efd_signalled))
+    if (!lx_results_owed())
         return;
     pthread_mutex_lock(&S.lock);
     if (S.nresults)

@@ -141,6 +141,13 @@ static inline unsigned long lx_nresults(void)
     return __atomic_load_n(&lx_sink.nresults, __ATOMIC_ACQUIRE);
 }
 
+/* Results wait with no eventfd write for them (lock-free; lx_signal_owed
+ * writes it). */
+static inline int lx_results_owed(void)
+{
+    return lx_nresults() && !__atomic_load_n(&lx_sink.efd_signalled, __ATOMIC_ACQUIRE);
+}
+
 /* Take up to max finished requests (0: all), oldest first, linked by next. */
 lx_req *lx_take_results(unsigned long max, unsigned long *count);
 /* After a poll: unsignal the eventfd if no result waits, so it is readable

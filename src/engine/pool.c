@@ -361,7 +361,7 @@ static int sleep_idle(lx_worker *self)
          * its eventfd is written without q_lock, which the woken poller
          * may want at once (a waker finds woken set all the same). */
         __atomic_thread_fence(__ATOMIC_SEQ_CST);
-        if (lx_nresults()) {
+        if (lx_results_owed()) {   /* q_lock let go only for a write to make */
             pthread_mutex_unlock(&P.q_lock);
             lx_signal_owed();
             pthread_mutex_lock(&P.q_lock);

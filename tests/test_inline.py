@@ -269,9 +269,8 @@ def test_opens_and_slurps_complete_inline(cached, tmp_path, whole_turns):
 
 
 @needs_no_remote_mounts
-def test_inline_slurp_reads_into_its_bytes_and_keeps_no_fd(tmp_path, whole_turns):
-    """A slurp's try reads straight into the bytes object the await returns,
-    and its own fd (opened O_NONBLOCK, never cleared: nobody else sees it)
+def test_inline_slurp_returns_bytes_and_keeps_no_fd(tmp_path, whole_turns):
+    """A slurp's try returns a bytes object of the size read, and its own fd (opened O_NONBLOCK, never cleared: nobody else sees it)
     is closed: the bytes are whole at the inline cap, the engine reads one
     byte more than the cap, and no fd is left behind either way."""
     old = _engine._inline_budget()
@@ -362,12 +361,13 @@ def test_inline_slurp_tells_the_end_of_a_file_without_its_size(tmp_path, whole_t
 
 
 @needs_no_remote_mounts
-def test_inline_slurp_whole_across_its_head_and_scratch(tmp_path, whole_turns):
-    """A slurp's try reads its first 16 KiB into the bytes it returns and the
-    rest into a scratch buffer (ops_try.c): files on either side of that
-    split, at offsets inside and past it, and up to the inline cap, come back
-    whole and inline; a file whose pages after the split are evicted is
-    whole too (the rest from the engine)."""
+def test_inline_slurp_whole_at_every_size_up_to_the_cap(tmp_path, whole_turns):
+    """A slurp's try reads into a scratch buffer and copies what it read into
+    the bytes it returns (ops_try.c; until session 10 the first 16 KiB went
+    straight into the bytes): files of sizes around 16 KiB and page
+    multiples, at offsets and lengths that end on page boundaries, up to the
+    inline cap, come back whole and inline; a file whose later pages are
+    evicted is whole too (the rest from the engine)."""
     page = os.sysconf("SC_PAGE_SIZE")
     head = 16 * 1024
     cap = _engine._inline_budget()[2]

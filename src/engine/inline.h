@@ -6,7 +6,10 @@
 
 #include "engine.h"
 
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 /* linuxaio.inline(): on by default, for the whole process. */
 extern int lx_inline_enabled;
@@ -53,6 +56,17 @@ int lx_inline_dev_ok(dev_t dev);
  * the worker's. */
 struct stat;
 int lx_inline_fstat(int fd, struct stat *st);
+
+/* The tries' preadv2 and close, straight to the kernel.  With the workers
+ * running, glibc's wrappers of these cancellation points switch the
+ * thread to asynchronous cancellation and back around the syscall: ~20 ns
+ * each (Intel Xeon), ~4% of a cached 4 KiB read's await.  The loop thread
+ * is never pthread_cancel's target. */
+static inline ssize_t lx_try_preadv2(int fd, const struct iovec *iov, int n, off_t off, int flags)
+{
+    return syscall(SYS_preadv2, fd, iov, n, (long)off, 0L, flags);   /* offset: low, high */
+}
+static inline void lx_try_close(int fd) { syscall(SYS_close, fd); }
 
 extern PyMethodDef lx_inline_module_methods[];
 int lx_inline_init(void);

@@ -3,6 +3,7 @@
  * slurp, and the polling thread's try of a read. */
 #define _GNU_SOURCE
 #include "ops_run.h"
+#include "inline.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -184,7 +185,7 @@ int try_read(Request *r)
         r->result = 0;
         return 1;
     }
-    n = preadv2(r->fd, &iov, 1, r->offset, RWF_NOWAIT);
+    n = lx_try_preadv2(r->fd, &iov, 1, r->offset, RWF_NOWAIT);
     if (n < 0)   /* would block, or an error the worker's pread will report */
         return 0;
     /* 0 is the end: what is not cached fails with EAGAIN instead */

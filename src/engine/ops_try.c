@@ -56,7 +56,7 @@ int try_stat(Request *r)
     if (fd < 0)
         return 0;   /* not cached (EAGAIN), or an error the worker reports */
     rc = lx_inline_fstat(fd, &r->io.st);
-    close(fd);
+    lx_try_close(fd);
     if (rc < 0)
         return 0;
     r->result = 0;
@@ -82,7 +82,7 @@ static int open_cached_file(Request *r, int flags, int keep_nonblock)
         return -1;
     if (fstat(fd, &r->io.st) < 0 || !(S_ISREG(r->io.st.st_mode) || S_ISDIR(r->io.st.st_mode))
         || !lx_inline_dev_ok(r->io.st.st_dev)) {
-        close(fd);   /* a FIFO, a device...: the worker opens it as asked */
+        lx_try_close(fd);   /* a FIFO, a device...: the worker opens it as asked */
         return -1;
     }
     /* O_NONBLOCK was ours: the fd the caller gets has the flags asked for.
@@ -91,7 +91,7 @@ static int open_cached_file(Request *r, int flags, int keep_nonblock)
      * O_NONBLOCK, are the status the open would have left (no F_GETFL:
      * a syscall less, ~0.1 us of an inline open). */
     if (!keep_nonblock && !(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags) < 0) {
-        close(fd);
+        lx_try_close(fd);
         return -1;
     }
     return fd;
@@ -167,16 +167,16 @@ int try_slurp(Request *r)
      * to a regular file's reads.  Every device is local: mounts_ok. */
     while (got < room) {
         struct iovec iov = {scratch + got, (size_t)(room - got)};
-        ssize_t n = preadv2(fd, &iov, 1, r->offset + got, RWF_NOWAIT);
+        ssize_t n = lx_try_preadv2(fd, &iov, 1, r->offset + got, RWF_NOWAIT);
         if (n < 0) {
-            close(fd);
+            lx_try_close(fd);
             return 0;   /* not cached, or not a file this try reads */
         }
         got += n;
         if (n == 0 || (r->offset + got) % page != 0)
             break;   /* the end (see above) */
     }
-    close(fd);
+    lx_try_close(fd);
     if (to_end && got == room)
         return 0;   /* more than the cap: a worker's */
     if (!(r->value = PyBytes_FromStringAndSize(scratch, (Py_ssize_t)got))) {

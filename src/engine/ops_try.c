@@ -173,7 +173,7 @@ int try_slurp(Request *r)
             return 0;   /* not cached, or not a file this try reads */
         }
         got += n;
-        if (n == 0 || (r->offset + got) % page != 0)
+        if (n == 0 || ((r->offset + got) & (page - 1)) != 0)
             break;   /* the end (see above) */
     }
     lx_try_close(fd);

@@ -17,7 +17,7 @@ import pytest
 
 import linuxaio
 from linuxaio import _engine
-from aio_helpers import fd_count, run_forked, wait_until
+from aio_helpers import fd_count, run_forked, wait_started, wait_until
 
 COLD_OPENS = 16        # uring.h: from this score on, opens go to the workers
 COLD_OPEN_PROBE = 8    # one open in 8 is tried inline all the same
@@ -51,9 +51,24 @@ def small_tree(root, n):
 
 
 def slurp_one(path, *args):
+    """One slurp through the ring, and its result.  Under LINUXAIO_ENGINE=auto
+    a slurp that would be alone in flight goes to the threads (a lone slurp
+    waits for two wake-ups on the ring: uring_route.c), so a read of an empty
+    pipe keeps a worker busy meanwhile."""
     got = []
-    linuxaio.aio_slurp(path, *(args or (0, None)), got.append)
-    linuxaio.flush()
+    rfd, wfd = os.pipe()
+    try:
+        linuxaio.aio_read(rfd, None, 1, bytearray(1), 0, None)
+        wait_started()   # the read blocks in a worker: the slurp has company
+        linuxaio.aio_slurp(path, *(args or (0, None)), got.append)
+        while not got:
+            linuxaio.poll_wait()
+            linuxaio.poll_cb()
+    finally:
+        os.write(wfd, b"x")
+        linuxaio.flush()
+        os.close(rfd)
+        os.close(wfd)
     return got[0]
 
 
@@ -163,6 +178,41 @@ def test_a_forked_child_slurps_with_the_score_it_inherited(tmp_path, score):
     assert run_forked(child) == 0
     linuxaio.flush()
     assert got == {p: p.read_bytes() for p in paths}
+
+
+@pytest.mark.skipif(linuxaio.engine_info().get("mode") != "auto",
+                    reason="LINUXAIO_ENGINE=uring sends every slurp to the ring")
+def test_auto_sends_a_lone_slurp_to_the_threads_and_one_with_company_to_the_ring(tmp_path):
+    """A slurp alone in flight waits for two wake-ups on the ring (the ring
+    thread's, then the loop's: ~70-85 us for a cached small file here) where
+    a spinning worker takes a few us; with others in flight the ring keeps
+    the device's queue deep.  So under auto a lone slurp runs on the threads,
+    and the ring takes it when something else is in flight."""
+    assert linuxaio.engine_info()["ring_policy"]["slurp"] == "unless it would be the only request in flight"
+    paths = small_tree(tmp_path, 8)
+    started = lambda: linuxaio.engine_info()["ring_stats"]["started"]
+    linuxaio.flush()
+    before = started()
+    for p in paths:   # one at a time, nothing else in flight
+        got = []
+        linuxaio.aio_slurp(p, 0, None, got.append)
+        linuxaio.flush()
+        assert got == [p.read_bytes()]
+    assert started() == before
+    for p in paths:   # a pipe read keeps a worker busy meanwhile
+        assert slurp_one(p) == p.read_bytes()
+    assert started() - before >= len(paths)   # (a slurp on the ring may take several entries)
+
+    async def main():   # awaited with inline tries off: the same
+        linuxaio.inline(False)
+        try:
+            for p in paths:
+                assert await linuxaio.slurp(p) == p.read_bytes()
+        finally:
+            linuxaio.inline(True)
+    before = started()
+    asyncio.run(main())
+    assert started() == before
 
 
 def test_cold_score_private_setter_returns_the_old_score(score):

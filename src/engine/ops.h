@@ -115,7 +115,7 @@ typedef struct {
 #define LX_RING_WRITE 23
 #define LX_RING_OPCODE(caps) ((caps) & 0xff)
 #define LX_CAP_DIRECT 0x100      /* auto: when the fd is O_DIRECT */
-#define LX_CAP_ALWAYS 0x200      /* auto: always */
+#define LX_CAP_UNLESS_ALONE 0x200   /* auto: unless it would be the only request in flight */
 #define LX_CAP_SMALL 0x1000      /* auto: up to 64 KiB; larger ones as LX_CAP_DIRECT */
 #define LX_CAP_POSITIONED 0x400  /* only with an offset: never at the file position */
 #define LX_CAP_STEPS 0x800       /* several steps, one submission each (lx_ring_step) */

@@ -335,8 +335,8 @@ static PyObject *engine_info(PyObject *m, PyObject *unused)
             when = "up to 64 KiB from fds that missed the page cache lately, and O_DIRECT fds";
         else if (row->caps & LX_CAP_DIRECT)
             when = "O_DIRECT fds";
-        else if (row->caps & LX_CAP_ALWAYS)
-            when = "always";
+        else if (row->caps & LX_CAP_UNLESS_ALONE)
+            when = "unless it would be the only request in flight";
         else
             continue;
         if (!(name = PyUnicode_FromString(row->id)))

@@ -78,11 +78,11 @@ static int auto_takes(Request *r, unsigned caps)
      * lone slurp on the ring waits for two wake-ups, the ring thread's and
      * then the loop's: 70-85 us for a cached 4 KiB file, one after the
      * other (Intel Xeon 2 vCPU), where a spinning worker and a quick await
-     * (poll.c) take 5-10 us.  With others in flight the ring keeps the
+     * (poll.c) take 5-10 us.  With others outstanding the ring keeps the
      * device's queue deep (W8, cold) and costs a cached file no more than
      * the threads (64 in flight, inline(False): ~196k vs ~205k files/s). */
     if (caps & LX_CAP_UNLESS_ALONE)
-        return LOAD(R.ninflight) || lx_pool_nready() || lx_pool_nrunning();
+        return E.nreqs > 1;   /* counted already (under the GIL, as this) */
     if (!(caps & (LX_CAP_DIRECT | LX_CAP_SMALL)))
         return 0;
     /* O_DIRECT wants the buffer, offset and length aligned (512 at least):

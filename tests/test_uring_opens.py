@@ -184,7 +184,7 @@ def test_a_forked_child_slurps_with_the_score_it_inherited(tmp_path, score):
                     reason="LINUXAIO_ENGINE=uring sends every slurp to the ring")
 def test_auto_sends_a_lone_slurp_to_the_threads_and_one_with_company_to_the_ring(tmp_path):
     """A slurp alone in flight waits for two wake-ups on the ring (the ring
-    thread's, then the loop's: ~70-85 us for a cached small file here) where
+    thread's, then the loop's: 65-90 us for a cached small file here) where
     a spinning worker takes a few us; with others in flight the ring keeps
     the device's queue deep.  So under auto a lone slurp runs on the threads,
     and the ring takes it when something else is in flight."""

@@ -76,9 +76,9 @@ static int auto_takes(Request *r, unsigned caps)
     }
     /* slurp: the ring, unless it would be the only request in flight.  A
      * lone slurp on the ring waits for two wake-ups, the ring thread's and
-     * then the loop's: 70-85 us for a cached 4 KiB file, one after the
+     * then the loop's: 65-90 us for a cached small file, one after the
      * other (Intel Xeon 2 vCPU), where a spinning worker and a quick await
-     * (poll.c) take 5-10 us.  With others outstanding the ring keeps the
+     * (poll.c) take 8-10 us.  With others outstanding the ring keeps the
      * device's queue deep (W8, cold) and costs a cached file no more than
      * the threads (64 in flight, inline(False): ~196k vs ~205k files/s). */
     if (caps & LX_CAP_UNLESS_ALONE)

@@ -363,7 +363,7 @@ def test_inline_slurp_tells_the_end_of_a_file_without_its_size(tmp_path, whole_t
 @needs_no_remote_mounts
 def test_inline_slurp_whole_at_every_size_up_to_the_cap(tmp_path, whole_turns):
     """A slurp's try reads into a scratch buffer and copies what it read into
-    the bytes it returns (ops_try.c; until session 10 the first 16 KiB went
+    the bytes it returns (ops_try.c; in session 10 the first 16 KiB went
     straight into the bytes): files of sizes around 16 KiB and page
     multiples, at offsets and lengths that end on page boundaries, up to the
     inline cap, come back whole and inline; a file whose later pages are

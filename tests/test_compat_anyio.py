@@ -49,6 +49,12 @@ def test_path_limiter_bounds_concurrent_requests(tmp_path):
         lim1 = CountingLimiter(1)
         await Path(tmp_path, limiter=lim1).joinpath("a/b/c").mkdir(parents=True)
         assert (tmp_path / "a/b/c").is_dir() and lim1.acquired == 1
+        # stat and lstat (C runners for a path without a limiter) take a token
+        lim2 = CountingLimiter(1)
+        p = Path(tmp_path, limiter=lim2) / "f3"
+        assert (await p.stat()).st_size == 3 and (await p.lstat()).st_size == 3
+        assert (await p.stat(follow_symlinks=False)).st_size == 3
+        assert lim2.acquired == 3 and lim2.out == 0
     asyncio.run(main())
 
 

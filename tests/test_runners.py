@@ -97,6 +97,32 @@ def test_a_runner_as_class_attribute_binds_as_a_function(cached):
     asyncio.run(main())
 
 
+@pytest.mark.parametrize("run", loop_runners())
+def test_path_stat_and_lstat_are_runners_that_bind_as_methods(run, cached, tmp_path):
+    """linuxaio.Path.stat and lstat are runners too (p.stat(): no coroutine of
+    its own); bound to the path, with every form of call giving os's answer."""
+    p, _ = cached
+    link = tmp_path / "link"   # the fixture's, to p
+    assert type(linuxaio.Path.stat).__name__ == "Runner"
+    assert type(linuxaio.Path.lstat).__name__ == "Runner"
+    assert inspect.iscoroutinefunction(linuxaio.Path.stat)
+    assert list(inspect.signature(linuxaio.Path.stat).parameters) == ["self", "follow_symlinks"]
+    lp, pp = linuxaio.Path(link), linuxaio.Path(p)
+
+    async def main():
+        assert await pp.stat() == os.stat(p)
+        assert await lp.stat() == os.stat(link)
+        assert await lp.lstat() == os.lstat(link)
+        assert await lp.stat(follow_symlinks=False) == os.lstat(link)
+        assert await linuxaio.Path.stat(lp) == os.stat(link)
+        with pytest.raises(FileNotFoundError) as e:
+            await linuxaio.Path(tmp_path / "absent").stat()
+        assert e.value.filename == str(tmp_path / "absent")
+        with pytest.raises(TypeError):
+            await pp.stat(True)   # follow_symlinks is keyword-only, as pathlib's
+    run(main())
+
+
 # ------------------------------------------------------------- results and errors
 
 @pytest.mark.parametrize("run", loop_runners())

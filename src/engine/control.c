@@ -228,7 +228,7 @@ static PyMethodDef control_methods[] = {
      "_run(submit, *args)\n--\n\nsubmit(*args, loop) under a running asyncio loop; else the hook's choice."},
     {"_set_loop_hooks", (PyCFunction)(void (*)(void))lx_set_loop_hooks, METH_FASTCALL, NULL},
     {"_bind", (PyCFunction)(void (*)(void))lx_bind_runner, METH_FASTCALL,
-     "_bind(func, submit, npos, extra=())\n--\n\nAn os twin's runner (runner.c): called with npos positional arguments,\n"
+     "_bind(func, submit, npos, extra=(), at_call=True, guard=None)\n--\n\nAn os twin's runner (runner.c): called with npos positional arguments,\n"
      "_run(submit, *args, *extra); otherwise func(...)."},
     {"_set_task_waiter", (PyCFunction)set_task_waiter, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},

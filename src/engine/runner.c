@@ -22,7 +22,9 @@
  * already read (which nobody sees); a write or an open would have
  * happened.  So an operation with side effects (open, close) is bound
  * with at_call False: its runner serves trio alone, and under asyncio
- * calls the async def. */
+ * calls the async def.  A guard (an attribute name) sends a call whose
+ * first argument has it set, not None, to the async def too: a
+ * linuxaio.Path with a limiter runs its stat under the limiter. */
 #include "future.h"
 
 #include <string.h>
@@ -36,16 +38,41 @@ typedef struct {
     PyObject *extra;     /* a tuple of arguments after the caller's */
     Py_ssize_t npos;     /* the caller's positional arguments on the fast path */
     int at_call;         /* under asyncio, may it start at the call (no side effects)? */
+    PyObject *guard;     /* an attribute of the first argument that, set and not
+                            None, sends the call to func (a Path's limiter) */
     vectorcallfunc vectorcall;
 } Runner;
+
+/* The first argument asks for func's way (guard set, not None): 1, else 0;
+ * -1 with an exception. */
+static int guarded(Runner *self, PyObject *first)
+{
+    PyObject *v;
+    int set;
+    if (!self->guard)
+        return 0;
+    if (!(v = PyObject_GetAttr(first, self->guard))) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    set = v != Py_None;
+    Py_DECREF(v);
+    return set;
+}
 
 static PyObject *runner_vectorcall(Runner *self, PyObject *const *args, size_t nargsf,
                                    PyObject *kwnames)
 {
     Py_ssize_t n = PyVectorcall_NARGS(nargsf), nx, i;
     PyObject *stack[RUNNER_MAX + 1], *loop, *res;
-    if (kwnames || n != self->npos)
+    int g = 0;
+    /* other forms of call, and a guarded first argument: the async def */
+    if (kwnames || n != self->npos || (n && (g = guarded(self, args[0])) > 0))
         return PyObject_Vectorcall(self->func, args, nargsf, kwnames);
+    if (g < 0)
+        return NULL;
     nx = PyTuple_GET_SIZE(self->extra);
     /* No asyncio loop: the elsewhere hook's awaitable, which looks again
      * when it first runs (asyncio.run(linuxaio.os.stat(p)) makes it before
@@ -74,17 +101,18 @@ static PyObject *runner_vectorcall(Runner *self, PyObject *const *args, size_t n
     return res;
 }
 
-/* _bind(func, submit, npos, extra=(), at_call=True) */
+/* _bind(func, submit, npos, extra=(), at_call=True, guard=None) */
 PyObject *lx_bind_runner(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
 {
     Runner *r;
     Py_ssize_t npos;
     PyObject *extra = nargs > 3 ? args[3] : NULL;
     int at_call = nargs > 4 ? PyObject_IsTrue(args[4]) : 1;
-    if (nargs < 3 || nargs > 5 || !PyCallable_Check(args[0]) || !PyCallable_Check(args[1])
-        || (extra && !PyTuple_Check(extra)) || at_call < 0) {
+    PyObject *guard = nargs > 5 && args[5] != Py_None ? args[5] : NULL;
+    if (nargs < 3 || nargs > 6 || !PyCallable_Check(args[0]) || !PyCallable_Check(args[1])
+        || (extra && !PyTuple_Check(extra)) || at_call < 0 || (guard && !PyUnicode_Check(guard))) {
         if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_TypeError, "_bind(func, submit, npos, extra=(), at_call=True)");
+            PyErr_SetString(PyExc_TypeError, "_bind(func, submit, npos, extra=(), at_call=True, guard=None)");
         return NULL;
     }
     if ((npos = PyLong_AsSsize_t(args[2])) == -1 && PyErr_Occurred())
@@ -100,6 +128,7 @@ PyObject *lx_bind_runner(PyObject *m, PyObject *const *args, Py_ssize_t nargs)
     r->extra = extra ? Py_NewRef(extra) : PyTuple_New(0);
     r->npos = npos;
     r->at_call = at_call;
+    r->guard = guard ? Py_NewRef(guard) : NULL;
     r->vectorcall = (vectorcallfunc)runner_vectorcall;
     if (!r->extra) {
         Py_DECREF(r);
@@ -122,6 +151,7 @@ static int runner_clear(Runner *r)
     Py_CLEAR(r->func);
     Py_CLEAR(r->submit);
     Py_CLEAR(r->extra);
+    Py_CLEAR(r->guard);
     return 0;
 }
 

@@ -123,6 +123,29 @@ def test_path_stat_and_lstat_are_runners_that_bind_as_methods(run, cached, tmp_p
     run(main())
 
 
+def test_a_path_string_read_by_the_engine_is_os_fspath(cached, tmp_path):
+    """The engine reads a linuxaio.Path's string from pathlib's cache (args.c):
+    a fresh path (its string not made yet), one already made, and a subclass
+    overriding __fspath__ (never read that way) all give os.fspath's path."""
+    p, data = cached
+
+    class Elsewhere(linuxaio.Path):
+        def __fspath__(self):
+            return str(p)
+
+    async def main():
+        fresh = linuxaio.Path(tmp_path) / "cached"          # no string made yet
+        assert await aos.stat(fresh) == os.stat(p)
+        assert await linuxaio.slurp(fresh) == data
+        assert await fresh.stat() == os.stat(p)              # made by now
+        assert await linuxaio.Path(tmp_path / "link").lstat() == os.lstat(tmp_path / "link")
+        assert await aos.stat(Elsewhere(tmp_path / "absent")) == os.stat(p)
+        with pytest.raises(FileNotFoundError) as e:
+            await aos.stat(linuxaio.Path(tmp_path) / "absent")
+        assert e.value.filename == str(tmp_path / "absent")
+    asyncio.run(main())
+
+
 # ------------------------------------------------------------- results and errors
 
 @pytest.mark.parametrize("run", loop_runners())

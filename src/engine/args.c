@@ -48,6 +48,26 @@ static int parse_fd(PyObject *o, int int_only, int *fd)
  * every path of every row takes one.  The request holds the handle until
  * it is released (request.c), which keeps its fd open even if the handle
  * is closed meanwhile (wd.c). */
+PyObject *lx_path_type;
+
+/* os.fspath(o).  A linuxaio.Path (that class exactly: a subclass may
+ * override __fspath__ or __str__) keeps its string in pathlib's _str once
+ * made, which os.fspath returns (str() caches it there): read without the
+ * two Python calls, ~0.3 us of a cached stat's await. */
+static PyObject *fspath(PyObject *o)
+{
+    static PyObject *name;
+    if (lx_path_type && (PyObject *)Py_TYPE(o) == lx_path_type
+        && (name || (name = PyUnicode_InternFromString("_str")))) {
+        PyObject *s = PyObject_GetAttr(o, name);
+        if (s && PyUnicode_CheckExact(s))
+            return s;
+        Py_XDECREF(s);
+        PyErr_Clear();   /* not made yet: os.fspath makes it */
+    }
+    return PyOS_FSPath(o);
+}
+
 static int parse_path(Request *r, PyObject *o, int second)
 {
     PyObject **bytes = second ? &r->path2 : &r->path;
@@ -76,7 +96,7 @@ static int parse_path(Request *r, PyObject *o, int second)
     }
     /* OSError.filename: os.fspath() of the argument, as os reports it;
      * taken once (a PathLike's __fspath__ is Python code). */
-    if (!(*given = PyOS_FSPath(o)))
+    if (!(*given = fspath(o)))
         return -1;
     if (!PyUnicode_FSConverter(*given, bytes)) {   /* ValueError on an embedded NUL */
         Py_CLEAR(*given);
@@ -495,6 +515,7 @@ int lx_parse_args(Request *r, const char *spec, PyObject *const *args)
             /* str, bytes and os.PathLike first: looking for a fileno() they
              * lack would raise and clear an AttributeError on every call */
             if (!PyUnicode_Check(o) && !PyBytes_Check(o) && !PyTuple_Check(o)
+                && (PyObject *)Py_TYPE(o) != lx_path_type
                 && (PyLong_Check(o) || !PyObject_HasAttrString(o, "__fspath__"))) {
                 if (parse_fd(o, 0, &r->fd) < 0 || !(r->filename = PyLong_FromLong(r->fd)))
                     return -1;

@@ -177,6 +177,16 @@ static PyObject *set_task_waiter(PyObject *m, PyObject *type)
     Py_RETURN_NONE;
 }
 
+static PyObject *set_path_type(PyObject *m, PyObject *type)
+{
+    if (!PyType_Check(type)) {
+        PyErr_SetString(PyExc_TypeError, "_set_path_type(type)");
+        return NULL;
+    }
+    Py_XSETREF(lx_path_type, Py_NewRef(type));
+    Py_RETURN_NONE;
+}
+
 static PyObject *str_or_none(const char *s) { return s ? PyUnicode_FromString(s) : Py_NewRef(Py_None); }
 
 /* _op_table(): the rows, for the tests that check them against the
@@ -231,6 +241,7 @@ static PyMethodDef control_methods[] = {
      "_bind(func, submit, npos, extra=(), at_call=True, guard=None)\n--\n\nAn os twin's runner (runner.c): called with npos positional arguments,\n"
      "_run(submit, *args, *extra); otherwise func(...)."},
     {"_set_task_waiter", (PyCFunction)set_task_waiter, METH_O, NULL},
+    {"_set_path_type", (PyCFunction)set_path_type, METH_O, NULL},
     {"_set_spin", (PyCFunction)set_spin, METH_VARARGS, NULL},
     {"_max_copies", (PyCFunction)(void (*)(void))max_copies, METH_FASTCALL, NULL},
     {"_copies", (PyCFunction)copies, METH_NOARGS, NULL},

@@ -317,6 +317,8 @@ void lx_wd_release(PyObject *wd);
 extern PyTypeObject lx_RequestType;
 /* The glue's trio waiter type (_loop.py): a callback that is a task. */
 extern PyObject *lx_task_waiter_type;
+/* linuxaio.Path (args.c reads its path string without a Python call). */
+extern PyObject *lx_path_type;
 Request *lx_request_new(PyTypeObject *type, int op, int face);
 /* The type's slots, shared by the Group type. */
 void lx_request_dealloc(Request *r);

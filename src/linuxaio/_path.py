@@ -945,6 +945,7 @@ def _stat_runners() -> None:
 
 
 _stat_runners()
+_engine._set_path_type(Path)   # its string read without a Python call (args.c)
 
 
 def _carry_limiter_311() -> None:

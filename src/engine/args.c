@@ -40,14 +40,6 @@ static int parse_fd(PyObject *o, int int_only, int *fd)
     return *fd < 0 ? -1 : 0;
 }
 
-/* Every path argument comes here: the first (p, x) or the second (P) of a
- * request.  Each path has its own dir fd (dir_fd, dir_fd2: the letters D
- * and E), which a working-directory handle given as (wd, relpath) sets,
- * here and nowhere else: every row's run uses the *at() calls (or, where
- * Linux has none, resolves through the dir fd: ops_paths.c's at_path), so
- * every path of every row takes one.  The request holds the handle until
- * it is released (request.c), which keeps its fd open even if the handle
- * is closed meanwhile (wd.c). */
 PyObject *lx_path_type;
 
 /* os.fspath(o).  A linuxaio.Path (that class exactly: a subclass may
@@ -68,6 +60,14 @@ static PyObject *fspath(PyObject *o)
     return PyOS_FSPath(o);
 }
 
+/* Every path argument comes here: the first (p, x) or the second (P) of a
+ * request.  Each path has its own dir fd (dir_fd, dir_fd2: the letters D
+ * and E), which a working-directory handle given as (wd, relpath) sets,
+ * here and nowhere else: every row's run uses the *at() calls (or, where
+ * Linux has none, resolves through the dir fd: ops_paths.c's at_path), so
+ * every path of every row takes one.  The request holds the handle until
+ * it is released (request.c), which keeps its fd open even if the handle
+ * is closed meanwhile (wd.c). */
 static int parse_path(Request *r, PyObject *o, int second)
 {
     PyObject **bytes = second ? &r->path2 : &r->path;

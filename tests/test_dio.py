@@ -218,3 +218,18 @@ def test_aligned_buffer_is_page_aligned():
     buf = linuxaio.aligned_buffer(10)
     assert linuxaio._engine._buffer_address(buf) % mmap.PAGESIZE == 0
     assert len(buf) == 10
+
+
+def test_aligned_buffer_is_private_to_a_forked_child():
+    # mmap(-1, n) alone is MAP_SHARED: a child's reads into its copy of
+    # a buffer would land in the parent's (CI saw a parent's O_DIRECT
+    # reads change under it while its child read into the same buffers)
+    buf = linuxaio.aligned_buffer(mmap.PAGESIZE)
+    buf[:4] = b"mine"
+    pid = os.fork()
+    if pid == 0:
+        buf[:4] = b"kids"
+        os._exit(0 if bytes(buf[:4]) == b"kids" else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert bytes(buf[:4]) == b"mine"

@@ -80,9 +80,11 @@ def aligned_buffer(size: int) -> "mmap.mmap":
     """A writable, page-aligned buffer of size bytes (an anonymous mmap).
 
     A bytearray's data sits 16 bytes past a page boundary; large kernel
-    copies into page-aligned memory run about twice as fast here."""
+    copies into page-aligned memory run about twice as fast here.  Private
+    (mmap's default for -1 is MAP_SHARED): a forked child's reads into its
+    copy must not land in the parent's."""
     import mmap
-    return mmap.mmap(-1, size)
+    return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
 __all__ = [name for name in dir(_engine) if name.startswith("aio_")] + [
     "Group", "Request", "PRI_MAX", "PRI_MIN", "flush", "idle_timeout", "max_idle",

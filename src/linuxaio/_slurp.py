@@ -36,8 +36,8 @@ def _align_up(n: int, a: int) -> int:
 
 
 def _mmap(size: int) -> Any:
-    import mmap
-    return mmap.mmap(-1, max(size, 1))
+    import mmap   # private, as aligned_buffer: a forked child's writes stay its own
+    return mmap.mmap(-1, max(size, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
 
 class _Chunk:

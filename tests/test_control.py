@@ -156,7 +156,7 @@ def handle_one_per_call(n):
 
 small, big = [], []
 for _ in range(3):
-    small.append(handle_one_per_call(5000))
+    small.append(handle_one_per_call(2500))
     big.append(handle_one_per_call(20000))
 print(min(big) / min(small))
 """
@@ -165,10 +165,12 @@ print(min(big) / min(small))
 def test_poll_cb_stopping_early_costs_what_it_handles_not_what_waits():
     """A poll_cb that stops early (max_poll_time, a loop's drain budget) takes
     and gives back only a chunk of the results, not all that wait: draining
-    4x the results one per call takes about 4x as long (it was quadratic)."""
+    8x the results one per call takes about 8x as long (quadratic: 64x).
+    Measured 3.8-5.2 for 4x (cache misses grow with the backlog), so 4x
+    against a bar of 6 failed now and then: 8x against 20 keeps the gap."""
     proc, _ = run_python(POLL_CB_STOPPING_EARLY, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    assert float(proc.stdout) < 6, proc.stdout
+    assert float(proc.stdout) < 20, proc.stdout
 
 
 def test_max_poll_time_zero_means_no_limit():

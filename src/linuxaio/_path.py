@@ -102,44 +102,95 @@ async def _write_fd(fd: int, view: memoryview) -> None:
 
 # ------------------------------------------------------------------ children
 
-def _child_factory() -> Callable[[Any, str, str], Any]:
-    """The fastest correct way, on this Python, to make parent / name for a
-    single name read from a directory (parent_str is str(parent)).
+def _prefix(parent: str) -> str:
+    """What _join puts before a name: the string of Path(parent) / name is
+    _prefix(str(Path(parent))) + name."""
+    if parent == ".":
+        return ""
+    return parent if parent.endswith("/") else parent + "/"
 
-    pathlib.Path's own child maker is used where it exists (3.11, 3.12); on
-    3.11 the new path's string is also filled in, which pathlib would
-    otherwise compute on first use.  Each candidate is checked against
-    ``parent / name`` here, once; the plain ``/`` is the fallback."""
+
+def _children_factory() -> Callable[[Any, str, Any], list]:
+    """The fastest correct way, on this Python, to make [parent / name for
+    name in names] for names read from a directory (parent_str is
+    str(parent)).  A walk makes one path per entry.
+
+    First choice: each new path's slots filled in directly, as pathlib's own
+    child maker fills them but without its two calls a path (0.48 -> 0.22 us
+    a path on 3.11).  Then pathlib's child maker.  Each candidate is checked
+    against ``parent / name`` here, once; the plain ``/`` is the fallback,
+    should a pathlib keep its parts differently."""
+    new = object.__new__
     mk = getattr(_pathlib.Path, "_make_child_relpath", None)
     from_string = getattr(_pathlib.PurePath, "_from_parsed_string", None)
 
-    def slash(parent: Any, parent_str: str, name: str) -> Any:
-        return parent / name
+    def slots_311(parent: Any, parent_str: str, names: Any) -> list:
+        # 3.11 keeps (drive, root, parts); the hash and such are made lazily
+        drv, root, parts, pre = parent._drv, parent._root, parent._parts, _prefix(parent_str)
+        out = []
+        for name in names:
+            child = new(Path)
+            child._drv = drv
+            child._root = root
+            child._parts = parts + [name]
+            child._str = pre + name
+            out.append(child)
+        return out
 
-    candidates = []
+    def slots_312(parent: Any, parent_str: str, names: Any) -> list:
+        # 3.12+ keep the raw strings and (drive, root, tail), the tail lazily
+        drv, root, tail, pre = parent.drive, parent.root, parent._tail, _prefix(parent_str)
+        limiter = parent._limiter
+        out = []
+        for name in names:
+            child = new(Path)
+            child._str = s = pre + name
+            child._raw_paths = [s]
+            child._drv = drv
+            child._root = root
+            child._tail_cached = tail + [name]
+            child._limiter = limiter
+            out.append(child)
+        return out
+
+    def slash(parent: Any, parent_str: str, names: Any) -> list:
+        return [parent / name for name in names]
+
+    candidates = [slots_311] if _sys.version_info < (3, 12) else [slots_312]
     if mk is not None:
-        def mk_with_str(parent: Any, parent_str: str, name: str) -> Any:
-            child = mk(parent, name)
-            child._str = _join(parent_str, name)
-            return child
-
-        def mk_plain(parent: Any, parent_str: str, name: str) -> Any:
-            return mk(parent, name)
-        candidates += [mk_with_str, mk_plain]
+        def mk_with_str(parent: Any, parent_str: str, names: Any) -> list:
+            pre, out = _prefix(parent_str), []
+            for name in names:
+                child = mk(parent, name)
+                child._str = pre + name
+                out.append(child)
+            return out
+        candidates.append(mk_with_str)
     if from_string is not None:
-        def from_str(parent: Any, parent_str: str, name: str) -> Any:
-            return from_string(parent, _join(parent_str, name))
+        def from_str(parent: Any, parent_str: str, names: Any) -> list:
+            pre = _prefix(parent_str)
+            return [from_string(parent, pre + name) for name in names]
         candidates.append(from_str)
 
-    def works(make: Callable[[Any, str, str], Any]) -> bool:
+    def works(make: Callable[[Any, str, Any], list]) -> bool:
+        names = ("c", ".h", "d e", "\u00fc", "[x]", "..", "*", "e.tar.gz")
         try:
             for parent in ("/", "//", "/a/b", "a", ".", "a/b/"):
                 p = Path(parent)
-                for name in ("c", ".h", "d e", "\u00fc", "[x]", "..", "*"):
-                    got, want = make(p, str(p), name), p / name
+                made = make(p, str(p), names)
+                if len(made) != len(names):
+                    return False
+                for name, got in zip(names, made):
+                    want = p / name
                     if (type(got) is not Path or str(got) != str(want) or got != want
                             or got.parts != want.parts or hash(got) != hash(want)
-                            or got.parent != p or got.name != want.name):
+                            or got.parent != p or got.name != want.name
+                            or got.suffixes != want.suffixes or got.anchor != want.anchor
+                            or str(got / "f") != str(want / "f")
+                            or str(got.with_name("g")) != str(want.with_name("g"))
+                            or got.relative_to(p) != want.relative_to(p)
+                            or got.match("*") != want.match("*")
+                            or got.limiter is not None):
                         return False
             return True
         except Exception:
@@ -149,6 +200,11 @@ def _child_factory() -> Callable[[Any, str, str], Any]:
         if works(make):
             return make
     return slash
+
+
+def _make_child(parent: Any, parent_str: str, name: str) -> Any:
+    """parent / name (parent_str is str(parent)), as _make_children makes it."""
+    return _make_children(parent, parent_str, (name,))[0]
 
 
 # ------------------------------------------------------------------- globbing
@@ -200,19 +256,24 @@ class _Listing:
         self.paths: list = [None] * len(entries)
         self.missing = len(entries)     # children not made yet
 
-    def child(self, i: int) -> "Path":
-        p = self.paths[i]
-        if p is None:
-            p = self.paths[i] = _make_child(self.path, self.pstr, self.entries[i][0])
-            self.missing -= 1
-        return p
+    def children(self, idx: Any) -> list:
+        """The children at the indices idx, those not made yet made in one batch."""
+        paths = self.paths
+        todo = [i for i in idx if paths[i] is None]
+        if todo:
+            entries = self.entries
+            made = _make_children(self.path, self.pstr, [entries[i][0] for i in todo])
+            for i, p in zip(todo, made):
+                paths[i] = p
+            self.missing -= len(todo)
+        return [paths[i] for i in idx]
 
     def all_children(self) -> list:
-        if self.missing:
-            make, parent, pstr, entries = _make_child, self.path, self.pstr, self.entries
-            self.paths = [p if p is not None else make(parent, pstr, entries[i][0])
-                          for i, p in enumerate(self.paths)]
+        if self.missing == len(self.entries):
+            self.paths = _make_children(self.path, self.pstr, [e[0] for e in self.entries])
             self.missing = 0
+        elif self.missing:
+            self.children(range(len(self.entries)))
         return self.paths
 
 
@@ -320,11 +381,11 @@ class _GlobWalk:
                 else:
                     # the subdirectories (through symlinks too with
                     # recurse_symlinks, up to near PATH_MAX), first on top
-                    entries, child = listing.entries, listing.child
+                    entries = listing.entries
                     t = 2 if self.follow and len(pstr) < _FOLLOW_MAX_LEN else 1
-                    stack.extend([(c, str(c), k) for c in
-                                  [child(i) for i in range(len(entries) - 1, -1, -1)
-                                   if entries[i][t] == _DT_DIR]])
+                    subdirs = listing.children([i for i in range(len(entries) - 1, -1, -1)
+                                                if entries[i][t] == _DT_DIR])
+                    stack.extend([(c, str(c), k) for c in subdirs])
                 if j >= last:
                     self._emit(out, path)
                 else:
@@ -347,13 +408,11 @@ class _GlobWalk:
                     if idx is None and self.seen is None:
                         out.extend(listing.all_children())
                     else:
-                        child = listing.child
-                        for i in (range(len(entries)) if idx is None else idx):
-                            self._emit(out, child(i))
+                        for c in listing.children(range(len(entries)) if idx is None else idx):
+                            self._emit(out, c)
                 else:
-                    child = listing.child
                     idx = range(len(entries)) if idx is None else idx
-                    stack.extend([(c, str(c), j) for c in [child(i) for i in reversed(idx)]])
+                    stack.extend([(c, str(c), j) for c in listing.children(idx[::-1])])
             else:                       # _EXACT
                 cstr = _join(pstr, arg)
                 st = self.stats.pop(cstr)
@@ -401,8 +460,7 @@ class _ListDir:
             return None
         names = await _aos.listdir(self.path)
         self.done = True
-        path, pstr, make = self.path, str(self.path), _make_child
-        return [make(path, pstr, name) for name in names]
+        return _make_children(self.path, str(self.path), names)
 
 
 class PathIterator:
@@ -919,7 +977,7 @@ async def _resolve_walk(path: str, strict: bool) -> str:
     return "/" + "/".join(done)
 
 
-_make_child = _child_factory()
+_make_children = _children_factory()
 
 
 def _limit_path_methods() -> None:

@@ -125,8 +125,11 @@ def _children_factory() -> Callable[[Any, str, Any], list]:
     from_string = getattr(_pathlib.PurePath, "_from_parsed_string", None)
 
     def slots_311(parent: Any, parent_str: str, names: Any) -> list:
-        # 3.11 keeps (drive, root, parts); the hash and such are made lazily
+        # 3.11 keeps (drive, root, parts); the hash and such are made lazily.
+        # The limiter is set, None too: the stat runner's guard reads it, and
+        # an unset slot would cost it an AttributeError a path.
         drv, root, parts, pre = parent._drv, parent._root, parent._parts, _prefix(parent_str)
+        limiter = getattr(parent, "_limiter", None)
         out = []
         for name in names:
             child = new(Path)
@@ -134,6 +137,7 @@ def _children_factory() -> Callable[[Any, str, Any], list]:
             child._root = root
             child._parts = parts + [name]
             child._str = pre + name
+            child._limiter = limiter
             out.append(child)
         return out
 

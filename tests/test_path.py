@@ -226,6 +226,17 @@ def test_children_are_made_in_order_as_by_slash():
     assert lpath._make_children(p, str(p), []) == []
 
 
+def test_derived_paths_have_their_limiter_slot_set():
+    # the stat runner's guard reads `_limiter`: an unset slot (3.11's
+    # pathlib makes derived paths without the class) cost an AttributeError
+    p = Path("/a/b/c.txt")
+    derived = [p / "x", p.parent, p.with_name("y"), p.with_suffix(".md"), p.joinpath("a", "b"),
+               p.relative_to("/a"), "/z" / Path("x"), *p.parents,
+               *lpath._make_children(p, str(p), ["k"])]
+    for q in derived:
+        assert q._limiter is None, q
+
+
 def test_children_made_directly_behave_as_made_by_slash(tmp_path):
     made = lpath._make_child(Path(tmp_path), str(tmp_path), "x.tar.gz")
     want = Path(tmp_path) / "x.tar.gz"

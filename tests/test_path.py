@@ -212,11 +212,12 @@ def test_child_factory_matches_slash():
             assert got.parts == (p / name).parts and got.parent == p
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="pathlib's slots are known up to 3.13; "
+                    "a later one may take a fallback maker")
 def test_child_factory_fills_the_slots_on_the_pythons_we_know():
     # the direct maker is checked against `/` at import; on 3.11-3.13 it
     # must pass that check (a fallback would be correct but slower)
-    if sys.version_info < (3, 14):
-        assert lpath._make_children.__name__ in ("slots_311", "slots_312")
+    assert lpath._make_children.__name__ in ("slots_311", "slots_312")
 
 
 def test_children_are_made_in_order_as_by_slash():
